@@ -1,0 +1,32 @@
+# install() rules and the exported package: another project writes
+#   find_package(minidl REQUIRED)
+#   target_link_libraries(app PRIVATE minidl::minidl)
+include(CMakePackageConfigHelpers)
+
+install(TARGETS minidl EXPORT minidlTargets
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(FILES minidl.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/minidl)
+foreach(dir core kernels)
+  # dispatch.hpp is internal; cuda_check.hpp needs the CUDA headers, so it is
+  # installed only with the CUDA backend.
+  set(minidl_cuda_header_rule)
+  if(NOT MINIDL_WITH_CUDA)
+    set(minidl_cuda_header_rule PATTERN "cuda_check.hpp" EXCLUDE)
+  endif()
+  install(DIRECTORY ${dir} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/minidl
+          FILES_MATCHING PATTERN "*.hpp" PATTERN "dispatch.hpp" EXCLUDE ${minidl_cuda_header_rule})
+endforeach()
+install(EXPORT minidlTargets NAMESPACE minidl:: FILE minidlTargets.cmake
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/minidl)
+
+set(MINIDL_CONFIG_WITH_CUDA ${MINIDL_WITH_CUDA})
+configure_package_config_file(cmake/minidlConfig.cmake.in
+                              ${CMAKE_CURRENT_BINARY_DIR}/minidlConfig.cmake
+                              INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/minidl)
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/minidlConfigVersion.cmake
+                                 COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/minidlConfig.cmake
+              ${CMAKE_CURRENT_BINARY_DIR}/minidlConfigVersion.cmake
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/minidl)

@@ -1,0 +1,102 @@
+// The per-device CUDA context: one stream, a cuBLAS handle and a cuDNN handle,
+// created lazily; the device's stream-ordered memory pool; pinned staging buffers
+// for host<->device copies. All minidl work for a device goes on its stream, so
+// work is ordered without synchronisation; only reading on the host synchronises.
+//
+// This header does not include CUDA's: the handle types are forward-declared the
+// way the CUDA headers declare them, so a cudaStream_t converts without casts.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+struct CUstream_st;    // cudaStream_t == CUstream_st*
+struct cublasContext;  // cublasHandle_t == cublasContext*
+struct cudnnContext;   // cudnnHandle_t == cudnnContext*
+
+namespace minidl {
+
+struct CudaDeviceInfo {
+  int index = 0;
+  std::string name;
+  int compute_major = 0;
+  int compute_minor = 0;
+  int multiprocessors = 0;
+  std::size_t total_memory = 0;
+  std::size_t l2_cache_bytes = 0;
+};
+
+struct CudaMemoryInfo {
+  std::size_t device_free = 0;   // cudaMemGetInfo
+  std::size_t device_total = 0;
+  std::size_t pool_reserved = 0;  // held by the stream-ordered pool (cudaMemPoolAttrReservedMemCurrent)
+  std::size_t pool_used = 0;      // handed out to tensors (cudaMemPoolAttrUsedMemCurrent)
+};
+
+class CudaContext {
+ public:
+  /// The context of CUDA device `index`, created on first use (stream and pool
+  /// settings; the cuBLAS and cuDNN handles wait for their first use).
+  /// Throws DeviceError when CUDA is unavailable or `index` does not exist.
+  /// Contexts live until the process exits.
+  static CudaContext& get(int index = 0);
+
+  int device() const;
+  const CudaDeviceInfo& info() const;
+
+  /// The device's stream (non-blocking with respect to the legacy default stream).
+  CUstream_st* stream();
+  /// cuBLAS handle bound to stream(); created on first call.
+  cublasContext* cublas();
+  /// cuDNN handle bound to stream(); created on first call.
+  cudnnContext* cudnn();
+
+  /// Waits for all work queued on the stream; throws CudaError if any of it failed.
+  void synchronize();
+
+  /// Device memory, stream-ordered: usable by work queued on stream() after this
+  /// call. The pool keeps freed memory (release threshold = unlimited) so steady
+  /// state steps do not hit cudaMalloc. 0 bytes gives nullptr.
+  /// Throws OutOfMemoryError with the bytes asked for and free.
+  void* allocate(std::size_t bytes);
+  /// Returns memory to the pool, ordered after the work already on stream(). Never throws.
+  void deallocate(void* ptr) noexcept;
+
+  /// Page-locked host memory (cudaHostAlloc) and its release (after the stream drains).
+  void* allocate_pinned(std::size_t bytes);
+  void deallocate_pinned(void* ptr) noexcept;
+
+  /// Host -> device through double-buffered pinned staging: returns once `src` has
+  /// been staged (it may be reused at once); the transfer itself stays queued.
+  void copy_host_to_device(void* dst, const void* src, std::size_t bytes);
+  /// Device -> host through pinned staging; returns when `dst` holds the data
+  /// (synchronises with the stream).
+  void copy_device_to_host(void* dst, const void* src, std::size_t bytes);
+  /// Device -> pinned host without staging; returns when `dst` holds the data.
+  void copy_device_to_pinned(void* dst, const void* src, std::size_t bytes);
+  /// Pinned host -> device without staging, asynchronous: `src` must stay
+  /// unchanged until the stream reaches the copy.
+  void copy_pinned_to_device(void* dst, const void* src, std::size_t bytes);
+  /// Device -> device on this device's stream, asynchronous.
+  void copy_device_to_device(void* dst, const void* src, std::size_t bytes);
+
+  CudaMemoryInfo memory_info();
+
+  CudaContext(const CudaContext&) = delete;
+  CudaContext& operator=(const CudaContext&) = delete;
+  ~CudaContext();
+
+  struct Impl;
+
+ private:
+  explicit CudaContext(int index);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Copies `bytes` from device `src_device` to device `dst_device` (peer copy when
+/// they differ), ordered after earlier work on both devices' streams.
+void copy_between_devices(void* dst, int dst_device, const void* src, int src_device,
+                          std::size_t bytes);
+
+}  // namespace minidl

@@ -1,0 +1,32 @@
+// What minidl sees: version, backends, devices, library versions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "context.hpp"
+
+namespace minidl {
+
+struct RuntimeInfo {
+  std::string version;           // minidl's own
+  bool built_with_cuda = false;
+  bool cuda_available = false;
+  std::string cuda_unavailable_reason;
+  std::string cuda_runtime_version;  // "13.0", or "" without CUDA
+  std::string cuda_driver_version;   // supported by the installed driver, or ""
+  std::string cublas_version;
+  std::string cudnn_version;
+  std::string openblas_config;   // openblas_get_config()
+  int openblas_threads = 0;
+  int openmp_threads = 0;
+  std::vector<CudaDeviceInfo> devices;
+};
+
+/// Gathers everything above. Never throws for a missing GPU or driver.
+RuntimeInfo runtime_info();
+
+/// The version string of this library ("0.1.0").
+std::string version();
+
+}  // namespace minidl

@@ -1,0 +1,80 @@
+// Shared helpers for minidl's GoogleTest suites.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/device.hpp"
+
+/// CUDA cases skip (never fail) on a machine without a usable GPU.
+#define MINIDL_REQUIRE_CUDA()                                                          \
+  do {                                                                                 \
+    if (!::minidl::cuda_available())                                                   \
+      GTEST_SKIP() << "no usable GPU: " << ::minidl::cuda_unavailable_reason();        \
+  } while (0)
+
+/// Expects `statement` to throw `Type` whose what() contains every fragment.
+#define MINIDL_EXPECT_THROW_WITH(statement, Type, ...)                                   \
+  do {                                                                                   \
+    try {                                                                                \
+      statement;                                                                         \
+      ADD_FAILURE() << "expected " #Type " from: " #statement;                           \
+    } catch (const Type& minidl_error_) {                                                            \
+      for (const std::string& fragment : std::vector<std::string>{__VA_ARGS__}) {        \
+        EXPECT_NE(std::string(minidl_error_.what()).find(fragment), std::string::npos)               \
+            << "message \"" << minidl_error_.what() << "\" lacks \"" << fragment << "\"";            \
+      }                                                                                  \
+    }                                                                                    \
+  } while (0)
+
+namespace minidl::test {
+
+/// Compares element-wise with |a - b| <= atol + rtol * |ref| (llm.c's
+/// validate_result): reports the first few mismatches and their count.
+inline ::testing::AssertionResult all_close(const std::vector<float>& got, const std::vector<float>& ref,
+                                            float atol, float rtol) {
+  if (got.size() != ref.size()) {
+    return ::testing::AssertionFailure() << "sizes differ: " << got.size() << " vs " << ref.size();
+  }
+  std::size_t bad = 0;
+  ::testing::AssertionResult result = ::testing::AssertionFailure();
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const bool both_nan = std::isnan(got[i]) && std::isnan(ref[i]);
+    if (both_nan || std::fabs(got[i] - ref[i]) <= atol + rtol * std::fabs(ref[i])) continue;
+    if (bad < 5) result << "\n  [" << i << "] got " << got[i] << ", expected " << ref[i];
+    ++bad;
+  }
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return result << "\n  " << bad << " of " << got.size() << " elements differ";
+}
+
+/// Sets an environment variable for the scope and restores it after.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::string old_;
+  bool had_;
+};
+
+inline ScopedEnv::ScopedEnv(const char* name, const char* value) : name_(name) {
+  const char* old = std::getenv(name);
+  had_ = old != nullptr;
+  if (had_) old_ = old;
+  setenv(name, value, 1);
+}
+
+inline ScopedEnv::~ScopedEnv() {
+  if (had_) setenv(name_.c_str(), old_.c_str(), 1);
+  else unsetenv(name_.c_str());
+}
+
+}  // namespace minidl::test
