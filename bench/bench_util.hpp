@@ -42,7 +42,8 @@ class CudaEventTimer {
 
  private:
   static void check(cudaError_t e) {
-    if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA event: ") + cudaGetErrorString(e));
+    if (e != cudaSuccess)
+      throw std::runtime_error(std::string("CUDA event: ") + cudaGetErrorString(e));
   }
   cudaStream_t stream_;
   cudaEvent_t start_{};

@@ -68,11 +68,19 @@ void cuda_transfer(benchmark::State& state, Kind kind) {
     timer.start();
     switch (kind) {
       case Kind::H2DPageable:
-      case Kind::H2DPinned: dev.copy_from(host); break;
+      case Kind::H2DPinned:
+        dev.copy_from(host);
+        break;
       case Kind::D2HPageable:
-      case Kind::D2HPinned: host.copy_from(dev); break;
-      case Kind::D2D: dev2.copy_from(dev); break;
-      case Kind::Fill: fill(dev, 2.0); break;
+      case Kind::D2HPinned:
+        host.copy_from(dev);
+        break;
+      case Kind::D2D:
+        dev2.copy_from(dev);
+        break;
+      case Kind::Fill:
+        fill(dev, 2.0);
+        break;
     }
     state.SetIterationTime(timer.stop());
   }
@@ -82,15 +90,19 @@ void cuda_transfer(benchmark::State& state, Kind kind) {
 
 void register_all() {
   for (const char* name : {"host/memcpy", "host/fill"}) {
-    auto* b = benchmark::RegisterBenchmark(name, std::string(name) == "host/memcpy" ? host_memcpy : host_fill);
+    auto* b = benchmark::RegisterBenchmark(
+        name, std::string(name) == "host/memcpy" ? host_memcpy : host_fill);
     b->Arg(1)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
   }
 #if MINIDL_WITH_CUDA
   if (!cuda_available()) return;
   const std::pair<const char*, Kind> cases[] = {
-      {"cuda/h2d_pageable", Kind::H2DPageable}, {"cuda/h2d_pinned", Kind::H2DPinned},
-      {"cuda/d2h_pageable", Kind::D2HPageable}, {"cuda/d2h_pinned", Kind::D2HPinned},
-      {"cuda/d2d", Kind::D2D},                  {"cuda/fill", Kind::Fill},
+      {"cuda/h2d_pageable", Kind::H2DPageable},
+      {"cuda/h2d_pinned", Kind::H2DPinned},
+      {"cuda/d2h_pageable", Kind::D2HPageable},
+      {"cuda/d2h_pinned", Kind::D2HPinned},
+      {"cuda/d2d", Kind::D2D},
+      {"cuda/fill", Kind::Fill},
   };
   for (const auto& [name, kind] : cases) {
     benchmark::RegisterBenchmark(name, cuda_transfer, kind)

@@ -153,9 +153,10 @@ void* CudaContext::allocate(std::size_t bytes) {
     std::size_t free_bytes = 0, total_bytes = 0;
     (void)cudaMemGetInfo(&free_bytes, &total_bytes);
     throw OutOfMemoryError(
-        detail::concat("CUDA out of memory on cuda:", impl_->device, " (", impl_->info.name, "): asked for ",
-                       bytes, " bytes (", static_cast<double>(bytes) / (1 << 20), " MiB); ", free_bytes,
-                       " bytes (", static_cast<double>(free_bytes) / (1 << 20), " MiB) free of ", total_bytes),
+        detail::concat("CUDA out of memory on cuda:", impl_->device, " (", impl_->info.name,
+                       "): asked for ", bytes, " bytes (", static_cast<double>(bytes) / (1 << 20),
+                       " MiB); ", free_bytes, " bytes (",
+                       static_cast<double>(free_bytes) / (1 << 20), " MiB) free of ", total_bytes),
         bytes, free_bytes, total_bytes);
   }
   MINIDL_CUDA_CHECK(status);
@@ -180,8 +181,8 @@ void* CudaContext::allocate_pinned(std::size_t bytes) {
   const cudaError_t status = cudaHostAlloc(&ptr, bytes, cudaHostAllocDefault);
   if (status == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();
-    throw OutOfMemoryError(detail::concat("cannot allocate ", bytes, " bytes of pinned host memory"), bytes, 0,
-                           0);
+    throw OutOfMemoryError(
+        detail::concat("cannot allocate ", bytes, " bytes of pinned host memory"), bytes, 0, 0);
   }
   MINIDL_CUDA_CHECK(status);
   return ptr;
@@ -207,7 +208,8 @@ void CudaContext::copy_host_to_device(void* dst, const void* src, std::size_t by
     Impl::StagingSlot& slot = impl_->staging[k % 2];
     MINIDL_CUDA_CHECK(cudaEventSynchronize(slot.done));  // the slot's previous copy has left it
     std::memcpy(slot.host, in + offset, n);
-    MINIDL_CUDA_CHECK(cudaMemcpyAsync(out + offset, slot.host, n, cudaMemcpyHostToDevice, impl_->stream));
+    MINIDL_CUDA_CHECK(
+        cudaMemcpyAsync(out + offset, slot.host, n, cudaMemcpyHostToDevice, impl_->stream));
     MINIDL_CUDA_CHECK(cudaEventRecord(slot.done, impl_->stream));
   }
 }
@@ -230,7 +232,8 @@ void CudaContext::copy_device_to_host(void* dst, const void* src, std::size_t by
   for (std::size_t k = 0; k < chunks; ++k) {
     Impl::StagingSlot& slot = impl_->staging[k % 2];
     const std::size_t offset = k * kStagingBytes;
-    MINIDL_CUDA_CHECK(cudaMemcpyAsync(slot.host, in + offset, std::min(kStagingBytes, bytes - offset),
+    MINIDL_CUDA_CHECK(cudaMemcpyAsync(slot.host, in + offset,
+                                      std::min(kStagingBytes, bytes - offset),
                                       cudaMemcpyDeviceToHost, impl_->stream));
     MINIDL_CUDA_CHECK(cudaEventRecord(slot.done, impl_->stream));
     if (k > 0) drain(k - 1);
@@ -262,14 +265,16 @@ CudaMemoryInfo CudaContext::memory_info() {
   CudaMemoryInfo m;
   MINIDL_CUDA_CHECK(cudaMemGetInfo(&m.device_free, &m.device_total));
   std::uint64_t value = 0;
-  MINIDL_CUDA_CHECK(cudaMemPoolGetAttribute(impl_->pool, cudaMemPoolAttrReservedMemCurrent, &value));
+  MINIDL_CUDA_CHECK(
+      cudaMemPoolGetAttribute(impl_->pool, cudaMemPoolAttrReservedMemCurrent, &value));
   m.pool_reserved = value;
   MINIDL_CUDA_CHECK(cudaMemPoolGetAttribute(impl_->pool, cudaMemPoolAttrUsedMemCurrent, &value));
   m.pool_used = value;
   return m;
 }
 
-void copy_between_devices(void* dst, int dst_device, const void* src, int src_device, std::size_t bytes) {
+void copy_between_devices(void* dst, int dst_device, const void* src, int src_device,
+                          std::size_t bytes) {
   if (bytes == 0) return;
   CudaContext& dst_ctx = CudaContext::get(dst_device);
   if (dst_device == src_device) {
@@ -288,7 +293,8 @@ void copy_between_devices(void* dst, int dst_device, const void* src, int src_de
   {
     DeviceGuard guard(dst_device);
     MINIDL_CUDA_CHECK(cudaStreamWaitEvent(dst_ctx.stream(), ready, 0));
-    MINIDL_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device, src, src_device, bytes, dst_ctx.stream()));
+    MINIDL_CUDA_CHECK(
+        cudaMemcpyPeerAsync(dst, dst_device, src, src_device, bytes, dst_ctx.stream()));
     MINIDL_CUDA_CHECK(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming));
     MINIDL_CUDA_CHECK(cudaEventRecord(copied, dst_ctx.stream()));
   }
@@ -325,13 +331,25 @@ void* CudaContext::allocate(std::size_t) { no_cuda("CudaContext::allocate"); }
 void CudaContext::deallocate(void*) noexcept {}
 void* CudaContext::allocate_pinned(std::size_t) { no_cuda("CudaContext::allocate_pinned"); }
 void CudaContext::deallocate_pinned(void*) noexcept {}
-void CudaContext::copy_host_to_device(void*, const void*, std::size_t) { no_cuda("copy_host_to_device"); }
-void CudaContext::copy_device_to_host(void*, const void*, std::size_t) { no_cuda("copy_device_to_host"); }
-void CudaContext::copy_pinned_to_device(void*, const void*, std::size_t) { no_cuda("copy_pinned_to_device"); }
-void CudaContext::copy_device_to_pinned(void*, const void*, std::size_t) { no_cuda("copy_device_to_pinned"); }
-void CudaContext::copy_device_to_device(void*, const void*, std::size_t) { no_cuda("copy_device_to_device"); }
+void CudaContext::copy_host_to_device(void*, const void*, std::size_t) {
+  no_cuda("copy_host_to_device");
+}
+void CudaContext::copy_device_to_host(void*, const void*, std::size_t) {
+  no_cuda("copy_device_to_host");
+}
+void CudaContext::copy_pinned_to_device(void*, const void*, std::size_t) {
+  no_cuda("copy_pinned_to_device");
+}
+void CudaContext::copy_device_to_pinned(void*, const void*, std::size_t) {
+  no_cuda("copy_device_to_pinned");
+}
+void CudaContext::copy_device_to_device(void*, const void*, std::size_t) {
+  no_cuda("copy_device_to_device");
+}
 CudaMemoryInfo CudaContext::memory_info() { no_cuda("CudaContext::memory_info"); }
-void copy_between_devices(void*, int, const void*, int, std::size_t) { no_cuda("copy_between_devices"); }
+void copy_between_devices(void*, int, const void*, int, std::size_t) {
+  no_cuda("copy_between_devices");
+}
 
 #endif
 

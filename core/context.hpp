@@ -28,10 +28,11 @@ struct CudaDeviceInfo {
 };
 
 struct CudaMemoryInfo {
-  std::size_t device_free = 0;   // cudaMemGetInfo
+  std::size_t device_free = 0;  // cudaMemGetInfo
   std::size_t device_total = 0;
-  std::size_t pool_reserved = 0;  // held by the stream-ordered pool (cudaMemPoolAttrReservedMemCurrent)
-  std::size_t pool_used = 0;      // handed out to tensors (cudaMemPoolAttrUsedMemCurrent)
+  std::size_t pool_reserved =
+      0;                      // held by the stream-ordered pool (cudaMemPoolAttrReservedMemCurrent)
+  std::size_t pool_used = 0;  // handed out to tensors (cudaMemPoolAttrUsedMemCurrent)
 };
 
 class CudaContext {

@@ -21,7 +21,8 @@ Device Device::parse(const std::string& text) {
       return Device::cuda(std::stoi(digits));
     }
   }
-  throw DeviceError(detail::concat("Device::parse: '", text, "' is not a device (expected cpu, cuda or cuda:N)"));
+  throw DeviceError(
+      detail::concat("Device::parse: '", text, "' is not a device (expected cpu, cuda or cuda:N)"));
 }
 
 std::string Device::str() const {
@@ -57,8 +58,9 @@ const DeviceQuery& query_devices() {
       // rarer driver/runtime mismatches all mean the same here: no usable GPU.
       q.reason = status == cudaSuccess
                      ? std::string("no CUDA device (cudaGetDeviceCount returned 0)")
-                     : detail::concat("no usable CUDA device (cudaGetDeviceCount: ", cudaGetErrorName(status),
-                                      ": ", cudaGetErrorString(status), ")");
+                     : detail::concat(
+                           "no usable CUDA device (cudaGetDeviceCount: ", cudaGetErrorName(status),
+                           ": ", cudaGetErrorString(status), ")");
       (void)cudaGetLastError();  // do not leave the error for the next launch check
     }
 #else
@@ -76,16 +78,17 @@ bool cuda_available() { return !disabled_by_environment() && query_devices().cou
 int cuda_device_count() { return cuda_available() ? query_devices().count : 0; }
 
 std::string cuda_unavailable_reason() {
-  if (disabled_by_environment()) return "CUDA is disabled by the environment variable MINIDL_DISABLE_CUDA";
+  if (disabled_by_environment())
+    return "CUDA is disabled by the environment variable MINIDL_DISABLE_CUDA";
   return query_devices().reason;
 }
 
 void check_device(const Device& device) {
   if (device.is_cpu()) return;
-  MINIDL_CHECK(cuda_available(), DeviceError, "device ", device, " requested but CUDA is unavailable: ",
-               cuda_unavailable_reason());
-  MINIDL_CHECK(device.index() >= 0 && device.index() < cuda_device_count(), DeviceError, "device ", device,
-               " does not exist (", cuda_device_count(), " CUDA device(s) present)");
+  MINIDL_CHECK(cuda_available(), DeviceError, "device ", device,
+               " requested but CUDA is unavailable: ", cuda_unavailable_reason());
+  MINIDL_CHECK(device.index() >= 0 && device.index() < cuda_device_count(), DeviceError, "device ",
+               device, " does not exist (", cuda_device_count(), " CUDA device(s) present)");
 }
 
 }  // namespace minidl

@@ -14,7 +14,8 @@ class Device {
  public:
   /// The CPU.
   constexpr Device() = default;
-  constexpr Device(DeviceType type, int index) : type_(type), index_(type == DeviceType::CPU ? 0 : index) {}
+  constexpr Device(DeviceType type, int index)
+      : type_(type), index_(type == DeviceType::CPU ? 0 : index) {}
 
   static constexpr Device cpu() { return Device(); }
   static constexpr Device cuda(int index = 0) { return Device(DeviceType::CUDA, index); }
@@ -26,7 +27,9 @@ class Device {
   constexpr bool is_cpu() const { return type_ == DeviceType::CPU; }
   constexpr bool is_cuda() const { return type_ == DeviceType::CUDA; }
 
-  constexpr bool operator==(const Device& o) const { return type_ == o.type_ && index_ == o.index_; }
+  constexpr bool operator==(const Device& o) const {
+    return type_ == o.type_ && index_ == o.index_;
+  }
   constexpr bool operator!=(const Device& o) const { return !(*this == o); }
 
   /// "cpu" or "cuda:0".

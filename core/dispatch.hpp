@@ -9,7 +9,7 @@
 #if MINIDL_WITH_CUDA
 #define MINIDL_CUDA_CALL(call) call
 #else
-#define MINIDL_CUDA_CALL(call)                                                               \
-  throw ::minidl::DeviceError(::minidl::detail::concat(__func__, ": no CUDA backend: ",     \
-                                                       ::minidl::cuda_unavailable_reason()))
+#define MINIDL_CUDA_CALL(call)                          \
+  throw ::minidl::DeviceError(::minidl::detail::concat( \
+      __func__, ": no CUDA backend: ", ::minidl::cuda_unavailable_reason()))
 #endif

@@ -17,8 +17,10 @@ enum class DType : std::uint8_t {
 /// Size of one element in bytes.
 constexpr std::size_t dtype_size(DType t) {
   switch (t) {
-    case DType::Float32: return 4;
-    case DType::Int32: return 4;
+    case DType::Float32:
+      return 4;
+    case DType::Int32:
+      return 4;
   }
   return 0;
 }

@@ -82,7 +82,7 @@ std::string concat(Args&&... args) {
 
 /// Throws minidl::Type with the streamed message when cond is false:
 ///   MINIDL_CHECK(a.shape() == b.shape(), ShapeError, "add: ", a.shape(), " vs ", b.shape());
-#define MINIDL_CHECK(cond, Type, ...)                                  \
-  do {                                                                 \
+#define MINIDL_CHECK(cond, Type, ...)                                         \
+  do {                                                                        \
     if (!(cond)) throw ::minidl::Type(::minidl::detail::concat(__VA_ARGS__)); \
   } while (0)

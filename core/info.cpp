@@ -18,7 +18,9 @@ std::string version() { return MINIDL_VERSION_STRING; }
 namespace {
 #if MINIDL_WITH_CUDA
 // CUDA encodes versions as 1000 * major + 10 * minor.
-std::string cuda_version_string(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
+std::string cuda_version_string(int v) {
+  return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
+}
 #endif
 }  // namespace
 
@@ -34,18 +36,20 @@ RuntimeInfo runtime_info() {
 #if MINIDL_WITH_CUDA
   int v = 0;
   if (cudaRuntimeGetVersion(&v) == cudaSuccess) info.cuda_runtime_version = cuda_version_string(v);
-  if (cudaDriverGetVersion(&v) == cudaSuccess && v > 0) info.cuda_driver_version = cuda_version_string(v);
+  if (cudaDriverGetVersion(&v) == cudaSuccess && v > 0)
+    info.cuda_driver_version = cuda_version_string(v);
   (void)cudaGetLastError();
   int major = 0, minor = 0, patch = 0;
   if (cublasGetProperty(MAJOR_VERSION, &major) == CUBLAS_STATUS_SUCCESS &&
       cublasGetProperty(MINOR_VERSION, &minor) == CUBLAS_STATUS_SUCCESS &&
       cublasGetProperty(PATCH_LEVEL, &patch) == CUBLAS_STATUS_SUCCESS) {
-    info.cublas_version = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+    info.cublas_version =
+        std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
   }
   // cuDNN 9 encodes its version as 10000 * major + 100 * minor + patch.
   const std::size_t cudnn = cudnnGetVersion();
-  info.cudnn_version = std::to_string(cudnn / 10000) + "." + std::to_string((cudnn % 10000) / 100) + "." +
-                       std::to_string(cudnn % 100);
+  info.cudnn_version = std::to_string(cudnn / 10000) + "." + std::to_string((cudnn % 10000) / 100) +
+                       "." + std::to_string(cudnn % 100);
   for (int i = 0; i < cuda_device_count(); ++i) info.devices.push_back(CudaContext::get(i).info());
 #endif
   return info;

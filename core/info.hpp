@@ -9,7 +9,7 @@
 namespace minidl {
 
 struct RuntimeInfo {
-  std::string version;           // minidl's own
+  std::string version;  // minidl's own
   bool built_with_cuda = false;
   bool cuda_available = false;
   std::string cuda_unavailable_reason;
@@ -17,7 +17,7 @@ struct RuntimeInfo {
   std::string cuda_driver_version;   // supported by the installed driver, or ""
   std::string cublas_version;
   std::string cudnn_version;
-  std::string openblas_config;   // openblas_get_config()
+  std::string openblas_config;  // openblas_get_config()
   int openblas_threads = 0;
   int openmp_threads = 0;
   std::vector<CudaDeviceInfo> devices;

@@ -37,7 +37,8 @@ MINIDL_HD MINIDL_INLINE void mulhilo(std::uint32_t a, std::uint32_t b, std::uint
 }  // namespace philox_detail
 
 /// Philox4x32 with 10 rounds: 128 random bits from a 128-bit counter and a 64-bit key.
-MINIDL_HD MINIDL_INLINE Philox4x32 philox4x32_10(Philox4x32 ctr, std::uint32_t k0, std::uint32_t k1) {
+MINIDL_HD MINIDL_INLINE Philox4x32 philox4x32_10(Philox4x32 ctr, std::uint32_t k0,
+                                                 std::uint32_t k1) {
   using namespace philox_detail;
   for (int round = 0; round < 10; ++round) {
     std::uint32_t hi0, lo0, hi1, lo1;
@@ -54,8 +55,10 @@ MINIDL_HD MINIDL_INLINE Philox4x32 philox4x32_10(Philox4x32 ctr, std::uint32_t k
 MINIDL_HD MINIDL_INLINE Philox4x32 philox_block(std::uint64_t seed, std::uint64_t offset,
                                                 std::uint64_t block) {
   const Philox4x32 ctr{{static_cast<std::uint32_t>(block), static_cast<std::uint32_t>(block >> 32),
-                        static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(offset >> 32)}};
-  return philox4x32_10(ctr, static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
+                        static_cast<std::uint32_t>(offset),
+                        static_cast<std::uint32_t>(offset >> 32)}};
+  return philox4x32_10(ctr, static_cast<std::uint32_t>(seed),
+                       static_cast<std::uint32_t>(seed >> 32));
 }
 
 /// A float in [0, 1) from the top 24 bits: exact, identical on every device.

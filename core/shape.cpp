@@ -17,7 +17,8 @@ void Shape::assign(It first, It last, std::size_t count) {
   for (It it = first; it != last; ++it, ++i) {
     const std::int64_t d = *it;
     dims_[static_cast<std::size_t>(i)] = d;
-    MINIDL_CHECK(d >= 0, ShapeError, "Shape: extent ", d, " of axis ", i, " is negative in ", str());
+    MINIDL_CHECK(d >= 0, ShapeError, "Shape: extent ", d, " of axis ", i, " is negative in ",
+                 str());
     if (d != 0 && numel_ > std::numeric_limits<std::int64_t>::max() / d) {
       throw ShapeError(detail::concat("Shape: ", str(), " has more elements than int64 can count"));
     }
@@ -25,21 +26,26 @@ void Shape::assign(It first, It last, std::size_t count) {
   }
 }
 
-Shape::Shape(std::initializer_list<std::int64_t> dims) { assign(dims.begin(), dims.end(), dims.size()); }
+Shape::Shape(std::initializer_list<std::int64_t> dims) {
+  assign(dims.begin(), dims.end(), dims.size());
+}
 
-Shape::Shape(const std::vector<std::int64_t>& dims) { assign(dims.begin(), dims.end(), dims.size()); }
+Shape::Shape(const std::vector<std::int64_t>& dims) {
+  assign(dims.begin(), dims.end(), dims.size());
+}
 
 std::int64_t Shape::dim(int i) const {
   const int j = i < 0 ? i + rank_ : i;
-  MINIDL_CHECK(j >= 0 && j < rank_, ShapeError, "Shape::dim: axis ", i, " is out of range for ", str(),
-               " (rank ", rank_, ")");
+  MINIDL_CHECK(j >= 0 && j < rank_, ShapeError, "Shape::dim: axis ", i, " is out of range for ",
+               str(), " (rank ", rank_, ")");
   return dims_[static_cast<std::size_t>(j)];
 }
 
 bool Shape::operator==(const Shape& other) const {
   if (rank_ != other.rank_) return false;
   for (int i = 0; i < rank_; ++i) {
-    if (dims_[static_cast<std::size_t>(i)] != other.dims_[static_cast<std::size_t>(i)]) return false;
+    if (dims_[static_cast<std::size_t>(i)] != other.dims_[static_cast<std::size_t>(i)])
+      return false;
   }
   return true;
 }

@@ -17,8 +17,8 @@ std::shared_ptr<Storage> Storage::allocate(std::size_t nbytes, Device device, bo
   void* data = nullptr;
   CudaContext* context = nullptr;
   if (device.is_cuda()) {
-    MINIDL_CHECK(!pinned, ValueError, "Storage::allocate: pinned memory is host memory; asked for it on ",
-                 device);
+    MINIDL_CHECK(!pinned, ValueError,
+                 "Storage::allocate: pinned memory is host memory; asked for it on ", device);
     context = &CudaContext::get(device.index());
     data = context->allocate(nbytes);
   } else if (pinned) {

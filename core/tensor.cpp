@@ -12,8 +12,9 @@ namespace minidl {
 Tensor::Tensor(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype)
     : storage_(std::move(storage)), shape_(shape), dtype_(dtype) {
   MINIDL_CHECK(storage_ != nullptr, ValueError, "Tensor: null storage for shape ", shape);
-  MINIDL_CHECK(storage_->nbytes() >= nbytes(), ShapeError, "Tensor: storage of ", storage_->nbytes(),
-               " bytes is too small for ", shape, " ", dtype, " (", nbytes(), " bytes)");
+  MINIDL_CHECK(storage_->nbytes() >= nbytes(), ShapeError, "Tensor: storage of ",
+               storage_->nbytes(), " bytes is too small for ", shape, " ", dtype, " (", nbytes(),
+               " bytes)");
 }
 
 Device Tensor::device() const { return storage_ ? storage_->device() : Device::cpu(); }
@@ -36,8 +37,9 @@ void Tensor::check_dtype(DType expected, const char* where) const {
 
 void Tensor::check_item(const char* where) const {
   check_defined(where);
-  MINIDL_CHECK(numel() == 1, ShapeError, where, ": needs exactly one element, the tensor has shape ",
-               shape_, " (", numel(), " elements)");
+  MINIDL_CHECK(numel() == 1, ShapeError, where,
+               ": needs exactly one element, the tensor has shape ", shape_, " (", numel(),
+               " elements)");
 }
 
 std::string Tensor::description() const {
@@ -90,8 +92,8 @@ Tensor Tensor::to(Device target) const {
 
 Tensor Tensor::pin_memory() const {
   check_defined("Tensor::pin_memory");
-  MINIDL_CHECK(device().is_cpu(), DeviceError, "Tensor::pin_memory: only CPU tensors can be pinned; this one is on ",
-               device());
+  MINIDL_CHECK(device().is_cpu(), DeviceError,
+               "Tensor::pin_memory: only CPU tensors can be pinned; this one is on ", device());
   Tensor out(Storage::allocate(nbytes(), Device::cpu(), /*pinned=*/true), shape_, dtype_);
   out.copy_from(*this);
   return out;
@@ -112,7 +114,8 @@ Tensor& Tensor::copy_from(const Tensor& src) {
   MINIDL_CHECK(dtype_ == src.dtype_, DTypeError, "Tensor::copy_from: destination dtype ", dtype_,
                " differs from source dtype ", src.dtype_);
   if (storage_ == src.storage_) return *this;
-  copy_bytes(raw_data(), device(), is_pinned(), src.raw_data(), src.device(), src.is_pinned(), nbytes());
+  copy_bytes(raw_data(), device(), is_pinned(), src.raw_data(), src.device(), src.is_pinned(),
+             nbytes());
   return *this;
 }
 
@@ -120,7 +123,8 @@ Tensor Tensor::view(const std::vector<std::int64_t>& requested) const {
   check_defined("Tensor::view");
   auto requested_str = [&requested] {
     std::string text = "[";
-    for (std::size_t i = 0; i < requested.size(); ++i) text += (i ? ", " : "") + std::to_string(requested[i]);
+    for (std::size_t i = 0; i < requested.size(); ++i)
+      text += (i ? ", " : "") + std::to_string(requested[i]);
     return text + "]";
   };
   std::vector<std::int64_t> dims = requested;
@@ -131,19 +135,20 @@ Tensor Tensor::view(const std::vector<std::int64_t>& requested) const {
       MINIDL_CHECK(inferred < 0, ShapeError, "Tensor::view: more than one -1 in ", requested_str());
       inferred = static_cast<int>(i);
     } else {
-      MINIDL_CHECK(dims[i] >= 0, ShapeError, "Tensor::view: extent ", dims[i], " in ", requested_str(),
-                   " is negative");
+      MINIDL_CHECK(dims[i] >= 0, ShapeError, "Tensor::view: extent ", dims[i], " in ",
+                   requested_str(), " is negative");
       known *= dims[i];
     }
   }
   if (inferred >= 0) {
-    MINIDL_CHECK(known != 0 && numel() % known == 0, ShapeError, "Tensor::view: cannot infer the -1 in ",
-                 requested_str(), " for ", shape_, " (", numel(), " elements)");
+    MINIDL_CHECK(known != 0 && numel() % known == 0, ShapeError,
+                 "Tensor::view: cannot infer the -1 in ", requested_str(), " for ", shape_, " (",
+                 numel(), " elements)");
     dims[static_cast<std::size_t>(inferred)] = numel() / known;
   }
   const Shape target(dims);
-  MINIDL_CHECK(target.numel() == numel(), ShapeError, "Tensor::view: cannot view ", shape_, " (", numel(),
-               " elements) as ", target, " (", target.numel(), " elements)");
+  MINIDL_CHECK(target.numel() == numel(), ShapeError, "Tensor::view: cannot view ", shape_, " (",
+               numel(), " elements) as ", target, " (", target.numel(), " elements)");
   Tensor out = *this;
   out.shape_ = target;
   return out;
@@ -175,7 +180,9 @@ void print_values(std::ostream& out, const std::vector<T>& v, const Shape& shape
   out << '[';
   for (std::int64_t i = 0; i < n; ++i) {
     if (cut && i == kEdgeItems) {
-      out << (axis + 1 == shape.rank() ? "..., " : "...,\n" + std::string(static_cast<std::size_t>(indent + 1), ' '));
+      out << (axis + 1 == shape.rank()
+                  ? "..., "
+                  : "...,\n" + std::string(static_cast<std::size_t>(indent + 1), ' '));
       i = n - kEdgeItems;
     }
     if (axis + 1 == shape.rank()) {
@@ -184,7 +191,9 @@ void print_values(std::ostream& out, const std::vector<T>& v, const Shape& shape
       print_values(out, v, shape, axis + 1, offset + i * stride, summarise, indent + 1);
     }
     if (i + 1 < n) {
-      out << (axis + 1 == shape.rank() ? ", " : ",\n" + std::string(static_cast<std::size_t>(indent + 1), ' '));
+      out << (axis + 1 == shape.rank()
+                  ? ", "
+                  : ",\n" + std::string(static_cast<std::size_t>(indent + 1), ' '));
     }
   }
   out << ']';
@@ -199,8 +208,12 @@ std::ostream& operator<<(std::ostream& out, const Tensor& t) {
   const bool summarise = t.numel() > kSummariseAbove;
   if (t.numel() == 0) return out << "[]";
   switch (t.dtype()) {
-    case DType::Float32: print_values(out, t.to_vector<float>(), t.shape(), 0, 0, summarise, 0); break;
-    case DType::Int32: print_values(out, t.to_vector<std::int32_t>(), t.shape(), 0, 0, summarise, 0); break;
+    case DType::Float32:
+      print_values(out, t.to_vector<float>(), t.shape(), 0, 0, summarise, 0);
+      break;
+    case DType::Int32:
+      print_values(out, t.to_vector<std::int32_t>(), t.shape(), 0, 0, summarise, 0);
+      break;
   }
   return out;
 }
@@ -212,9 +225,13 @@ Tensor empty(const Shape& shape, Device device, DType dtype) {
   return Tensor(Storage::allocate(bytes, device), shape, dtype);
 }
 
-Tensor zeros(const Shape& shape, Device device, DType dtype) { return full(shape, 0.0, device, dtype); }
+Tensor zeros(const Shape& shape, Device device, DType dtype) {
+  return full(shape, 0.0, device, dtype);
+}
 
-Tensor ones(const Shape& shape, Device device, DType dtype) { return full(shape, 1.0, device, dtype); }
+Tensor ones(const Shape& shape, Device device, DType dtype) {
+  return full(shape, 1.0, device, dtype);
+}
 
 Tensor full(const Shape& shape, double value, Device device, DType dtype) {
   Tensor t = empty(shape, device, dtype);
@@ -224,10 +241,12 @@ Tensor full(const Shape& shape, double value, Device device, DType dtype) {
 
 Tensor arange(double start, double end, double step, Device device, DType dtype) {
   MINIDL_CHECK(std::isfinite(start) && std::isfinite(end) && std::isfinite(step), ValueError,
-               "arange: start, end and step must be finite (got ", start, ", ", end, ", ", step, ")");
+               "arange: start, end and step must be finite (got ", start, ", ", end, ", ", step,
+               ")");
   MINIDL_CHECK(step != 0.0, ValueError, "arange: step must not be zero");
-  MINIDL_CHECK(dtype != DType::Int32 || (start == std::trunc(start) && step == std::trunc(step)), ValueError,
-               "arange: an int32 range needs integer start and step, got start ", start, ", step ", step);
+  MINIDL_CHECK(dtype != DType::Int32 || (start == std::trunc(start) && step == std::trunc(step)),
+               ValueError, "arange: an int32 range needs integer start and step, got start ", start,
+               ", step ", step);
   const double count = std::ceil((end - start) / step);
   MINIDL_CHECK(count < 9.0e15, ValueError, "arange: ", count, " elements is too many");
   const auto n = static_cast<std::int64_t>(count > 0 ? count : 0);
@@ -239,8 +258,9 @@ Tensor arange(double start, double end, double step, Device device, DType dtype)
 namespace {
 template <class T>
 Tensor tensor_from(const std::vector<T>& values, const Shape& shape, Device device) {
-  MINIDL_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(), ShapeError, "from_vector: ",
-               values.size(), " values do not fill shape ", shape, " (", shape.numel(), " elements)");
+  MINIDL_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(), ShapeError,
+               "from_vector: ", values.size(), " values do not fill shape ", shape, " (",
+               shape.numel(), " elements)");
   Tensor t = empty(shape, device, dtype_v<T>);
   if (values.empty()) return t;
   if (device.is_cpu()) {

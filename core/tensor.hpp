@@ -68,7 +68,9 @@ class Tensor {
   /// The same storage seen with another shape (no copy). One extent may be -1 and
   /// is inferred: t.view({-1, 784}). Requires the same number of elements; throws
   /// ShapeError naming both shapes.
-  Tensor view(std::initializer_list<std::int64_t> dims) const { return view(std::vector<std::int64_t>(dims)); }
+  Tensor view(std::initializer_list<std::int64_t> dims) const {
+    return view(std::vector<std::int64_t>(dims));
+  }
   Tensor view(const std::vector<std::int64_t>& dims) const;
   Tensor view(const Shape& shape) const { return view(shape.dims()); }
   /// Same as view(): minidl tensors are always contiguous, so reshape never copies.
@@ -129,14 +131,16 @@ Tensor arange(double start, double end, double step = 1.0, Device device = Devic
               DType dtype = DType::Float32);
 /// A tensor holding `values` (row-major) with `shape`; throws ShapeError when the
 /// counts differ. The 1-D overloads take the shape [values.size()].
-Tensor from_vector(const std::vector<float>& values, const Shape& shape, Device device = Device::cpu());
+Tensor from_vector(const std::vector<float>& values, const Shape& shape,
+                   Device device = Device::cpu());
 Tensor from_vector(const std::vector<std::int32_t>& values, const Shape& shape,
                    Device device = Device::cpu());
 Tensor from_vector(const std::vector<float>& values, Device device = Device::cpu());
 Tensor from_vector(const std::vector<std::int32_t>& values, Device device = Device::cpu());
 /// Brace lists pick the dtype from their literals: from_vector({1.f, 2.f}, {2}) is
 /// float32, from_vector({1, 2}, {2}) is int32.
-Tensor from_vector(std::initializer_list<float> values, const Shape& shape, Device device = Device::cpu());
+Tensor from_vector(std::initializer_list<float> values, const Shape& shape,
+                   Device device = Device::cpu());
 Tensor from_vector(std::initializer_list<std::int32_t> values, const Shape& shape,
                    Device device = Device::cpu());
 /// float32 values uniform in [low, high), from gen's next draw (see random.hpp):

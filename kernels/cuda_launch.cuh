@@ -16,7 +16,8 @@ constexpr int kBlock = 256;
 inline int grid_for(std::int64_t n, int device, int block = kBlock) {
   const int sms = CudaContext::get(device).info().multiprocessors;
   const std::int64_t needed = (n + block - 1) / block;
-  return static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(needed, std::int64_t{sms} * 16)));
+  return static_cast<int>(
+      std::max<std::int64_t>(1, std::min<std::int64_t>(needed, std::int64_t{sms} * 16)));
 }
 
 /// Sets the device for the calling thread and returns its stream.

@@ -31,7 +31,8 @@ void cpu_fill(T* data, std::int64_t n, T value) {
 template <class T>
 void cpu_arange(T* data, std::int64_t n, double start, double step) {
 #pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) data[i] = static_cast<T>(start + static_cast<double>(i) * step);
+  for (std::int64_t i = 0; i < n; ++i)
+    data[i] = static_cast<T>(start + static_cast<double>(i) * step);
 }
 
 // Each iteration produces the four elements of one Philox block, exactly as one
@@ -58,14 +59,18 @@ void fill(Tensor& out, double value) {
   switch (out.dtype()) {
     case DType::Float32: {
       const auto v = static_cast<float>(value);
-      if (d.is_cpu()) cpu_fill(out.data<float>(), n, v);
-      else MINIDL_CUDA_CALL(cuda::fill_f32(out.data<float>(), n, v, d.index()));
+      if (d.is_cpu())
+        cpu_fill(out.data<float>(), n, v);
+      else
+        MINIDL_CUDA_CALL(cuda::fill_f32(out.data<float>(), n, v, d.index()));
       break;
     }
     case DType::Int32: {
       const std::int32_t v = to_int32(value, "fill");
-      if (d.is_cpu()) cpu_fill(out.data<std::int32_t>(), n, v);
-      else MINIDL_CUDA_CALL(cuda::fill_i32(out.data<std::int32_t>(), n, v, d.index()));
+      if (d.is_cpu())
+        cpu_fill(out.data<std::int32_t>(), n, v);
+      else
+        MINIDL_CUDA_CALL(cuda::fill_i32(out.data<std::int32_t>(), n, v, d.index()));
       break;
     }
   }
@@ -77,23 +82,28 @@ void fill_arange(Tensor& out, double start, double step) {
   const Device d = out.device();
   switch (out.dtype()) {
     case DType::Float32:
-      if (d.is_cpu()) cpu_arange(out.data<float>(), n, start, step);
-      else MINIDL_CUDA_CALL(cuda::arange_f32(out.data<float>(), n, start, step, d.index()));
+      if (d.is_cpu())
+        cpu_arange(out.data<float>(), n, start, step);
+      else
+        MINIDL_CUDA_CALL(cuda::arange_f32(out.data<float>(), n, start, step, d.index()));
       break;
     case DType::Int32:
       if (n > 0) {
         to_int32(start, "fill_arange");
         to_int32(start + static_cast<double>(n - 1) * step, "fill_arange");
       }
-      if (d.is_cpu()) cpu_arange(out.data<std::int32_t>(), n, start, step);
-      else MINIDL_CUDA_CALL(cuda::arange_i32(out.data<std::int32_t>(), n, start, step, d.index()));
+      if (d.is_cpu())
+        cpu_arange(out.data<std::int32_t>(), n, start, step);
+      else
+        MINIDL_CUDA_CALL(cuda::arange_i32(out.data<std::int32_t>(), n, start, step, d.index()));
       break;
   }
 }
 
 void fill_uniform(Tensor& out, float low, float high, Generator::Draw draw) {
   check_out(out, "fill_uniform");
-  MINIDL_CHECK(out.dtype() == DType::Float32, DTypeError, "fill_uniform: needs float32, got ", out.dtype());
+  MINIDL_CHECK(out.dtype() == DType::Float32, DTypeError, "fill_uniform: needs float32, got ",
+               out.dtype());
   MINIDL_CHECK(std::isfinite(low) && std::isfinite(high) && low <= high, ValueError,
                "fill_uniform: needs finite low <= high, got [", low, ", ", high, ")");
   const Device d = out.device();
@@ -108,16 +118,20 @@ void fill_uniform(Tensor& out, float low, float high, Generator::Draw draw) {
 
 void fill_normal(Tensor& out, float mean, float stddev, Generator::Draw draw) {
   check_out(out, "fill_normal");
-  MINIDL_CHECK(out.dtype() == DType::Float32, DTypeError, "fill_normal: needs float32, got ", out.dtype());
+  MINIDL_CHECK(out.dtype() == DType::Float32, DTypeError, "fill_normal: needs float32, got ",
+               out.dtype());
   MINIDL_CHECK(std::isfinite(mean) && std::isfinite(stddev) && stddev >= 0.0f, ValueError,
-               "fill_normal: needs a finite mean and a finite stddev >= 0, got mean ", mean, ", stddev ", stddev);
+               "fill_normal: needs a finite mean and a finite stddev >= 0, got mean ", mean,
+               ", stddev ", stddev);
   const Device d = out.device();
   if (d.is_cuda()) {
-    MINIDL_CUDA_CALL(cuda::normal_f32(out.data<float>(), out.numel(), mean, stddev, draw, d.index()));
+    MINIDL_CUDA_CALL(
+        cuda::normal_f32(out.data<float>(), out.numel(), mean, stddev, draw, d.index()));
     return;
   }
   cpu_philox(out.data<float>(), out.numel(), draw, [=](const Philox4x32& r, float* v) {
-    for (int j = 0; j < 4; ++j) v[j] = normal_from_bits(r.v[j & ~1], r.v[j | 1], (j & 1) != 0, mean, stddev);
+    for (int j = 0; j < 4; ++j)
+      v[j] = normal_from_bits(r.v[j & ~1], r.v[j | 1], (j & 1) != 0, mean, stddev);
   });
 }
 

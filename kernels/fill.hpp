@@ -31,8 +31,10 @@ void fill_f32(float* data, std::int64_t n, float value, int device);
 void fill_i32(std::int32_t* data, std::int64_t n, std::int32_t value, int device);
 void arange_f32(float* data, std::int64_t n, double start, double step, int device);
 void arange_i32(std::int32_t* data, std::int64_t n, double start, double step, int device);
-void uniform_f32(float* data, std::int64_t n, float low, float high, Generator::Draw draw, int device);
-void normal_f32(float* data, std::int64_t n, float mean, float stddev, Generator::Draw draw, int device);
+void uniform_f32(float* data, std::int64_t n, float low, float high, Generator::Draw draw,
+                 int device);
+void normal_f32(float* data, std::int64_t n, float mean, float stddev, Generator::Draw draw,
+                int device);
 }  // namespace cuda
 
 }  // namespace minidl

@@ -39,13 +39,14 @@ struct UniformTransform {
 struct NormalTransform {
   float mean, stddev;
   __device__ void operator()(const Philox4x32& r, float* v) const {
-    for (int j = 0; j < 4; ++j) v[j] = normal_from_bits(r.v[j & ~1], r.v[j | 1], (j & 1) != 0, mean, stddev);
+    for (int j = 0; j < 4; ++j)
+      v[j] = normal_from_bits(r.v[j & ~1], r.v[j | 1], (j & 1) != 0, mean, stddev);
   }
 };
 
 template <class Transform>
-__global__ void philox_kernel(float* __restrict__ data, std::int64_t n, std::uint64_t seed, std::uint64_t offset,
-                              Transform transform) {
+__global__ void philox_kernel(float* __restrict__ data, std::int64_t n, std::uint64_t seed,
+                              std::uint64_t offset, Transform transform) {
   const std::int64_t blocks = (n + 3) / 4;
   for (std::int64_t b = blockIdx.x * std::int64_t{blockDim.x} + threadIdx.x; b < blocks;
        b += std::int64_t{gridDim.x} * blockDim.x) {
@@ -73,12 +74,14 @@ template <class T>
 void launch_arange(T* data, std::int64_t n, double start, double step, int device) {
   if (n == 0) return;
   cudaStream_t stream = cuda_detail::stream_for(device);
-  arange_kernel<<<cuda_detail::grid_for(n, device), cuda_detail::kBlock, 0, stream>>>(data, n, start, step);
+  arange_kernel<<<cuda_detail::grid_for(n, device), cuda_detail::kBlock, 0, stream>>>(data, n,
+                                                                                      start, step);
   MINIDL_CUDA_LAUNCH_CHECK("arange_kernel");
 }
 
 template <class Transform>
-void launch_philox(float* data, std::int64_t n, Generator::Draw draw, Transform transform, int device) {
+void launch_philox(float* data, std::int64_t n, Generator::Draw draw, Transform transform,
+                   int device) {
   if (n == 0) return;
   cudaStream_t stream = cuda_detail::stream_for(device);
   philox_kernel<<<cuda_detail::grid_for((n + 3) / 4, device), cuda_detail::kBlock, 0, stream>>>(
@@ -88,7 +91,9 @@ void launch_philox(float* data, std::int64_t n, Generator::Draw draw, Transform 
 
 }  // namespace
 
-void fill_f32(float* data, std::int64_t n, float value, int device) { launch_fill(data, n, value, device); }
+void fill_f32(float* data, std::int64_t n, float value, int device) {
+  launch_fill(data, n, value, device);
+}
 void fill_i32(std::int32_t* data, std::int64_t n, std::int32_t value, int device) {
   launch_fill(data, n, value, device);
 }
@@ -98,10 +103,12 @@ void arange_f32(float* data, std::int64_t n, double start, double step, int devi
 void arange_i32(std::int32_t* data, std::int64_t n, double start, double step, int device) {
   launch_arange(data, n, start, step, device);
 }
-void uniform_f32(float* data, std::int64_t n, float low, float high, Generator::Draw draw, int device) {
+void uniform_f32(float* data, std::int64_t n, float low, float high, Generator::Draw draw,
+                 int device) {
   launch_philox(data, n, draw, UniformTransform{low, high}, device);
 }
-void normal_f32(float* data, std::int64_t n, float mean, float stddev, Generator::Draw draw, int device) {
+void normal_f32(float* data, std::int64_t n, float mean, float stddev, Generator::Draw draw,
+                int device) {
   launch_philox(data, n, draw, NormalTransform{mean, stddev}, device);
 }
 

@@ -10,32 +10,32 @@
 #include "core/device.hpp"
 
 /// CUDA cases skip (never fail) on a machine without a usable GPU.
-#define MINIDL_REQUIRE_CUDA()                                                          \
-  do {                                                                                 \
-    if (!::minidl::cuda_available())                                                   \
-      GTEST_SKIP() << "no usable GPU: " << ::minidl::cuda_unavailable_reason();        \
+#define MINIDL_REQUIRE_CUDA()                                                   \
+  do {                                                                          \
+    if (!::minidl::cuda_available())                                            \
+      GTEST_SKIP() << "no usable GPU: " << ::minidl::cuda_unavailable_reason(); \
   } while (0)
 
 /// Expects `statement` to throw `Type` whose what() contains every fragment.
-#define MINIDL_EXPECT_THROW_WITH(statement, Type, ...)                                   \
-  do {                                                                                   \
-    try {                                                                                \
-      statement;                                                                         \
-      ADD_FAILURE() << "expected " #Type " from: " #statement;                           \
-    } catch (const Type& minidl_error_) {                                                            \
-      for (const std::string& fragment : std::vector<std::string>{__VA_ARGS__}) {        \
-        EXPECT_NE(std::string(minidl_error_.what()).find(fragment), std::string::npos)               \
-            << "message \"" << minidl_error_.what() << "\" lacks \"" << fragment << "\"";            \
-      }                                                                                  \
-    }                                                                                    \
+#define MINIDL_EXPECT_THROW_WITH(statement, Type, ...)                                    \
+  do {                                                                                    \
+    try {                                                                                 \
+      statement;                                                                          \
+      ADD_FAILURE() << "expected " #Type " from: " #statement;                            \
+    } catch (const Type& minidl_error_) {                                                 \
+      for (const std::string& fragment : std::vector<std::string>{__VA_ARGS__}) {         \
+        EXPECT_NE(std::string(minidl_error_.what()).find(fragment), std::string::npos)    \
+            << "message \"" << minidl_error_.what() << "\" lacks \"" << fragment << "\""; \
+      }                                                                                   \
+    }                                                                                     \
   } while (0)
 
 namespace minidl::test {
 
 /// Compares element-wise with |a - b| <= atol + rtol * |ref| (llm.c's
 /// validate_result): reports the first few mismatches and their count.
-inline ::testing::AssertionResult all_close(const std::vector<float>& got, const std::vector<float>& ref,
-                                            float atol, float rtol) {
+inline ::testing::AssertionResult all_close(const std::vector<float>& got,
+                                            const std::vector<float>& ref, float atol, float rtol) {
   if (got.size() != ref.size()) {
     return ::testing::AssertionFailure() << "sizes differ: " << got.size() << " vs " << ref.size();
   }
@@ -73,8 +73,10 @@ inline ScopedEnv::ScopedEnv(const char* name, const char* value) : name_(name) {
 }
 
 inline ScopedEnv::~ScopedEnv() {
-  if (had_) setenv(name_.c_str(), old_.c_str(), 1);
-  else unsetenv(name_.c_str());
+  if (had_)
+    setenv(name_.c_str(), old_.c_str(), 1);
+  else
+    unsetenv(name_.c_str());
 }
 
 }  // namespace minidl::test

@@ -53,7 +53,8 @@ TEST(Device, EnvironmentVariableTurnsCudaOff) {
   EXPECT_FALSE(cuda_available());
   EXPECT_EQ(cuda_device_count(), 0);
   EXPECT_NE(cuda_unavailable_reason().find("MINIDL_DISABLE_CUDA"), std::string::npos);
-  MINIDL_EXPECT_THROW_WITH(zeros({2, 2}, Device::cuda()), DeviceError, "cuda:0", "MINIDL_DISABLE_CUDA");
+  MINIDL_EXPECT_THROW_WITH(zeros({2, 2}, Device::cuda()), DeviceError, "cuda:0",
+                           "MINIDL_DISABLE_CUDA");
   MINIDL_EXPECT_THROW_WITH(CudaContext::get(0), DeviceError, "unavailable");
   MINIDL_EXPECT_THROW_WITH(zeros({2}).to(Device::cuda()), DeviceError, "cuda:0");
   MINIDL_EXPECT_THROW_WITH(zeros({2}).pin_memory(), DeviceError, "unavailable");

@@ -53,8 +53,10 @@ TEST(Generator, EachDrawGetsANewOffset) {
 
 TEST(Random, SameSeedSameNumbers) {
   Generator g1(7), g2(7);
-  EXPECT_EQ(uniform({1001}, -2.0f, 3.0f, g1).to_vector<float>(), uniform({1001}, -2.0f, 3.0f, g2).to_vector<float>());
-  EXPECT_EQ(normal({1001}, 0.0f, 1.0f, g1).to_vector<float>(), normal({1001}, 0.0f, 1.0f, g2).to_vector<float>());
+  EXPECT_EQ(uniform({1001}, -2.0f, 3.0f, g1).to_vector<float>(),
+            uniform({1001}, -2.0f, 3.0f, g2).to_vector<float>());
+  EXPECT_EQ(normal({1001}, 0.0f, 1.0f, g1).to_vector<float>(),
+            normal({1001}, 0.0f, 1.0f, g2).to_vector<float>());
 }
 
 TEST(Random, SuccessiveDrawsAndSeedsDiffer) {
@@ -108,8 +110,8 @@ TEST(Random, NormalMoments) {
     fourth += d * d * d * d;
   }
   const double var = sq / n, kurtosis = fourth / n / (var * var);
-  EXPECT_NEAR(mean, 2.0, 0.005);    // standard error 0.001
-  EXPECT_NEAR(var, 0.25, 0.004);    // standard error ~0.0007
+  EXPECT_NEAR(mean, 2.0, 0.005);     // standard error 0.001
+  EXPECT_NEAR(var, 0.25, 0.004);     // standard error ~0.0007
   EXPECT_NEAR(kurtosis, 3.0, 0.06);  // a Gaussian's; uniform would give 1.8
 }
 

@@ -24,9 +24,7 @@ TEST(Shape, ExtentsAndCount) {
   EXPECT_EQ(s.str(), "[2, 3, 4]");
 }
 
-TEST(Shape, ZeroExtentMeansNoElements) {
-  EXPECT_EQ((Shape{5, 0, 3}).numel(), 0);
-}
+TEST(Shape, ZeroExtentMeansNoElements) { EXPECT_EQ((Shape{5, 0, 3}).numel(), 0); }
 
 TEST(Shape, Equality) {
   EXPECT_EQ((Shape{2, 3}), (Shape{2, 3}));
@@ -37,7 +35,8 @@ TEST(Shape, Equality) {
 
 TEST(Shape, MaxRankIsEight) {
   EXPECT_NO_THROW((Shape{1, 1, 1, 1, 1, 1, 1, 2}));
-  MINIDL_EXPECT_THROW_WITH((Shape{1, 1, 1, 1, 1, 1, 1, 1, 1}), ShapeError, "rank 9", "maximum rank 8");
+  MINIDL_EXPECT_THROW_WITH((Shape{1, 1, 1, 1, 1, 1, 1, 1, 1}), ShapeError, "rank 9",
+                           "maximum rank 8");
 }
 
 TEST(Shape, NegativeExtentIsAnError) {

@@ -20,7 +20,8 @@ TEST(Tensor, Factories) {
   EXPECT_EQ(zeros({2, 3}).to_vector<float>(), std::vector<float>(6, 0.0f));
   EXPECT_EQ(ones({4}).to_vector<float>(), std::vector<float>(4, 1.0f));
   EXPECT_EQ(full({3}, -2.5).to_vector<float>(), std::vector<float>(3, -2.5f));
-  EXPECT_EQ(full({2}, 7, Device::cpu(), DType::Int32).to_vector<std::int32_t>(), (std::vector<std::int32_t>{7, 7}));
+  EXPECT_EQ(full({2}, 7, Device::cpu(), DType::Int32).to_vector<std::int32_t>(),
+            (std::vector<std::int32_t>{7, 7}));
   const Tensor e = empty({5, 0});
   EXPECT_EQ(e.numel(), 0);
   EXPECT_TRUE(e.to_vector<float>().empty());
@@ -46,7 +47,8 @@ TEST(Tensor, ArangeFollowsNumpy) {
   EXPECT_EQ(arange(3, 0).numel(), 0);
   MINIDL_EXPECT_THROW_WITH(arange(0, 1, 0), ValueError, "step");
   MINIDL_EXPECT_THROW_WITH(arange(0, INFINITY), ValueError, "finite");
-  MINIDL_EXPECT_THROW_WITH(arange(0, 3, 0.5, Device::cpu(), DType::Int32), ValueError, "step 0.5", "int32");
+  MINIDL_EXPECT_THROW_WITH(arange(0, 3, 0.5, Device::cpu(), DType::Int32), ValueError, "step 0.5",
+                           "int32");
 }
 
 TEST(Tensor, FromVector) {
@@ -106,8 +108,8 @@ TEST(Tensor, CopyFromChecksShapesAndDtypes) {
   dst.copy_from(from_vector({1.f, 2.f, 3.f, 4.f}, {2, 2}));
   EXPECT_EQ(dst.to_vector<float>(), (std::vector<float>{1, 2, 3, 4}));
   MINIDL_EXPECT_THROW_WITH(dst.copy_from(zeros({4})), ShapeError, "[2, 2]", "[4]");
-  MINIDL_EXPECT_THROW_WITH(dst.copy_from(zeros({2, 2}, Device::cpu(), DType::Int32)), DTypeError, "float32",
-                           "int32");
+  MINIDL_EXPECT_THROW_WITH(dst.copy_from(zeros({2, 2}, Device::cpu(), DType::Int32)), DTypeError,
+                           "float32", "int32");
 }
 
 TEST(Tensor, FillInt32NeedsIntegers) {
@@ -130,7 +132,8 @@ TEST(Tensor, PrintsLikeNumpy) {
 TEST(Tensor, LargeTensorsPrintSummarised) {
   std::ostringstream out;
   out << arange(0, 2000, 1, Device::cpu(), DType::Int32);
-  EXPECT_EQ(out.str(), "Tensor(shape=[2000], dtype=int32, device=cpu)\n[0, 1, 2, ..., 1997, 1998, 1999]");
+  EXPECT_EQ(out.str(),
+            "Tensor(shape=[2000], dtype=int32, device=cpu)\n[0, 1, 2, ..., 1997, 1998, 1999]");
 }
 
 // ---- CUDA ------------------------------------------------------------------------
@@ -154,7 +157,8 @@ TEST(TensorCuda, FactoriesMatchTheCpu) {
   const Device g = Device::cuda();
   EXPECT_EQ(zeros({7, 3}, g).to_vector<float>(), zeros({7, 3}).to_vector<float>());
   EXPECT_EQ(ones({1000}, g).to_vector<float>(), ones({1000}).to_vector<float>());
-  EXPECT_EQ(full({5}, -3, g, DType::Int32).to_vector<std::int32_t>(), std::vector<std::int32_t>(5, -3));
+  EXPECT_EQ(full({5}, -3, g, DType::Int32).to_vector<std::int32_t>(),
+            std::vector<std::int32_t>(5, -3));
   EXPECT_EQ(arange(-3, 7, 0.1, g).to_vector<float>(), arange(-3, 7, 0.1).to_vector<float>());
   EXPECT_EQ(arange(10, -10, -3, g, DType::Int32).to_vector<std::int32_t>(),
             arange(10, -10, -3, Device::cpu(), DType::Int32).to_vector<std::int32_t>());
@@ -181,7 +185,8 @@ TEST(TensorCuda, CloneCopyFromAndViewOnTheDevice) {
   EXPECT_EQ(c.to_vector<float>(), (std::vector<float>{9, 8, 7, 6, 5, 4}));
   std::ostringstream out;
   out << c;
-  EXPECT_EQ(out.str(), "Tensor(shape=[2, 3], dtype=float32, device=cuda:0)\n[[9, 8, 7],\n [6, 5, 4]]");
+  EXPECT_EQ(out.str(),
+            "Tensor(shape=[2, 3], dtype=float32, device=cuda:0)\n[[9, 8, 7],\n [6, 5, 4]]");
 }
 
 TEST(TensorCuda, PinnedCopiesAreAsynchronousButOrdered) {

@@ -33,7 +33,8 @@ TEST(FillArange, ValuesComeFromDouble) {
   Tensor t = empty({5});
   fill_arange(t, 0.1, 0.1);
   const auto v = t.to_vector<float>();
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(v[static_cast<std::size_t>(i)], static_cast<float>(0.1 + i * 0.1));
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(v[static_cast<std::size_t>(i)], static_cast<float>(0.1 + i * 0.1));
 }
 
 TEST(FillArange, Int32RangeIsChecked) {
@@ -43,7 +44,8 @@ TEST(FillArange, Int32RangeIsChecked) {
 
 TEST(FillRandom, NeedFloat32) {
   Tensor i = empty({4}, Device::cpu(), DType::Int32);
-  MINIDL_EXPECT_THROW_WITH(fill_uniform(i, 0.0f, 1.0f, {1, 0}), DTypeError, "fill_uniform", "int32");
+  MINIDL_EXPECT_THROW_WITH(fill_uniform(i, 0.0f, 1.0f, {1, 0}), DTypeError, "fill_uniform",
+                           "int32");
   MINIDL_EXPECT_THROW_WITH(fill_normal(i, 0.0f, 1.0f, {1, 0}), DTypeError, "fill_normal", "int32");
 }
 
@@ -65,7 +67,8 @@ TEST(FillCuda, MatchesCpu) {
     fill_normal(g, 1.0f, 3.0f, {123, 5});
     EXPECT_TRUE(test::all_close(g.to_vector<float>(), c.to_vector<float>(), 1e-6f, 2e-7f));
   }
-  Tensor ci = empty({1000}, Device::cpu(), DType::Int32), gi = empty({1000}, Device::cuda(), DType::Int32);
+  Tensor ci = empty({1000}, Device::cpu(), DType::Int32),
+         gi = empty({1000}, Device::cuda(), DType::Int32);
   fill_arange(ci, 500, -1);
   fill_arange(gi, 500, -1);
   EXPECT_EQ(gi.to_vector<std::int32_t>(), ci.to_vector<std::int32_t>());
