@@ -17,8 +17,7 @@ enum class DType : std::uint8_t {
 /// Size of one element in bytes.
 constexpr std::size_t dtype_size(DType t) {
   switch (t) {
-    case DType::Float32:
-      return 4;
+    case DType::Float32:  // 4-byte types; float16 / bfloat16 will add a 2-byte case
     case DType::Int32:
       return 4;
   }
