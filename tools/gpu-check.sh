@@ -160,7 +160,7 @@ rpath="$(readelf -d "$STAGE/bin/$(basename "${SRC_BINS[0]}")" 2>/dev/null | grep
   echo "build type: $(grep -E '^CMAKE_BUILD_TYPE:' "$BUILD/CMakeCache.txt" 2>/dev/null | cut -d= -f2 || echo '?')"
   echo "rpath: ${rpath:-none}"
   echo "needs: $(paste -sd' ' "$STAGE/needs.txt")"
-  echo "bundled libs: $(cd "$STAGE/lib" && ls | grep -v '^fallback$' | paste -sd' ' -)"
+  echo "bundled libs: $(cd "$STAGE/lib" && find . -maxdepth 1 ! -type d -printf '%f\n' | sort | paste -sd' ' -)"
   echo "fallback libs: $(ls "$STAGE/lib/fallback" | paste -sd' ' -)"
 } >"$STAGE/manifest.txt"
 

@@ -29,6 +29,7 @@
 #   MINIDL_SANITIZER_TIMEOUT=300 per test executable under compute-sanitizer
 #   MINIDL_SANITIZER_GTEST_FILTER  --gtest_filter under the sanitizer (default: MINIDL_GTEST_FILTER)
 #   MINIDL_SANITIZER_ARGS        extra compute-sanitizer args
+#                                (memcheck runs get MINIDL_CUDA_SYNC_CHECK=1 unless it is set)
 #   MINIDL_CUDA_LIB_DIRS         colon-separated folders searched first for CUDA libraries
 #   MINIDL_KEEP_WORK=1           keep the scratch folder
 # Passed through to the executables untouched: MINIDL_DISABLE_CUDA,
@@ -374,6 +375,7 @@ for suite in d.get("testsuites", []):
 print(p + f + s + n, p, f, s, n, "json")
 EOF
 )"
+    [[ "$r" =~ ^[0-9]+\ [0-9]+\ [0-9]+\ [0-9]+\ [0-9]+\ json$ ]] || r=""
   fi
   if [[ -z "$r" && -s "$json" ]]; then
     local tot f s n
@@ -422,7 +424,9 @@ pool() {
     args=(--gtest_color=no "--gtest_output=json:$RES/$kind/$name.json")
     [[ -n "$filter" ]] && args+=("--gtest_filter=$filter")
     if [[ "$kind" == sanitizer ]]; then
-      run_one "$kind" "$name" "$t" "$SAN" --tool memcheck --error-exitcode 1 \
+      # Synchronous kernel checks make memcheck errors point at the launching call.
+      run_one "$kind" "$name" "$t" env "MINIDL_CUDA_SYNC_CHECK=${MINIDL_CUDA_SYNC_CHECK:-1}" \
+        "$SAN" --tool memcheck --error-exitcode 1 \
         ${SAN_ARGS[@]+"${SAN_ARGS[@]}"} "$exe" "${args[@]}" &
     else
       run_one "$kind" "$name" "$t" "$exe" "${args[@]}" &
