@@ -16,7 +16,8 @@ foreach(dir core kernels)
     set(minidl_cuda_header_rule PATTERN "cuda_check.hpp" EXCLUDE)
   endif()
   install(DIRECTORY ${dir} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/minidl
-          FILES_MATCHING PATTERN "*.hpp" PATTERN "dispatch.hpp" EXCLUDE ${minidl_cuda_header_rule})
+          FILES_MATCHING PATTERN "*.hpp" PATTERN "dispatch.hpp" EXCLUDE PATTERN "checks.hpp" EXCLUDE
+          PATTERN "elementwise_cpu.hpp" EXCLUDE ${minidl_cuda_header_rule})
 endforeach()
 install(EXPORT minidlTargets NAMESPACE minidl:: FILE minidlTargets.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/minidl)

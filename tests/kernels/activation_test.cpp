@@ -1,0 +1,159 @@
+#include "kernels/activation.hpp"
+
+#include <cmath>
+
+#include "gradcheck.hpp"
+#include "test_util.hpp"
+
+namespace minidl {
+namespace {
+
+std::vector<float> values(const Tensor& t) { return t.to_vector<float>(); }
+
+TEST(Activation, ClosedForms) {
+  const Tensor z = from_vector({-2.0f, -0.5f, 0.0f, 0.5f, 3.0f}, {5});
+  EXPECT_EQ(values(relu(z)), (std::vector<float>{0, 0, 0, 0.5f, 3}));
+  EXPECT_EQ(values(leaky_relu(z, 0.1f)), (std::vector<float>{-0.2f, -0.05f, 0, 0.5f, 3}));
+  EXPECT_EQ(values(step(z)), (std::vector<float>{0, 0, 1, 1, 1}));
+  const auto s = values(sigmoid(z));
+  const auto t = values(tanh(z));
+  const float zs[] = {-2.0f, -0.5f, 0.0f, 0.5f, 3.0f};
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_NEAR(s[i], 1.0 / (1.0 + std::exp(-double(zs[i]))), 1e-7);
+    EXPECT_NEAR(t[i], std::tanh(double(zs[i])), 1e-7);
+  }
+  Tensor y;
+  activation_forward(Activation::Identity, z, y);
+  EXPECT_EQ(values(y), values(z));
+}
+
+TEST(Activation, DerivativesAtAndAroundKinks) {
+  const Tensor z = from_vector({-1.0f, 0.0f, 2.0f}, {3});
+  const Tensor dy = from_vector({5.0f, 5.0f, 5.0f}, {3});
+  EXPECT_EQ(values(relu_backward(dy, z)), (std::vector<float>{0, 0, 5}));  // 0 at z = 0, documented
+  EXPECT_EQ(values(leaky_relu_backward(dy, z, 0.2f)), (std::vector<float>{1, 1, 5}));
+  EXPECT_EQ(values(step_backward(dy)), (std::vector<float>{0, 0, 0}));
+}
+
+TEST(Activation, NanInNanOut) {
+  const Tensor z = from_vector({NAN, 1.0f}, {2});
+  for (const Tensor& y : {relu(z), leaky_relu(z), sigmoid(z), tanh(z), step(z)}) {
+    EXPECT_TRUE(std::isnan(values(y)[0]));
+    EXPECT_FALSE(std::isnan(values(y)[1]));
+  }
+  const Tensor dy = full({2}, 1.0);
+  EXPECT_TRUE(std::isnan(values(relu_backward(dy, z))[0]));
+  EXPECT_TRUE(std::isnan(values(leaky_relu_backward(dy, z))[0]));
+  EXPECT_TRUE(std::isnan(values(sigmoid_backward(dy, sigmoid(z)))[0]));
+}
+
+TEST(Activation, ExtremesStayFinite) {
+  const Tensor z = from_vector({-1e4f, -88.0f, 88.0f, 1e4f}, {4});
+  const auto s = values(sigmoid(z));
+  EXPECT_EQ(s[0], 0.0f);
+  EXPECT_EQ(s[3], 1.0f);
+  EXPECT_GT(s[1], 0.0f);
+  EXPECT_NEAR(s[2], 1.0f, 1e-7);
+  const Tensor dy = full({4}, 1.0);
+  for (float g : values(sigmoid_backward(dy, sigmoid(z)))) EXPECT_TRUE(std::isfinite(g));
+  for (float g : values(tanh_backward(dy, tanh(z)))) EXPECT_TRUE(std::isfinite(g));
+  for (float v : values(tanh(z))) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST(Activation, InPlace) {
+  Tensor z = from_vector({-1.0f, 2.0f}, {2});
+  activation_forward(Activation::ReLU, z, z);
+  EXPECT_EQ(values(z), (std::vector<float>{0, 2}));
+}
+
+TEST(Activation, EmptyTensors) {
+  const Tensor z = empty({0, 4});
+  EXPECT_EQ(relu(z).shape(), z.shape());
+  EXPECT_EQ(sigmoid_backward(z, z).numel(), 0);
+}
+
+TEST(Activation, BadInput) {
+  MINIDL_EXPECT_THROW_WITH(relu(zeros({2}, Device::cpu(), DType::Int32)), DTypeError, "relu",
+                           "int32");
+  MINIDL_EXPECT_THROW_WITH(relu_backward(zeros({2, 3}), zeros({3, 2})), ShapeError, "relu_backward",
+                           "[2, 3]", "[3, 2]");
+  MINIDL_EXPECT_THROW_WITH(sigmoid_backward(zeros({2}), Tensor()), ValueError, "sigmoid_backward",
+                           "y");
+  Tensor wrong = zeros({3});
+  MINIDL_EXPECT_THROW_WITH(activation_forward(Activation::Tanh, zeros({2}), wrong), ShapeError,
+                           "tanh", "[3]", "[2]");
+}
+
+// Gradient checks: L = <r, f(z)>, analytic dL/dz = backward(r).
+class ActivationGrad : public ::testing::TestWithParam<Activation> {};
+
+TEST_P(ActivationGrad, MatchesCentralDifferences) {
+  const Activation a = GetParam();
+  Generator gen(17);
+  Tensor z = uniform({3, 7}, -3.0f, 3.0f, gen);
+  const Tensor r = normal({3, 7}, 0.0f, 1.0f, gen);
+  Tensor y;
+  activation_forward(a, z, y, 0.05f);
+  Tensor dz;
+  activation_backward(a, r, z, y, dz, 0.05f);
+  auto f = [&](const Tensor& x) {
+    Tensor out;
+    activation_forward(a, x, out, 0.05f);
+    return test::project(r, out);
+  };
+  const float h = 1e-2f;
+  const auto numeric = test::numerical_gradient(f, z, h);
+  const auto zv = values(z);
+  auto near_kink = [&](std::size_t i) { return std::fabs(zv[i]) < 2 * h; };
+  EXPECT_TRUE(test::gradients_agree(values(dz), numeric, 2e-3, near_kink)) << activation_name(a);
+}
+
+INSTANTIATE_TEST_SUITE_P(All, ActivationGrad,
+                         ::testing::Values(Activation::ReLU, Activation::LeakyReLU,
+                                           Activation::Sigmoid, Activation::Tanh, Activation::Step,
+                                           Activation::Identity),
+                         [](const auto& p) { return std::string(activation_name(p.param)); });
+
+// ---- CPU vs CUDA -------------------------------------------------------------------
+
+TEST(ActivationCuda, MatchesCpu) {
+  MINIDL_REQUIRE_CUDA();
+  Generator gen(3);
+  for (std::int64_t n : {1, 5, 4096, (1 << 20) + 3}) {
+    Tensor z = uniform({n}, -10.0f, 10.0f, gen);
+    Tensor dy = normal({n}, 0.0f, 1.0f, gen);
+    const Tensor zg = z.to(Device::cuda()), dyg = dy.to(Device::cuda());
+    for (Activation a : {Activation::Identity, Activation::ReLU, Activation::LeakyReLU,
+                         Activation::Sigmoid, Activation::Tanh, Activation::Step}) {
+      Tensor yc, yg, dc, dg;
+      activation_forward(a, z, yc, 0.1f);
+      activation_forward(a, zg, yg, 0.1f);
+      EXPECT_TRUE(test::all_close(yg.to_vector<float>(), yc.to_vector<float>(), 1e-6f, 1e-5f))
+          << activation_name(a) << " n=" << n;
+      activation_backward(a, dy, z, yc, dc, 0.1f);
+      activation_backward(a, dyg, zg, yg, dg, 0.1f);
+      EXPECT_TRUE(test::all_close(dg.to_vector<float>(), dc.to_vector<float>(), 1e-6f, 1e-5f))
+          << activation_name(a) << "_backward n=" << n;
+    }
+  }
+}
+
+TEST(ActivationCuda, NanAndExtremes) {
+  MINIDL_REQUIRE_CUDA();
+  const Tensor z = from_vector({NAN, -1e4f, -88.0f, 0.0f, 88.0f, 1e4f}, {6});
+  const Tensor zg = z.to(Device::cuda());
+  EXPECT_TRUE(
+      test::all_close(sigmoid(zg).to_vector<float>(), sigmoid(z).to_vector<float>(), 0, 1e-6f));
+  EXPECT_TRUE(test::all_close(relu(zg).to_vector<float>(), relu(z).to_vector<float>(), 0, 0));
+  EXPECT_TRUE(test::all_close(step(zg).to_vector<float>(), step(z).to_vector<float>(), 0, 0));
+  EXPECT_TRUE(std::isnan(tanh(zg).to_vector<float>()[0]));
+}
+
+TEST(ActivationCuda, DeviceMismatchIsAnError) {
+  MINIDL_REQUIRE_CUDA();
+  MINIDL_EXPECT_THROW_WITH(relu_backward(zeros({2}), zeros({2}, Device::cuda())), DeviceError,
+                           "cpu", "cuda:0");
+}
+
+}  // namespace
+}  // namespace minidl
