@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "gradcheck.hpp"
+#include "kernels/functors.hpp"
 #include "test_util.hpp"
 
 namespace minidl {
@@ -58,6 +59,33 @@ TEST(Activation, ExtremesStayFinite) {
   for (float g : values(sigmoid_backward(dy, sigmoid(z)))) EXPECT_TRUE(std::isfinite(g));
   for (float g : values(tanh_backward(dy, tanh(z)))) EXPECT_TRUE(std::isfinite(g));
   for (float v : values(tanh(z))) EXPECT_TRUE(std::isfinite(v));
+}
+
+// The vectorisable exp and tanh the activations use stay within a few ulp of
+// the exact values over the whole float range.
+TEST(Activation, ExpAndTanhAreAccurate) {
+  double worst_exp = 0, worst_tanh = 0;
+  for (double x = -87.0; x <= 88.0; x += 0.0137) {
+    const auto xf = static_cast<float>(x);
+    const double exact = std::exp(double(xf));
+    worst_exp = std::max(worst_exp, std::fabs(fn::exp_poly(xf) - exact) / exact);
+  }
+  for (double x = -12.0; x <= 12.0; x += 0.00131) {
+    const auto xf = static_cast<float>(x);
+    const double exact = std::tanh(double(xf));
+    if (exact != 0)
+      worst_tanh = std::max(worst_tanh, std::fabs(fn::tanh_poly(xf) - exact) / std::fabs(exact));
+  }
+  EXPECT_LT(worst_exp, 3.6e-7);  // 3 ulp
+  EXPECT_LT(worst_tanh, 3.6e-7);
+  EXPECT_EQ(fn::exp_poly(0.0f), 1.0f);
+  EXPECT_EQ(fn::exp_poly(-200.0f), 0.0f);
+  EXPECT_EQ(fn::exp_poly(100.0f), INFINITY);
+  EXPECT_TRUE(std::isnan(fn::exp_poly(NAN)));
+  EXPECT_EQ(fn::tanh_poly(1e-30f), 1e-30f);
+  EXPECT_EQ(fn::tanh_poly(50.0f), 1.0f);
+  EXPECT_EQ(fn::tanh_poly(-INFINITY), -1.0f);
+  EXPECT_TRUE(std::isnan(fn::tanh_poly(NAN)));
 }
 
 TEST(Activation, InPlace) {
