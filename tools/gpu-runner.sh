@@ -19,12 +19,15 @@
 #   OUT                          output folder (default ./gpu-out)
 #   MINIDL_TIME_BUDGET=540       seconds for the whole run; steps that no longer fit
 #                                are not started, so the outputs are always written
-#   MINIDL_PHASES="tests bench sanitizer"   which phases to run, in this order
+#   MINIDL_PHASES="tests bench peers sanitizer"   which phases to run, in this order
 #   MINIDL_TEST_TIMEOUT=300      per test executable (seconds)
 #   MINIDL_TEST_JOBS=4           test executables run at once (benchmarks: always 1)
 #   MINIDL_GTEST_FILTER          --gtest_filter for the test runs
 #   MINIDL_BENCH_ARGS            extra benchmark args, e.g. "--benchmark_min_time=0.1"
 #   MINIDL_BENCH_TIMEOUT=180     per benchmark executable
+#   MINIDL_PEER_TIMEOUT=120      per peer script (bench/peers/*.py of the repository copy,
+#                                run when a python3 there imports torch)
+#   MINIDL_PEER_ARGS             extra peer-script args, e.g. "--repeat 100"
 #   MINIDL_SKIP_SANITIZER=1      skip compute-sanitizer
 #   MINIDL_SANITIZER_TIMEOUT=300 per test executable under compute-sanitizer
 #   MINIDL_SANITIZER_GTEST_FILTER  --gtest_filter under the sanitizer (default: MINIDL_GTEST_FILTER)
@@ -59,15 +62,17 @@ OUT="$(cd "$OUT" && pwd)"
 rm -f "$OUT/summary.txt" "$OUT/results.tar.gz" "$OUT"/minidl_bench_*.json
 
 TIME_BUDGET="${MINIDL_TIME_BUDGET:-540}"
-PHASES="${MINIDL_PHASES:-tests bench sanitizer}"
+PHASES="${MINIDL_PHASES:-tests bench peers sanitizer}"
 TEST_TIMEOUT="${MINIDL_TEST_TIMEOUT:-300}"
 TEST_JOBS="${MINIDL_TEST_JOBS:-4}"
 BENCH_TIMEOUT="${MINIDL_BENCH_TIMEOUT:-180}"
+PEER_TIMEOUT="${MINIDL_PEER_TIMEOUT:-120}"
 SAN_TIMEOUT="${MINIDL_SANITIZER_TIMEOUT:-300}"
 GTEST_FILTER="${MINIDL_GTEST_FILTER:-}"
 SAN_FILTER="${MINIDL_SANITIZER_GTEST_FILTER:-$GTEST_FILTER}"
 read -r -a BENCH_ARGS <<<"${MINIDL_BENCH_ARGS:-}" || true
 read -r -a SAN_ARGS <<<"${MINIDL_SANITIZER_ARGS:-}" || true
+read -r -a PEER_ARGS <<<"${MINIDL_PEER_ARGS:-}" || true
 RESERVE=20 # seconds kept for packing the results
 NCPU="$(nproc 2>/dev/null || echo 1)"
 (( TEST_JOBS >= 1 )) || TEST_JOBS=1
@@ -77,7 +82,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/minidl-gpu-run.XXXXXX" 2>/dev/null || mktemp 
 cleanup() { [[ "${MINIDL_KEEP_WORK:-0}" == 1 ]] || rm -rf "$WORK"; }
 trap cleanup EXIT
 RES="$WORK/results"
-mkdir -p "$RES/tests" "$RES/bench" "$RES/sanitizer" "$RES/env" "$WORK/run"
+mkdir -p "$RES/tests" "$RES/bench" "$RES/peers" "$RES/sanitizer" "$RES/env" "$WORK/run"
 
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
@@ -500,6 +505,74 @@ else
   say "no bin/minidl_bench_* executables"
 fi
 
+# ---------------------------------------------------------------- peers
+# PyTorch doing the same work as a minidl benchmark: every bench/peers/<lib>_<area>.py of
+# the repository copy, given this run's minidl_bench_<area> JSON to compare with. Each
+# peer takes --out FILE, --minidl FILE and --device cpu. Reported only, never fatal.
+section "peers (bench/peers/*.py)"
+PEER_BAD=0
+peer_repo() { # the repository copy that holds bench/peers/
+  local d
+  for d in "${MINIDL_SOURCE_DIR:-}" "${MINIDL_REPO_ROOT:-}" "$(dirname "${BASH_SOURCE[0]}")/.." "$PWD"; do
+    [[ -n "$d" && -d "$d/bench/peers" ]] && { (cd "$d" && pwd); return 0; }
+  done
+  return 1
+}
+# The peers run with the caller's LD_LIBRARY_PATH, not the bundle's: torch brings its own libraries.
+if [[ -n "$ORIG_LDLP" ]]; then PEER_ENV=(env "LD_LIBRARY_PATH=$ORIG_LDLP"); else PEER_ENV=(env -u LD_LIBRARY_PATH); fi
+find_torch_python() { # find_torch_python LIMIT: the first of python3, /usr/bin/python3 that imports torch
+  local py
+  for py in python3 /usr/bin/python3; do
+    py="$(command -v "$py" 2>/dev/null)" || continue
+    if timeout -k 5 "$1" "${PEER_ENV[@]}" "$py" -c 'import torch' >/dev/null 2>&1; then echo "$py"; return 0; fi
+  done
+  return 1
+}
+PEERS=()
+if ! has_phase peers; then
+  say "skipped (MINIDL_PHASES)"
+elif ! PEER_REPO="$(peer_repo)"; then
+  say "skipped (no bench/peers/ in the repository copy: MINIDL_SOURCE_DIR=${MINIDL_SOURCE_DIR:-<unset>})"
+else
+  for f in "$PEER_REPO"/bench/peers/*.py; do [[ -f "$f" && "$(basename "$f")" != _* ]] && PEERS+=("$f"); done
+  if (( ${#PEERS[@]} == 0 )); then
+    say "skipped (no scripts in $PEER_REPO/bench/peers)"
+  elif ! t="$(step_limit 90)"; then
+    say "skipped (time budget)"; PEER_BAD=1
+  elif ! PEER_PY="$(find_torch_python "$t")"; then
+    say "skipped (neither python3 nor /usr/bin/python3 imports torch)"
+  else
+    say "python: $PEER_PY (torch $(timeout -k 5 60 "${PEER_ENV[@]}" "$PEER_PY" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)' 2>/dev/null || echo '?'))"
+    [[ -n "${MINIDL_PEER_ARGS:-}" ]] && say "extra args: ${PEER_ARGS[*]}"
+    for peer in "${PEERS[@]}"; do
+      pname="$(basename "$peer" .py)"
+      area="${pname#*_}"
+      pjson="$pname-$GPU_TAG-$DATE_TAG.json"
+      pargs=(--out "$RES/peers/$pjson")
+      [[ -n "${MINIDL_DISABLE_CUDA:-}" ]] && pargs+=(--device cpu)
+      mjson="$RES/bench/minidl_bench_$area-$GPU_TAG-$DATE_TAG.json"
+      if [[ -s "$mjson" ]]; then
+        pargs+=(--minidl "$mjson"); msrc="this run's $(basename "$mjson")"
+      else
+        # Without this run's benchmark (e.g. MINIDL_PHASES=peers): the latest committed one for this GPU.
+        mjson="$(ls "$PEER_REPO/bench/results/minidl_bench_$area-$GPU_TAG-"*.json 2>/dev/null | sort | tail -n1 || true)"
+        if [[ -n "$mjson" ]]; then pargs+=(--minidl "$mjson"); msrc="committed bench/results/$(basename "$mjson")"
+        else msrc="none"; fi
+      fi
+      if ! t="$(step_limit "$PEER_TIMEOUT")"; then
+        say "$(printf '%-32s %-12s' "$pname" NOT-RUN) (time budget)"; PEER_BAD=1; continue
+      fi
+      run_one peers "$pname" "$t" "${PEER_ENV[@]}" "$PEER_PY" "$peer" "${pargs[@]}" ${PEER_ARGS[@]+"${PEER_ARGS[@]}"}
+      rc="$(cat "$RES/peers/$pname.rc")"
+      st="$(rc_word "$rc")"
+      [[ "$st" == ok ]] || PEER_BAD=1
+      say "$(printf '%-32s %-12s %4s  %ss, minidl JSON: %s  -> %s' "$pname" "$st" "$rc" \
+        "$(cat "$RES/peers/$pname.time")" "$msrc" "$([[ -s "$RES/peers/$pjson" ]] && echo "results/peers/$pjson" || echo 'no JSON')")"
+      head -n 80 "$RES/peers/$pname.log" | sed 's/^/    /' | tee -a "$SUMMARY" || true
+    done
+  fi
+fi
+
 # ---------------------------------------------------------------- sanitizer
 section "compute-sanitizer memcheck"
 SAN=""
@@ -575,6 +648,7 @@ if (( ${#BENCH_JSONS[@]} )); then
   fi
 fi
 (( BENCH_BAD )) && say "note: some benchmark executables failed, timed out or were not run (see above)"
+(( PEER_BAD )) && say "note: some peer scripts failed, timed out or were not run (see above)"
 say "elapsed: ${SECONDS}s"
 if (( FAILED )); then say "OVERALL: FAIL"; else say "OVERALL: PASS"; fi
 
