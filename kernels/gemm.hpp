@@ -1,0 +1,40 @@
+// Matrix products on row-major 2-D float32 tensors: OpenBLAS on the CPU, cuBLAS
+// on the GPU. Row-major operands are handed to the column-major libraries as
+// their transposes (a row-major m x n matrix is a column-major n x m one with the
+// same leading dimension), so nothing is copied or transposed in memory.
+#pragma once
+
+#include "../core/tensor.hpp"
+
+namespace minidl {
+
+struct GemmOptions {
+  bool transpose_a = false;
+  bool transpose_b = false;
+  float alpha = 1.0f;
+  /// 0 overwrites c; 1 accumulates into it (gradients).
+  float beta = 0.0f;
+  /// Let cuBLAS use TF32 tensor cores (10-bit mantissa inputs, float accumulation):
+  /// much faster on Ampere and later, less exact. Ignored on the CPU.
+  bool allow_tf32 = false;
+};
+
+/// c = alpha * op(a) * op(b) + beta * c with op(x) = x or x^T. Requires float32
+/// rank-2 tensors on one device, op(a) [m, k], op(b) [k, n], c [m, n]; throws
+/// ShapeError naming the three shapes otherwise. c must not alias a or b.
+void gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& options = {});
+
+/// y = alpha * op(a) * x + beta * y for a [m, n], x and y vectors.
+void gemv(const Tensor& a, const Tensor& x, Tensor& y, bool transpose_a = false, float alpha = 1.0f,
+          float beta = 0.0f);
+
+namespace cuda {
+/// Row-major gemm on `device` (see gemm()); dimensions already checked.
+void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+          std::int64_t ldc, bool tf32, int device);
+void gemv(bool ta, std::int64_t m, std::int64_t n, float alpha, const float* a, std::int64_t lda,
+          const float* x, float beta, float* y, int device);
+}  // namespace cuda
+
+}  // namespace minidl

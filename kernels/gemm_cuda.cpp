@@ -1,0 +1,52 @@
+// cuBLAS calls for gemm / gemv on row-major data. A row-major m x n matrix is
+// the column-major n x m matrix with the same leading dimension, so
+//   C = op(A) op(B)   (row-major)   <=>   C^T = op(B)^T op(A)^T   (column-major)
+// and cuBLAS is called with the operands swapped and the same transpose flags.
+#include <climits>
+
+#include "../core/context.hpp"
+#include "../core/cuda_check.hpp"
+#include "gemm.hpp"
+
+namespace minidl::cuda {
+
+namespace {
+int blas_int(std::int64_t v) {
+  MINIDL_CHECK(v <= INT_MAX, ShapeError, "gemm: dimension ", v,
+               " exceeds cuBLAS's 32-bit index range");
+  return static_cast<int>(v);
+}
+}  // namespace
+
+void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+          std::int64_t ldc, bool tf32, int device) {
+  CudaContext& ctx = CudaContext::get(device);
+  cublasHandle_t handle = ctx.cublas();
+  MINIDL_CUDA_CHECK(cudaSetDevice(device));
+  const cublasOperation_t op_b = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_a = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+  if (k == 0) {
+    // cuBLAS returns at once for k == 0 only when beta == 1; scale c explicitly.
+    MINIDL_CUBLAS_CHECK(cublasSgeam(handle, CUBLAS_OP_N, CUBLAS_OP_N, blas_int(n), blas_int(m),
+                                    &beta, c, blas_int(ldc), &beta, c, blas_int(ldc), c,
+                                    blas_int(ldc)));
+    return;
+  }
+  const cublasComputeType_t compute = tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  MINIDL_CUBLAS_CHECK(cublasGemmEx(handle, op_b, op_a, blas_int(n), blas_int(m), blas_int(k),
+                                   &alpha, b, CUDA_R_32F, blas_int(ldb), a, CUDA_R_32F,
+                                   blas_int(lda), &beta, c, CUDA_R_32F, blas_int(ldc), compute,
+                                   CUBLAS_GEMM_DEFAULT));
+}
+
+void gemv(bool ta, std::int64_t m, std::int64_t n, float alpha, const float* a, std::int64_t lda,
+          const float* x, float beta, float* y, int device) {
+  CudaContext& ctx = CudaContext::get(device);
+  MINIDL_CUDA_CHECK(cudaSetDevice(device));
+  // Row-major a [m, n] is column-major a^T [n, m]: flip the transpose.
+  MINIDL_CUBLAS_CHECK(cublasSgemv(ctx.cublas(), ta ? CUBLAS_OP_N : CUBLAS_OP_T, blas_int(n),
+                                  blas_int(m), &alpha, a, blas_int(lda), x, 1, &beta, y, 1));
+}
+
+}  // namespace minidl::cuda

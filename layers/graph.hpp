@@ -1,0 +1,126 @@
+// Graph: a static DAG of layers, built at run time (DESIGN.md principles 6, 7).
+//
+//   Graph g(Device::cuda(), /*seed=*/42);
+//   auto x = g.input("x", {784});
+//   auto y = g.input("y", {}, DType::Int32);
+//   auto h = g.add(std::make_shared<Dense>(256), {x});
+//   h = g.add(relu_layer(), {h});
+//   auto logits = g.add(std::make_shared<Dense>(10), {h});
+//   auto loss = g.add(softmax_cross_entropy_loss(), {logits, y});
+//   g.build(128);                      // shapes checked, buffers allocated once
+//   g.forward({images, labels});       // batch <= 128; values are views of the buffers
+//   g.zero_grad(); g.backward(loss);   // parameter grads accumulate
+//
+// A value may feed several layers (their gradients are summed) and a layer may
+// take several inputs. Layers run in the order they were added, which is a
+// topological order because a layer's inputs must exist when it is added;
+// backward runs in reverse. Shape, dtype and device mistakes surface at build()
+// (or at forward() for the inputs), naming the layer and both shapes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layer.hpp"
+
+namespace minidl {
+
+class Graph {
+ public:
+  /// A value of the graph: an input or a layer's output.
+  using Value = int;
+
+  explicit Graph(Device device = Device::cpu(), std::uint64_t seed = 0);
+
+  /// Declares an input with its per-sample shape (without the batch axis). With
+  /// requires_grad, backward also computes d loss / d input (see grad()).
+  Value input(const std::string& name, const Shape& sample_shape, DType dtype = DType::Float32,
+              bool requires_grad = false);
+  /// Adds `layer` fed by `inputs`; returns its output. An empty name gives
+  /// "<type><k>" (e.g. "dense1"). Throws ValueError for unknown inputs, a
+  /// duplicate name, a layer added twice, or a loss output used as an input.
+  Value add(std::shared_ptr<Layer> layer, const std::vector<Value>& inputs,
+            const std::string& name = "");
+
+  /// Checks every shape and dtype, creates parameters (first build only) and
+  /// allocates every value and gradient buffer for batches of up to `batch_size`.
+  /// Call again to change the maximum batch size or after to().
+  void build(std::int64_t batch_size);
+  bool built() const { return batch_size_ > 0; }
+  std::int64_t batch_size() const { return batch_size_; }
+
+  /// Runs the layers on `inputs` (one per input(), in declaration order, each
+  /// [n, sample shape...] with the same n <= batch_size, on the graph's device).
+  /// With `until` >= 0, stops after the layer producing that value (inputs the
+  /// remaining layers need may then be undefined Tensors).
+  void forward(const std::vector<Tensor>& inputs, Value until = -1);
+  /// Back-propagates from `loss` (a loss layer's output; d loss = 1), accumulating
+  /// into every parameter's grad. Call zero_grad() first unless accumulating.
+  void backward(Value loss);
+
+  /// A value from the last forward (a view at the current batch size).
+  Tensor value(Value v) const;
+  /// d loss / d value from the last backward (undefined for values that need none).
+  Tensor grad(Value v) const;
+  /// The value produced by the layer called `layer_name`.
+  Value output_of(const std::string& layer_name) const;
+
+  std::vector<Parameter*> parameters();
+  std::int64_t parameter_count();
+  void zero_grad();
+
+  /// Moves parameters and buffers to `device`.
+  void to(Device device);
+  Device device() const { return device_; }
+
+  /// Training (dropout active) or evaluation mode for every layer.
+  void train(bool training = true);
+  void eval() { train(false); }
+
+  /// A Keras-style table: layer, type, output shape, parameter count.
+  std::string summary() const;
+
+  Generator& generator() { return generator_; }
+  std::size_t layer_count() const { return nodes_.size(); }
+  Layer& layer(std::size_t i) { return *nodes_.at(i).layer; }
+  Layer& layer(const std::string& name);
+
+ private:
+  struct ValueInfo {
+    std::string name;
+    Shape sample_shape;  // inputs only: without the batch axis
+    Shape shape;         // as built, batch axis first (none for a loss)
+    DType dtype = DType::Float32;
+    int producer = -1;  // node index, -1 for a graph input
+    std::vector<int> consumers;
+    bool batched = true;
+    bool needs_grad = false;
+    Tensor buffer;
+    Tensor grad_buffer;
+    std::vector<Tensor> scratch;  // extra gradient buffers when the value fans out
+    // Per pass:
+    Tensor current;
+    Tensor current_grad;
+    bool grad_ready = false;
+  };
+  struct Node {
+    std::shared_ptr<Layer> layer;
+    std::vector<Value> inputs;
+    Value output = -1;
+  };
+
+  void check_value(Value v, const char* where) const;
+  Tensor view_at_batch(const Tensor& buffer, const ValueInfo& info, std::int64_t n) const;
+
+  Device device_;
+  Generator generator_;
+  std::vector<ValueInfo> values_;
+  std::vector<Node> nodes_;
+  std::vector<Value> inputs_;
+  std::int64_t batch_size_ = 0;
+  std::int64_t current_batch_ = 0;
+};
+
+}  // namespace minidl

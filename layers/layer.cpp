@@ -1,0 +1,19 @@
+#include "layer.hpp"
+
+namespace minidl {
+
+void Layer::to(Device device) {
+  for (Parameter* p : parameters()) {
+    p->value = p->value.to(device);
+    p->grad = p->grad.to(device);
+  }
+}
+
+std::string batch_shape_str(const Shape& shape) {
+  if (shape.rank() == 0) return "[]";
+  std::string s = "[B";
+  for (int i = 1; i < shape.rank(); ++i) s += ", " + std::to_string(shape[i]);
+  return s + "]";
+}
+
+}  // namespace minidl

@@ -1,0 +1,76 @@
+// Layer: one node of the layer graph. A layer declares its output shape from its
+// input shapes when the graph is built (and creates its parameters then), then
+// runs forward and backward on buffers the graph allocated once.
+//
+// Shapes include the batch axis (axis 0). The graph builds with the largest batch
+// it will see; forward / backward may then run with a smaller batch, on views of
+// the same buffers.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/random.hpp"
+#include "../core/tensor.hpp"
+#include "parameter.hpp"
+
+namespace minidl {
+
+/// What a layer gets when the graph is built.
+struct BuildContext {
+  Device device;
+  /// Seeded generator for parameter initialisation and dropout draws.
+  Generator* generator;
+};
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  /// "Dense", "ReLU", ...: the kind of layer.
+  virtual std::string type() const = 0;
+  /// Unique within the graph; the graph names unnamed layers "<type><k>".
+  const std::string& name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+
+  /// Checks the input shapes and dtypes, creates the parameters (on ctx.device,
+  /// initialised from ctx.generator) if they do not exist yet, and returns the
+  /// output shape. Throws ShapeError / DTypeError naming the layer and the shapes.
+  virtual Shape build(const std::vector<Shape>& input_shapes,
+                      const std::vector<DType>& input_dtypes, const BuildContext& ctx) = 0;
+  /// The output dtype (float32 unless a layer says otherwise).
+  virtual DType output_dtype() const { return DType::Float32; }
+
+  /// output = f(inputs). `output` is preallocated with the built shape (batch
+  /// possibly smaller) and is overwritten.
+  virtual void forward(const std::vector<const Tensor*>& inputs, Tensor& output) = 0;
+
+  /// Given d_output (same shape as output), overwrites each d_inputs[i] that is
+  /// not null with d loss / d input i, and ADDS d loss / d parameter into each
+  /// parameter's grad. inputs and output are the values of the last forward.
+  virtual void backward(const std::vector<const Tensor*>& inputs, const Tensor& output,
+                        const Tensor& d_output, const std::vector<Tensor*>& d_inputs) = 0;
+
+  /// This layer's parameters (empty for most layers).
+  virtual std::vector<Parameter*> parameters() { return {}; }
+
+  /// Moves the parameters (and any state) to `device`.
+  virtual void to(Device device);
+
+  /// Training or evaluation behaviour (dropout).
+  void set_training(bool training) { training_ = training; }
+  bool training() const { return training_; }
+
+  /// True for the loss layers: their output is a 0-d loss that ends the graph.
+  virtual bool is_loss() const { return false; }
+
+ protected:
+  std::string name_;
+  bool training_ = true;
+};
+
+/// "[B, 784]" for a built shape: the batch axis printed as B.
+std::string batch_shape_str(const Shape& shape);
+
+}  // namespace minidl

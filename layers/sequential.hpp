@@ -1,0 +1,48 @@
+// Sequential: the easy front of Graph for a chain of layers ending in a loss.
+//
+//   Sequential net({784}, Device::cpu(), /*seed=*/1);
+//   net.add(std::make_shared<Dense>(256)).add(relu_layer()).add(std::make_shared<Dense>(10));
+//   net.loss(softmax_cross_entropy_loss(), {}, DType::Int32);   // int32 labels [B]
+//   net.build(128);
+//   float loss = net.train_step(x, y);   // forward + backward (after zero_grad)
+#pragma once
+
+#include "graph.hpp"
+#include "loss.hpp"
+
+namespace minidl {
+
+class Sequential {
+ public:
+  explicit Sequential(const Shape& sample_shape, Device device = Device::cpu(),
+                      std::uint64_t seed = 0, DType input_dtype = DType::Float32);
+
+  /// Appends a layer fed by the previous one.
+  Sequential& add(std::shared_ptr<Layer> layer, const std::string& name = "");
+  /// Ends the chain with `loss`; its targets are an input of the given per-sample
+  /// shape and dtype (int32 [] for class labels).
+  Sequential& loss(std::shared_ptr<LossLayer> loss, const Shape& target_sample_shape,
+                   DType target_dtype = DType::Float32);
+
+  void build(std::int64_t batch_size) { graph_.build(batch_size); }
+
+  /// zero_grad, forward on (x, targets) and backward; returns the loss value
+  /// (reading it synchronises with the GPU).
+  float train_step(const Tensor& x, const Tensor& targets);
+  /// The last layer's output for x (no loss, no gradients).
+  Tensor predict(const Tensor& x);
+
+  Graph& graph() { return graph_; }
+  Graph::Value input() const { return input_; }
+  Graph::Value output() const { return output_; }
+  Graph::Value loss_value() const { return loss_; }
+
+ private:
+  Graph graph_;
+  Graph::Value input_;
+  Graph::Value output_;
+  Graph::Value targets_ = -1;
+  Graph::Value loss_ = -1;
+};
+
+}  // namespace minidl
