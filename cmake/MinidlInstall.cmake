@@ -8,7 +8,7 @@ install(TARGETS minidl EXPORT minidlTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES minidl.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/minidl)
-foreach(dir core kernels layers)
+foreach(dir core kernels layers optim data io)
   # dispatch.hpp is internal; cuda_check.hpp needs the CUDA headers, so it is
   # installed only with the CUDA backend.
   set(minidl_cuda_header_rule)
@@ -17,7 +17,7 @@ foreach(dir core kernels layers)
   endif()
   install(DIRECTORY ${dir} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/minidl
           FILES_MATCHING PATTERN "*.hpp" PATTERN "dispatch.hpp" EXCLUDE PATTERN "checks.hpp" EXCLUDE
-          PATTERN "elementwise_cpu.hpp" EXCLUDE ${minidl_cuda_header_rule})
+          PATTERN "elementwise_cpu.hpp" EXCLUDE PATTERN "update_cpu.hpp" EXCLUDE PATTERN "loader_cuda.hpp" EXCLUDE ${minidl_cuda_header_rule})
 endforeach()
 install(EXPORT minidlTargets NAMESPACE minidl:: FILE minidlTargets.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/minidl)

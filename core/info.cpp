@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include "device.hpp"
+#include "error.hpp"
 
 #if MINIDL_WITH_CUDA
 #include <cublas_v2.h>
@@ -14,6 +15,12 @@
 namespace minidl {
 
 std::string version() { return MINIDL_VERSION_STRING; }
+
+void set_cpu_threads(int n) {
+  MINIDL_CHECK(n >= 1, ValueError, "set_cpu_threads: need at least one thread, got ", n);
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+}
 
 namespace {
 #if MINIDL_WITH_CUDA

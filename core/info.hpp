@@ -26,6 +26,10 @@ struct RuntimeInfo {
 /// Gathers everything above. Never throws for a missing GPU or driver.
 RuntimeInfo runtime_info();
 
+/// Sets the number of CPU threads minidl's OpenMP loops and OpenBLAS use
+/// (n >= 1; ValueError otherwise).
+void set_cpu_threads(int n);
+
 /// The version string of this library ("0.1.0").
 std::string version();
 

@@ -11,7 +11,8 @@
 
 namespace minidl {
 
-Graph::Graph(Device device, std::uint64_t seed) : device_(device), generator_(seed) {
+Graph::Graph(Device device, std::uint64_t seed)
+    : device_(device), generator_(std::make_unique<Generator>(seed)) {
   check_device(device);
 }
 
@@ -94,7 +95,7 @@ void Graph::build(std::int64_t batch_size) {
                batch_size);
   MINIDL_CHECK(!nodes_.empty(), ValueError, "Graph::build: the graph has no layers");
   check_device(device_);
-  BuildContext ctx{device_, &generator_};
+  BuildContext ctx{device_, generator_.get()};
   for (Value v : inputs_) {
     ValueInfo& info = values_[static_cast<std::size_t>(v)];
     std::vector<std::int64_t> dims{batch_size};

@@ -82,7 +82,9 @@ class Graph {
   /// A Keras-style table: layer, type, output shape, parameter count.
   std::string summary() const;
 
-  Generator& generator() { return generator_; }
+  /// The graph's generator (parameter initialisation, dropout). Its address is
+  /// stable for the graph's lifetime, moves included: layers keep pointers to it.
+  Generator& generator() { return *generator_; }
   std::size_t layer_count() const { return nodes_.size(); }
   Layer& layer(std::size_t i) { return *nodes_.at(i).layer; }
   Layer& layer(const std::string& name);
@@ -115,7 +117,7 @@ class Graph {
   Tensor view_at_batch(const Tensor& buffer, const ValueInfo& info, std::int64_t n) const;
 
   Device device_;
-  Generator generator_;
+  std::unique_ptr<Generator> generator_;
   std::vector<ValueInfo> values_;
   std::vector<Node> nodes_;
   std::vector<Value> inputs_;

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   cmake ninja-build g++ ccache pkg-config
-  libopenblas-dev zlib1g-dev nlohmann-json3-dev libcli11-dev
+  libopenblas-openmp-dev zlib1g-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libbenchmark-dev
   dataset-fashion-mnist
 )

@@ -1,0 +1,102 @@
+// The Fashion-MNIST training loop behind minidl-train: model construction,
+// epochs with an optimizer and the data loader, evaluation with a confusion
+// matrix, and checkpoints that resume exactly where training stopped.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/fashion_mnist.hpp"
+#include "layers/sequential.hpp"
+#include "optim/optimizer.hpp"
+
+namespace minidl::train {
+
+struct TrainConfig {
+  std::string model = "mlp";
+  std::vector<std::int64_t> hidden{256, 128};  // MLP hidden layer sizes
+  float dropout = 0.0f;                        // after each hidden ReLU
+  Device device = Device::cpu();
+  int epochs = 10;
+  std::int64_t batch = 128;
+  std::string optimizer = "adam";  // sgd | adam | adamw
+  float lr = 1e-3f;
+  float momentum = 0.9f;  // sgd
+  float weight_decay = 0.0f;
+  std::uint64_t seed = 1;
+  std::string save;              // checkpoint written after every epoch ("" = none)
+  std::string resume;            // checkpoint to start from ("" = none)
+  std::int64_t train_limit = 0;  // use only the first N training images (0 = all)
+  std::int64_t test_limit = 0;
+};
+
+struct EpochMetrics {
+  int epoch = 0;  // 1-based
+  double train_loss = 0;
+  double test_loss = 0;
+  double test_accuracy = 0;
+  double seconds = 0;            // training time of the epoch (evaluation excluded)
+  double images_per_second = 0;  // training throughput
+  double learning_rate = 0;
+};
+
+struct Progress {
+  int epoch;  // 1-based
+  int epochs;
+  std::int64_t batch;  // batches done in this epoch
+  std::int64_t batches;
+  double loss;  // running mean training loss of the epoch
+  double images_per_second;
+  double eta_seconds;  // for the rest of the epoch
+};
+
+struct Evaluation {
+  double loss = 0;
+  double accuracy = 0;
+  std::array<std::array<std::int64_t, 10>, 10> confusion{};  // [true][predicted]
+};
+
+/// The MLP: Dense(h) + ReLU (+ Dropout) per hidden size, Dense(10), softmax cross-entropy.
+Sequential build_mlp(const TrainConfig& config, std::int64_t features);
+
+/// Runs training; calls `on_progress` now and then during an epoch (when set,
+/// with the loss read back — a GPU synchronisation — every few batches) and
+/// `on_epoch` after each epoch. Returns every epoch's metrics, including those
+/// restored from a checkpoint, and leaves the final evaluation in `final_eval`.
+class Trainer {
+ public:
+  Trainer(TrainConfig config, Dataset train, Dataset test);
+
+  std::vector<EpochMetrics> run(const std::function<void(const Progress&)>& on_progress,
+                                const std::function<void(const EpochMetrics&)>& on_epoch);
+  Evaluation evaluate();
+
+  Sequential& model() { return *model_; }
+  Optimizer& optimizer() { return *optimizer_; }
+  const Evaluation& final_evaluation() const { return final_; }
+  /// Epochs already done when run() starts (from --resume).
+  int start_epoch() const { return start_epoch_; }
+
+ private:
+  void save_checkpoint_now(int epochs_done, const std::vector<EpochMetrics>& history);
+
+  TrainConfig config_;
+  Dataset train_;
+  Dataset test_;
+  std::unique_ptr<Sequential> model_;
+  std::unique_ptr<Optimizer> optimizer_;
+  int start_epoch_ = 0;
+  std::vector<EpochMetrics> history_;
+  Evaluation final_;
+};
+
+/// Per-epoch metrics as CSV (header + one row per epoch), and back.
+std::string metrics_csv(const std::vector<EpochMetrics>& history);
+std::vector<EpochMetrics> parse_metrics_csv(const std::string& csv);
+
+}  // namespace minidl::train

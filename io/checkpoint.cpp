@@ -1,0 +1,101 @@
+#include "checkpoint.hpp"
+
+#include <set>
+
+#include "safetensors.hpp"
+
+namespace minidl {
+
+namespace {
+constexpr const char* kFormat = "minidl-checkpoint-1";
+constexpr const char* kOptimizerPrefix = "__optimizer__.";
+constexpr const char* kOptimizerMetaPrefix = "optimizer.";
+constexpr const char* kUserPrefix = "user.";
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, Graph& graph, const Optimizer* optimizer,
+                     const std::map<std::string, std::string>& extra) {
+  MINIDL_CHECK(graph.built(), ValueError, "save_checkpoint: build the graph before saving it");
+  std::vector<NamedTensor> tensors;
+  for (Parameter* p : graph.parameters()) tensors.push_back({p->name, p->value});
+  std::map<std::string, std::string> metadata{
+      {"minidl.format", kFormat},
+      {"generator.seed", std::to_string(graph.generator().seed())},
+      {"generator.offset", std::to_string(graph.generator().offset())}};
+  if (optimizer != nullptr) {
+    for (const auto& [name, t] : optimizer->state_tensors())
+      tensors.push_back({kOptimizerPrefix + name, t});
+    for (const auto& [key, value] : optimizer->state_metadata())
+      metadata[kOptimizerMetaPrefix + key] = value;
+  }
+  for (const auto& [key, value] : extra) metadata[kUserPrefix + key] = value;
+  save_safetensors(path, tensors, metadata);
+}
+
+std::map<std::string, std::string> load_checkpoint(const std::string& path, Graph& graph,
+                                                   Optimizer* optimizer) {
+  MINIDL_CHECK(graph.built(), ValueError,
+               "load_checkpoint: build the graph before loading into it");
+  const SafetensorsFile file = load_safetensors(path, Device::cpu());
+  const auto format = file.metadata.find("minidl.format");
+  MINIDL_CHECK(format != file.metadata.end() && format->second == kFormat, IoError,
+               "load_checkpoint: ", path, " is not a minidl checkpoint (metadata minidl.format is ",
+               format == file.metadata.end() ? std::string("missing") : "'" + format->second + "'",
+               ")");
+
+  // Check everything first, then change the model: a bad file leaves it untouched.
+  std::set<std::string> expected;
+  for (Parameter* p : graph.parameters()) {
+    expected.insert(p->name);
+    const Tensor* t = file.find(p->name);
+    MINIDL_CHECK(t != nullptr, ValueError, "load_checkpoint: ", path,
+                 " has no tensor for parameter '", p->name, "'");
+    MINIDL_CHECK(t->dtype() == p->value.dtype(), DTypeError, "load_checkpoint: '", p->name, "' is ",
+                 t->dtype(), " in ", path, ", the model has ", p->value.dtype());
+    MINIDL_CHECK(t->shape() == p->value.shape(), ShapeError, "load_checkpoint: '", p->name, "' is ",
+                 t->shape(), " in ", path, ", the model has ", p->value.shape());
+  }
+  Optimizer::StateTensors optimizer_tensors;
+  Optimizer::StateMetadata optimizer_metadata;
+  for (const NamedTensor& nt : file.tensors) {
+    if (starts_with(nt.name, kOptimizerPrefix)) {
+      optimizer_tensors.emplace_back(nt.name.substr(std::string(kOptimizerPrefix).size()),
+                                     nt.tensor);
+    } else {
+      MINIDL_CHECK(expected.count(nt.name) != 0, ValueError, "load_checkpoint: ", path,
+                   " has tensor '", nt.name, "', which is no parameter of this model");
+    }
+  }
+  std::map<std::string, std::string> extra;
+  for (const auto& [key, value] : file.metadata) {
+    if (starts_with(key, kOptimizerMetaPrefix)) {
+      optimizer_metadata[key.substr(std::string(kOptimizerMetaPrefix).size())] = value;
+    } else if (starts_with(key, kUserPrefix)) {
+      extra[key.substr(std::string(kUserPrefix).size())] = value;
+    }
+  }
+  if (optimizer != nullptr) {
+    MINIDL_CHECK(!optimizer_metadata.empty(), ValueError, "load_checkpoint: ", path,
+                 " holds no optimizer state to load");
+    optimizer->load_state(optimizer_tensors,
+                          optimizer_metadata);  // validates before it changes anything
+  }
+  std::uint64_t seed = 0, offset = 0;
+  try {
+    seed = std::stoull(file.metadata.at("generator.seed"));
+    offset = std::stoull(file.metadata.at("generator.offset"));
+  } catch (const std::exception&) {
+    throw IoError(detail::concat("load_checkpoint: ", path,
+                                 " has no valid generator.seed / generator.offset"));
+  }
+  for (Parameter* p : graph.parameters()) p->value.copy_from(file.at(p->name));
+  graph.generator() = Generator(seed);
+  graph.generator().set_offset(offset);
+  return extra;
+}
+
+}  // namespace minidl

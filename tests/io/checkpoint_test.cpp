@@ -1,0 +1,89 @@
+#include "io/checkpoint.hpp"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "io/safetensors.hpp"
+#include "layers/activation.hpp"
+#include "layers/dense.hpp"
+#include "layers/sequential.hpp"
+#include "optim/adam.hpp"
+#include "optim/sgd.hpp"
+#include "test_util.hpp"
+
+namespace minidl {
+namespace {
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("minidl_checkpoint_test_" + name)).string();
+}
+
+Sequential small_net(std::uint64_t seed, std::int64_t hidden = 6) {
+  Sequential net({4}, Device::cpu(), seed);
+  net.add(std::make_shared<Dense>(hidden)).add(relu_layer()).add(std::make_shared<Dense>(3));
+  net.loss(softmax_cross_entropy_loss(), {}, DType::Int32);
+  net.build(8);
+  return net;
+}
+
+TEST(Checkpoint, RoundTripsParametersOptimizerAndGenerator) {
+  const std::string path = temp_path("round.safetensors");
+  Sequential a = small_net(1);
+  Adam opt_a(a.graph().parameters());
+  Generator gen(3);
+  const Tensor x = normal({8, 4}, 0.0f, 1.0f, gen);
+  const Tensor y = from_vector({0, 1, 2, 0, 1, 2, 0, 1}, {8});
+  for (int i = 0; i < 3; ++i) {
+    a.train_step(x, y);
+    opt_a.step();
+  }
+  a.graph().generator().next();
+  save_checkpoint(path, a.graph(), &opt_a, {{"epoch", "3"}});
+
+  Sequential b = small_net(2);  // other initial weights
+  Adam opt_b(b.graph().parameters());
+  const auto extra = load_checkpoint(path, b.graph(), &opt_b);
+  EXPECT_EQ(extra.at("epoch"), "3");
+  EXPECT_EQ(opt_b.steps(), 3);
+  EXPECT_EQ(b.graph().generator().offset(), a.graph().generator().offset());
+  EXPECT_EQ(b.graph().generator().seed(), 1u);
+  // The same next step on both.
+  a.train_step(x, y);
+  opt_a.step();
+  b.train_step(x, y);
+  opt_b.step();
+  for (std::size_t i = 0; i < a.graph().parameters().size(); ++i) {
+    EXPECT_EQ(a.graph().parameters()[i]->value.to_vector<float>(),
+              b.graph().parameters()[i]->value.to_vector<float>());
+  }
+  // The weights are plain named tensors (PyTorch-readable layout).
+  const SafetensorsFile f = load_safetensors(path);
+  EXPECT_EQ(f.at("dense1.weight").shape(), (Shape{6, 4}));
+  EXPECT_TRUE(f.contains("__optimizer__.dense1.weight.adam_m") || f.tensors.size() > 4u);
+  std::remove(path.c_str());
+}
+
+TEST(Checkpoint, MismatchesAreClearAndLeaveTheModelAlone) {
+  const std::string path = temp_path("mismatch.safetensors");
+  Sequential a = small_net(1);
+  Sgd sgd(a.graph().parameters(), SgdOptions{0.1f, 0.9f, false, 0.0f});
+  save_checkpoint(path, a.graph(), &sgd);
+
+  Sequential wider = small_net(5, 7);
+  const auto before = wider.graph().parameters()[0]->value.to_vector<float>();
+  MINIDL_EXPECT_THROW_WITH(load_checkpoint(path, wider.graph(), nullptr), ShapeError,
+                           "dense1.weight", "[6, 4]", "[7, 4]");
+  EXPECT_EQ(wider.graph().parameters()[0]->value.to_vector<float>(), before);
+
+  Sequential same = small_net(5);
+  Adam adam(same.graph().parameters());
+  MINIDL_EXPECT_THROW_WITH(load_checkpoint(path, same.graph(), &adam), ValueError, "sgd", "adam");
+
+  save_safetensors(path, {{"w", zeros({2})}});
+  MINIDL_EXPECT_THROW_WITH(load_checkpoint(path, same.graph(), nullptr), IoError,
+                           "not a minidl checkpoint");
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace minidl
