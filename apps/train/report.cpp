@@ -65,7 +65,7 @@ std::string confusion_table(const Evaluation& e, const std::vector<std::string>&
 }
 
 std::string curves_svg(const std::vector<EpochMetrics>& history) {
-  constexpr double W = 900, H = 380, panel = 380, top = 50, plot_h = 260, left0 = 70, left1 = 520;
+  constexpr double W = 940, H = 380, panel = 380, top = 50, plot_h = 260, left0 = 70, left1 = 520;
   std::ostringstream s;
   s << std::fixed << std::setprecision(2);
   s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
@@ -87,9 +87,10 @@ std::string curves_svg(const std::vector<EpochMetrics>& history) {
       const double y = top + plot_h - plot_h * k / 4.0;
       s << "<line x1=\"" << left << "\" x2=\"" << left + panel << "\" y1=\"" << y << "\" y2=\"" << y
         << "\" stroke=\"#ddd\"/>\n";
+      std::ostringstream label;
+      label << std::setprecision(3) << v << fmt_suffix;  // 3 significant digits: 0.255, 89.5%
       s << "<text x=\"" << left - 6 << "\" y=\"" << y + 4 << "\" text-anchor=\"end\">"
-        << std::setprecision(3) << v << fmt_suffix << "</text>\n"
-        << std::setprecision(2);
+        << label.str() << "</text>\n";
     }
     for (std::size_t i = 0; i < n; ++i) {
       s << "<text x=\"" << x_at(left, i) << "\" y=\"" << top + plot_h + 18
@@ -124,8 +125,10 @@ std::string curves_svg(const std::vector<EpochMetrics>& history) {
   panel_frame(left0, "Loss", 0.0, lmax, "");
   polyline(left0, 0.0, lmax, "#1f77b4", [](const EpochMetrics& m) { return m.train_loss; });
   polyline(left0, 0.0, lmax, "#ff7f0e", [](const EpochMetrics& m) { return m.test_loss; });
-  s << "<text x=\"" << left0 + 10 << "\" y=\"" << top + 18 << "\" fill=\"#1f77b4\">train</text>\n";
-  s << "<text x=\"" << left0 + 10 << "\" y=\"" << top + 34 << "\" fill=\"#ff7f0e\">test</text>\n";
+  s << "<text x=\"" << left0 + panel - 10 << "\" y=\"" << top + 18
+    << "\" text-anchor=\"end\" fill=\"#1f77b4\">train</text>\n";
+  s << "<text x=\"" << left0 + panel - 10 << "\" y=\"" << top + 34
+    << "\" text-anchor=\"end\" fill=\"#ff7f0e\">test</text>\n";
   panel_frame(left1, "Test accuracy", alo * 100, ahi * 100, "%");
   polyline(left1, alo, ahi, "#2ca02c", [](const EpochMetrics& m) { return m.test_accuracy; });
   s << "</svg>\n";
