@@ -8,7 +8,7 @@ packages=(
   cmake ninja-build g++ ccache pkg-config
   libopenblas-openmp-dev zlib1g-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libbenchmark-dev
-  dataset-fashion-mnist
+  dataset-fashion-mnist libsvm-tools
 )
 
 missing=()

@@ -1,0 +1,596 @@
+#include "smo.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <utility>
+
+namespace minidl::svm {
+
+// ---- kernel row sources --------------------------------------------------------------
+
+void KernelRows::rows(const std::vector<std::int64_t>& idx, float* out) {
+  const std::int64_t l = size();
+  for (std::size_t w = 0; w < idx.size(); ++w)
+    std::copy_n(row(idx[w]), l, out + static_cast<std::int64_t>(w) * l);
+}
+
+CachedKernelRows::CachedKernelRows(std::int64_t l, std::vector<float> diag,
+                                   std::size_t budget_bytes, Fill fill, FillBatch fill_batch)
+    : l_(l), diag_(std::move(diag)), fill_(std::move(fill)), fill_batch_(std::move(fill_batch)) {
+  const std::size_t row_bytes = static_cast<std::size_t>(std::max<std::int64_t>(l, 1)) * 4;
+  capacity_ = std::min<std::int64_t>(
+      l, std::max<std::int64_t>(2, static_cast<std::int64_t>(budget_bytes / row_bytes)));
+  storage_.resize(static_cast<std::size_t>(capacity_ * l));
+  slot_of_.assign(static_cast<std::size_t>(l), -1);
+  row_of_.assign(static_cast<std::size_t>(capacity_), -1);
+  where_.resize(static_cast<std::size_t>(capacity_));
+}
+
+float* CachedKernelRows::acquire(std::int64_t i) {
+  std::int64_t slot = 0;
+  if (static_cast<std::int64_t>(lru_.size()) < capacity_) {
+    slot = static_cast<std::int64_t>(lru_.size());
+    lru_.push_front(slot);
+  } else {
+    slot = lru_.back();
+    slot_of_[static_cast<std::size_t>(row_of_[static_cast<std::size_t>(slot)])] = -1;
+    lru_.splice(lru_.begin(), lru_, std::prev(lru_.end()));
+  }
+  where_[static_cast<std::size_t>(slot)] = lru_.begin();
+  row_of_[static_cast<std::size_t>(slot)] = i;
+  slot_of_[static_cast<std::size_t>(i)] = slot;
+  return storage_.data() + slot * l_;
+}
+
+const float* CachedKernelRows::row(std::int64_t i) {
+  const std::int64_t slot = slot_of_[static_cast<std::size_t>(i)];
+  if (slot >= 0) {
+    lru_.splice(lru_.begin(), lru_, where_[static_cast<std::size_t>(slot)]);
+    return storage_.data() + slot * l_;
+  }
+  ++misses_;
+  float* out = acquire(i);
+  fill_(i, out);
+  return out;
+}
+
+void CachedKernelRows::rows(const std::vector<std::int64_t>& idx, float* out) {
+  std::vector<std::int64_t> miss;
+  std::vector<std::size_t> miss_at;
+  for (std::size_t w = 0; w < idx.size(); ++w) {
+    const std::int64_t slot = slot_of_[static_cast<std::size_t>(idx[w])];
+    if (slot >= 0) {
+      lru_.splice(lru_.begin(), lru_, where_[static_cast<std::size_t>(slot)]);
+      std::copy_n(storage_.data() + slot * l_, l_, out + static_cast<std::int64_t>(w) * l_);
+    } else {
+      miss.push_back(idx[w]);
+      miss_at.push_back(w);
+    }
+  }
+  if (miss.empty()) return;
+  misses_ += static_cast<std::int64_t>(miss.size());
+  if (!fill_batch_) {
+    for (std::size_t m = 0; m < miss.size(); ++m) {
+      float* dst = out + static_cast<std::int64_t>(miss_at[m]) * l_;
+      fill_(miss[m], dst);
+      std::copy_n(dst, l_, acquire(miss[m]));
+    }
+    return;
+  }
+  std::vector<float> computed(miss.size() * static_cast<std::size_t>(l_));
+  fill_batch_(miss.data(), static_cast<std::int64_t>(miss.size()), computed.data());
+  for (std::size_t m = 0; m < miss.size(); ++m) {
+    const float* src = computed.data() + static_cast<std::int64_t>(m) * l_;
+    std::copy_n(src, l_, out + static_cast<std::int64_t>(miss_at[m]) * l_);
+    std::copy_n(src, l_, acquire(miss[m]));
+  }
+}
+
+std::unique_ptr<KernelRows> subset_kernel_rows(const float* full, std::int64_t n_full,
+                                               std::vector<std::int64_t> idx,
+                                               std::size_t budget_bytes) {
+  const auto l = static_cast<std::int64_t>(idx.size());
+  std::vector<float> diag(idx.size());
+  for (std::size_t t = 0; t < idx.size(); ++t) diag[t] = full[idx[t] * n_full + idx[t]];
+  auto shared_idx = std::make_shared<std::vector<std::int64_t>>(std::move(idx));
+  return std::make_unique<CachedKernelRows>(
+      l, std::move(diag), budget_bytes, [full, n_full, shared_idx, l](std::int64_t i, float* out) {
+        const std::vector<std::int64_t>& ix = *shared_idx;
+        const float* src = full + ix[static_cast<std::size_t>(i)] * n_full;
+        for (std::int64_t t = 0; t < l; ++t) out[t] = src[ix[static_cast<std::size_t>(t)]];
+      });
+}
+
+std::unique_ptr<KernelRows> computed_kernel_rows(const Tensor& x, const KernelParams& params,
+                                                 std::size_t budget_bytes) {
+  MINIDL_CHECK(x.rank() == 2 && !x.device().is_cuda(), ShapeError,
+               "computed_kernel_rows: x must be a CPU [l, d] matrix, got ", x.description());
+  const std::int64_t l = x.size(0);
+  const std::int64_t d = x.size(1);
+  const Tensor norms = row_sq_norms(x);
+  const KernelMap map = make_kernel_map(params);
+  std::vector<float> diag(static_cast<std::size_t>(l));
+  {
+    const float* xp = x.data<float>();
+    const float* np = norms.data<float>();
+    for (std::int64_t i = 0; i < l; ++i) {
+      double dot = 0.0;
+      for (std::int64_t j = 0; j < d; ++j) dot += double(xp[i * d + j]) * xp[i * d + j];
+      diag[static_cast<std::size_t>(i)] = map(static_cast<float>(dot), np[i], np[i]);
+    }
+  }
+  return std::make_unique<CachedKernelRows>(
+      l, std::move(diag), budget_bytes,
+      [x, norms, params, l, d](std::int64_t i, float* out) {
+        Tensor xi = empty({1, d});
+        std::copy_n(x.data<float>() + i * d, d, xi.data<float>());
+        Tensor ni = from_vector(std::vector<float>{norms.data<float>()[i]}, {1});
+        Tensor k = empty({1, l});
+        kernel_matrix(xi, x, k, params, ni, norms);
+        std::copy_n(k.data<float>(), l, out);
+      },
+      [x, norms, params, l, d](const std::int64_t* rows, std::int64_t count, float* out) {
+        Tensor xb = empty({count, d});
+        Tensor nb = empty({count});
+        for (std::int64_t r = 0; r < count; ++r) {
+          std::copy_n(x.data<float>() + rows[r] * d, d, xb.data<float>() + r * d);
+          nb.data<float>()[r] = norms.data<float>()[rows[r]];
+        }
+        Tensor k = empty({count, l});
+        kernel_matrix(xb, x, k, params, nb, norms);
+        std::copy_n(k.data<float>(), count * l, out);
+      });
+}
+
+// ---- the solver ----------------------------------------------------------------------
+
+namespace {
+constexpr double kTau = 1e-12;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// LIBSVM's bound tests: alpha sits at a bound when it equals it (the update clips exactly).
+inline bool at_upper(double a, double c) { return a >= c; }
+inline bool at_lower(double a) { return a <= 0.0; }
+}  // namespace
+
+double max_kkt_violation(const std::vector<double>& alpha, const std::vector<double>& grad,
+                         const std::vector<std::int8_t>& y, double cp, double cn) {
+  double gmax = -kInf;   // max over I_up of -y G
+  double gmax2 = -kInf;  // max over I_low of y G  (= -min over I_low of -y G)
+  for (std::size_t t = 0; t < alpha.size(); ++t) {
+    const double c = y[t] > 0 ? cp : cn;
+    if (y[t] > 0) {
+      if (!at_upper(alpha[t], c)) gmax = std::max(gmax, -grad[t]);
+      if (!at_lower(alpha[t])) gmax2 = std::max(gmax2, grad[t]);
+    } else {
+      if (!at_upper(alpha[t], c)) gmax2 = std::max(gmax2, -grad[t]);
+      if (!at_lower(alpha[t])) gmax = std::max(gmax, grad[t]);
+    }
+  }
+  if (gmax == -kInf || gmax2 == -kInf) return 0.0;
+  return std::max(0.0, gmax + gmax2);
+}
+
+SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp, double cn,
+                    const SmoOptions& options) {
+  const std::int64_t l = k.size();
+  MINIDL_CHECK(static_cast<std::int64_t>(y.size()) == l, ShapeError, "smo_solve: ", y.size(),
+               " labels for a kernel of size ", l);
+  MINIDL_CHECK(cp > 0 && cn > 0 && std::isfinite(cp) && std::isfinite(cn), ValueError,
+               "smo_solve: C must be finite and > 0, got Cp = ", cp, ", Cn = ", cn);
+  MINIDL_CHECK(options.eps > 0, ValueError, "smo_solve: eps must be > 0, got ", options.eps);
+  bool has_pos = false;
+  bool has_neg = false;
+  for (std::int8_t v : y) {
+    MINIDL_CHECK(v == 1 || v == -1, ValueError, "smo_solve: labels must be +1 or -1, got ", int(v));
+    (v > 0 ? has_pos : has_neg) = true;
+  }
+  MINIDL_CHECK(has_pos && has_neg, ValueError, "smo_solve: both classes must be present");
+
+  const auto L = static_cast<std::size_t>(l);
+  std::vector<double> alpha(L, 0.0);
+  std::vector<double> grad(L, -1.0);  // G = Q a - e at a = 0
+  std::vector<double> qd(L);
+  std::vector<double> cbox(L);
+  for (std::size_t t = 0; t < L; ++t) {
+    qd[t] = k.diag(static_cast<std::int64_t>(t));
+    cbox[t] = y[t] > 0 ? cp : cn;
+  }
+  const std::int64_t max_iter =
+      options.max_iter > 0 ? options.max_iter : std::max<std::int64_t>(10000000, 100 * l);
+
+  SmoResult res;
+  std::int64_t iter = 0;
+  double violation = kInf;
+  while (true) {
+    // ---- working set selection (WSS2) ----
+    double gmax = -kInf;
+    std::int64_t i = -1;
+    for (std::size_t t = 0; t < L; ++t) {
+      if (y[t] > 0) {
+        if (!at_upper(alpha[t], cbox[t]) && -grad[t] >= gmax) {
+          gmax = -grad[t];
+          i = static_cast<std::int64_t>(t);
+        }
+      } else if (!at_lower(alpha[t]) && grad[t] >= gmax) {
+        gmax = grad[t];
+        i = static_cast<std::int64_t>(t);
+      }
+    }
+    double gmax2 = -kInf;
+    std::int64_t j = -1;
+    double best = kInf;
+    const float* ki = i >= 0 ? k.row(i) : nullptr;
+    const double yi = i >= 0 ? y[static_cast<std::size_t>(i)] : 0.0;
+    const double qdi = i >= 0 ? qd[static_cast<std::size_t>(i)] : 0.0;
+    for (std::size_t t = 0; t < L; ++t) {
+      if (y[t] > 0) {
+        if (!at_lower(alpha[t])) {
+          const double gd = gmax + grad[t];
+          if (grad[t] >= gmax2) gmax2 = grad[t];
+          if (gd > 0 && ki != nullptr) {
+            // Q_it = yi * y_t * K_it with y_t = +1.
+            double quad = qdi + qd[t] - 2.0 * yi * ki[t];
+            const double obj = -(gd * gd) / (quad > 0 ? quad : kTau);
+            if (obj <= best) {
+              j = static_cast<std::int64_t>(t);
+              best = obj;
+            }
+          }
+        }
+      } else if (!at_upper(alpha[t], cbox[t])) {
+        const double gd = gmax - grad[t];
+        if (-grad[t] >= gmax2) gmax2 = -grad[t];
+        if (gd > 0 && ki != nullptr) {
+          double quad = qdi + qd[t] + 2.0 * yi * ki[t];
+          const double obj = -(gd * gd) / (quad > 0 ? quad : kTau);
+          if (obj <= best) {
+            j = static_cast<std::int64_t>(t);
+            best = obj;
+          }
+        }
+      }
+    }
+    violation = gmax + gmax2;
+    if (violation < options.eps || j == -1) {
+      res.converged = true;
+      break;
+    }
+    if (iter >= max_iter) break;
+    ++iter;
+
+    // ---- the two-variable update (LIBSVM's Solver::Solve) ----
+    const auto I = static_cast<std::size_t>(i);
+    const auto J = static_cast<std::size_t>(j);
+    ki = k.row(i);
+    const float* kj = k.row(j);
+    // Rows may have been evicted by the second call only if capacity < 2; it is >= 2.
+    const double qij = double(y[I]) * y[J] * ki[J];
+    const double ci = cbox[I];
+    const double cj = cbox[J];
+    const double old_ai = alpha[I];
+    const double old_aj = alpha[J];
+    double& ai = alpha[I];
+    double& aj = alpha[J];
+    if (y[I] != y[J]) {
+      double quad = qd[I] + qd[J] + 2.0 * qij;
+      if (quad <= 0) quad = kTau;
+      const double delta = (-grad[I] - grad[J]) / quad;
+      const double diff = ai - aj;
+      ai += delta;
+      aj += delta;
+      if (diff > 0) {
+        if (aj < 0) {
+          aj = 0;
+          ai = diff;
+        }
+      } else if (ai < 0) {
+        ai = 0;
+        aj = -diff;
+      }
+      if (diff > ci - cj) {
+        if (ai > ci) {
+          ai = ci;
+          aj = ci - diff;
+        }
+      } else if (aj > cj) {
+        aj = cj;
+        ai = cj + diff;
+      }
+    } else {
+      double quad = qd[I] + qd[J] - 2.0 * qij;
+      if (quad <= 0) quad = kTau;
+      const double delta = (grad[I] - grad[J]) / quad;
+      const double sum = ai + aj;
+      ai -= delta;
+      aj += delta;
+      if (sum > ci) {
+        if (ai > ci) {
+          ai = ci;
+          aj = sum - ci;
+        }
+      } else if (aj < 0) {
+        aj = 0;
+        ai = sum;
+      }
+      if (sum > cj) {
+        if (aj > cj) {
+          aj = cj;
+          ai = sum - cj;
+        }
+      } else if (ai < 0) {
+        ai = 0;
+        aj = sum;
+      }
+    }
+    // G_t += Q_ti dai + Q_tj daj with Q_ti = y_t y_i K_ti.
+    const double di = (ai - old_ai) * y[I];
+    const double dj = (aj - old_aj) * y[J];
+    for (std::size_t t = 0; t < L; ++t) grad[t] += y[t] * (ki[t] * di + kj[t] * dj);
+  }
+
+  res.iterations = iter;
+  res.alpha = std::move(alpha);
+  res.grad = std::move(grad);
+  smo_finish(res, y, cp, cn);
+  res.max_violation = std::max(0.0, violation);
+  return res;
+}
+
+namespace {
+inline bool in_up(std::int8_t y, double a, double c) {
+  return (y > 0 && a < c) || (y < 0 && a > 0);
+}
+inline bool in_low(std::int8_t y, double a, double c) {
+  return (y > 0 && a > 0) || (y < 0 && a < c);
+}
+}  // namespace
+
+SmoResult smo_solve_decomposition(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
+                                  double cn, const SmoOptions& options, int working_set) {
+  const std::int64_t l = k.size();
+  MINIDL_CHECK(working_set >= 2, ValueError,
+               "smo_solve_decomposition: working_set must be >= 2, got ", working_set);
+  MINIDL_CHECK(static_cast<std::int64_t>(y.size()) == l, ShapeError,
+               "smo_solve_decomposition: ", y.size(), " labels for a kernel of size ", l);
+  MINIDL_CHECK(cp > 0 && cn > 0 && std::isfinite(cp) && std::isfinite(cn), ValueError,
+               "smo_solve_decomposition: C must be finite and > 0, got Cp = ", cp, ", Cn = ", cn);
+  bool has_pos = false;
+  bool has_neg = false;
+  for (std::int8_t v : y) {
+    MINIDL_CHECK(v == 1 || v == -1, ValueError,
+                 "smo_solve_decomposition: labels must be +1 or -1, got ", int(v));
+    (v > 0 ? has_pos : has_neg) = true;
+  }
+  MINIDL_CHECK(has_pos && has_neg, ValueError,
+               "smo_solve_decomposition: both classes must be present");
+  const auto L = static_cast<std::size_t>(l);
+  const int q = static_cast<int>(std::min<std::int64_t>(working_set, l)) & ~1;
+  const int half = q / 2;
+  const int local_cap = std::max(1000, 10 * q);
+  std::vector<double> alpha(L, 0.0);
+  std::vector<double> grad(L, -1.0);
+  std::vector<double> cbox(L);
+  for (std::size_t t = 0; t < L; ++t) cbox[t] = y[t] > 0 ? cp : cn;
+  std::vector<unsigned char> mark(L);
+  std::vector<std::int64_t> ws;
+  std::vector<std::int64_t> cand;
+  std::vector<float> kws;
+  std::vector<double> la, lg, lc, delta;
+  std::vector<float> lkd;
+  const std::int64_t max_outer =
+      options.max_iter > 0 ? options.max_iter : std::max<std::int64_t>(100000, 100 * l);
+  SmoResult res;
+  std::int64_t outer = 0;
+  double violation = 0.0;
+  for (;; ++outer) {
+    // ---- global violation and working set ----
+    double up = -kInf;
+    double low = -kInf;
+    for (std::size_t t = 0; t < L; ++t) {
+      if (in_up(y[t], alpha[t], cbox[t])) up = std::max(up, -y[t] * grad[t]);
+      if (in_low(y[t], alpha[t], cbox[t])) low = std::max(low, y[t] * grad[t]);
+    }
+    violation = (up == -kInf || low == -kInf) ? 0.0 : up + low;
+    std::fill(mark.begin(), mark.end(), 0);
+    ws.clear();
+    for (int side = 0; side < 2; ++side) {
+      cand.clear();
+      for (std::size_t t = 0; t < L; ++t)
+        if (mark[t] == 0 &&
+            (side == 0 ? in_up(y[t], alpha[t], cbox[t]) : in_low(y[t], alpha[t], cbox[t])))
+          cand.push_back(static_cast<std::int64_t>(t));
+      const auto score = [&](std::int64_t t) {
+        const auto T = static_cast<std::size_t>(t);
+        return side == 0 ? -y[T] * grad[T] : y[T] * grad[T];
+      };
+      const auto take = std::min<std::size_t>(cand.size(), static_cast<std::size_t>(half));
+      std::nth_element(cand.begin(), cand.begin() + static_cast<std::ptrdiff_t>(take), cand.end(),
+                       [&](std::int64_t a, std::int64_t b) { return score(a) > score(b); });
+      for (std::size_t c = 0; c < take; ++c) {
+        ws.push_back(cand[c]);
+        mark[static_cast<std::size_t>(cand[c])] = 1;
+      }
+    }
+    if (violation < options.eps || ws.size() < 2) {
+      res.converged = true;
+      break;
+    }
+    if (outer >= max_outer) break;
+    // ---- the working set's kernel rows ----
+    const std::size_t n_ws = ws.size();
+    kws.resize(n_ws * L);
+    k.rows(ws, kws.data());
+    la.resize(n_ws);
+    lg.resize(n_ws);
+    lc.resize(n_ws);
+    lkd.resize(n_ws);
+    delta.assign(n_ws, 0.0);
+    for (std::size_t w = 0; w < n_ws; ++w) {
+      const auto g = static_cast<std::size_t>(ws[w]);
+      la[w] = alpha[g];
+      lg[w] = grad[g];
+      lc[w] = cbox[g];
+      lkd[w] = kws[w * L + g];
+    }
+    // ---- local SMO on the working set ----
+    const double local_eps = std::max(options.eps, 0.1 * violation);
+    for (int it = 0; it < local_cap; ++it) {
+      double gmax = -kInf;
+      std::ptrdiff_t i = -1;
+      double gmax2 = -kInf;
+      for (std::size_t w = 0; w < n_ws; ++w) {
+        const std::int8_t yw = y[static_cast<std::size_t>(ws[w])];
+        if (in_up(yw, la[w], lc[w]) && -yw * lg[w] >= gmax) {
+          gmax = -yw * lg[w];
+          i = static_cast<std::ptrdiff_t>(w);
+        }
+        if (in_low(yw, la[w], lc[w])) gmax2 = std::max(gmax2, yw * lg[w]);
+      }
+      if (i < 0 || gmax2 == -kInf || gmax + gmax2 < local_eps) break;
+      const auto I = static_cast<std::size_t>(i);
+      const double yi = y[static_cast<std::size_t>(ws[I])];
+      const float* ki = kws.data() + I * L;
+      double best = -kInf;
+      std::ptrdiff_t j = -1;
+      for (std::size_t w = 0; w < n_ws; ++w) {
+        const std::int8_t yw = y[static_cast<std::size_t>(ws[w])];
+        if (!in_low(yw, la[w], lc[w])) continue;
+        const double gd = gmax + yw * lg[w];
+        if (gd <= 0) continue;
+        const double quad =
+            double(lkd[I]) + lkd[w] - 2.0 * yi * yw * ki[static_cast<std::size_t>(ws[w])];
+        const double gain = gd * gd / (quad > 0 ? quad : kTau);
+        if (gain >= best) {
+          best = gain;
+          j = static_cast<std::ptrdiff_t>(w);
+        }
+      }
+      if (j < 0) break;
+      const auto J = static_cast<std::size_t>(j);
+      const double yj = y[static_cast<std::size_t>(ws[J])];
+      const float* kj = kws.data() + J * L;
+      const double kij = ki[static_cast<std::size_t>(ws[J])];
+      const double ci = lc[I];
+      const double cj = lc[J];
+      double ai = la[I];
+      double aj = la[J];
+      const double oi = ai;
+      const double oj = aj;
+      if (yi != yj) {
+        double quad = double(lkd[I]) + lkd[J] + 2.0 * yi * yj * kij;
+        if (quad <= 0) quad = kTau;
+        const double dl = (-lg[I] - lg[J]) / quad;
+        const double diff = ai - aj;
+        ai += dl;
+        aj += dl;
+        if (diff > 0) {
+          if (aj < 0) {
+            aj = 0;
+            ai = diff;
+          }
+        } else if (ai < 0) {
+          ai = 0;
+          aj = -diff;
+        }
+        if (diff > ci - cj) {
+          if (ai > ci) {
+            ai = ci;
+            aj = ci - diff;
+          }
+        } else if (aj > cj) {
+          aj = cj;
+          ai = cj + diff;
+        }
+      } else {
+        double quad = double(lkd[I]) + lkd[J] - 2.0 * yi * yj * kij;
+        if (quad <= 0) quad = kTau;
+        const double dl = (lg[I] - lg[J]) / quad;
+        const double sum = ai + aj;
+        ai -= dl;
+        aj += dl;
+        if (sum > ci) {
+          if (ai > ci) {
+            ai = ci;
+            aj = sum - ci;
+          }
+        } else if (aj < 0) {
+          aj = 0;
+          ai = sum;
+        }
+        if (sum > cj) {
+          if (aj > cj) {
+            aj = cj;
+            ai = sum - cj;
+          }
+        } else if (ai < 0) {
+          ai = 0;
+          aj = sum;
+        }
+      }
+      la[I] = ai;
+      la[J] = aj;
+      const double di = (ai - oi) * yi;
+      const double dj = (aj - oj) * yj;
+      delta[I] += di;
+      delta[J] += dj;
+      for (std::size_t w = 0; w < n_ws; ++w) {
+        const auto g = static_cast<std::size_t>(ws[w]);
+        lg[w] += y[g] * (ki[g] * di + kj[g] * dj);
+      }
+    }
+    // ---- the whole gradient from the working set's rows ----
+    for (std::size_t w = 0; w < n_ws; ++w) alpha[static_cast<std::size_t>(ws[w])] = la[w];
+#pragma omp parallel for schedule(static) if (L * n_ws > 1000000)
+    for (std::int64_t u = 0; u < l; ++u) {
+      double acc = 0.0;
+      for (std::size_t w = 0; w < n_ws; ++w)
+        if (delta[w] != 0.0) acc += delta[w] * kws[w * L + static_cast<std::size_t>(u)];
+      grad[static_cast<std::size_t>(u)] += y[static_cast<std::size_t>(u)] * acc;
+    }
+  }
+  res.iterations = outer;
+  res.alpha = std::move(alpha);
+  res.grad = std::move(grad);
+  smo_finish(res, y, cp, cn);
+  return res;
+}
+
+void smo_finish(SmoResult& res, const std::vector<std::int8_t>& y, double cp, double cn) {
+  const std::vector<double>& alpha = res.alpha;
+  const std::vector<double>& grad = res.grad;
+  const std::size_t L = alpha.size();
+  std::vector<double> cbox(L);
+  for (std::size_t t = 0; t < L; ++t) cbox[t] = y[t] > 0 ? cp : cn;
+  // ---- rho (LIBSVM's calculate_rho) ----
+  double ub = kInf;
+  double lb = -kInf;
+  double sum_free = 0.0;
+  std::int64_t n_free = 0;
+  for (std::size_t t = 0; t < L; ++t) {
+    const double yg = y[t] * grad[t];
+    if (at_upper(alpha[t], cbox[t])) {
+      if (y[t] < 0)
+        ub = std::min(ub, yg);
+      else
+        lb = std::max(lb, yg);
+    } else if (at_lower(alpha[t])) {
+      if (y[t] > 0)
+        ub = std::min(ub, yg);
+      else
+        lb = std::max(lb, yg);
+    } else {
+      ++n_free;
+      sum_free += yg;
+    }
+  }
+  res.rho = n_free > 0 ? sum_free / static_cast<double>(n_free) : (ub + lb) / 2;
+  double obj = 0.0;
+  for (std::size_t t = 0; t < L; ++t) obj += alpha[t] * (grad[t] - 1.0);
+  res.objective = obj / 2;
+  res.max_violation = max_kkt_violation(alpha, grad, y, cp, cn);
+}
+
+}  // namespace minidl::svm

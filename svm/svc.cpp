@@ -1,0 +1,455 @@
+#include "svc.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include <unistd.h>
+
+#include "../core/context.hpp"
+#include "../core/dispatch.hpp"
+#include "../kernels/gemm.hpp"
+#include "smo.hpp"
+
+namespace minidl::svm {
+
+const char* margin_category_name(MarginCategory c) {
+  switch (c) {
+    case MarginCategory::CorrectSide:
+      return "correct side of the margin";
+    case MarginCategory::OnMargin:
+      return "on the margin";
+    case MarginCategory::InsideMargin:
+      return "inside the margin";
+    case MarginCategory::Misclassified:
+      return "misclassified";
+  }
+  return "unknown";
+}
+
+SVC::SVC(SvcOptions options) : options_(std::move(options)) {}
+
+namespace {
+
+// LIBSVM's svm_group_classes order: first appearance, with {-1, +1} as (+1, -1).
+std::vector<std::int32_t> libsvm_class_order(const std::vector<std::int32_t>& y) {
+  std::vector<std::int32_t> classes;
+  for (std::int32_t v : y)
+    if (std::find(classes.begin(), classes.end(), v) == classes.end()) classes.push_back(v);
+  if (classes.size() == 2 && classes[0] == -1 && classes[1] == 1) std::swap(classes[0], classes[1]);
+  return classes;
+}
+
+}  // namespace
+
+SVC& SVC::fit(const Tensor& x_in, const Tensor& y_in) {
+  const SvcOptions& o = options_;
+  MINIDL_CHECK(x_in.defined() && x_in.rank() == 2 && x_in.dtype() == DType::Float32, ShapeError,
+               "SVC::fit: x must be float32 [n, d], got ",
+               x_in.defined() ? x_in.description() : std::string("an undefined tensor"));
+  MINIDL_CHECK(y_in.defined() && y_in.rank() == 1 && y_in.dtype() == DType::Int32, ShapeError,
+               "SVC::fit: y must be int32 [n], got ",
+               y_in.defined() ? y_in.description() : std::string("an undefined tensor"));
+  MINIDL_CHECK(y_in.size(0) == x_in.size(0), ShapeError, "SVC::fit: x ", x_in.shape(), " and y ",
+               y_in.shape(), " have different numbers of samples");
+  MINIDL_CHECK(x_in.size(1) > 0, ShapeError, "SVC::fit: x has no features: ", x_in.shape());
+  MINIDL_CHECK(std::isfinite(o.C) && o.C > 0, ValueError, "SVC: C must be finite and > 0, got ",
+               o.C);
+  MINIDL_CHECK(std::isfinite(o.tol) && o.tol > 0, ValueError,
+               "SVC: tol must be finite and > 0, got ", o.tol);
+  MINIDL_CHECK(o.max_iter >= 0, ValueError, "SVC: max_iter must be >= 0, got ", o.max_iter);
+
+  const bool on_cuda = x_in.device().is_cuda();
+  const Tensor x = x_in.to(Device::cpu());
+  const std::int64_t n = x.size(0);
+  const std::int64_t d = x.size(1);
+  const float* xp = x.data<float>();
+  for (std::int64_t t = 0; t < n * d; ++t)
+    MINIDL_CHECK(std::isfinite(xp[t]), ValueError, "SVC::fit: x[", t / d, ", ", t % d,
+                 "] = ", xp[t], " is not finite");
+  const std::vector<std::int32_t> y = y_in.to_vector<std::int32_t>();
+  std::vector<std::int32_t> classes = libsvm_class_order(y);
+  MINIDL_CHECK(classes.size() >= 2, ValueError,
+               "SVC::fit: the training labels hold a single class (", classes[0],
+               "); a classifier needs at least two");
+  const auto k = static_cast<std::int32_t>(classes.size());
+
+  KernelParams kp;
+  kp.type = o.kernel;
+  kp.coef0 = o.coef0;
+  kp.degree = o.degree;
+  switch (o.gamma_mode) {
+    case GammaMode::Scale:
+      kp.gamma = gamma_scale(x);
+      break;
+    case GammaMode::Auto:
+      kp.gamma = gamma_auto(x);
+      break;
+    case GammaMode::Value:
+      kp.gamma = o.gamma;
+      break;
+  }
+  check_kernel_params(kp);
+
+  // Class index per sample, counts, C per class.
+  std::vector<std::int32_t> cls(static_cast<std::size_t>(n));
+  std::vector<std::int64_t> count(static_cast<std::size_t>(k), 0);
+  for (std::int64_t t = 0; t < n; ++t) {
+    const auto c = static_cast<std::int32_t>(
+        std::find(classes.begin(), classes.end(), y[static_cast<std::size_t>(t)]) -
+        classes.begin());
+    cls[static_cast<std::size_t>(t)] = c;
+    ++count[static_cast<std::size_t>(c)];
+  }
+  std::vector<double> c_of(static_cast<std::size_t>(k), o.C);
+  if (o.balanced) {
+    for (std::int32_t c = 0; c < k; ++c)
+      c_of[static_cast<std::size_t>(c)] =
+          o.C * static_cast<double>(n) / (double(k) * double(count[static_cast<std::size_t>(c)]));
+  } else {
+    for (const auto& [label, w] : o.class_weight) {
+      const auto it = std::find(classes.begin(), classes.end(), label);
+      MINIDL_CHECK(it != classes.end(), ValueError, "SVC: class_weight names label ", label,
+                   ", which is not in the training labels");
+      MINIDL_CHECK(std::isfinite(w) && w > 0, ValueError, "SVC: class_weight[", label,
+                   "] must be finite and > 0, got ", w);
+      c_of[static_cast<std::size_t>(it - classes.begin())] = o.C * w;
+    }
+  }
+
+  // The sub-problems.
+  std::vector<BinaryResult> results;
+  if (o.multi_class == MultiClass::OneVsOne || k == 2) {
+    for (std::int32_t i = 0; i < k; ++i)
+      for (std::int32_t j = i + 1; j < k; ++j) {
+        BinaryResult r;
+        r.positive_class = i;
+        r.negative_class = j;
+        for (std::int32_t side : {i, j})
+          for (std::int64_t t = 0; t < n; ++t)
+            if (cls[static_cast<std::size_t>(t)] == side) {
+              r.samples.push_back(t);
+              r.y.push_back(side == i ? 1 : -1);
+            }
+        r.cp = c_of[static_cast<std::size_t>(i)];
+        r.cn = c_of[static_cast<std::size_t>(j)];
+        results.push_back(std::move(r));
+      }
+  } else {
+    for (std::int32_t i = 0; i < k; ++i) {
+      BinaryResult r;
+      r.positive_class = i;
+      r.negative_class = -1;
+      for (std::int64_t t = 0; t < n; ++t) {
+        r.samples.push_back(t);
+        r.y.push_back(cls[static_cast<std::size_t>(t)] == i ? 1 : -1);
+      }
+      // The rest's C: the weight of the rest as one class is C (LIBSVM has no OvR).
+      r.cp = c_of[static_cast<std::size_t>(i)];
+      r.cn = o.C;
+      results.push_back(std::move(r));
+    }
+  }
+
+  // The kernel: the full matrix once when it fits the budget, else cached rows.
+  std::size_t budget = o.memory_budget;
+  if (budget == 0) {
+    if (on_cuda) {
+      budget = static_cast<std::size_t>(
+          0.8 * double(CudaContext::get(x_in.device().index()).memory_info().device_free));
+    } else {
+      budget = static_cast<std::size_t>(sysconf(_SC_PHYS_PAGES)) *
+               static_cast<std::size_t>(sysconf(_SC_PAGE_SIZE)) / 2;
+    }
+  }
+  const double full_bytes = double(n) * double(n) * 4.0;
+  const bool full = full_bytes <= static_cast<double>(budget);
+  const std::size_t row_budget =
+      full ? std::size_t{256} << 20 : std::max<std::size_t>(budget / 2, std::size_t{16} << 20);
+
+  SmoOptions so;
+  so.eps = o.tol;
+  so.max_iter = o.max_iter;
+  const auto n_problems = static_cast<std::int64_t>(results.size());
+  std::vector<SmoResult> solved(static_cast<std::size_t>(n_problems));
+  if (on_cuda) {
+    const Device dev = x_in.device();
+    Tensor kd;
+    if (full) {
+      kd = empty({n, n}, dev);
+      const Tensor norms = row_sq_norms(x_in);
+      kernel_matrix(x_in, x_in, kd, kp, norms, norms);
+    }
+    std::vector<cuda::SmoProblem> problems;
+    for (std::int64_t p = 0; p < n_problems; ++p) {
+      BinaryResult& r = results[static_cast<std::size_t>(p)];
+      problems.push_back({&r.samples, &r.y, r.cp, r.cn, &solved[static_cast<std::size_t>(p)]});
+    }
+    MINIDL_CUDA_CALL(cuda::smo_solve_problems(full ? kd.data<float>() : nullptr, x_in.data<float>(),
+                                              n, d, kp, problems, so, o.working_set, dev.index()));
+  } else {
+    Tensor kfull;
+    if (full) {
+      kfull = empty({n, n});
+      const Tensor norms = row_sq_norms(x);
+      kernel_matrix(x, x, kfull, kp, norms, norms);
+    }
+    std::exception_ptr error;
+    std::mutex error_mutex;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (std::int64_t p = 0; p < n_problems; ++p) {
+      try {
+        BinaryResult& r = results[static_cast<std::size_t>(p)];
+        const auto l = static_cast<std::int64_t>(r.samples.size());
+        std::unique_ptr<KernelRows> rows;
+        const std::size_t cache = std::min<std::size_t>(row_budget, std::size_t(l) * l * 4 + 8);
+        if (full) {
+          rows = subset_kernel_rows(kfull.data<float>(), n, r.samples, cache);
+        } else {
+          Tensor xs = empty({l, d});
+          for (std::int64_t t = 0; t < l; ++t)
+            std::copy_n(xp + r.samples[static_cast<std::size_t>(t)] * d, d,
+                        xs.data<float>() + t * d);
+          rows = computed_kernel_rows(xs, kp, cache);
+        }
+        solved[static_cast<std::size_t>(p)] =
+            o.cpu_decomposition ? smo_solve_decomposition(*rows, r.y, r.cp, r.cn, so, o.working_set)
+                                : smo_solve(*rows, r.y, r.cp, r.cn, so);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    }
+    if (error) std::rethrow_exception(error);
+  }
+
+  // Diagnostics from each solution: y_t f_t = G_t + 1 (f without b), so y_t z_t = G_t + 1 - y_t
+  // rho.
+  for (std::int64_t p = 0; p < n_problems; ++p) {
+    BinaryResult& r = results[static_cast<std::size_t>(p)];
+    SmoResult& s = solved[static_cast<std::size_t>(p)];
+    const auto l = r.samples.size();
+    r.rho = s.rho;
+    r.iterations = s.iterations;
+    r.converged = s.converged;
+    r.max_kkt_violation = max_kkt_violation(s.alpha, s.grad, r.y, r.cp, r.cn);
+    r.dual_objective = -s.objective;
+    r.margin.resize(l);
+    r.slack.resize(l);
+    r.category.resize(l);
+    for (std::size_t t = 0; t < l; ++t) {
+      const double yz = s.grad[t] + 1.0 - r.y[t] * s.rho;
+      r.margin[t] = yz;
+      r.slack[t] = std::max(0.0, 1.0 - yz);
+      r.category[t] = yz < 0                         ? MarginCategory::Misclassified
+                      : std::fabs(yz - 1.0) <= o.tol ? MarginCategory::OnMargin
+                      : yz < 1.0                     ? MarginCategory::InsideMargin
+                                                     : MarginCategory::CorrectSide;
+      r.sum_alpha_y += s.alpha[t] * r.y[t];
+      if (s.alpha[t] > 0) ++r.n_sv;
+      if (s.alpha[t] >= (r.y[t] > 0 ? r.cp : r.cn)) ++r.n_bsv;
+    }
+    r.alpha = std::move(s.alpha);
+  }
+
+  // Support vectors: samples with alpha > 0 in any sub-problem, grouped by class.
+  std::vector<std::int64_t> sv_pos(static_cast<std::size_t>(n), -1);
+  for (const BinaryResult& r : results)
+    for (std::size_t t = 0; t < r.samples.size(); ++t)
+      if (r.alpha[t] > 0) sv_pos[static_cast<std::size_t>(r.samples[t])] = 0;
+  std::vector<std::int64_t> support;
+  std::vector<std::int64_t> n_support(static_cast<std::size_t>(k), 0);
+  std::vector<std::int32_t> sv_class;
+  for (std::int32_t c = 0; c < k; ++c)
+    for (std::int64_t t = 0; t < n; ++t)
+      if (cls[static_cast<std::size_t>(t)] == c && sv_pos[static_cast<std::size_t>(t)] >= 0) {
+        sv_pos[static_cast<std::size_t>(t)] = static_cast<std::int64_t>(support.size());
+        support.push_back(t);
+        sv_class.push_back(c);
+        ++n_support[static_cast<std::size_t>(c)];
+      }
+  const auto n_sv = static_cast<std::int64_t>(support.size());
+  const auto nd = static_cast<std::int64_t>(results.size());
+  std::vector<double> coef(static_cast<std::size_t>(n_sv * nd), 0.0);
+  std::vector<double> rho(static_cast<std::size_t>(nd));
+  for (std::int64_t p = 0; p < nd; ++p) {
+    const BinaryResult& r = results[static_cast<std::size_t>(p)];
+    rho[static_cast<std::size_t>(p)] = r.rho;
+    for (std::size_t t = 0; t < r.samples.size(); ++t)
+      if (r.alpha[t] > 0)
+        coef[static_cast<std::size_t>(sv_pos[static_cast<std::size_t>(r.samples[t])] * nd + p)] =
+            r.alpha[t] * r.y[t];
+  }
+  Tensor sv = empty({n_sv, d});
+  for (std::int64_t s = 0; s < n_sv; ++s)
+    std::copy_n(xp + support[static_cast<std::size_t>(s)] * d, d, sv.data<float>() + s * d);
+
+  kernel_ = kp;
+  n_features_ = d;
+  classes_ = std::move(classes);
+  support_ = std::move(support);
+  n_support_ = std::move(n_support);
+  sv_class_ = std::move(sv_class);
+  sv_ = sv;
+  coef_ = std::move(coef);
+  rho_ = std::move(rho);
+  results_ = std::move(results);
+  one_vs_rest_ = o.multi_class == MultiClass::OneVsRest && k > 2;
+  fitted_ = true;
+  return *this;
+}
+
+void SVC::check_fitted(const char* where) const {
+  MINIDL_CHECK(fitted_, ValueError, "SVC::", where, ": the model is not fitted");
+}
+
+Tensor SVC::decision_function(const Tensor& x) const {
+  check_fitted("decision_function");
+  MINIDL_CHECK(
+      x.defined() && x.rank() == 2 && x.dtype() == DType::Float32 && x.size(1) == n_features_,
+      ShapeError, "SVC::decision_function: x must be float32 [m, ", n_features_, "], got ",
+      x.defined() ? x.description() : std::string("an undefined tensor"));
+  const Device dev = x.device();
+  const std::int64_t m = x.size(0);
+  const std::int64_t n_sv = sv_.size(0);
+  const std::int64_t nd = n_decisions();
+  const Tensor sv = sv_.to(dev);
+  std::vector<float> coef_f(coef_.begin(), coef_.end());
+  const Tensor coef = from_vector(coef_f, {n_sv, nd}, dev);
+  const Tensor sv_norms = row_sq_norms(sv);
+  std::vector<float> out(static_cast<std::size_t>(m * nd));
+  // Blocks of test rows bound the [rows, n_sv] kernel block to about 256 MiB.
+  const std::int64_t block = std::max<std::int64_t>(
+      1, std::min<std::int64_t>(m, (std::int64_t{64} << 20) / std::max<std::int64_t>(n_sv, 1)));
+  const std::vector<float> xv = x.to_vector<float>();
+  for (std::int64_t r0 = 0; r0 < m; r0 += block) {
+    const std::int64_t rows = std::min(block, m - r0);
+    std::vector<float> part(xv.begin() + r0 * n_features_, xv.begin() + (r0 + rows) * n_features_);
+    const Tensor xb = from_vector(part, {rows, n_features_}, dev);
+    Tensor kb = empty({rows, n_sv}, dev);
+    kernel_matrix(xb, sv, kb, kernel_, Tensor(), sv_norms);
+    Tensor db = empty({rows, nd}, dev);
+    gemm(kb, coef, db);
+    const std::vector<float> dv = db.to_vector<float>();
+    for (std::int64_t i = 0; i < rows; ++i)
+      for (std::int64_t p = 0; p < nd; ++p)
+        out[static_cast<std::size_t>((r0 + i) * nd + p)] = static_cast<float>(
+            dv[static_cast<std::size_t>(i * nd + p)] - rho_[static_cast<std::size_t>(p)]);
+  }
+  return from_vector(out, {m, nd}, dev);
+}
+
+Tensor SVC::predict(const Tensor& x) const {
+  check_fitted("predict");
+  const std::vector<float> dec = decision_function(x).to_vector<float>();
+  const std::int64_t m = x.size(0);
+  const std::int64_t nd = n_decisions();
+  const auto k = static_cast<std::int32_t>(classes_.size());
+  const bool ovr = one_vs_rest_;
+  std::vector<std::int32_t> out(static_cast<std::size_t>(m));
+  std::vector<std::int32_t> votes(static_cast<std::size_t>(k));
+  for (std::int64_t i = 0; i < m; ++i) {
+    const float* di = dec.data() + i * nd;
+    std::int32_t best = 0;
+    if (ovr) {
+      for (std::int32_t c = 1; c < k; ++c)
+        if (di[c] > di[best]) best = c;
+    } else {
+      std::fill(votes.begin(), votes.end(), 0);
+      std::int64_t p = 0;
+      for (std::int32_t a = 0; a < k; ++a)
+        for (std::int32_t b = a + 1; b < k; ++b, ++p)
+          ++votes[static_cast<std::size_t>(di[p] > 0 ? a : b)];
+      for (std::int32_t c = 1; c < k; ++c)
+        if (votes[static_cast<std::size_t>(c)] > votes[static_cast<std::size_t>(best)]) best = c;
+    }
+    out[static_cast<std::size_t>(i)] = classes_[static_cast<std::size_t>(best)];
+  }
+  return from_vector(out, {m});
+}
+
+std::vector<double> SVC::dual_coef() const {
+  check_fitted("dual_coef");
+  const auto k = static_cast<std::int32_t>(classes_.size());
+  MINIDL_CHECK(!one_vs_rest_, ValueError,
+               "SVC::dual_coef: LIBSVM's layout exists for one-vs-one models only");
+  const std::int64_t n_sv = sv_.size(0);
+  const std::int64_t nd = n_decisions();
+  std::vector<double> out(static_cast<std::size_t>((k - 1) * n_sv), 0.0);
+  std::int64_t p = 0;
+  for (std::int32_t i = 0; i < k; ++i)
+    for (std::int32_t j = i + 1; j < k; ++j, ++p)
+      for (std::int64_t s = 0; s < n_sv; ++s) {
+        const std::int32_t c = sv_class_[static_cast<std::size_t>(s)];
+        const double v = coef_[static_cast<std::size_t>(s * nd + p)];
+        if (c == i) out[static_cast<std::size_t>((j - 1) * n_sv + s)] = v;
+        if (c == j) out[static_cast<std::size_t>(i * n_sv + s)] = v;
+      }
+  return out;
+}
+
+std::vector<double> SVC::intercept() const {
+  check_fitted("intercept");
+  std::vector<double> b(rho_.size());
+  for (std::size_t p = 0; p < rho_.size(); ++p) b[p] = -rho_[p];
+  return b;
+}
+
+Tensor SVC::coef() const {
+  check_fitted("coef");
+  MINIDL_CHECK(kernel_.type == KernelType::Linear, ValueError,
+               "SVC::coef: w exists only for the linear kernel (this model's is ",
+               kernel_name(kernel_.type), ")");
+  const std::int64_t n_sv = sv_.size(0);
+  const std::int64_t nd = n_decisions();
+  const float* svp = sv_.data<float>();
+  std::vector<double> w(static_cast<std::size_t>(nd * n_features_), 0.0);
+  for (std::int64_t s = 0; s < n_sv; ++s)
+    for (std::int64_t p = 0; p < nd; ++p) {
+      const double c = coef_[static_cast<std::size_t>(s * nd + p)];
+      if (c == 0.0) continue;
+      for (std::int64_t f = 0; f < n_features_; ++f)
+        w[static_cast<std::size_t>(p * n_features_ + f)] += c * svp[s * n_features_ + f];
+    }
+  return from_vector(std::vector<float>(w.begin(), w.end()), {nd, n_features_});
+}
+
+SVC SVC::from_parts(const KernelParams& kernel, std::vector<std::int32_t> classes,
+                    std::vector<std::int64_t> n_support, const Tensor& sv, std::vector<double> coef,
+                    std::vector<double> rho) {
+  check_kernel_params(kernel);
+  const auto k = static_cast<std::int64_t>(classes.size());
+  MINIDL_CHECK(k >= 2 && static_cast<std::int64_t>(n_support.size()) == k, ValueError,
+               "SVC::from_parts: need >= 2 classes and one n_support per class");
+  MINIDL_CHECK(static_cast<std::int64_t>(rho.size()) == k * (k - 1) / 2, ValueError,
+               "SVC::from_parts: ", rho.size(), " rho values for ", k, " classes");
+  MINIDL_CHECK(sv.defined() && sv.rank() == 2, ShapeError, "SVC::from_parts: sv must be [n_sv, d]");
+  std::int64_t total = 0;
+  for (std::int64_t c : n_support) total += c;
+  MINIDL_CHECK(total == sv.size(0) && coef.size() == std::size_t(total) * rho.size(), ShapeError,
+               "SVC::from_parts: n_support sums to ", total, " for ", sv.size(0),
+               " support vectors and ", coef.size(), " coefficients");
+  SVC m;
+  m.options_.kernel = kernel.type;
+  m.options_.gamma_mode = GammaMode::Value;
+  m.options_.gamma = kernel.gamma;
+  m.options_.coef0 = kernel.coef0;
+  m.options_.degree = kernel.degree;
+  m.kernel_ = kernel;
+  m.n_features_ = sv.size(1);
+  m.classes_ = std::move(classes);
+  m.n_support_ = std::move(n_support);
+  for (std::int64_t c = 0; c < k; ++c)
+    for (std::int64_t s = 0; s < m.n_support_[static_cast<std::size_t>(c)]; ++s)
+      m.sv_class_.push_back(static_cast<std::int32_t>(c));
+  m.sv_ = sv.to(Device::cpu());
+  m.coef_ = std::move(coef);
+  m.rho_ = std::move(rho);
+  m.fitted_ = true;
+  return m;
+}
+
+}  // namespace minidl::svm
