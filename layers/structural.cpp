@@ -26,6 +26,32 @@ void Flatten::backward(const std::vector<const Tensor*>& inputs, const Tensor&,
   if (d_inputs[0] != nullptr) d_inputs[0]->copy_from(d_output.view(inputs[0]->shape()));
 }
 
+Shape Reshape::build(const std::vector<Shape>& in, const std::vector<DType>& dtypes,
+                     const BuildContext&) {
+  MINIDL_CHECK(in.size() == 1, ShapeError, "Reshape '", name(), "': takes one input, got ",
+               in.size());
+  MINIDL_CHECK(dtypes[0] == DType::Float32, DTypeError, "Reshape '", name(),
+               "': input must be float32");
+  MINIDL_CHECK(in[0].rank() >= 1, ShapeError, "Reshape '", name(), "': needs a batch axis");
+  std::int64_t features = 1;
+  for (int i = 1; i < in[0].rank(); ++i) features *= in[0][i];
+  MINIDL_CHECK(features == sample_shape_.numel(), ShapeError, "Reshape '", name(), "': input ",
+               batch_shape_str(in[0]), " has ", features, " values per sample, target ",
+               sample_shape_, " has ", sample_shape_.numel());
+  std::vector<std::int64_t> dims{in[0][0]};
+  for (std::int64_t d : sample_shape_) dims.push_back(d);
+  return Shape(dims);
+}
+
+void Reshape::forward(const std::vector<const Tensor*>& inputs, Tensor& output) {
+  output.copy_from(inputs[0]->view(output.shape()));
+}
+
+void Reshape::backward(const std::vector<const Tensor*>& inputs, const Tensor&,
+                       const Tensor& d_output, const std::vector<Tensor*>& d_inputs) {
+  if (d_inputs[0] != nullptr) d_inputs[0]->copy_from(d_output.view(inputs[0]->shape()));
+}
+
 Shape Add::build(const std::vector<Shape>& in, const std::vector<DType>& dtypes,
                  const BuildContext&) {
   MINIDL_CHECK(in.size() >= 2, ShapeError, "Add '", name(), "': needs at least two inputs, got ",

@@ -1,4 +1,5 @@
-// Layers that move values around: Flatten ([B, ...] -> [B, prod(...)]), Add (the
+// Layers that move values around: Flatten ([B, ...] -> [B, prod(...)]), Reshape
+// ([B, ...] -> [B, given per-sample shape], e.g. [B, 784] -> [B, 1, 28, 28]), Add (the
 // sum of several equal-shaped inputs) and Concat (inputs [B, F_i] joined along
 // the feature axis).
 #pragma once
@@ -15,6 +16,22 @@ class Flatten : public Layer {
   void forward(const std::vector<const Tensor*>& inputs, Tensor& output) override;
   void backward(const std::vector<const Tensor*>& inputs, const Tensor& output,
                 const Tensor& d_output, const std::vector<Tensor*>& d_inputs) override;
+};
+
+class Reshape : public Layer {
+ public:
+  /// The per-sample output shape (without the batch axis); its element count must
+  /// equal the input's per-sample count (ShapeError at build, naming both).
+  explicit Reshape(const Shape& sample_shape) : sample_shape_(sample_shape) {}
+  std::string type() const override { return "Reshape"; }
+  Shape build(const std::vector<Shape>& input_shapes, const std::vector<DType>& input_dtypes,
+              const BuildContext& ctx) override;
+  void forward(const std::vector<const Tensor*>& inputs, Tensor& output) override;
+  void backward(const std::vector<const Tensor*>& inputs, const Tensor& output,
+                const Tensor& d_output, const std::vector<Tensor*>& d_inputs) override;
+
+ private:
+  Shape sample_shape_;
 };
 
 class Add : public Layer {

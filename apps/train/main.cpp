@@ -4,6 +4,7 @@
 //   minidl-train --device cpu --epochs 3 --optimizer sgd --lr 0.05
 //   minidl-train --save ckpt.safetensors --epochs 5
 //   minidl-train --resume ckpt.safetensors --epochs 10   # continues with epoch 6
+//   minidl-train --model cnn            # 2 x (conv 5x5 same + ReLU + max-pool 2), dense 1024
 //
 // Writes <out>/metrics.csv (per epoch), <out>/curves.svg (loss and accuracy
 // curves; open it in a browser) and <out>/confusion.csv.
@@ -12,11 +13,13 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
 #include <sstream>
 
 #include "core/info.hpp"
 #include "report.hpp"
+#include "svm_task.hpp"
 #include "trainer.hpp"
 
 namespace {
@@ -24,7 +27,7 @@ namespace {
 using namespace minidl;
 using namespace minidl::train;
 
-std::vector<std::int64_t> parse_sizes(const std::string& text) {
+std::vector<std::int64_t> parse_sizes(const std::string& text, const char* option = "--hidden") {
   std::vector<std::int64_t> sizes;
   std::stringstream in(text);
   std::string item;
@@ -35,7 +38,7 @@ std::vector<std::int64_t> parse_sizes(const std::string& text) {
       if (used != item.size() || v <= 0) throw std::invalid_argument("bad");
       sizes.push_back(v);
     } catch (const std::exception&) {
-      throw ValueError("--hidden: '" + item +
+      throw ValueError(std::string(option) + ": '" + item +
                        "' is not a positive layer size (expected e.g. 256,128)");
     }
   }
@@ -49,11 +52,22 @@ int run(int argc, char** argv) {
   float lr = -1.0f;
   int threads = 0;
   bool no_progress = false;
-  app.add_option("--model", config.model, "Model: mlp")->check(CLI::IsMember({"mlp"}));
-  app.add_option("--hidden", hidden, "MLP hidden layer sizes, comma-separated")
-      ->capture_default_str();
-  app.add_option("--dropout", config.dropout, "Dropout after each hidden layer (0 = none)")
+  std::string channels = "32,64";
+  app.add_option("--model", config.model,
+                 "Model: mlp, cnn (TensorFlow's Fashion-MNIST tutorial CNN) or svm (kernel SVM)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"mlp", "cnn", "svm"}));
+  app.add_option(
+      "--hidden", hidden,
+      "Hidden Dense layer sizes, comma-separated (default: 256,128 for mlp, 1024 for cnn)");
+  app.add_option("--dropout", config.dropout,
+                 "Dropout after each hidden Dense layer (default: 0 for mlp, 0.4 for cnn)")
       ->check(CLI::Range(0.0, 0.95));
+  app.add_option("--channels", channels, "cnn: output channels of each 5x5 conv + pool stage")
+      ->capture_default_str();
+  app.add_option("--conv-backend", config.conv_backend, "cnn: auto, cpu, cudnn or own")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "cpu", "cudnn", "own"}));
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--epochs", config.epochs, "Epochs to train (in total, when resuming)")
       ->capture_default_str();
@@ -80,9 +94,27 @@ int run(int argc, char** argv) {
                  "Use only the first N training images (0 = all)");
   app.add_option("--test-limit", config.test_limit, "Use only the first N test images (0 = all)");
   app.add_flag("--no-progress", no_progress, "No progress bar even on a terminal");
+  SvmConfig svm_config;
+  app.add_option("--svm-c", svm_config.C, "svm: C")->capture_default_str();
+  app.add_option("--svm-kernel", svm_config.kernel, "svm: linear, poly, rbf or sigmoid")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"linear", "poly", "rbf", "sigmoid"}));
+  app.add_option("--svm-gamma", svm_config.gamma, "svm: scale, auto (1/784) or a number")
+      ->capture_default_str();
+  app.add_option("--svm-tol", svm_config.tol, "svm: stopping tolerance (LIBSVM's -e)")
+      ->capture_default_str();
+  app.add_option("--svm-multi-class", svm_config.multi_class, "svm: ovo (one-vs-one) or ovr")
+      ->capture_default_str();
+  app.add_option("--svm-save", svm_config.save_model, "svm: write the model in LIBSVM's format");
   CLI11_PARSE(app, argc, argv);
 
   if (threads > 0) set_cpu_threads(threads);
+  if (config.model == "cnn") {
+    const TrainConfig cnn = cnn_config();
+    if (app.count("--hidden") == 0) hidden = "1024";
+    if (app.count("--dropout") == 0) config.dropout = cnn.dropout;
+    config.conv_channels = parse_sizes(channels, "--channels");
+  }
   config.hidden = parse_sizes(hidden);
   config.lr = lr > 0 ? lr : (config.optimizer == "sgd" ? 0.05f : 1e-3f);
   if (device == "auto") {
@@ -103,6 +135,51 @@ int run(int argc, char** argv) {
             << train_set.images.size(0) << " train, " << test_set.images.size(0)
             << " test images\n";
 
+  const auto& names = fashion_mnist_class_names();
+  const std::vector<std::string> class_names(names.begin(), names.end());
+  auto write_confusion = [&](const Evaluation& e) {
+    std::ostringstream csv;
+    csv << "true\\predicted";
+    for (const std::string& n : class_names) csv << ',' << n;
+    csv << '\n';
+    for (std::size_t i = 0; i < 10; ++i) {
+      csv << class_names[i];
+      for (std::size_t j = 0; j < 10; ++j) csv << ',' << e.confusion[i][j];
+      csv << '\n';
+    }
+    std::filesystem::create_directories(out_dir);
+    write_text_file(out_dir + "/confusion.csv", csv.str());
+  };
+
+  if (config.model == "svm") {
+    // The dual needs an n x n kernel matrix: on a CPU, default to the first
+    // 10,000 training images (the CPU setting); on a GPU, all of them.
+    std::int64_t limit = config.train_limit;
+    if (app.count("--train-limit") == 0 && config.device.is_cpu()) limit = 10000;
+    const Dataset svm_train = first_rows(train_set, limit);
+    const Dataset svm_test = first_rows(test_set, config.test_limit);
+    std::cout << "SVC C " << svm_config.C << ", kernel " << svm_config.kernel << ", gamma "
+              << svm_config.gamma << ", " << svm_config.multi_class << ", on "
+              << svm_train.images.size(0) << " training images\n";
+    const SvmReport r = run_svm(svm_config, config.device, svm_train, svm_test);
+    std::cout << "fit " << std::fixed << std::setprecision(2) << r.fit_seconds << " s, predict "
+              << r.predict_seconds << " s, " << r.support_vectors
+              << " support vectors\n\ntest accuracy " << 100.0 * r.evaluation.accuracy << "% ("
+              << svm_test.images.size(0) << " images)\n\nconfusion matrix:\n"
+              << confusion_table(r.evaluation, class_names);
+    write_confusion(r.evaluation);
+    std::ostringstream metrics;
+    metrics.precision(9);
+    metrics << "train_images,fit_seconds,predict_seconds,support_vectors,test_accuracy\n"
+            << r.train_samples << ',' << r.fit_seconds << ',' << r.predict_seconds << ','
+            << r.support_vectors << ',' << r.evaluation.accuracy << '\n';
+    write_text_file(out_dir + "/svm_metrics.csv", metrics.str());
+    std::cout << "\nwrote " << out_dir << "/svm_metrics.csv, " << out_dir << "/confusion.csv";
+    if (!svm_config.save_model.empty()) std::cout << ", model " << svm_config.save_model;
+    std::cout << "\n";
+    return 0;
+  }
+
   Trainer trainer(config, train_set, test_set);
   std::cout << trainer.model().graph().summary();
   if (trainer.start_epoch() > 0)
@@ -121,27 +198,15 @@ int run(int argc, char** argv) {
       trainer.run(tty ? std::function<void(const Progress&)>(on_progress) : nullptr, on_epoch);
 
   const Evaluation& final_eval = trainer.final_evaluation();
-  const auto& names = fashion_mnist_class_names();
-  const std::vector<std::string> class_names(names.begin(), names.end());
   std::cout << "\ntest accuracy " << std::fixed;
   std::cout.precision(2);
   std::cout << 100.0 * final_eval.accuracy << "% (" << test_set.images.size(0)
             << " images)\n\nconfusion matrix:\n"
             << confusion_table(final_eval, class_names);
 
-  std::filesystem::create_directories(out_dir);
-  std::ostringstream confusion_csv;
-  confusion_csv << "true\\predicted";
-  for (const std::string& n : class_names) confusion_csv << ',' << n;
-  confusion_csv << '\n';
-  for (std::size_t i = 0; i < 10; ++i) {
-    confusion_csv << class_names[i];
-    for (std::size_t j = 0; j < 10; ++j) confusion_csv << ',' << final_eval.confusion[i][j];
-    confusion_csv << '\n';
-  }
+  write_confusion(final_eval);
   write_text_file(out_dir + "/metrics.csv", metrics_csv(history));
   write_text_file(out_dir + "/curves.svg", curves_svg(history));
-  write_text_file(out_dir + "/confusion.csv", confusion_csv.str());
   std::cout << "\nwrote " << out_dir << "/metrics.csv, " << out_dir << "/curves.svg, " << out_dir
             << "/confusion.csv";
   if (!config.save.empty()) std::cout << ", checkpoint " << config.save;

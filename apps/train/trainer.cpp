@@ -10,14 +10,15 @@
 #include "kernels/fill.hpp"
 #include "kernels/reduce.hpp"
 #include "layers/activation.hpp"
+#include "layers/conv.hpp"
 #include "layers/dense.hpp"
 #include "layers/dropout.hpp"
+#include "layers/pool.hpp"
+#include "layers/structural.hpp"
 #include "optim/adam.hpp"
 #include "optim/sgd.hpp"
 
 namespace minidl::train {
-
-namespace {
 
 Dataset first_rows(const Dataset& d, std::int64_t limit) {
   if (limit <= 0 || limit >= d.images.size(0)) return d;
@@ -26,6 +27,8 @@ Dataset first_rows(const Dataset& d, std::int64_t limit) {
   return Dataset{Tensor(d.images.storage(), Shape(dims), DType::Float32),
                  Tensor(d.labels.storage(), Shape{limit}, DType::Int32)};
 }
+
+namespace {
 
 std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c,
                                           const std::vector<Parameter*>& params) {
@@ -63,7 +66,7 @@ LoaderOptions loader_options(const TrainConfig& c, bool shuffle) {
 
 Sequential build_mlp(const TrainConfig& config, std::int64_t features) {
   MINIDL_CHECK(config.model == "mlp", ValueError, "minidl-train: unknown model '", config.model,
-               "' (mlp)");
+               "' (mlp or cnn)");
   Sequential net({features}, config.device, config.seed);
   for (std::int64_t h : config.hidden) {
     net.add(std::make_shared<Dense>(h)).add(relu_layer());
@@ -75,6 +78,63 @@ Sequential build_mlp(const TrainConfig& config, std::int64_t features) {
   return net;
 }
 
+namespace {
+ConvBackend parse_conv_backend(const std::string& name) {
+  for (ConvBackend b : {ConvBackend::Auto, ConvBackend::Cpu, ConvBackend::Cudnn, ConvBackend::Own})
+    if (name == conv_backend_name(b)) return b;
+  throw ValueError(detail::concat("minidl-train: unknown convolution backend '", name,
+                                  "' (auto, cpu, cudnn or own)"));
+}
+}  // namespace
+
+Sequential build_cnn(const TrainConfig& config, std::int64_t features) {
+  MINIDL_CHECK(config.model == "cnn", ValueError, "minidl-train: build_cnn for model '",
+               config.model, "'");
+  std::int64_t side = 1;
+  while (side * side < features) ++side;
+  MINIDL_CHECK(side * side == features, ShapeError, "minidl-train: the CNN needs square images, ",
+               "got ", features, " features per sample");
+  Sequential net({features}, config.device, config.seed);
+  net.add(std::make_shared<Reshape>(Shape{1, side, side}), "image");
+  Conv2dOptions conv = Conv2dOptions::same();
+  conv.backend = parse_conv_backend(config.conv_backend);
+  int k = 0;
+  for (std::int64_t channels : config.conv_channels) {
+    ++k;
+    net.add(std::make_shared<Conv2d>(channels, config.conv_kernel, conv),
+            "conv" + std::to_string(k));
+    net.add(relu_layer());
+    net.add(std::make_shared<MaxPool2d>(2), "pool" + std::to_string(k));
+  }
+  net.add(std::make_shared<Flatten>());
+  for (std::int64_t h : config.hidden) {
+    net.add(std::make_shared<Dense>(h)).add(relu_layer());
+    if (config.dropout > 0.0f) net.add(std::make_shared<Dropout>(config.dropout));
+  }
+  net.add(std::make_shared<Dense>(10), "logits");
+  net.loss(softmax_cross_entropy_loss(LossOptions{Reduction::Mean, false}), {}, DType::Int32);
+  net.build(config.batch);
+  return net;
+}
+
+Sequential build_model(const TrainConfig& config, std::int64_t features) {
+  if (config.model == "cnn") return build_cnn(config, features);
+  return build_mlp(config, features);
+}
+
+TrainConfig cnn_config() {
+  TrainConfig c;
+  c.model = "cnn";
+  c.hidden = {1024};
+  c.dropout = 0.4f;
+  c.conv_channels = {32, 64};
+  c.conv_kernel = 5;
+  c.optimizer = "adam";
+  c.lr = 1e-3f;
+  c.batch = 128;
+  return c;
+}
+
 Trainer::Trainer(TrainConfig config, Dataset train, Dataset test)
     : config_(std::move(config)),
       train_(first_rows(train, config_.train_limit)),
@@ -82,7 +142,7 @@ Trainer::Trainer(TrainConfig config, Dataset train, Dataset test)
   MINIDL_CHECK(config_.epochs >= 0, ValueError, "minidl-train: --epochs must be >= 0");
   MINIDL_CHECK(config_.batch >= 1, ValueError, "minidl-train: --batch must be >= 1");
   const std::int64_t features = train_.images.numel() / train_.images.size(0);
-  model_ = std::make_unique<Sequential>(build_mlp(config_, features));
+  model_ = std::make_unique<Sequential>(build_model(config_, features));
   optimizer_ = make_optimizer(config_, model_->graph().parameters());
   if (!config_.resume.empty()) {
     const auto extra = load_checkpoint(config_.resume, model_->graph(), optimizer_.get());

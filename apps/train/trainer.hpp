@@ -18,9 +18,14 @@
 namespace minidl::train {
 
 struct TrainConfig {
-  std::string model = "mlp";
-  std::vector<std::int64_t> hidden{256, 128};  // MLP hidden layer sizes
-  float dropout = 0.0f;                        // after each hidden ReLU
+  std::string model = "mlp";                   // mlp | cnn
+  std::vector<std::int64_t> hidden{256, 128};  // hidden Dense sizes (the CNN's: {1024})
+  float dropout = 0.0f;                        // after each hidden Dense + ReLU
+  // cnn only: a 5x5 `same` Conv2d + ReLU + 2x2 max-pool per entry, then the hidden
+  // Dense layers. conv_backend: auto | cpu | cudnn | own (kernels/conv2d.hpp).
+  std::vector<std::int64_t> conv_channels{32, 64};
+  std::int64_t conv_kernel = 5;
+  std::string conv_backend = "auto";
   Device device = Device::cpu();
   int epochs = 10;
   std::int64_t batch = 128;
@@ -64,6 +69,19 @@ struct Evaluation {
 /// The MLP: Dense(h) + ReLU (+ Dropout) per hidden size, Dense(10), softmax cross-entropy.
 Sequential build_mlp(const TrainConfig& config, std::int64_t features);
 
+/// The CNN (TensorFlow's Fashion-MNIST tutorial model with cnn_config()):
+/// Reshape [B, features] -> [B, 1, S, S] (features = S * S, else ShapeError), per
+/// conv_channels entry Conv2d(k x k, same) + ReLU + MaxPool2d(2), Flatten, per
+/// hidden size Dense + ReLU (+ Dropout), Dense(10), softmax cross-entropy.
+Sequential build_cnn(const TrainConfig& config, std::int64_t features);
+
+/// build_mlp or build_cnn by config.model (ValueError for another name).
+Sequential build_model(const TrainConfig& config, std::int64_t features);
+
+/// The CNN's defaults: conv 5x5 32 + pool, conv 5x5 64 + pool, Dense 1024 +
+/// dropout 0.4, Dense 10; Adam, lr 1e-3, batch 128.
+TrainConfig cnn_config();
+
 /// Runs training; calls `on_progress` now and then during an epoch (when set,
 /// with the loss read back — a GPU synchronisation — every few batches) and
 /// `on_epoch` after each epoch. Returns every epoch's metrics, including those
@@ -94,6 +112,9 @@ class Trainer {
   std::vector<EpochMetrics> history_;
   Evaluation final_;
 };
+
+/// The first `limit` samples of d (a view, no copy); all of them when limit <= 0.
+Dataset first_rows(const Dataset& d, std::int64_t limit);
 
 /// Per-epoch metrics as CSV (header + one row per epoch), and back.
 std::string metrics_csv(const std::vector<EpochMetrics>& history);

@@ -105,6 +105,30 @@ TEST(Trainer, ResumingADifferentModelIsAClearError) {
   std::remove(path.c_str());
 }
 
+// The CNN path of the trainer on 8 x 8 "images" (a square feature count), tiny channels.
+TEST(Trainer, CnnTrainsAndResumes) {
+  Generator gen(4);
+  auto make = [&](std::int64_t n) {
+    Tensor x = uniform({n, 64}, 0.0f, 1.0f, gen);
+    const auto v = x.to_vector<float>();
+    std::vector<std::int32_t> y;
+    for (std::int64_t i = 0; i < n; ++i) y.push_back(v[static_cast<std::size_t>(i * 64 + 27)] > 0.5f ? 1 : 0);
+    return Dataset{x, from_vector(y, {n})};
+  };
+  const Dataset train = make(128), test = make(32);
+  TrainConfig c = cnn_config();
+  c.conv_channels = {2, 3};
+  c.hidden = {8};
+  c.epochs = 3;
+  c.batch = 16;
+  c.lr = 1e-2f;
+  Trainer t(c, train, test);
+  const auto history = t.run(nullptr, nullptr);
+  ASSERT_EQ(history.size(), 3u);
+  EXPECT_LT(history.back().train_loss, history.front().train_loss);
+  EXPECT_NE(t.model().graph().summary().find("Conv2d"), std::string::npos);
+}
+
 TEST(Report, MetricsCsvRoundTrips) {
   std::vector<EpochMetrics> h(2);
   h[0] = {1, 0.5, 0.45, 0.83, 1.5, 40000.5, 0.001};

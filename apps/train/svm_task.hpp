@@ -1,0 +1,39 @@
+// minidl-train --model svm: a kernel SVM (svm/svc.hpp) on Fashion-MNIST,
+// standardised per pixel with the training split's statistics.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/fashion_mnist.hpp"
+#include "trainer.hpp"
+
+namespace minidl::train {
+
+struct SvmConfig {
+  double C = 10.0;
+  std::string kernel = "rbf";  // linear | poly | rbf | sigmoid
+  std::string gamma =
+      "auto";  // scale | auto | a number (auto = 1/784, the Fashion-MNIST paper's setting)
+  double tol = 1e-3;
+  int degree = 3;
+  double coef0 = 0.0;
+  std::string multi_class = "ovo";  // ovo | ovr
+  std::string save_model;           // LIBSVM model file to write ("" = none)
+};
+
+struct SvmReport {
+  Evaluation evaluation;
+  double fit_seconds = 0;
+  double predict_seconds = 0;
+  std::int64_t train_samples = 0;
+  std::int64_t support_vectors = 0;
+};
+
+/// Standardises train and test with train's per-pixel mean and standard
+/// deviation, fits an SVC on `device`, predicts the test set.
+SvmReport run_svm(const SvmConfig& config, Device device, const Dataset& train,
+                  const Dataset& test);
+
+}  // namespace minidl::train

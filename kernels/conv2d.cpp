@@ -1,0 +1,542 @@
+// conv2d: geometry and operand checks, backend dispatch, weight-layout
+// conversions, and the CPU backend.
+//
+// CPU backend: per sample, im2col builds col [C*K1*K2, P*Q] (zeros where the
+// window hangs over the padding), then one OpenBLAS SGEMM:
+//   forward          y_b [M, P*Q]     = w [M, C*K1*K2] col_b           (+ b broadcast)
+//   backward data    dcol [CKK, P*Q]  = w^T dy_b,  then col2im adds it into dx_b
+//   backward filter  dw [M, CKK]     += dy_b col_b^T
+// With at least as many samples as threads, OpenMP runs samples in parallel,
+// each thread with its own col buffer (OpenBLAS's OpenMP build runs single-
+// threaded inside a parallel region); the filter gradient then sums one
+// partial per thread in thread order (deterministic for a fixed thread count).
+// With fewer samples, samples run in turn and OpenBLAS uses the threads.
+// col_b is built a chunk of output rows at a time (at most ~768 KB, so SGEMM reads
+// it from L2 rather than DRAM; one chunk for the CNN's shapes, ten of 6 rows for the
+// ResNet 3x3 shape).
+// A 1x1 kernel at stride 1 without padding needs no im2col: col_b is x_b.
+#include "conv2d.hpp"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <vector>
+
+#include "../core/dispatch.hpp"
+#include "checks.hpp"
+
+namespace minidl {
+
+const char* conv_backend_name(ConvBackend b) {
+  switch (b) {
+    case ConvBackend::Auto:
+      return "auto";
+    case ConvBackend::Cpu:
+      return "cpu";
+    case ConvBackend::Cudnn:
+      return "cudnn";
+    case ConvBackend::Own:
+      return "own";
+  }
+  return "unknown";
+}
+
+double Conv2dGeometry::forward_flops() const {
+  return 2.0 * static_cast<double>(batch) * static_cast<double>(out_channels) *
+         static_cast<double>(out_h) * static_cast<double>(out_w) *
+         static_cast<double>(in_channels) * static_cast<double>(kernel_h) *
+         static_cast<double>(kernel_w);
+}
+
+namespace {
+
+// Output size and the (before, after) padding along one axis.
+void resolve_axis(const std::string& who, const char* axis, std::int64_t n, std::int64_t k,
+                  std::int64_t s, const Conv2dParams& p, std::int64_t pad, const Shape& xs,
+                  const Shape& ws, std::int64_t& out, std::int64_t& before, std::int64_t& after) {
+  switch (p.padding) {
+    case ConvPadding::Valid:
+      MINIDL_CHECK(k <= n, ShapeError, who, ": kernel ", axis, " ", k, " is larger than the ",
+                   "valid-mode input ", axis, " ", n, " (input ", xs, ", weight ", ws, ")");
+      before = after = 0;
+      out = (n - k) / s + 1;
+      break;
+    case ConvPadding::Same: {
+      out = (n + s - 1) / s;
+      const std::int64_t total = std::max<std::int64_t>((out - 1) * s + k - n, 0);
+      before = total / 2;
+      after = total - before;
+      break;
+    }
+    case ConvPadding::Explicit:
+      before = after = pad;
+      MINIDL_CHECK(n + 2 * pad >= k, ShapeError, who, ": kernel ", axis, " ", k,
+                   " is larger than the padded input ", axis, " ", n + 2 * pad, " (input ", xs,
+                   ", weight ", ws, ")");
+      out = (n + 2 * pad - k) / s + 1;
+      break;
+  }
+}
+
+}  // namespace
+
+Conv2dGeometry conv2d_geometry(const Shape& xs, const Shape& ws, const Conv2dParams& p,
+                               const std::string& who) {
+  MINIDL_CHECK(xs.rank() == 4, ShapeError, who, ": input must be [batch, channels, height, width]",
+               " (NCHW), got ", xs);
+  MINIDL_CHECK(ws.rank() == 4, ShapeError, who,
+               ": weight must be [out_channels, in_channels, K1, K2], got ", ws);
+  MINIDL_CHECK(xs[1] == ws[1], ShapeError, who, ": input has ", xs[1],
+               " channels but the weight expects ", ws[1], " (input ", xs, ", weight ", ws, ")");
+  MINIDL_CHECK(p.stride_h >= 1 && p.stride_w >= 1, ValueError, who, ": strides must be >= 1, got ",
+               p.stride_h, "x", p.stride_w);
+  MINIDL_CHECK(p.pad_h >= 0 && p.pad_w >= 0, ValueError, who, ": padding must be >= 0, got ",
+               p.pad_h, "x", p.pad_w);
+  MINIDL_CHECK(ws[0] >= 1 && ws[2] >= 1 && ws[3] >= 1, ShapeError, who,
+               ": weight must have positive extents, got ", ws);
+  Conv2dGeometry g;
+  g.batch = xs[0];
+  g.in_channels = xs[1];
+  g.height = xs[2];
+  g.width = xs[3];
+  g.out_channels = ws[0];
+  g.kernel_h = ws[2];
+  g.kernel_w = ws[3];
+  g.stride_h = p.stride_h;
+  g.stride_w = p.stride_w;
+  resolve_axis(who, "height", g.height, g.kernel_h, g.stride_h, p, p.pad_h, xs, ws, g.out_h,
+               g.pad_top, g.pad_bottom);
+  resolve_axis(who, "width", g.width, g.kernel_w, g.stride_w, p, p.pad_w, xs, ws, g.out_w,
+               g.pad_left, g.pad_right);
+  MINIDL_CHECK(g.out_h >= 1 && g.out_w >= 1, ShapeError, who, ": empty output for input ", xs,
+               " and weight ", ws);
+  return g;
+}
+
+// ---- CPU backend ---------------------------------------------------------------------
+
+namespace cpu {
+namespace {
+
+int bi(std::int64_t v) {
+  MINIDL_CHECK(v <= INT_MAX, ShapeError, "conv2d: dimension ", v,
+               " exceeds the BLAS 32-bit index range");
+  return static_cast<int>(v);
+}
+
+bool is_pointwise(const Conv2dGeometry& g) {
+  return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 &&
+         g.pad_top == 0 && g.pad_left == 0 && g.out_h == g.height && g.out_w == g.width;
+}
+
+// The output columns q whose input column q * stride + s - pad lies inside [0, W):
+// [q_lo, q_hi). Outside it the window hangs over the zero padding.
+void valid_columns(const Conv2dGeometry& g, std::int64_t s, std::int64_t& q_lo,
+                   std::int64_t& q_hi) {
+  const std::int64_t off = s - g.pad_left;  // w = q * stride + off
+  q_lo = off >= 0 ? 0 : (-off + g.stride_w - 1) / g.stride_w;
+  q_hi = off >= g.width ? 0 : std::min(g.out_w, (g.width - off + g.stride_w - 1) / g.stride_w);
+  q_lo = std::min(q_lo, q_hi);
+}
+
+// col [C*K1*K2, (p1 - p0) * Q]: the columns of output rows [p0, p1) of one
+// sample x [C, H, W]. Rows are copied in runs (a memcpy at stride 1) with the
+// padding's zeros written around them.
+void im2col(const Conv2dGeometry& g, const float* x, float* col, std::int64_t p0, std::int64_t p1) {
+  const std::int64_t Q = g.out_w, sw = g.stride_w, ld = (p1 - p0) * Q;
+  for (std::int64_t c = 0; c < g.in_channels; ++c) {
+    const float* xc = x + c * g.height * g.width;
+    for (std::int64_t r = 0; r < g.kernel_h; ++r) {
+      for (std::int64_t s = 0; s < g.kernel_w; ++s) {
+        float* row = col + ((c * g.kernel_h + r) * g.kernel_w + s) * ld;
+        std::int64_t q_lo, q_hi;
+        valid_columns(g, s, q_lo, q_hi);
+        const std::int64_t off = s - g.pad_left;
+        for (std::int64_t p = p0; p < p1; ++p) {
+          const std::int64_t h = p * g.stride_h + r - g.pad_top;
+          float* out = row + (p - p0) * Q;
+          if (h < 0 || h >= g.height) {
+            std::fill(out, out + Q, 0.0f);
+            continue;
+          }
+          const float* xr = xc + h * g.width;  // xr[q * sw + off] is column q's input
+          std::fill(out, out + q_lo, 0.0f);
+          if (sw == 1) {
+            std::copy(xr + q_lo + off, xr + q_hi + off, out + q_lo);
+          } else {
+            for (std::int64_t q = q_lo; q < q_hi; ++q) out[q] = xr[q * sw + off];
+          }
+          std::fill(out + q_hi, out + Q, 0.0f);
+        }
+      }
+    }
+  }
+}
+
+// dx [C, H, W] += col2im(col) for output rows [p0, p1): the transpose of im2col.
+void col2im_add(const Conv2dGeometry& g, const float* col, float* dx, std::int64_t p0,
+                std::int64_t p1) {
+  const std::int64_t Q = g.out_w, sw = g.stride_w, ld = (p1 - p0) * Q;
+  for (std::int64_t c = 0; c < g.in_channels; ++c) {
+    float* dxc = dx + c * g.height * g.width;
+    for (std::int64_t r = 0; r < g.kernel_h; ++r) {
+      for (std::int64_t s = 0; s < g.kernel_w; ++s) {
+        const float* row = col + ((c * g.kernel_h + r) * g.kernel_w + s) * ld;
+        std::int64_t q_lo, q_hi;
+        valid_columns(g, s, q_lo, q_hi);
+        const std::int64_t off = s - g.pad_left;
+        for (std::int64_t p = p0; p < p1; ++p) {
+          const std::int64_t h = p * g.stride_h + r - g.pad_top;
+          if (h < 0 || h >= g.height) continue;
+          float* dxr = dxc + h * g.width;
+          const float* in = row + (p - p0) * Q;
+          for (std::int64_t q = q_lo; q < q_hi; ++q) dxr[q * sw + off] += in[q];
+        }
+      }
+    }
+  }
+}
+
+// Output rows per im2col chunk: the chunk's columns (C K1 K2 x rows Q floats) stay
+// within ~768 KB, so im2col's writes are still in L2 when SGEMM reads them (a
+// whole ResNet-size sample's col, 7 MB, would go through DRAM twice).
+std::int64_t chunk_rows(const Conv2dGeometry& g) {
+  constexpr std::int64_t kChunkFloats = 196608;
+  const std::int64_t ckk = g.in_channels * g.kernel_h * g.kernel_w;
+  const std::int64_t cols = std::max(g.out_w, kChunkFloats / ckk);
+  return is_pointwise(g) ? g.out_h : std::clamp<std::int64_t>(cols / g.out_w, 1, g.out_h);
+}
+
+// Samples in parallel (one per thread) when there are enough of them and the
+// work pays for waking the threads (a parallel region costs microseconds, far
+// more on an oversubscribed machine).
+bool batch_parallel(const Conv2dGeometry& g) {
+  return g.batch >= 2 && g.batch >= omp_get_max_threads() && g.forward_flops() > 4e6 &&
+         !omp_in_parallel();
+}
+
+}  // namespace
+
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
+                    float* y) {
+  const std::int64_t M = g.out_channels, PQ = g.out_h * g.out_w;
+  const std::int64_t CKK = g.in_channels * g.kernel_h * g.kernel_w;
+  const std::int64_t x_step = g.in_channels * g.height * g.width, y_step = M * PQ;
+  const bool pointwise = is_pointwise(g);
+  const std::int64_t rows = chunk_rows(g), Q = g.out_w;
+  auto sample = [&](std::int64_t n, std::vector<float>& col) {
+    float* yn = y + n * y_step;
+    const float* xn = x + n * x_step;
+    if (b != nullptr) {
+      for (std::int64_t m = 0; m < M; ++m) std::fill(yn + m * PQ, yn + (m + 1) * PQ, b[m]);
+    }
+    for (std::int64_t p0 = 0; p0 < g.out_h; p0 += rows) {
+      const std::int64_t p1 = std::min(g.out_h, p0 + rows), nc = (p1 - p0) * Q;
+      const float* src = xn + p0 * Q;
+      std::int64_t ld = PQ;
+      if (!pointwise) {
+        im2col(g, xn, col.data(), p0, p1);
+        src = col.data();
+        ld = nc;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bi(M), bi(nc), bi(CKK), 1.0f, w,
+                  bi(CKK), src, bi(ld), b != nullptr ? 1.0f : 0.0f, yn + p0 * Q, bi(PQ));
+    }
+  };
+  const std::size_t col_size = pointwise ? 0 : static_cast<std::size_t>(CKK * rows * Q);
+  if (batch_parallel(g)) {
+#pragma omp parallel
+    {
+      std::vector<float> col(col_size);
+#pragma omp for schedule(static)
+      for (std::int64_t n = 0; n < g.batch; ++n) sample(n, col);
+    }
+  } else {
+    std::vector<float> col(col_size);
+    for (std::int64_t n = 0; n < g.batch; ++n) sample(n, col);
+  }
+}
+
+void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx) {
+  const std::int64_t M = g.out_channels, PQ = g.out_h * g.out_w;
+  const std::int64_t CKK = g.in_channels * g.kernel_h * g.kernel_w;
+  const std::int64_t x_step = g.in_channels * g.height * g.width, y_step = M * PQ;
+  const bool pointwise = is_pointwise(g);
+  const std::int64_t rows = chunk_rows(g), Q = g.out_w;
+  auto sample = [&](std::int64_t n, std::vector<float>& col) {
+    float* dxn = dx + n * x_step;
+    const float* dyn = dy + n * y_step;
+    if (pointwise) {  // dx_n = w^T dy_n directly
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bi(CKK), bi(PQ), bi(M), 1.0f, w, bi(CKK),
+                  dyn, bi(PQ), 0.0f, dxn, bi(PQ));
+      return;
+    }
+    std::fill(dxn, dxn + x_step, 0.0f);
+    for (std::int64_t p0 = 0; p0 < g.out_h; p0 += rows) {
+      const std::int64_t p1 = std::min(g.out_h, p0 + rows), nc = (p1 - p0) * Q;
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bi(CKK), bi(nc), bi(M), 1.0f, w, bi(CKK),
+                  dyn + p0 * Q, bi(PQ), 0.0f, col.data(), bi(nc));
+      col2im_add(g, col.data(), dxn, p0, p1);
+    }
+  };
+  const std::size_t col_size = pointwise ? 0 : static_cast<std::size_t>(CKK * rows * Q);
+  if (batch_parallel(g)) {
+#pragma omp parallel
+    {
+      std::vector<float> col(col_size);
+#pragma omp for schedule(static)
+      for (std::int64_t n = 0; n < g.batch; ++n) sample(n, col);
+    }
+  } else {
+    std::vector<float> col(col_size);
+    for (std::int64_t n = 0; n < g.batch; ++n) sample(n, col);
+  }
+}
+
+void conv2d_backward_filter(const Conv2dGeometry& g, const float* x, const float* dy, float* dw,
+                            float beta) {
+  const std::int64_t M = g.out_channels, PQ = g.out_h * g.out_w;
+  const std::int64_t CKK = g.in_channels * g.kernel_h * g.kernel_w;
+  const std::int64_t x_step = g.in_channels * g.height * g.width, y_step = M * PQ;
+  const std::int64_t wsize = M * CKK;
+  const bool pointwise = is_pointwise(g);
+  const std::int64_t rows = chunk_rows(g), Q = g.out_w;
+  // acc [M, CKK] += dy_n [M, PQ] col_n^T [PQ, CKK], a chunk of output rows at a time
+  auto sample = [&](std::int64_t n, std::vector<float>& col, float* acc) {
+    const float* xn = x + n * x_step;
+    const float* dyn = dy + n * y_step;
+    for (std::int64_t p0 = 0; p0 < g.out_h; p0 += rows) {
+      const std::int64_t p1 = std::min(g.out_h, p0 + rows), nc = (p1 - p0) * Q;
+      const float* src = xn + p0 * Q;
+      std::int64_t ld = PQ;
+      if (!pointwise) {
+        im2col(g, xn, col.data(), p0, p1);
+        src = col.data();
+        ld = nc;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bi(M), bi(CKK), bi(nc), 1.0f,
+                  dyn + p0 * Q, bi(PQ), src, bi(ld), 1.0f, acc, bi(CKK));
+    }
+  };
+  const std::size_t col_size = pointwise ? 0 : static_cast<std::size_t>(CKK * rows * Q);
+  if (beta == 0.0f) std::fill(dw, dw + wsize, 0.0f);
+  if (batch_parallel(g)) {
+    const int threads = omp_get_max_threads();
+    std::vector<float> partial(static_cast<std::size_t>(threads * wsize), 0.0f);
+#pragma omp parallel num_threads(threads)
+    {
+      std::vector<float> col(col_size);
+      float* acc = partial.data() + omp_get_thread_num() * wsize;
+#pragma omp for schedule(static)
+      for (std::int64_t n = 0; n < g.batch; ++n) sample(n, col, acc);
+    }
+    // dw += sum of the partials, in thread order.
+#pragma omp parallel for schedule(static) if (wsize > 4096)
+    for (std::int64_t i = 0; i < wsize; ++i) {
+      float s = 0.0f;
+      for (int t = 0; t < threads; ++t) s += partial[static_cast<std::size_t>(t * wsize + i)];
+      dw[i] = (beta == 0.0f ? 0.0f : beta * dw[i]) + s;
+    }
+  } else {
+    if (beta != 0.0f && beta != 1.0f) {
+      for (std::int64_t i = 0; i < wsize; ++i) dw[i] *= beta;
+    }
+    std::vector<float> col(col_size);
+    for (std::int64_t n = 0; n < g.batch; ++n) sample(n, col, dw);
+  }
+}
+
+}  // namespace cpu
+
+// ---- public ops ----------------------------------------------------------------------
+
+namespace {
+
+enum class Path { Cpu, Cudnn, Own };
+
+Path choose(const char* op, const Conv2dGeometry& g, const Tensor& t, ConvBackend b) {
+  if (t.device().is_cpu()) {
+    MINIDL_CHECK(b == ConvBackend::Auto || b == ConvBackend::Cpu, DeviceError, op, ": backend '",
+                 conv_backend_name(b), "' needs CUDA tensors, got CPU ones");
+    return Path::Cpu;
+  }
+  MINIDL_CHECK(b != ConvBackend::Cpu, DeviceError, op,
+               ": backend 'cpu' needs CPU tensors, got tensors on ", t.device());
+  if (b == ConvBackend::Own) return Path::Own;
+  if (b == ConvBackend::Cudnn) {
+    MINIDL_CHECK(g.symmetric_padding(), ValueError, op,
+                 ": cuDNN cannot pad asymmetrically (same padding of an even kernel: top ",
+                 g.pad_top, ", bottom ", g.pad_bottom, ", left ", g.pad_left, ", right ",
+                 g.pad_right, "); use backend 'own' or 'auto'");
+    return Path::Cudnn;
+  }
+  return g.symmetric_padding() ? Path::Cudnn : Path::Own;
+}
+
+Shape output_shape(const Conv2dGeometry& g) {
+  return Shape{g.batch, g.out_channels, g.out_h, g.out_w};
+}
+
+}  // namespace
+
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y,
+                    const Conv2dParams& params) {
+  const char* op = "conv2d_forward";
+  detail::check_float(op, "x", x);
+  detail::check_float(op, "w", w);
+  detail::check_same_device(op, "x", x, "w", w);
+  const Conv2dGeometry g = conv2d_geometry(x.shape(), w.shape(), params, op);
+  if (b.defined()) {
+    detail::check_float(op, "b", b);
+    detail::check_same_device(op, "x", x, "b", b);
+    MINIDL_CHECK(b.rank() == 1 && b.size(0) == g.out_channels, ShapeError, op, ": bias ", b.shape(),
+                 " does not match ", g.out_channels, " output channels");
+  }
+  detail::prepare_output(op, y, output_shape(g), x.device());
+  MINIDL_CHECK(y.storage() != x.storage(), ValueError, op, ": y must not share memory with x");
+  const float* pb = b.defined() ? b.data<float>() : nullptr;
+  switch (choose(op, g, x, params.backend)) {
+    case Path::Cpu:
+      cpu::conv2d_forward(g, x.data<float>(), w.data<float>(), pb, y.data<float>());
+      break;
+    case Path::Cudnn:
+      MINIDL_CUDA_CALL(cuda::conv2d_forward_cudnn(g, x.data<float>(), w.data<float>(), pb,
+                                                  y.data<float>(), x.device().index()));
+      break;
+    case Path::Own:
+      MINIDL_CUDA_CALL(cuda::conv2d_forward_own(g, x.data<float>(), w.data<float>(), pb,
+                                                y.data<float>(), x.device().index()));
+      break;
+  }
+}
+
+void conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, Tensor& dx,
+                          const Conv2dParams& params) {
+  const char* op = "conv2d_backward_data";
+  detail::check_float(op, "dy", dy);
+  detail::check_float(op, "w", w);
+  detail::check_same_device(op, "dy", dy, "w", w);
+  const Conv2dGeometry g = conv2d_geometry(x_shape, w.shape(), params, op);
+  MINIDL_CHECK(dy.shape() == output_shape(g), ShapeError, op, ": dy ", dy.shape(),
+               " is not the output shape ", output_shape(g), " of input ", x_shape, " and weight ",
+               w.shape());
+  detail::prepare_output(op, dx, x_shape, dy.device());
+  MINIDL_CHECK(dx.storage() != dy.storage(), ValueError, op, ": dx must not share memory with dy");
+  switch (choose(op, g, dy, params.backend)) {
+    case Path::Cpu:
+      cpu::conv2d_backward_data(g, dy.data<float>(), w.data<float>(), dx.data<float>());
+      break;
+    case Path::Cudnn:
+      MINIDL_CUDA_CALL(cuda::conv2d_backward_data_cudnn(g, dy.data<float>(), w.data<float>(),
+                                                        dx.data<float>(), dy.device().index()));
+      break;
+    case Path::Own:
+      MINIDL_CUDA_CALL(cuda::conv2d_backward_data_own(g, dy.data<float>(), w.data<float>(),
+                                                      dx.data<float>(), dy.device().index()));
+      break;
+  }
+}
+
+void conv2d_backward_filter(const Tensor& x, const Tensor& dy, Tensor& dw,
+                            const Conv2dParams& params, bool accumulate) {
+  const char* op = "conv2d_backward_filter";
+  detail::check_float(op, "x", x);
+  detail::check_float(op, "dy", dy);
+  detail::check_same_device(op, "x", x, "dy", dy);
+  MINIDL_CHECK(dw.defined(), ValueError, op,
+               ": dw must be given (its shape names the kernel size)");
+  const Conv2dGeometry g = conv2d_geometry(x.shape(), dw.shape(), params, op);
+  MINIDL_CHECK(dy.shape() == output_shape(g), ShapeError, op, ": dy ", dy.shape(),
+               " is not the output shape ", output_shape(g), " of input ", x.shape(),
+               " and weight ", dw.shape());
+  detail::check_float(op, "dw", dw);
+  detail::check_same_device(op, "x", x, "dw", dw);
+  const float beta = accumulate ? 1.0f : 0.0f;
+  switch (choose(op, g, x, params.backend)) {
+    case Path::Cpu:
+      cpu::conv2d_backward_filter(g, x.data<float>(), dy.data<float>(), dw.data<float>(), beta);
+      break;
+    case Path::Cudnn:
+      MINIDL_CUDA_CALL(cuda::conv2d_backward_filter_cudnn(
+          g, x.data<float>(), dy.data<float>(), dw.data<float>(), beta, x.device().index()));
+      break;
+    case Path::Own:
+      MINIDL_CUDA_CALL(cuda::conv2d_backward_filter_own(
+          g, x.data<float>(), dy.data<float>(), dw.data<float>(), beta, x.device().index()));
+      break;
+  }
+}
+
+void conv2d_backward_bias(const Tensor& dy, Tensor& db, bool accumulate) {
+  const char* op = "conv2d_backward_bias";
+  detail::check_float(op, "dy", dy);
+  MINIDL_CHECK(dy.rank() == 4, ShapeError, op, ": dy must be [B, M, P, Q], got ", dy.shape());
+  MINIDL_CHECK(!accumulate || db.defined(), ValueError, op, ": accumulating needs a defined db");
+  detail::prepare_output(op, db, Shape{dy.size(1)}, dy.device());
+  const std::int64_t B = dy.size(0), M = dy.size(1), PQ = dy.size(2) * dy.size(3);
+  const float beta = accumulate ? 1.0f : 0.0f;
+  if (dy.device().is_cuda()) {
+    MINIDL_CUDA_CALL(cuda::conv2d_backward_bias(dy.data<float>(), db.data<float>(), B, M, PQ, beta,
+                                                dy.device().index()));
+    return;
+  }
+  const float* g = dy.data<float>();
+  float* out = db.data<float>();
+#pragma omp parallel for schedule(static) if (B * M * PQ > (1 << 16))
+  for (std::int64_t m = 0; m < M; ++m) {
+    double s = 0.0;
+    for (std::int64_t n = 0; n < B; ++n) {
+      const float* row = g + (n * M + m) * PQ;
+      for (std::int64_t i = 0; i < PQ; ++i) s += static_cast<double>(row[i]);
+    }
+    out[m] = static_cast<float>(s) + (accumulate ? beta * out[m] : 0.0f);
+  }
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& params) {
+  Tensor y;
+  conv2d_forward(x, w, b, y, params);
+  return y;
+}
+
+namespace {
+// out[perm-indexed] = in: a 4-D transpose on the host. out dims are in dims
+// permuted: out_dim[i] = in_dim[perm[i]].
+Tensor permute4(const Tensor& t, const int perm[4], const char* op) {
+  detail::check_float(op, "weight", t);
+  MINIDL_CHECK(t.rank() == 4, ShapeError, op, ": needs a 4-D weight, got ", t.shape());
+  const std::vector<float> in = t.to_vector<float>();
+  const std::int64_t d[4] = {t.size(0), t.size(1), t.size(2), t.size(3)};
+  const std::int64_t od[4] = {d[perm[0]], d[perm[1]], d[perm[2]], d[perm[3]]};
+  std::vector<float> out(in.size());
+  std::int64_t idx[4];
+  std::int64_t o = 0;
+  for (idx[0] = 0; idx[0] < od[0]; ++idx[0])
+    for (idx[1] = 0; idx[1] < od[1]; ++idx[1])
+      for (idx[2] = 0; idx[2] < od[2]; ++idx[2])
+        for (idx[3] = 0; idx[3] < od[3]; ++idx[3]) {
+          std::int64_t src[4];
+          for (int i = 0; i < 4; ++i) src[perm[i]] = idx[i];
+          out[static_cast<std::size_t>(o++)] = in[static_cast<std::size_t>(
+              ((src[0] * d[1] + src[1]) * d[2] + src[2]) * d[3] + src[3])];
+        }
+  return from_vector(out, Shape{od[0], od[1], od[2], od[3]}, t.device());
+}
+}  // namespace
+
+Tensor conv_weight_from_course(const Tensor& w_course) {
+  // (K1, K2, N, M) -> [M, N, K1, K2]: out axis i is in axis perm[i].
+  static const int perm[4] = {3, 2, 0, 1};
+  return permute4(w_course, perm, "conv_weight_from_course");
+}
+
+Tensor conv_weight_to_course(const Tensor& w) {
+  // [M, N, K1, K2] -> (K1, K2, N, M)
+  static const int perm[4] = {2, 3, 1, 0};
+  return permute4(w, perm, "conv_weight_to_course");
+}
+
+}  // namespace minidl

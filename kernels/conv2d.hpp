@@ -1,0 +1,131 @@
+// 2-D convolution (cross-correlation, no kernel reversal), forward and the three
+// gradients, on three backends: CPU (im2col + OpenBLAS SGEMM, OpenMP over the
+// batch), cuDNN 9 (algorithms found per shape and cached with their workspace),
+// and minidl's own CUDA kernel (implicit GEMM with shared-memory tiles).
+//
+// Layout: NCHW activations, x [B, C_in, H, W], y [B, C_out, P, Q] (cuDNN's and
+// PyTorch's default), weights [C_out, C_in, K1, K2] (PyTorch's), bias [C_out].
+// The course notes' formula, per sample, with W_notes[k1,k2,n,m] = w[m,n,k1,k2]:
+//
+//   Z[m,i1,i2]  = sum_{k1,k2,n} W[k1,k2,n,m] X[n, i1*s1 + k1 - t, i2*s2 + k2 - l] + b[m]
+//   dJ/dW[k1,k2,n,m] = sum_{i1,i2} X[n, i1*s1 + k1 - t, i2*s2 + k2 - l] dJ/dZ[m,i1,i2]
+//   dJ/db[m]    = sum_{i1,i2} dJ/dZ[m,i1,i2]
+//   dJ/dX       = the transpose of the forward map applied to dJ/dZ
+//
+// with s1, s2 the strides, t, l the top / left zero padding, and X read as zero
+// outside the image. conv_weight_from_course / conv_weight_to_course convert
+// the notes' (K1, K2, N_in, N_out) weights in one call.
+//
+// Padding modes:
+//   Valid     no padding; output floor((N - K) / s) + 1 (N - K + 1 at stride 1).
+//             A kernel larger than the input is a ShapeError.
+//   Same      output ceil(N / s) (N at stride 1), zero padding of total
+//             max((out - 1) s + K - N, 0) split as TensorFlow does: top/left get
+//             floor(total / 2), bottom/right the rest. Odd kernels at stride 1 are
+//             padded symmetrically ((K-1)/2 each side); an even kernel puts the
+//             extra row/column at the bottom/right.
+//   Explicit  pad_h / pad_w zeros on every side (PyTorch's padding=);
+//             output floor((N + 2 pad - K) / s) + 1.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "../core/tensor.hpp"
+
+namespace minidl {
+
+enum class ConvPadding { Valid, Same, Explicit };
+
+/// Which implementation runs. CPU tensors always use the CPU code (Auto or Cpu;
+/// Cudnn / Own on CPU tensors are a DeviceError). CUDA tensors: Auto = cuDNN,
+/// except asymmetric `same` padding (even kernels), which cuDNN cannot express
+/// and minidl's own kernel handles; Cudnn = cuDNN (ValueError on asymmetric
+/// padding); Own = minidl's implicit-GEMM kernels; Cpu on CUDA tensors = DeviceError.
+enum class ConvBackend { Auto, Cpu, Cudnn, Own };
+
+const char* conv_backend_name(ConvBackend b);  // "auto", "cpu", "cudnn", "own"
+
+struct Conv2dParams {
+  std::int64_t stride_h = 1;
+  std::int64_t stride_w = 1;
+  ConvPadding padding = ConvPadding::Valid;
+  std::int64_t pad_h = 0;  // Explicit only
+  std::int64_t pad_w = 0;
+  ConvBackend backend = ConvBackend::Auto;
+};
+
+/// Every size of one convolution, resolved from the operand shapes and params.
+struct Conv2dGeometry {
+  std::int64_t batch = 0, in_channels = 0, height = 0, width = 0;  // x [B, C, H, W]
+  std::int64_t out_channels = 0, kernel_h = 0, kernel_w = 0;       // w [M, C, K1, K2]
+  std::int64_t out_h = 0, out_w = 0;                               // y [B, M, P, Q]
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+
+  bool symmetric_padding() const { return pad_top == pad_bottom && pad_left == pad_right; }
+  /// 2 * B * M * P * Q * C * K1 * K2: the multiply-adds of one forward pass, as FLOPs.
+  double forward_flops() const;
+};
+
+/// Resolves the geometry of x [B, C, H, W] with w [M, C, K1, K2]. Throws
+/// ShapeError naming `who` and both shapes for a wrong rank, a channel mismatch,
+/// a kernel larger than a valid-mode input, or an empty output; ValueError for
+/// strides < 1 or negative padding.
+Conv2dGeometry conv2d_geometry(const Shape& x, const Shape& w, const Conv2dParams& params,
+                               const std::string& who = "conv2d");
+
+/// y [B, M, P, Q] = conv(x, w) (+ b when b is defined, [M]). Overwrites y
+/// (allocated when undefined). y must not alias x.
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y,
+                    const Conv2dParams& params = {});
+/// dx [B, C, H, W] = d loss / d x given dy. Overwrites dx (allocated when
+/// undefined). `x_shape` gives H and W (several input sizes give one output size
+/// at stride > 1).
+void conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, Tensor& dx,
+                          const Conv2dParams& params = {});
+/// dw [M, C, K1, K2] (+)= d loss / d w. accumulate: adds into dw (parameter
+/// gradients); otherwise overwrites. dw must be defined: its shape gives the kernel size.
+void conv2d_backward_filter(const Tensor& x, const Tensor& dy, Tensor& dw,
+                            const Conv2dParams& params = {}, bool accumulate = false);
+/// db [M] (+)= sum over batch and positions of dy [B, M, P, Q].
+void conv2d_backward_bias(const Tensor& dy, Tensor& db, bool accumulate = false);
+
+/// Functional forms: new tensors.
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(),
+              const Conv2dParams& params = {});
+
+/// (K1, K2, N_in, N_out) (the course notes' order) -> [N_out, N_in, K1, K2], and back.
+/// A new tensor on the input's device.
+Tensor conv_weight_from_course(const Tensor& w_course);
+Tensor conv_weight_to_course(const Tensor& w);
+
+namespace cpu {
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
+                    float* y);
+void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx);
+void conv2d_backward_filter(const Conv2dGeometry& g, const float* x, const float* dy, float* dw,
+                            float beta);
+}  // namespace cpu
+
+namespace cuda {
+// cuDNN (kernels/conv2d_cudnn.cpp). beta 0 overwrites, 1 accumulates.
+void conv2d_forward_cudnn(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
+                          float* y, int device);
+void conv2d_backward_data_cudnn(const Conv2dGeometry& g, const float* dy, const float* w, float* dx,
+                                int device);
+void conv2d_backward_filter_cudnn(const Conv2dGeometry& g, const float* x, const float* dy,
+                                  float* dw, float beta, int device);
+// minidl's own implicit-GEMM kernels (kernels/conv2d_cuda.cu).
+void conv2d_forward_own(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
+                        float* y, int device);
+void conv2d_backward_data_own(const Conv2dGeometry& g, const float* dy, const float* w, float* dx,
+                              int device);
+void conv2d_backward_filter_own(const Conv2dGeometry& g, const float* x, const float* dy, float* dw,
+                                float beta, int device);
+/// db[m] = beta * db[m] + sum_{b,p,q} dy[b,m,p,q].
+void conv2d_backward_bias(const float* dy, float* db, std::int64_t batch, std::int64_t channels,
+                          std::int64_t plane, float beta, int device);
+}  // namespace cuda
+
+}  // namespace minidl

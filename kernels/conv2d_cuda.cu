@@ -1,0 +1,255 @@
+// minidl's own CUDA convolution: every pass is one implicit GEMM, C = A B, with
+// the operands gathered on the fly from the NCHW tensors (no im2col buffer).
+//
+//   igemm_kernel<Op> : 64x64 output tile per 256-thread block, K in steps of 16
+//                      staged in shared memory (A transposed so each thread reads
+//                      4 A and 4 B values per step as broadcasts), 4x4 outputs per
+//                      thread in registers; rows / columns spaced 16 apart so a warp's
+//                      shared-memory reads hit distinct banks. Out-of-range
+//                      elements load as 0, so any shape works. blockIdx.z splits K
+//                      (split-K) when the output tile count is too small to fill
+//                      the GPU; the splits are then summed in a fixed order by
+//                      splitk_reduce_kernel (deterministic, no atomics).
+//   The three Ops (gather / scatter rules):
+//     Forward        M = C_out, N = B*P*Q, K = C_in*K1*K2: A = w, B = x at
+//                    (p*s + r - pad) (the im2col column), store y (+ bias).
+//     BackwardData   M = C_in,  N = B*H*W, K = C_out*K1*K2: A = w^T, B = dy at
+//                    p = (h + pad - r) / s where that divides exactly and is in
+//                    range (the transposed convolution, i.e. correlation with the
+//                    flipped kernel at stride 1), store dx.
+//     BackwardFilter M = C_out, N = C_in*K1*K2, K = B*P*Q: A = dy, B = x's
+//                    im2col rows, store dw (beta 0 or 1).
+//   bias_grad_kernel : one block per output channel, a block reduction in double.
+#include <algorithm>
+
+#include "conv2d.hpp"
+#include "cuda_launch.cuh"
+#include "elementwise.cuh"
+
+namespace minidl::cuda {
+
+namespace {
+
+constexpr int kBM = 64, kBN = 64, kBK = 16, kThreads = 256;
+
+struct Geo {  // the geometry in 32-bit ints (checked on the host)
+  int B, C, H, W, M, R, S, P, Q, sh, sw, pt, pl;
+};
+
+Geo to_geo(const Conv2dGeometry& g) {
+  const std::int64_t limit = std::int64_t{1} << 31;
+  MINIDL_CHECK(g.batch * g.in_channels * g.height * g.width < limit &&
+                   g.batch * g.out_channels * g.out_h * g.out_w < limit,
+               ShapeError,
+               "conv2d (own CUDA kernel): tensors above 2^31 elements are not supported");
+  auto i = [](std::int64_t v) { return static_cast<int>(v); };
+  return Geo{i(g.batch),    i(g.in_channels), i(g.height),  i(g.width), i(g.out_channels),
+             i(g.kernel_h), i(g.kernel_w),    i(g.out_h),   i(g.out_w), i(g.stride_h),
+             i(g.stride_w), i(g.pad_top),     i(g.pad_left)};
+}
+
+struct ForwardOp {
+  Geo g;
+  const float* __restrict__ x;
+  const float* __restrict__ w;
+  const float* __restrict__ bias;
+  float* __restrict__ y;
+  __device__ float a(int m, int k) const {
+    return __ldg(w + static_cast<std::int64_t>(m) * (g.C * g.R * g.S) + k);
+  }
+  __device__ float b(int k, int n) const {
+    const int s = k % g.S, r = (k / g.S) % g.R, c = k / (g.S * g.R);
+    const int q = n % g.Q, p = (n / g.Q) % g.P, bb = n / (g.Q * g.P);
+    const int h = p * g.sh + r - g.pt, wc = q * g.sw + s - g.pl;
+    if (h < 0 || h >= g.H || wc < 0 || wc >= g.W) return 0.0f;
+    return __ldg(x + ((static_cast<std::int64_t>(bb) * g.C + c) * g.H + h) * g.W + wc);
+  }
+  __device__ void store(int, int m, int n, float v) const {
+    const int q = n % g.Q, p = (n / g.Q) % g.P, bb = n / (g.Q * g.P);
+    if (bias != nullptr) v += __ldg(bias + m);
+    y[((static_cast<std::int64_t>(bb) * g.M + m) * g.P + p) * g.Q + q] = v;
+  }
+};
+
+struct BackwardDataOp {
+  Geo g;
+  const float* __restrict__ dy;
+  const float* __restrict__ w;
+  float* __restrict__ dx;
+  __device__ float a(int c, int k) const {  // k = (mo, r, s)
+    const int s = k % g.S, r = (k / g.S) % g.R, mo = k / (g.S * g.R);
+    return __ldg(w + ((static_cast<std::int64_t>(mo) * g.C + c) * g.R + r) * g.S + s);
+  }
+  __device__ float b(int k, int n) const {
+    const int s = k % g.S, r = (k / g.S) % g.R, mo = k / (g.S * g.R);
+    const int wc = n % g.W, h = (n / g.W) % g.H, bb = n / (g.W * g.H);
+    const int ph = h + g.pt - r, qw = wc + g.pl - s;
+    if (ph < 0 || qw < 0 || ph % g.sh != 0 || qw % g.sw != 0) return 0.0f;
+    const int p = ph / g.sh, q = qw / g.sw;
+    if (p >= g.P || q >= g.Q) return 0.0f;
+    return __ldg(dy + ((static_cast<std::int64_t>(bb) * g.M + mo) * g.P + p) * g.Q + q);
+  }
+  __device__ void store(int, int c, int n, float v) const {
+    const int wc = n % g.W, h = (n / g.W) % g.H, bb = n / (g.W * g.H);
+    dx[((static_cast<std::int64_t>(bb) * g.C + c) * g.H + h) * g.W + wc] = v;
+  }
+};
+
+struct BackwardFilterOp {
+  Geo g;
+  const float* __restrict__ x;
+  const float* __restrict__ dy;
+  float* __restrict__ out;  // [splits, M, C*R*S] partials, or dw itself when not split
+  float beta;               // applied only when writing dw directly
+  __device__ float a(int mo, int k) const {  // k = (b, p, q)
+    const int q = k % g.Q, p = (k / g.Q) % g.P, bb = k / (g.Q * g.P);
+    return __ldg(dy + ((static_cast<std::int64_t>(bb) * g.M + mo) * g.P + p) * g.Q + q);
+  }
+  __device__ float b(int k, int n) const {  // n = (c, r, s)
+    const int q = k % g.Q, p = (k / g.Q) % g.P, bb = k / (g.Q * g.P);
+    const int s = n % g.S, r = (n / g.S) % g.R, c = n / (g.S * g.R);
+    const int h = p * g.sh + r - g.pt, wc = q * g.sw + s - g.pl;
+    if (h < 0 || h >= g.H || wc < 0 || wc >= g.W) return 0.0f;
+    return __ldg(x + ((static_cast<std::int64_t>(bb) * g.C + c) * g.H + h) * g.W + wc);
+  }
+  __device__ void store(int z, int m, int n, float v) const {
+    const std::int64_t crs = static_cast<std::int64_t>(g.C) * g.R * g.S;
+    float* dst = out + (static_cast<std::int64_t>(z) * g.M + m) * crs + n;
+    *dst = beta == 0.0f ? v : v + beta * *dst;
+  }
+};
+
+template <class Op>
+__global__ void __launch_bounds__(kThreads) igemm_kernel(Op op, int M, int N, int K, int k_chunk) {
+  __shared__ float As[kBK][kBM + 4];
+  __shared__ float Bs[kBK][kBN + 4];
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
+  const int k_begin = blockIdx.z * k_chunk;
+  const int k_end = min(K, k_begin + k_chunk);
+  float acc[4][4] = {};
+  for (int k0 = k_begin; k0 < k_end; k0 += kBK) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int idx = tid + i * kThreads;
+      const int am = idx / kBK, ak = idx % kBK;
+      const int m = m0 + am, k = k0 + ak;
+      As[ak][am] = (m < M && k < k_end) ? op.a(m, k) : 0.0f;
+      const int bk = idx / kBN, bn = idx % kBN;
+      const int kb = k0 + bk, n = n0 + bn;
+      Bs[bk][bn] = (kb < k_end && n < N) ? op.b(kb, n) : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kBK; ++kk) {
+      float av[4], bv[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) av[i] = As[kk][ty + 16 * i];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) bv[j] = Bs[kk][tx + 16 * j];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int m = m0 + ty + 16 * i;
+    if (m >= M) continue;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int n = n0 + tx + 16 * j;
+      if (n < N) op.store(blockIdx.z, m, n, acc[i][j]);
+    }
+  }
+}
+
+// dw[i] = beta * dw[i] + sum_z partial[z][i], in split order.
+__global__ void splitk_reduce_kernel(const float* __restrict__ partial, float* __restrict__ dw,
+                                     std::int64_t n, int splits, float beta) {
+  const std::int64_t stride = std::int64_t{gridDim.x} * blockDim.x;
+  for (std::int64_t i = blockIdx.x * std::int64_t{blockDim.x} + threadIdx.x; i < n; i += stride) {
+    float s = 0.0f;
+    for (int z = 0; z < splits; ++z) s += partial[z * n + i];
+    dw[i] = beta == 0.0f ? s : s + beta * dw[i];
+  }
+}
+
+__global__ void bias_grad_kernel(const float* __restrict__ dy, float* __restrict__ db, int batch,
+                                 int channels, std::int64_t plane, float beta) {
+  __shared__ double scratch[32];
+  const int m = blockIdx.x;
+  double acc = 0.0;
+  for (int b = 0; b < batch; ++b) {
+    const float* row = dy + (static_cast<std::int64_t>(b) * channels + m) * plane;
+    for (std::int64_t i = threadIdx.x; i < plane; i += blockDim.x) acc += row[i];
+  }
+  acc = cuda_detail::block_sum(acc, scratch);
+  if (threadIdx.x == 0) db[m] = static_cast<float>(acc) + (beta == 0.0f ? 0.0f : beta * db[m]);
+}
+
+template <class Op>
+void launch(const Op& op, int M, int N, int K, int splits, int device) {
+  cudaStream_t stream = cuda_detail::stream_for(device);
+  const int k_chunk = ((K + splits - 1) / splits + kBK - 1) / kBK * kBK;
+  splits = std::max(1, (K + k_chunk - 1) / k_chunk);
+  const dim3 grid(static_cast<unsigned>((N + kBN - 1) / kBN),
+                  static_cast<unsigned>((M + kBM - 1) / kBM), static_cast<unsigned>(splits));
+  igemm_kernel<Op><<<grid, kThreads, 0, stream>>>(op, M, N, K, k_chunk);
+  MINIDL_CUDA_LAUNCH_CHECK("igemm_kernel");
+}
+
+}  // namespace
+
+void conv2d_forward_own(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
+                        float* y, int device) {
+  const Geo geo = to_geo(g);
+  launch(ForwardOp{geo, x, w, b, y}, geo.M, geo.B * geo.P * geo.Q, geo.C * geo.R * geo.S, 1,
+         device);
+}
+
+void conv2d_backward_data_own(const Conv2dGeometry& g, const float* dy, const float* w, float* dx,
+                              int device) {
+  const Geo geo = to_geo(g);
+  launch(BackwardDataOp{geo, dy, w, dx}, geo.C, geo.B * geo.H * geo.W, geo.M * geo.R * geo.S, 1,
+         device);
+}
+
+void conv2d_backward_filter_own(const Conv2dGeometry& g, const float* x, const float* dy, float* dw,
+                                float beta, int device) {
+  const Geo geo = to_geo(g);
+  const int M = geo.M, N = geo.C * geo.R * geo.S, K = geo.B * geo.P * geo.Q;
+  const int tiles = ((M + kBM - 1) / kBM) * ((N + kBN - 1) / kBN);
+  const int sms = CudaContext::get(device).info().multiprocessors;
+  // Enough splits for ~2 blocks per SM, each split at least 8 K-steps long.
+  int splits = std::min((2 * sms + tiles - 1) / tiles, std::max(1, K / (8 * kBK)));
+  splits = std::max(1, std::min(splits, 64));
+  if (splits == 1) {
+    launch(BackwardFilterOp{geo, x, dy, dw, beta}, M, N, K, 1, device);
+    return;
+  }
+  CudaContext& ctx = CudaContext::get(device);
+  const std::int64_t n = static_cast<std::int64_t>(M) * N;
+  auto* partial = static_cast<float*>(
+      ctx.allocate(sizeof(float) * static_cast<std::size_t>(n) * static_cast<std::size_t>(splits)));
+  const int k_chunk = ((K + splits - 1) / splits + kBK - 1) / kBK * kBK;
+  const int used = (K + k_chunk - 1) / k_chunk;
+  launch(BackwardFilterOp{geo, x, dy, partial, 0.0f}, M, N, K, splits, device);
+  splitk_reduce_kernel<<<cuda_detail::grid_for(n, device), cuda_detail::kBlock, 0, ctx.stream()>>>(
+      partial, dw, n, used, beta);
+  MINIDL_CUDA_LAUNCH_CHECK("splitk_reduce_kernel");
+  ctx.deallocate(partial);
+}
+
+void conv2d_backward_bias(const float* dy, float* db, std::int64_t batch, std::int64_t channels,
+                          std::int64_t plane, float beta, int device) {
+  if (channels == 0) return;
+  cudaStream_t stream = cuda_detail::stream_for(device);
+  bias_grad_kernel<<<static_cast<unsigned>(channels), cuda_detail::kBlock, 0, stream>>>(
+      dy, db, static_cast<int>(batch), static_cast<int>(channels), plane, beta);
+  MINIDL_CUDA_LAUNCH_CHECK("bias_grad_kernel");
+}
+
+}  // namespace minidl::cuda

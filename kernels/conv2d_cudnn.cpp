@@ -1,0 +1,198 @@
+// conv2d through cuDNN 9 (the legacy convolution API, still in cuDNN 9's cnn
+// library): NCHW float32 descriptors, cross-correlation mode.
+//
+// Plans are cached per (device, geometry): the first call with a new shape runs
+// cuDNN's own search (cudnnFindConvolution*Algorithm, which times the candidate
+// algorithms) for forward, backward-data and backward-filter, keeps the fastest
+// that succeeded, and records its workspace size. The workspace itself is one
+// buffer per device from CudaContext::allocate, grown to the largest size any
+// plan needs and kept, so steady-state steps neither search nor allocate.
+// Not thread-safe across host threads using one device at once (minidl's
+// contexts are driven from one host thread per device).
+#include <cudnn.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+
+#include "../core/context.hpp"
+#include "../core/cuda_check.hpp"
+#include "conv2d.hpp"
+
+namespace minidl::cuda {
+
+namespace {
+
+using Key =
+    std::tuple<int, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+               std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>;
+
+Key key_of(const Conv2dGeometry& g, int device) {
+  return Key{device,     g.batch,    g.in_channels, g.height,   g.width,   g.out_channels,
+             g.kernel_h, g.kernel_w, g.stride_h,    g.stride_w, g.pad_top, g.pad_left};
+}
+
+int ci(std::int64_t v) { return static_cast<int>(v); }
+
+struct Plan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  cudnnConvolutionFwdAlgo_t fwd{};
+  cudnnConvolutionBwdDataAlgo_t bwd_data{};
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
+  std::size_t fwd_ws = 0, bwd_data_ws = 0, bwd_filter_ws = 0;
+
+  Plan() = default;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+  ~Plan() {  // never throws: errors on teardown are ignored
+    if (x) cudnnDestroyTensorDescriptor(x);
+    if (y) cudnnDestroyTensorDescriptor(y);
+    if (bias) cudnnDestroyTensorDescriptor(bias);
+    if (w) cudnnDestroyFilterDescriptor(w);
+    if (conv) cudnnDestroyConvolutionDescriptor(conv);
+  }
+};
+
+struct Workspace {
+  void* ptr = nullptr;
+  std::size_t bytes = 0;
+};
+
+struct Cache {
+  std::mutex mutex;
+  std::map<Key, std::unique_ptr<Plan>> plans;
+  std::map<int, Workspace> workspaces;  // per device, kept for the process's life
+};
+
+Cache& cache() {
+  static Cache* c = new Cache();  // leaked on purpose: no teardown-order problems at exit
+  return *c;
+}
+
+template <class Perf>
+std::size_t pick(const Perf* perf, int count, const char* what, int& index) {
+  for (int i = 0; i < count; ++i) {
+    if (perf[i].status == CUDNN_STATUS_SUCCESS) {
+      index = i;
+      return perf[i].memory;
+    }
+  }
+  throw CudaError(detail::concat("conv2d (cuDNN): no ", what, " algorithm works for this shape"));
+}
+
+Plan& plan_for(const Conv2dGeometry& g, int device) {
+  Cache& c = cache();
+  const Key key = key_of(g, device);
+  std::lock_guard<std::mutex> lock(c.mutex);
+  auto it = c.plans.find(key);
+  if (it != c.plans.end()) return *it->second;
+
+  CudaContext& ctx = CudaContext::get(device);
+  MINIDL_CUDA_CHECK(cudaSetDevice(device));
+  cudnnHandle_t h = ctx.cudnn();
+  auto p = std::make_unique<Plan>();
+  MINIDL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->x));
+  MINIDL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y));
+  MINIDL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->bias));
+  MINIDL_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
+  MINIDL_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
+  MINIDL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
+                                                ci(g.batch), ci(g.in_channels), ci(g.height),
+                                                ci(g.width)));
+  MINIDL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
+                                                ci(g.batch), ci(g.out_channels), ci(g.out_h),
+                                                ci(g.out_w)));
+  MINIDL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1,
+                                                ci(g.out_channels), 1, 1));
+  MINIDL_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
+                                                ci(g.out_channels), ci(g.in_channels),
+                                                ci(g.kernel_h), ci(g.kernel_w)));
+  MINIDL_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, ci(g.pad_top), ci(g.pad_left),
+                                                     ci(g.stride_h), ci(g.stride_w), 1, 1,
+                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  // Plain FP32 math: TF32 tensor cores would change results by ~1e-3 relative.
+  MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH));
+  int n = 0, d = 0;
+  int dims[4];
+  MINIDL_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &dims[0], &dims[1],
+                                                           &dims[2], &dims[3]));
+  MINIDL_CHECK(dims[2] == g.out_h && dims[3] == g.out_w, CudaError,
+               "conv2d (cuDNN): cuDNN computes a ", dims[2], "x", dims[3], " output, minidl ",
+               g.out_h, "x", g.out_w);
+
+  constexpr int kAlgos = 8;
+  cudnnConvolutionFwdAlgoPerf_t fwd[kAlgos];
+  MINIDL_CUDNN_CHECK(
+      cudnnFindConvolutionForwardAlgorithm(h, p->x, p->w, p->conv, p->y, kAlgos, &n, fwd));
+  p->fwd_ws = pick(fwd, n, "forward", d);
+  p->fwd = fwd[d].algo;
+  cudnnConvolutionBwdDataAlgoPerf_t bd[kAlgos];
+  MINIDL_CUDNN_CHECK(
+      cudnnFindConvolutionBackwardDataAlgorithm(h, p->w, p->y, p->conv, p->x, kAlgos, &n, bd));
+  p->bwd_data_ws = pick(bd, n, "backward-data", d);
+  p->bwd_data = bd[d].algo;
+  cudnnConvolutionBwdFilterAlgoPerf_t bf[kAlgos];
+  MINIDL_CUDNN_CHECK(
+      cudnnFindConvolutionBackwardFilterAlgorithm(h, p->x, p->y, p->conv, p->w, kAlgos, &n, bf));
+  p->bwd_filter_ws = pick(bf, n, "backward-filter", d);
+  p->bwd_filter = bf[d].algo;
+
+  Plan& ref = *p;
+  c.plans.emplace(key, std::move(p));
+  return ref;
+}
+
+// The device's workspace, grown (never shrunk) to at least `bytes`.
+void* workspace(int device, std::size_t bytes) {
+  if (bytes == 0) return nullptr;
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  Workspace& ws = c.workspaces[device];
+  if (ws.bytes < bytes) {
+    CudaContext& ctx = CudaContext::get(device);
+    if (ws.ptr != nullptr) ctx.deallocate(ws.ptr);  // stream-ordered: safe for queued work
+    ws.ptr = nullptr;
+    ws.bytes = 0;
+    ws.ptr = ctx.allocate(bytes);
+    ws.bytes = bytes;
+  }
+  return ws.ptr;
+}
+
+}  // namespace
+
+void conv2d_forward_cudnn(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
+                          float* y, int device) {
+  Plan& p = plan_for(g, device);
+  void* ws = workspace(device, p.fwd_ws);
+  cudnnHandle_t h = CudaContext::get(device).cudnn();
+  const float one = 1.0f, zero = 0.0f;
+  MINIDL_CUDNN_CHECK(
+      cudnnConvolutionForward(h, &one, p.x, x, p.w, w, p.conv, p.fwd, ws, p.fwd_ws, &zero, p.y, y));
+  if (b != nullptr) MINIDL_CUDNN_CHECK(cudnnAddTensor(h, &one, p.bias, b, &one, p.y, y));
+}
+
+void conv2d_backward_data_cudnn(const Conv2dGeometry& g, const float* dy, const float* w, float* dx,
+                                int device) {
+  Plan& p = plan_for(g, device);
+  void* ws = workspace(device, p.bwd_data_ws);
+  cudnnHandle_t h = CudaContext::get(device).cudnn();
+  const float one = 1.0f, zero = 0.0f;
+  MINIDL_CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, p.w, w, p.y, dy, p.conv, p.bwd_data, ws,
+                                                  p.bwd_data_ws, &zero, p.x, dx));
+}
+
+void conv2d_backward_filter_cudnn(const Conv2dGeometry& g, const float* x, const float* dy,
+                                  float* dw, float beta, int device) {
+  Plan& p = plan_for(g, device);
+  void* ws = workspace(device, p.bwd_filter_ws);
+  cudnnHandle_t h = CudaContext::get(device).cudnn();
+  const float one = 1.0f;
+  MINIDL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, p.x, x, p.y, dy, p.conv, p.bwd_filter,
+                                                    ws, p.bwd_filter_ws, &beta, p.w, dw));
+}
+
+}  // namespace minidl::cuda

@@ -1,0 +1,130 @@
+// Pooling: geometry checks, dispatch, and the CPU loops (OpenMP over planes)
+// over the shared per-element math of kernels/pool2d_math.hpp.
+#include "pool2d.hpp"
+
+#include <climits>
+
+#include "../core/dispatch.hpp"
+#include "checks.hpp"
+#include "pool2d_math.hpp"
+
+namespace minidl {
+
+Pool2dGeometry pool2d_geometry(const Shape& x, const Pool2dParams& p, const std::string& who) {
+  MINIDL_CHECK(x.rank() == 4, ShapeError, who,
+               ": input must be [batch, channels, height, width] (NCHW), got ", x);
+  MINIDL_CHECK(p.kernel_h >= 1 && p.kernel_w >= 1, ValueError, who, ": kernel must be >= 1, got ",
+               p.kernel_h, "x", p.kernel_w);
+  MINIDL_CHECK(p.stride_h >= 0 && p.stride_w >= 0, ValueError, who,
+               ": stride must be >= 1 (0 = the kernel size), got ", p.stride_h, "x", p.stride_w);
+  MINIDL_CHECK(
+      p.pad_h >= 0 && p.pad_w >= 0 && 2 * p.pad_h <= p.kernel_h && 2 * p.pad_w <= p.kernel_w,
+      ValueError, who, ": padding ", p.pad_h, "x", p.pad_w,
+      " must be between 0 and half the kernel ", p.kernel_h, "x", p.kernel_w);
+  const std::int64_t sh = p.stride_h == 0 ? p.kernel_h : p.stride_h;
+  const std::int64_t sw = p.stride_w == 0 ? p.kernel_w : p.stride_w;
+  MINIDL_CHECK(x[2] + 2 * p.pad_h >= p.kernel_h && x[3] + 2 * p.pad_w >= p.kernel_w, ShapeError,
+               who, ": window ", p.kernel_h, "x", p.kernel_w, " is larger than the input ", x,
+               " padded by ", p.pad_h, "x", p.pad_w);
+  MINIDL_CHECK(x.numel() < INT_MAX, ShapeError, who, ": input ", x, " exceeds 2^31 elements");
+  auto i = [](std::int64_t v) { return static_cast<int>(v); };
+  Pool2dGeometry g;
+  g.B = i(x[0]);
+  g.C = i(x[1]);
+  g.H = i(x[2]);
+  g.W = i(x[3]);
+  g.kh = i(p.kernel_h);
+  g.kw = i(p.kernel_w);
+  g.sh = i(sh);
+  g.sw = i(sw);
+  g.ph = i(p.pad_h);
+  g.pw = i(p.pad_w);
+  g.P = i((x[2] + 2 * p.pad_h - p.kernel_h) / sh + 1);
+  g.Q = i((x[3] + 2 * p.pad_w - p.kernel_w) / sw + 1);
+  g.count_include_pad = p.count_include_pad;
+  return g;
+}
+
+Shape pool2d_output_shape(const Shape& x, const Pool2dParams& params, const std::string& who) {
+  const Pool2dGeometry g = pool2d_geometry(x, params, who);
+  return Shape{g.B, g.C, g.P, g.Q};
+}
+
+namespace {
+const char* mode_name(PoolMode m) { return m == PoolMode::Max ? "max_pool2d" : "avg_pool2d"; }
+}  // namespace
+
+void pool2d_forward(PoolMode mode, const Tensor& x, Tensor& y, const Pool2dParams& params) {
+  const char* op = mode_name(mode);
+  detail::check_float(op, "x", x);
+  const Pool2dGeometry g = pool2d_geometry(x.shape(), params, op);
+  detail::prepare_output(op, y, Shape{g.B, g.C, g.P, g.Q}, x.device());
+  MINIDL_CHECK(y.storage() != x.storage(), ValueError, op, ": y must not share memory with x");
+  if (x.numel() == 0) return;
+  if (x.device().is_cuda()) {
+    MINIDL_CUDA_CALL(
+        cuda::pool2d_forward(mode, g, x.data<float>(), y.data<float>(), x.device().index()));
+    return;
+  }
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+  const std::int64_t planes = std::int64_t{g.B} * g.C, in_plane = std::int64_t{g.H} * g.W,
+                     out_plane = std::int64_t{g.P} * g.Q;
+#pragma omp parallel for schedule(static) if (planes * out_plane > (1 << 14))
+  for (std::int64_t pl = 0; pl < planes; ++pl) {
+    const float* plane = px + pl * in_plane;
+    float* out = py + pl * out_plane;
+    for (int p = 0; p < g.P; ++p)
+      for (int q = 0; q < g.Q; ++q)
+        out[p * g.Q + q] = pool_detail::forward_at(mode, g, plane, p, q);
+  }
+}
+
+void pool2d_backward(PoolMode mode, const Tensor& x, const Tensor& dy, Tensor& dx,
+                     const Pool2dParams& params) {
+  const std::string name = std::string(mode_name(mode)) + "_backward";
+  const char* op = name.c_str();
+  detail::check_float(op, "x", x);
+  detail::check_float(op, "dy", dy);
+  detail::check_same_device(op, "x", x, "dy", dy);
+  const Pool2dGeometry g = pool2d_geometry(x.shape(), params, op);
+  MINIDL_CHECK(dy.shape() == (Shape{g.B, g.C, g.P, g.Q}), ShapeError, op, ": dy ", dy.shape(),
+               " is not the output shape of input ", x.shape());
+  detail::prepare_output(op, dx, x.shape(), x.device());
+  MINIDL_CHECK(dx.storage() != dy.storage() && dx.storage() != x.storage(), ValueError, op,
+               ": dx must not share memory with x or dy");
+  if (x.numel() == 0) return;
+  if (x.device().is_cuda()) {
+    MINIDL_CUDA_CALL(cuda::pool2d_backward(mode, g, x.data<float>(), dy.data<float>(),
+                                           dx.data<float>(), x.device().index()));
+    return;
+  }
+  const float* px = x.data<float>();
+  const float* pdy = dy.data<float>();
+  float* pdx = dx.data<float>();
+  const std::int64_t planes = std::int64_t{g.B} * g.C, in_plane = std::int64_t{g.H} * g.W,
+                     out_plane = std::int64_t{g.P} * g.Q;
+#pragma omp parallel for schedule(static) if (planes * in_plane > (1 << 14))
+  for (std::int64_t pl = 0; pl < planes; ++pl) {
+    const float* xp = px + pl * in_plane;
+    const float* dyp = pdy + pl * out_plane;
+    float* out = pdx + pl * in_plane;
+    for (int h = 0; h < g.H; ++h)
+      for (int w = 0; w < g.W; ++w)
+        out[h * g.W + w] = pool_detail::backward_at(mode, g, xp, dyp, h, w);
+  }
+}
+
+Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
+  Tensor y;
+  pool2d_forward(PoolMode::Max, x, y, params);
+  return y;
+}
+
+Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
+  Tensor y;
+  pool2d_forward(PoolMode::Avg, x, y, params);
+  return y;
+}
+
+}  // namespace minidl

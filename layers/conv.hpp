@@ -1,0 +1,69 @@
+// Conv2d: a 2-D convolution layer over NCHW inputs (kernels/conv2d.hpp has the
+// math, the layouts and the padding modes).
+//   x [B, C_in, H, W] -> y [B, C_out, P, Q]
+//   weight [C_out, C_in, K1, K2] (PyTorch's order; conv_weight_to_course /
+//   conv_weight_from_course convert to the course notes' (K1, K2, N_in, N_out)),
+//   bias [C_out].
+//   forward   y = conv(x, w) + b
+//   backward  dW += corr(x, dy), db += sum dy, dx = conv^T(dy, w)
+#pragma once
+
+#include "../kernels/conv2d.hpp"
+#include "init.hpp"
+#include "layer.hpp"
+
+namespace minidl {
+
+struct Conv2dOptions {
+  /// Input channels the layer expects (PyTorch's in_channels); 0 infers them from
+  /// the input at the first build (Keras style). A mismatch is a ShapeError at build.
+  std::int64_t in_channels = 0;
+  std::int64_t stride_h = 1;
+  std::int64_t stride_w = 1;
+  ConvPadding padding = ConvPadding::Valid;
+  std::int64_t pad_h = 0;  // ConvPadding::Explicit only
+  std::int64_t pad_w = 0;
+  bool bias = true;
+  /// He for the ReLU nets convolutions usually feed (fan_in = C_in K1 K2).
+  Init init = Init::HeNormal;
+  ConvBackend backend = ConvBackend::Auto;
+
+  /// Shorthands: Conv2dOptions::same(), Conv2dOptions::valid(2).
+  static Conv2dOptions same(std::int64_t stride = 1);
+  static Conv2dOptions valid(std::int64_t stride = 1);
+};
+
+class Conv2d : public Layer {
+ public:
+  /// Requires out_channels, kernel_h, kernel_w >= 1 (ValueError otherwise).
+  Conv2d(std::int64_t out_channels, std::int64_t kernel_h, std::int64_t kernel_w,
+         Conv2dOptions options = {});
+  Conv2d(std::int64_t out_channels, std::int64_t kernel, Conv2dOptions options = {})
+      : Conv2d(out_channels, kernel, kernel, options) {}
+
+  std::string type() const override { return "Conv2d"; }
+  /// Throws ShapeError naming the layer and the input shape for an input that is
+  /// not [B, C, H, W], a channel count other than the one built for, or a kernel
+  /// larger than a valid-mode input.
+  Shape build(const std::vector<Shape>& input_shapes, const std::vector<DType>& input_dtypes,
+              const BuildContext& ctx) override;
+  void forward(const std::vector<const Tensor*>& inputs, Tensor& output) override;
+  void backward(const std::vector<const Tensor*>& inputs, const Tensor& output,
+                const Tensor& d_output, const std::vector<Tensor*>& d_inputs) override;
+  std::vector<Parameter*> parameters() override;
+
+  Parameter& weight() { return weight_; }
+  Parameter& bias() { return bias_; }
+  const Conv2dParams& params() const { return params_; }
+  void set_backend(ConvBackend backend) { params_.backend = backend; }
+
+ private:
+  std::int64_t out_channels_, kernel_h_, kernel_w_;
+  std::int64_t in_channels_ = 0;
+  Conv2dOptions options_;
+  Conv2dParams params_;
+  Parameter weight_;
+  Parameter bias_;
+};
+
+}  // namespace minidl

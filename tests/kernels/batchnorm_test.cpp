@@ -1,0 +1,164 @@
+// BatchNorm2d kernels: plain-loop reference, running statistics, eval mode,
+// central-difference gradients (batch and running statistics), CPU vs CUDA.
+#include <cmath>
+#include <vector>
+
+#include "gradcheck.hpp"
+#include "kernels/batchnorm.hpp"
+#include "test_util.hpp"
+
+namespace minidl {
+namespace {
+
+struct Stats {
+  std::vector<double> mean, var;  // biased
+};
+
+Stats reference_stats(const Tensor& x) {
+  const auto v = x.to_vector<float>();
+  const std::int64_t B = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  Stats s{std::vector<double>(static_cast<std::size_t>(C)),
+          std::vector<double>(static_cast<std::size_t>(C))};
+  for (std::int64_t c = 0; c < C; ++c) {
+    double sum = 0, sq = 0;
+    for (std::int64_t b = 0; b < B; ++b)
+      for (std::int64_t i = 0; i < HW; ++i)
+        sum += v[static_cast<std::size_t>((b * C + c) * HW + i)];
+    const double m = sum / double(B * HW);
+    for (std::int64_t b = 0; b < B; ++b)
+      for (std::int64_t i = 0; i < HW; ++i) {
+        const double d = v[static_cast<std::size_t>((b * C + c) * HW + i)] - m;
+        sq += d * d;
+      }
+    s.mean[static_cast<std::size_t>(c)] = m;
+    s.var[static_cast<std::size_t>(c)] = sq / double(B * HW);
+  }
+  return s;
+}
+
+std::vector<float> reference_apply(const Tensor& x, const std::vector<float>& gamma,
+                                   const std::vector<float>& beta, const std::vector<double>& mean,
+                                   const std::vector<double>& var, double eps) {
+  const auto v = x.to_vector<float>();
+  const std::int64_t C = x.size(1), HW = x.size(2) * x.size(3);
+  std::vector<float> y(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const std::size_t c = static_cast<std::size_t>((static_cast<std::int64_t>(i) / HW) % C);
+    y[i] = static_cast<float>(gamma[c] * (v[i] - mean[c]) / std::sqrt(var[c] + eps) + beta[c]);
+  }
+  return y;
+}
+
+void check_forward(Device device) {
+  Generator gen(1);
+  const Tensor x = normal({3, 5, 4, 3}, 2.0f, 3.0f, gen);
+  const Tensor gamma = normal({5}, 1.0f, 0.5f, gen), beta = normal({5}, 0.0f, 1.0f, gen);
+  Tensor rm = full({5}, 0.5, device), rv = full({5}, 2.0, device);
+  Tensor mean, invstd, y;
+  batchnorm2d_forward_train(x.to(device), gamma.to(device), beta.to(device), rm, rv, mean, invstd,
+                            y, BatchNormOptions{1e-5f, 0.1f});
+  const Stats s = reference_stats(x);
+  const auto g = gamma.to_vector<float>(), b = beta.to_vector<float>();
+  EXPECT_TRUE(test::all_close(y.to_vector<float>(), reference_apply(x, g, b, s.mean, s.var, 1e-5),
+                              1e-4f, 1e-4f));
+  std::vector<float> rm_ref, rv_ref;
+  const double n = 3 * 4 * 3;
+  for (std::size_t c = 0; c < 5; ++c) {
+    rm_ref.push_back(static_cast<float>(0.9 * 0.5 + 0.1 * s.mean[c]));
+    rv_ref.push_back(static_cast<float>(0.9 * 2.0 + 0.1 * s.var[c] * n / (n - 1)));
+  }
+  EXPECT_TRUE(test::all_close(rm.to_vector<float>(), rm_ref, 1e-5f, 1e-5f));
+  EXPECT_TRUE(test::all_close(rv.to_vector<float>(), rv_ref, 1e-5f, 1e-5f));
+  // Eval: the running statistics.
+  Tensor y_eval;
+  batchnorm2d_forward_eval(x.to(device), gamma.to(device), beta.to(device), rm, rv, mean, invstd,
+                           y_eval);
+  const std::vector<double> rmd(rm_ref.begin(), rm_ref.end()), rvd(rv_ref.begin(), rv_ref.end());
+  EXPECT_TRUE(test::all_close(y_eval.to_vector<float>(), reference_apply(x, g, b, rmd, rvd, 1e-5),
+                              1e-4f, 1e-4f));
+}
+
+TEST(BatchNorm2d, CpuMatchesPlainLoops) { check_forward(Device::cpu()); }
+
+TEST(BatchNorm2d, CudaMatchesPlainLoops) {
+  MINIDL_REQUIRE_CUDA();
+  check_forward(Device::cuda());
+}
+
+// L = <r, bn(x)> through both statistics modes, for x, gamma and beta.
+void check_gradients(bool batch_stats, Device device) {
+  Generator gen(3);
+  const Tensor x0 = normal({2, 3, 3, 2}, 0.5f, 2.0f, gen);
+  const Tensor r = normal(x0.shape(), 0.0f, 1.0f, gen);
+  const Tensor g0 = normal({3}, 1.0f, 0.3f, gen), b0 = normal({3}, 0.0f, 1.0f, gen);
+  const Tensor rm = normal({3}, 0.0f, 1.0f, gen), rv = uniform({3}, 0.5f, 2.0f, gen);
+  auto forward = [&](const Tensor& x, const Tensor& g, const Tensor& b, Tensor& mean,
+                     Tensor& invstd) {
+    Tensor y, rm_copy = rm.clone(), rv_copy = rv.clone();
+    if (batch_stats) {
+      batchnorm2d_forward_train(x, g, b, rm_copy, rv_copy, mean, invstd, y);
+    } else {
+      batchnorm2d_forward_eval(x, g, b, rm, rv, mean, invstd, y);
+    }
+    return y;
+  };
+  Tensor mean, invstd;
+  forward(x0.to(device), g0.to(device), b0.to(device), mean, invstd);
+  Tensor dx, dg = zeros({3}, device), db = zeros({3}, device);
+  batchnorm2d_backward(x0.to(device), r.to(device), g0.to(device), mean, invstd, batch_stats, dx,
+                       dg, db);
+  Tensor x = x0.clone(), g = g0.clone(), b = b0.clone();
+  auto loss = [&](const Tensor& xx, const Tensor& gg, const Tensor& bb) {
+    Tensor m, s;
+    return test::project(r, forward(xx, gg, bb, m, s));
+  };
+  EXPECT_TRUE(test::gradients_agree(
+      dx.to_vector<float>(),
+      test::numerical_gradient([&](const Tensor& t) { return loss(t, g, b); }, x, 1e-2f), 3e-3));
+  EXPECT_TRUE(test::gradients_agree(
+      dg.to_vector<float>(),
+      test::numerical_gradient([&](const Tensor& t) { return loss(x, t, b); }, g, 1e-2f), 3e-3));
+  EXPECT_TRUE(test::gradients_agree(
+      db.to_vector<float>(),
+      test::numerical_gradient([&](const Tensor& t) { return loss(x, g, t); }, b, 1e-2f), 3e-3));
+}
+
+TEST(BatchNorm2d, GradientsMatchCentralDifferences) {
+  check_gradients(true, Device::cpu());
+  check_gradients(false, Device::cpu());
+}
+
+TEST(BatchNorm2d, CudaBackwardMatchesCpu) {
+  MINIDL_REQUIRE_CUDA();
+  Generator gen(4);
+  const Tensor x = normal({8, 16, 7, 7}, 1.0f, 2.0f, gen), dy = normal(x.shape(), 0.0f, 1.0f, gen);
+  const Tensor g = normal({16}, 1.0f, 0.3f, gen), b = normal({16}, 0.0f, 1.0f, gen);
+  std::vector<std::vector<float>> out[2];
+  int k = 0;
+  for (Device d : {Device::cpu(), Device::cuda()}) {
+    Tensor rm = zeros({16}, d), rv = ones({16}, d), mean, invstd, y, dx;
+    Tensor dg = zeros({16}, d), db = zeros({16}, d);
+    batchnorm2d_forward_train(x.to(d), g.to(d), b.to(d), rm, rv, mean, invstd, y);
+    batchnorm2d_backward(x.to(d), dy.to(d), g.to(d), mean, invstd, true, dx, dg, db);
+    out[k++] = {y.to_vector<float>(),  dx.to_vector<float>(), dg.to_vector<float>(),
+                db.to_vector<float>(), rm.to_vector<float>(), rv.to_vector<float>()};
+  }
+  for (std::size_t i = 0; i < out[0].size(); ++i)
+    EXPECT_TRUE(test::all_close(out[1][i], out[0][i], 1e-4f, 1e-4f)) << "output " << i;
+}
+
+TEST(BatchNorm2d, BadArgumentsAreClearErrors) {
+  Tensor rm = zeros({3}), rv = ones({3}), m, s, y;
+  MINIDL_EXPECT_THROW_WITH(
+      batchnorm2d_forward_train(zeros({2, 3}), ones({3}), zeros({3}), rm, rv, m, s, y), ShapeError,
+      "NCHW", "[2, 3]");
+  MINIDL_EXPECT_THROW_WITH(
+      batchnorm2d_forward_train(zeros({2, 4, 2, 2}), ones({3}), zeros({3}), rm, rv, m, s, y),
+      ShapeError, "gamma", "[3]", "[2, 4, 2, 2]");
+  MINIDL_EXPECT_THROW_WITH(
+      batchnorm2d_forward_train(zeros({1, 3, 1, 1}), ones({3}), zeros({3}), rm, rv, m, s, y),
+      ValueError, "at least 2");
+}
+
+}  // namespace
+}  // namespace minidl

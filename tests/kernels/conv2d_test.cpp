@@ -1,0 +1,318 @@
+// conv2d against the course notes' formula in plain loops (double), on every
+// backend; central-difference gradient checks; CPU vs cuDNN vs own kernel.
+#include <cmath>
+#include <vector>
+
+#include "gradcheck.hpp"
+#include "kernels/conv2d.hpp"
+#include "test_util.hpp"
+
+namespace minidl {
+namespace {
+
+struct Case {
+  std::int64_t B, C, H, W, M, K1, K2, sh, sw;
+  ConvPadding padding;
+  std::int64_t pad = 0;  // Explicit only
+  bool bias = true;
+};
+
+Conv2dParams params_of(const Case& c, ConvBackend backend = ConvBackend::Auto) {
+  Conv2dParams p;
+  p.stride_h = c.sh;
+  p.stride_w = c.sw;
+  p.padding = c.padding;
+  p.pad_h = p.pad_w = c.pad;
+  p.backend = backend;
+  return p;
+}
+
+// The oracle: Z[i1,i2,m] = sum_{k1,k2,n} W[k1,k2,n,m] X[i1*s + k1 - t, i2*s + k2 - l, n] + b[m]
+// with the weights in the course notes' (K1, K2, N_in, N_out) order, X zero outside.
+std::vector<float> oracle_forward(const Case& c, const Conv2dGeometry& g,
+                                  const std::vector<float>& x, const std::vector<float>& w_course,
+                                  const std::vector<float>& b) {
+  std::vector<float> z(static_cast<std::size_t>(c.B * c.M * g.out_h * g.out_w));
+  for (std::int64_t s = 0; s < c.B; ++s)
+    for (std::int64_t m = 0; m < c.M; ++m)
+      for (std::int64_t i1 = 0; i1 < g.out_h; ++i1)
+        for (std::int64_t i2 = 0; i2 < g.out_w; ++i2) {
+          double acc = c.bias ? b[static_cast<std::size_t>(m)] : 0.0;
+          for (std::int64_t k1 = 0; k1 < c.K1; ++k1)
+            for (std::int64_t k2 = 0; k2 < c.K2; ++k2)
+              for (std::int64_t n = 0; n < c.C; ++n) {
+                const std::int64_t h = i1 * c.sh + k1 - g.pad_top;
+                const std::int64_t ww = i2 * c.sw + k2 - g.pad_left;
+                if (h < 0 || h >= c.H || ww < 0 || ww >= c.W) continue;
+                acc += double(w_course[static_cast<std::size_t>(((k1 * c.K2 + k2) * c.C + n) * c.M +
+                                                                m)]) *
+                       x[static_cast<std::size_t>(((s * c.C + n) * c.H + h) * c.W + ww)];
+              }
+          z[static_cast<std::size_t>(((s * c.M + m) * g.out_h + i1) * g.out_w + i2)] =
+              static_cast<float>(acc);
+        }
+  return z;
+}
+
+// dJ/dW[k1,k2,n,m] = sum_{i1,i2} X[i1*s + k1 - t, i2*s + k2 - l, n] dJ/dZ[i1,i2,m] (summed over
+// the batch), in the course order.
+std::vector<float> oracle_filter(const Case& c, const Conv2dGeometry& g,
+                                 const std::vector<float>& x, const std::vector<float>& dz) {
+  std::vector<float> dw(static_cast<std::size_t>(c.K1 * c.K2 * c.C * c.M));
+  for (std::int64_t k1 = 0; k1 < c.K1; ++k1)
+    for (std::int64_t k2 = 0; k2 < c.K2; ++k2)
+      for (std::int64_t n = 0; n < c.C; ++n)
+        for (std::int64_t m = 0; m < c.M; ++m) {
+          double acc = 0;
+          for (std::int64_t s = 0; s < c.B; ++s)
+            for (std::int64_t i1 = 0; i1 < g.out_h; ++i1)
+              for (std::int64_t i2 = 0; i2 < g.out_w; ++i2) {
+                const std::int64_t h = i1 * c.sh + k1 - g.pad_top;
+                const std::int64_t ww = i2 * c.sw + k2 - g.pad_left;
+                if (h < 0 || h >= c.H || ww < 0 || ww >= c.W) continue;
+                acc += double(x[static_cast<std::size_t>(((s * c.C + n) * c.H + h) * c.W + ww)]) *
+                       dz[static_cast<std::size_t>(((s * c.M + m) * g.out_h + i1) * g.out_w + i2)];
+              }
+          dw[static_cast<std::size_t>(((k1 * c.K2 + k2) * c.C + n) * c.M + m)] =
+              static_cast<float>(acc);
+        }
+  return dw;
+}
+
+// dJ/dX: the transpose of the forward map (scatter of each output's gradient).
+std::vector<float> oracle_data(const Case& c, const Conv2dGeometry& g,
+                               const std::vector<float>& w_course, const std::vector<float>& dz) {
+  std::vector<double> dx(static_cast<std::size_t>(c.B * c.C * c.H * c.W), 0.0);
+  for (std::int64_t s = 0; s < c.B; ++s)
+    for (std::int64_t m = 0; m < c.M; ++m)
+      for (std::int64_t i1 = 0; i1 < g.out_h; ++i1)
+        for (std::int64_t i2 = 0; i2 < g.out_w; ++i2) {
+          const double d =
+              dz[static_cast<std::size_t>(((s * c.M + m) * g.out_h + i1) * g.out_w + i2)];
+          for (std::int64_t k1 = 0; k1 < c.K1; ++k1)
+            for (std::int64_t k2 = 0; k2 < c.K2; ++k2)
+              for (std::int64_t n = 0; n < c.C; ++n) {
+                const std::int64_t h = i1 * c.sh + k1 - g.pad_top;
+                const std::int64_t ww = i2 * c.sw + k2 - g.pad_left;
+                if (h < 0 || h >= c.H || ww < 0 || ww >= c.W) continue;
+                dx[static_cast<std::size_t>(((s * c.C + n) * c.H + h) * c.W + ww)] +=
+                    d * w_course[static_cast<std::size_t>(((k1 * c.K2 + k2) * c.C + n) * c.M + m)];
+              }
+        }
+  return std::vector<float>(dx.begin(), dx.end());
+}
+
+std::vector<Case> oracle_cases() {
+  using P = ConvPadding;
+  return {
+      {2, 3, 7, 6, 5, 3, 3, 1, 1, P::Valid},           // valid, odd channels
+      {2, 3, 7, 6, 5, 3, 3, 1, 1, P::Same},            // same, odd kernel
+      {1, 2, 9, 8, 3, 3, 2, 2, 3, P::Valid},           // strides, non-square kernel, batch 1
+      {2, 3, 9, 7, 4, 3, 3, 2, 2, P::Same},            // same with stride
+      {2, 5, 6, 6, 3, 4, 4, 1, 1, P::Same},            // even kernel: asymmetric padding
+      {3, 5, 5, 4, 6, 1, 1, 1, 1, P::Valid},           // 1x1 (pointwise path)
+      {2, 3, 5, 5, 2, 1, 1, 2, 2, P::Valid},           // 1x1 with stride
+      {2, 3, 5, 4, 7, 5, 4, 1, 1, P::Valid},           // kernel = input size (1x1 output)
+      {1, 1, 5, 5, 1, 5, 5, 1, 1, P::Same},            // kernel = input, same
+      {2, 3, 6, 5, 2, 3, 3, 2, 1, P::Explicit, 1},     // explicit padding
+      {4, 6, 8, 8, 5, 3, 3, 1, 1, P::Same, 0, false},  // no bias
+      {8, 16, 12, 12, 16, 3, 3, 1, 1, P::Same},        // big enough for samples in parallel
+      {8, 16, 12, 12, 16, 1, 1, 1, 1, P::Valid},       // ... and pointwise
+      {2, 64, 20, 20, 4, 3, 3, 1, 1, P::Same},         // im2col in chunks of output rows
+      {1, 64, 41, 41, 3, 3, 3, 2, 2, P::Same},         // ... with stride
+  };
+}
+
+struct Data {
+  Tensor x, w_course, w, b, dz;
+  Conv2dGeometry g;
+};
+
+Data make_data(const Case& c, std::uint64_t seed) {
+  Generator gen(seed);
+  Data d;
+  d.x = normal({c.B, c.C, c.H, c.W}, 0.0f, 1.0f, gen);
+  d.w_course = normal({c.K1, c.K2, c.C, c.M}, 0.0f, 0.5f, gen);
+  d.w = conv_weight_from_course(d.w_course);
+  d.b = normal({c.M}, 0.0f, 1.0f, gen);
+  d.g = conv2d_geometry(d.x.shape(), d.w.shape(), params_of(c));
+  d.dz = normal({c.B, c.M, d.g.out_h, d.g.out_w}, 0.0f, 1.0f, gen);
+  return d;
+}
+
+std::string describe(const Case& c) {
+  return detail::concat("x [", c.B, ",", c.C, ",", c.H, ",", c.W, "] w ", c.M, "x", c.K1, "x", c.K2,
+                        " stride ", c.sh, "x", c.sw, " padding ", int(c.padding));
+}
+
+// Runs the three passes on `device` with `backend` and compares with the oracle.
+void check_against_oracle(Device device, ConvBackend backend) {
+  std::uint64_t seed = 10;
+  for (const Case& c : oracle_cases()) {
+    SCOPED_TRACE(describe(c));
+    const Data d = make_data(c, seed++);
+    const Conv2dParams p = params_of(c, backend);
+    const Tensor b = c.bias ? d.b.to(device) : Tensor();
+    const Tensor y = conv2d(d.x.to(device), d.w.to(device), b, p);
+    ASSERT_EQ(y.shape(), (Shape{c.B, c.M, d.g.out_h, d.g.out_w}));
+    const auto xv = d.x.to_vector<float>(), wc = d.w_course.to_vector<float>();
+    const auto dz = d.dz.to_vector<float>();
+    EXPECT_TRUE(test::all_close(y.to_vector<float>(),
+                                oracle_forward(c, d.g, xv, wc, d.b.to_vector<float>()), 1e-4f,
+                                1e-4f));
+    Tensor dx;
+    conv2d_backward_data(d.dz.to(device), d.w.to(device), d.x.shape(), dx, p);
+    EXPECT_TRUE(test::all_close(dx.to_vector<float>(), oracle_data(c, d.g, wc, dz), 1e-4f, 1e-4f));
+    // Accumulation: dw starts at 1 everywhere, so accumulate gives oracle + 1.
+    Tensor dw = ones(d.w.shape(), device);
+    conv2d_backward_filter(d.x.to(device), d.dz.to(device), dw, p, /*accumulate=*/true);
+    auto ref = oracle_filter(c, d.g, xv, dz);
+    for (float& v : ref) v += 1.0f;
+    EXPECT_TRUE(test::all_close(conv_weight_to_course(dw).to_vector<float>(), ref, 1e-4f, 1e-4f));
+    Tensor dw0 = full(d.w.shape(), 7.0, device);
+    conv2d_backward_filter(d.x.to(device), d.dz.to(device), dw0, p, /*accumulate=*/false);
+    EXPECT_TRUE(test::all_close(conv_weight_to_course(dw0).to_vector<float>(),
+                                oracle_filter(c, d.g, xv, dz), 1e-4f, 1e-4f));
+    Tensor db;
+    conv2d_backward_bias(d.dz.to(device), db);
+    std::vector<float> db_ref(static_cast<std::size_t>(c.M), 0.0f);
+    for (std::int64_t s = 0; s < c.B; ++s)
+      for (std::int64_t m = 0; m < c.M; ++m)
+        for (std::int64_t i = 0; i < d.g.out_h * d.g.out_w; ++i)
+          db_ref[static_cast<std::size_t>(m)] +=
+              dz[static_cast<std::size_t>((s * c.M + m) * d.g.out_h * d.g.out_w + i)];
+    EXPECT_TRUE(test::all_close(db.to_vector<float>(), db_ref, 1e-4f, 1e-4f));
+  }
+}
+
+TEST(Conv2d, CpuMatchesCourseFormula) { check_against_oracle(Device::cpu(), ConvBackend::Cpu); }
+
+TEST(Conv2d, CudnnMatchesCourseFormula) {
+  MINIDL_REQUIRE_CUDA();
+  check_against_oracle(Device::cuda(), ConvBackend::Auto);  // asymmetric cases go to 'own'
+}
+
+TEST(Conv2d, OwnKernelMatchesCourseFormula) {
+  MINIDL_REQUIRE_CUDA();
+  check_against_oracle(Device::cuda(), ConvBackend::Own);
+}
+
+TEST(Conv2d, OutputSizes) {
+  Conv2dParams valid, same;
+  same.padding = ConvPadding::Same;
+  auto g = conv2d_geometry({2, 3, 28, 28}, {8, 3, 5, 5}, valid);
+  EXPECT_EQ(g.out_h, 24);  // N - K + 1
+  g = conv2d_geometry({2, 3, 28, 28}, {8, 3, 5, 5}, same);
+  EXPECT_EQ(g.out_h, 28);
+  EXPECT_EQ(g.pad_top, 2);
+  EXPECT_EQ(g.pad_bottom, 2);
+  g = conv2d_geometry({2, 3, 6, 6}, {8, 3, 4, 4}, same);  // even kernel: extra at bottom/right
+  EXPECT_EQ(g.out_h, 6);
+  EXPECT_EQ(g.pad_top, 1);
+  EXPECT_EQ(g.pad_bottom, 2);
+  EXPECT_FALSE(g.symmetric_padding());
+  same.stride_h = same.stride_w = 2;
+  g = conv2d_geometry({2, 3, 7, 7}, {8, 3, 3, 3}, same);
+  EXPECT_EQ(g.out_h, 4);  // ceil(7 / 2)
+  EXPECT_DOUBLE_EQ(conv2d_geometry({1, 1, 3, 3}, {1, 1, 3, 3}, valid).forward_flops(), 18.0);
+}
+
+TEST(Conv2d, BadShapesAreClearErrors) {
+  Conv2dParams valid;
+  MINIDL_EXPECT_THROW_WITH(conv2d_geometry({2, 3, 4, 4}, {8, 3, 5, 5}, valid, "conv 'c1'"),
+                           ShapeError, "conv 'c1'", "larger", "[2, 3, 4, 4]", "[8, 3, 5, 5]");
+  MINIDL_EXPECT_THROW_WITH(conv2d_geometry({2, 4, 8, 8}, {8, 3, 3, 3}, valid), ShapeError,
+                           "4 channels", "expects 3");
+  MINIDL_EXPECT_THROW_WITH(conv2d_geometry({2, 64}, {8, 3, 3, 3}, valid), ShapeError, "NCHW",
+                           "[2, 64]");
+  MINIDL_EXPECT_THROW_WITH(conv2d_geometry({2, 3, 8, 8}, {8, 3, 3}, valid), ShapeError, "weight");
+  Conv2dParams bad;
+  bad.stride_h = 0;
+  MINIDL_EXPECT_THROW_WITH(conv2d_geometry({2, 3, 8, 8}, {8, 3, 3, 3}, bad), ValueError, "stride");
+  Generator gen(1);
+  const Tensor x = normal({1, 2, 5, 5}, 0.0f, 1.0f, gen), w = normal({3, 2, 3, 3}, 0.0f, 1.0f, gen);
+  MINIDL_EXPECT_THROW_WITH(conv2d(x, w, zeros({4})), ShapeError, "bias");
+  Conv2dParams cudnn;
+  cudnn.backend = ConvBackend::Cudnn;
+  MINIDL_EXPECT_THROW_WITH(conv2d(x, w, Tensor(), cudnn), DeviceError, "cudnn");
+}
+
+TEST(Conv2d, WeightConversionRoundTrips) {
+  Generator gen(3);
+  const Tensor wc = normal({5, 3, 2, 4}, 0.0f, 1.0f, gen);  // (K1, K2, N_in, N_out)
+  const Tensor w = conv_weight_from_course(wc);
+  EXPECT_EQ(w.shape(), (Shape{4, 2, 5, 3}));
+  const auto a = wc.to_vector<float>(), b = w.to_vector<float>();
+  // w[m, n, k1, k2] == wc[k1, k2, n, m]
+  EXPECT_EQ(b[((3 * 2 + 1) * 5 + 4) * 3 + 2], a[((4 * 3 + 2) * 2 + 1) * 4 + 3]);
+  EXPECT_EQ(conv_weight_to_course(w).to_vector<float>(), a);
+}
+
+// Central differences of L = <r, conv(x, w, b)> for x, w and b.
+TEST(Conv2d, GradientsMatchCentralDifferences) {
+  using P = ConvPadding;
+  const std::vector<Case> cases = {{2, 3, 5, 6, 2, 3, 3, 2, 1, P::Same},
+                                   {1, 2, 5, 5, 3, 2, 3, 1, 2, P::Valid},
+                                   {2, 3, 6, 6, 2, 4, 4, 1, 1, P::Same}};
+  std::uint64_t seed = 40;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(describe(c));
+    Data d = make_data(c, seed++);
+    const Conv2dParams p = params_of(c);
+    const Tensor r = d.dz;
+    auto loss = [&](const Tensor& x, const Tensor& w, const Tensor& b) {
+      return test::project(r, conv2d(x, w, b, p));
+    };
+    Tensor dx, db;
+    conv2d_backward_data(r, d.w, d.x.shape(), dx, p);
+    Tensor dw = zeros(d.w.shape());
+    conv2d_backward_filter(d.x, r, dw, p);
+    conv2d_backward_bias(r, db);
+    Tensor x = d.x.clone(), w = d.w.clone(), b = d.b.clone();
+    EXPECT_TRUE(test::gradients_agree(
+        dx.to_vector<float>(),
+        test::numerical_gradient([&](const Tensor& t) { return loss(t, w, b); }, x, 1e-2f), 2e-3));
+    EXPECT_TRUE(test::gradients_agree(
+        dw.to_vector<float>(),
+        test::numerical_gradient([&](const Tensor& t) { return loss(x, t, b); }, w, 1e-2f), 2e-3));
+    EXPECT_TRUE(test::gradients_agree(
+        db.to_vector<float>(),
+        test::numerical_gradient([&](const Tensor& t) { return loss(x, w, t); }, b, 1e-2f), 2e-3));
+  }
+}
+
+// The three backends on one larger problem (the CNN's second layer, small batch).
+TEST(Conv2d, CpuCudnnAndOwnKernelAgree) {
+  MINIDL_REQUIRE_CUDA();
+  Generator gen(7);
+  const Tensor x = normal({8, 32, 14, 14}, 0.0f, 1.0f, gen);
+  const Tensor w = normal({64, 32, 5, 5}, 0.0f, 0.1f, gen);
+  const Tensor b = normal({64}, 0.0f, 1.0f, gen);
+  Conv2dParams p;
+  p.padding = ConvPadding::Same;
+  const Tensor y_cpu = conv2d(x, w, b, p);
+  const Tensor dy = normal(y_cpu.shape(), 0.0f, 1.0f, gen);
+  Tensor dx_cpu, dw_cpu = zeros(w.shape());
+  conv2d_backward_data(dy, w, x.shape(), dx_cpu, p);
+  conv2d_backward_filter(x, dy, dw_cpu, p);
+  const Device gpu = Device::cuda();
+  for (ConvBackend backend : {ConvBackend::Cudnn, ConvBackend::Own}) {
+    SCOPED_TRACE(conv_backend_name(backend));
+    p.backend = backend;
+    const Tensor y = conv2d(x.to(gpu), w.to(gpu), b.to(gpu), p);
+    EXPECT_TRUE(test::all_close(y.to_vector<float>(), y_cpu.to_vector<float>(), 1e-3f, 1e-3f));
+    Tensor dx, dw = zeros(w.shape(), gpu);
+    conv2d_backward_data(dy.to(gpu), w.to(gpu), x.shape(), dx, p);
+    conv2d_backward_filter(x.to(gpu), dy.to(gpu), dw, p);
+    EXPECT_TRUE(test::all_close(dx.to_vector<float>(), dx_cpu.to_vector<float>(), 1e-3f, 1e-3f));
+    EXPECT_TRUE(test::all_close(dw.to_vector<float>(), dw_cpu.to_vector<float>(), 1e-2f, 1e-3f));
+    // A second call with the same shape reuses the cached plan.
+    const Tensor y2 = conv2d(x.to(gpu), w.to(gpu), b.to(gpu), p);
+    EXPECT_EQ(y2.to_vector<float>(), y.to_vector<float>());
+  }
+  p.backend = ConvBackend::Cpu;
+  MINIDL_EXPECT_THROW_WITH(conv2d(x.to(gpu), w.to(gpu), Tensor(), p), DeviceError, "cpu");
+}
+
+}  // namespace
+}  // namespace minidl

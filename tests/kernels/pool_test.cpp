@@ -1,0 +1,165 @@
+// Max and average pooling against plain loops, gradient checks, CPU vs CUDA.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "gradcheck.hpp"
+#include "kernels/pool2d.hpp"
+#include "test_util.hpp"
+
+namespace minidl {
+namespace {
+
+Pool2dParams pp(std::int64_t k, std::int64_t s, std::int64_t pad, bool include_pad = true) {
+  Pool2dParams p;
+  p.kernel_h = p.kernel_w = k;
+  p.stride_h = p.stride_w = s;
+  p.pad_h = p.pad_w = pad;
+  p.count_include_pad = include_pad;
+  return p;
+}
+
+// Plain-loop reference: forward values and, for a given dy, the input gradient
+// (max: the first maximum of each window takes the window's gradient).
+void reference(PoolMode mode, const Tensor& x, const Pool2dParams& p, const std::vector<float>& dy,
+               std::vector<float>& y, std::vector<float>& dx) {
+  const auto v = x.to_vector<float>();
+  const std::int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const std::int64_t sh = p.stride_h ? p.stride_h : p.kernel_h,
+                     sw = p.stride_w ? p.stride_w : p.kernel_w;
+  const std::int64_t P = (H + 2 * p.pad_h - p.kernel_h) / sh + 1;
+  const std::int64_t Q = (W + 2 * p.pad_w - p.kernel_w) / sw + 1;
+  y.assign(static_cast<std::size_t>(B * C * P * Q), 0.0f);
+  dx.assign(v.size(), 0.0f);
+  for (std::int64_t pl = 0; pl < B * C; ++pl)
+    for (std::int64_t i = 0; i < P; ++i)
+      for (std::int64_t j = 0; j < Q; ++j) {
+        double best = -std::numeric_limits<double>::infinity(), sum = 0;
+        std::int64_t arg = -1, count = 0;
+        for (std::int64_t a = 0; a < p.kernel_h; ++a)
+          for (std::int64_t b = 0; b < p.kernel_w; ++b) {
+            const std::int64_t h = i * sh + a - p.pad_h, w = j * sw + b - p.pad_w;
+            if (h < 0 || h >= H || w < 0 || w >= W) continue;
+            const std::int64_t idx = (pl * H + h) * W + w;
+            const double val = v[static_cast<std::size_t>(idx)];
+            sum += val;
+            ++count;
+            if (val > best) {
+              best = val;
+              arg = idx;
+            }
+          }
+        const std::size_t o = static_cast<std::size_t>((pl * P + i) * Q + j);
+        if (mode == PoolMode::Max) {
+          y[o] = static_cast<float>(best);
+          dx[static_cast<std::size_t>(arg)] += dy[o];
+        } else {
+          const double div = p.count_include_pad ? double(p.kernel_h * p.kernel_w) : double(count);
+          y[o] = static_cast<float>(sum / div);
+          for (std::int64_t a = 0; a < p.kernel_h; ++a)
+            for (std::int64_t b = 0; b < p.kernel_w; ++b) {
+              const std::int64_t h = i * sh + a - p.pad_h, w = j * sw + b - p.pad_w;
+              if (h < 0 || h >= H || w < 0 || w >= W) continue;
+              dx[static_cast<std::size_t>((pl * H + h) * W + w)] += static_cast<float>(dy[o] / div);
+            }
+        }
+      }
+}
+
+struct PoolCase {
+  Shape x;
+  Pool2dParams p;
+};
+
+std::vector<PoolCase> cases() {
+  Pool2dParams rect = pp(3, 2, 1);
+  rect.kernel_w = 2;
+  rect.stride_w = 1;
+  rect.pad_w = 0;
+  return {{{2, 3, 28, 28}, pp(2, 2, 0)},       // the CNN's pool
+          {{1, 5, 7, 9}, pp(3, 2, 1)},         // odd sizes, padding
+          {{2, 3, 7, 7}, pp(3, 1, 1)},         // overlapping windows
+          {{2, 2, 7, 7}, pp(3, 2, 1, false)},  // avg without the padding
+          {{1, 1, 4, 4}, pp(4, 1, 0)},         // kernel = input
+          {{2, 3, 6, 5}, rect}};
+}
+
+void check_reference(Device device) {
+  Generator gen(5);
+  for (const PoolCase& c : cases()) {
+    for (PoolMode mode : {PoolMode::Max, PoolMode::Avg}) {
+      SCOPED_TRACE(detail::concat(c.x, " k", c.p.kernel_h, "x", c.p.kernel_w, " mode ", int(mode)));
+      const Tensor x = normal(c.x, 0.0f, 1.0f, gen);
+      Tensor y;
+      pool2d_forward(mode, x.to(device), y, c.p);
+      const Tensor dy = normal(y.shape(), 0.0f, 1.0f, gen);
+      std::vector<float> ry, rdx;
+      reference(mode, x, c.p, dy.to_vector<float>(), ry, rdx);
+      EXPECT_TRUE(test::all_close(y.to_vector<float>(), ry, 1e-6f, 1e-5f));
+      Tensor dx;
+      pool2d_backward(mode, x.to(device), dy.to(device), dx, c.p);
+      EXPECT_TRUE(test::all_close(dx.to_vector<float>(), rdx, 1e-6f, 1e-5f));
+    }
+  }
+}
+
+TEST(Pool2d, CpuMatchesPlainLoops) { check_reference(Device::cpu()); }
+
+TEST(Pool2d, CudaMatchesPlainLoops) {
+  MINIDL_REQUIRE_CUDA();
+  check_reference(Device::cuda());
+}
+
+TEST(Pool2d, MaxTiesGoToTheFirst) {
+  const Tensor x = from_vector({1.f, 3.f, 3.f, 0.f, 2.f, 2.f, 2.f, 2.f}, {1, 2, 2, 2});
+  const Tensor y = max_pool2d(x, pp(2, 2, 0));
+  EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{3.f, 2.f}));
+  Tensor dx;
+  pool2d_backward(PoolMode::Max, x, from_vector({10.f, 20.f}, {1, 2, 1, 1}), dx, pp(2, 2, 0));
+  EXPECT_EQ(dx.to_vector<float>(), (std::vector<float>{0, 10, 0, 0, 20, 0, 0, 0}));
+}
+
+TEST(Pool2d, MaxIgnoresPaddingAndPropagatesNaN) {
+  const Tensor x = full({1, 1, 2, 2}, -5.0);
+  EXPECT_EQ(max_pool2d(x, pp(2, 1, 1)).to_vector<float>(), std::vector<float>(9, -5.0f));
+  const Tensor n = from_vector({1.f, NAN, 2.f, 0.f}, {1, 1, 2, 2});
+  EXPECT_TRUE(std::isnan(max_pool2d(n, pp(2, 2, 0)).item<float>()));
+}
+
+TEST(Pool2d, GradientsMatchCentralDifferences) {
+  Generator gen(9);
+  for (PoolMode mode : {PoolMode::Max, PoolMode::Avg}) {
+    // Distinct, well-separated values keep max pooling away from its kinks (ties).
+    std::vector<float> vals(2 * 2 * 5 * 5);
+    for (std::size_t i = 0; i < vals.size(); ++i)
+      vals[i] = static_cast<float>((i * 37) % 101) * 0.1f;
+    Tensor x = from_vector(vals, {2, 2, 5, 5});
+    const Pool2dParams p = pp(3, 2, 1);
+    Tensor y;
+    pool2d_forward(mode, x, y, p);
+    const Tensor r = normal(y.shape(), 0.0f, 1.0f, gen);
+    Tensor dx;
+    pool2d_backward(mode, x, r, dx, p);
+    auto f = [&](const Tensor& t) {
+      Tensor out;
+      pool2d_forward(mode, t, out, p);
+      return test::project(r, out);
+    };
+    EXPECT_TRUE(
+        test::gradients_agree(dx.to_vector<float>(), test::numerical_gradient(f, x, 1e-2f), 2e-3));
+  }
+}
+
+TEST(Pool2d, BadArgumentsAreClearErrors) {
+  MINIDL_EXPECT_THROW_WITH(pool2d_geometry({2, 3, 8}, pp(2, 2, 0), "pool 'p1'"), ShapeError,
+                           "pool 'p1'", "NCHW", "[2, 3, 8]");
+  MINIDL_EXPECT_THROW_WITH(pool2d_geometry({2, 3, 3, 3}, pp(4, 4, 0)), ShapeError, "larger",
+                           "[2, 3, 3, 3]");
+  MINIDL_EXPECT_THROW_WITH(pool2d_geometry({2, 3, 8, 8}, pp(2, 2, 2)), ValueError, "half");
+  MINIDL_EXPECT_THROW_WITH(pool2d_geometry({2, 3, 8, 8}, pp(0, 1, 0)), ValueError, "kernel");
+  EXPECT_EQ(pool2d_output_shape({4, 3, 28, 28}, pp(2, 2, 0)), (Shape{4, 3, 14, 14}));
+  EXPECT_EQ(pool2d_output_shape({4, 3, 7, 7}, pp(3, 2, 1)), (Shape{4, 3, 4, 4}));
+}
+
+}  // namespace
+}  // namespace minidl

@@ -1,0 +1,204 @@
+// Conv2d, MaxPool2d, AvgPool2d and Reshape layers: gradient checks through
+// tests/layers/layer_check.hpp, build errors, and a small CNN graph.
+#include <cmath>
+
+#include "kernels/conv2d.hpp"
+#include "layer_check.hpp"
+#include "layers/activation.hpp"
+#include "layers/batchnorm.hpp"
+#include "layers/conv.hpp"
+#include "layers/dense.hpp"
+#include "layers/pool.hpp"
+#include "layers/sequential.hpp"
+#include "layers/structural.hpp"
+
+namespace minidl {
+namespace {
+
+TEST(Conv2dLayer, Gradients) {
+  Generator gen(1);
+  Conv2d same(3, 3, Conv2dOptions::same());
+  test::check_layer_gradients(same, {normal({2, 2, 5, 4}, 0.0f, 1.0f, gen)});
+  Conv2d strided(2, 2, 3, Conv2dOptions::valid(2));
+  test::check_layer_gradients(strided, {normal({1, 3, 6, 7}, 0.0f, 1.0f, gen)});
+  Conv2dOptions no_bias = Conv2dOptions::same();
+  no_bias.bias = false;
+  Conv2d nb(2, 4, no_bias);  // even kernel: asymmetric same padding
+  test::check_layer_gradients(nb, {normal({2, 1, 5, 5}, 0.0f, 1.0f, gen)});
+  EXPECT_EQ(nb.parameters().size(), 1u);
+}
+
+TEST(Conv2dLayer, ForwardIsTheOp) {
+  Generator gen(2);
+  Conv2d c(4, 3, Conv2dOptions::same());
+  const Tensor x = normal({2, 3, 6, 6}, 0.0f, 1.0f, gen);
+  const Tensor y = test::run_layer(c, {x});
+  EXPECT_EQ(y.shape(), (Shape{2, 4, 6, 6}));
+  c.bias().value.copy_from(normal({4}, 0.0f, 1.0f, gen));
+  Conv2dParams p;
+  p.padding = ConvPadding::Same;
+  EXPECT_TRUE(test::all_close(test::run_layer(c, {x}).to_vector<float>(),
+                              conv2d(x, c.weight().value, c.bias().value, p).to_vector<float>(),
+                              0.0f, 0.0f));
+  EXPECT_EQ(c.weight().value.shape(), (Shape{4, 3, 3, 3}));
+}
+
+TEST(Conv2dLayer, BuildErrorsNameTheLayerAndShapes) {
+  Generator gen(0);
+  const BuildContext ctx{Device::cpu(), &gen};
+  Conv2d c(8, 5);
+  c.set_name("conv1");
+  MINIDL_EXPECT_THROW_WITH(c.build({Shape{2, 784}}, {DType::Float32}, ctx), ShapeError,
+                           "Conv2d 'conv1'", "[B, 784]", "Reshape");
+  MINIDL_EXPECT_THROW_WITH(c.build({Shape{2, 1, 4, 4}}, {DType::Float32}, ctx), ShapeError,
+                           "Conv2d 'conv1'", "larger", "[B, 1, 4, 4]");
+  c.build({Shape{2, 3, 8, 8}}, {DType::Float32}, ctx);
+  MINIDL_EXPECT_THROW_WITH(c.build({Shape{2, 4, 8, 8}}, {DType::Float32}, ctx), ShapeError,
+                           "'conv1'", "3 input channels", "[B, 4, 8, 8]");
+  MINIDL_EXPECT_THROW_WITH(Conv2d(0, 3), ValueError, "out_channels");
+  // In a graph: the errors surface at build().
+  Sequential net({1, 3, 3}, Device::cpu(), 1);
+  net.add(std::make_shared<Conv2d>(4, 5), "too_big");
+  MINIDL_EXPECT_THROW_WITH(net.build(2), ShapeError, "Conv2d 'too_big'", "[B, 1, 3, 3]");
+  Conv2dOptions rgb = Conv2dOptions::same();
+  rgb.in_channels = 3;
+  Sequential grey({1, 8, 8}, Device::cpu(), 1);
+  grey.add(std::make_shared<Conv2d>(4, 3, rgb), "rgb_conv");
+  MINIDL_EXPECT_THROW_WITH(grey.build(2), ShapeError, "Conv2d 'rgb_conv'", "expects 3 input",
+                           "[B, 1, 8, 8]");
+  Sequential flat({64}, Device::cpu(), 1);
+  flat.add(std::make_shared<Conv2d>(4, 3), "needs_image");
+  MINIDL_EXPECT_THROW_WITH(flat.build(2), ShapeError, "Conv2d 'needs_image'", "[B, 64]");
+}
+
+TEST(PoolLayers, GradientsAndShapes) {
+  std::vector<float> vals(2 * 3 * 6 * 5);
+  for (std::size_t i = 0; i < vals.size(); ++i) vals[i] = static_cast<float>((i * 53) % 97) * 0.1f;
+  const Tensor x = from_vector(vals, {2, 3, 6, 5});
+  MaxPool2d mp(2);
+  EXPECT_EQ(test::run_layer(mp, {x}).shape(), (Shape{2, 3, 3, 2}));
+  test::check_layer_gradients(mp, {x});
+  MaxPool2d mp3(3, 2, 1);
+  test::check_layer_gradients(mp3, {x});
+  AvgPool2d ap(3, 1, 1);
+  EXPECT_EQ(test::run_layer(ap, {x}).shape(), (Shape{2, 3, 6, 5}));
+  test::check_layer_gradients(ap, {x});
+  EXPECT_EQ(mp.type(), "MaxPool2d");
+  EXPECT_EQ(ap.type(), "AvgPool2d");
+  Generator gen(0);
+  const BuildContext ctx{Device::cpu(), &gen};
+  mp.set_name("pool");
+  MINIDL_EXPECT_THROW_WITH(mp.build({Shape{2, 8}}, {DType::Float32}, ctx), ShapeError,
+                           "MaxPool2d 'pool'", "[B, 8]");
+  MaxPool2d big(4);
+  big.set_name("big");
+  MINIDL_EXPECT_THROW_WITH(big.build({Shape{2, 1, 3, 3}}, {DType::Float32}, ctx), ShapeError,
+                           "MaxPool2d 'big'", "[B, 1, 3, 3]");
+}
+
+TEST(ReshapeLayer, ShapesGradientsAndErrors) {
+  Generator gen(4);
+  Reshape r(Shape{1, 2, 3});
+  const Tensor x = normal({2, 6}, 0.0f, 1.0f, gen);
+  const Tensor y = test::run_layer(r, {x});
+  EXPECT_EQ(y.shape(), (Shape{2, 1, 2, 3}));
+  EXPECT_EQ(y.to_vector<float>(), x.to_vector<float>());
+  test::check_layer_gradients(r, {x});
+  const BuildContext ctx{Device::cpu(), &gen};
+  r.set_name("to_image");
+  MINIDL_EXPECT_THROW_WITH(r.build({Shape{2, 7}}, {DType::Float32}, ctx), ShapeError,
+                           "Reshape 'to_image'", "[B, 7]", "[1, 2, 3]");
+}
+
+// A tiny CNN: Reshape, conv, ReLU, pool, Dense, loss; one gradient check of the
+// whole graph's first convolution weight through the loss.
+TEST(ConvLayers, TinyCnnTrainsOnCpu) {
+  Sequential net({16}, Device::cpu(), 3);
+  net.add(std::make_shared<Reshape>(Shape{1, 4, 4}))
+      .add(std::make_shared<Conv2d>(4, 3, Conv2dOptions::same()))
+      .add(relu_layer())
+      .add(std::make_shared<MaxPool2d>(2))
+      .add(std::make_shared<Flatten>())
+      .add(std::make_shared<Dense>(3));
+  net.loss(softmax_cross_entropy_loss(), {}, DType::Int32);
+  net.build(6);
+  Generator gen(5);
+  const Tensor x = normal({6, 16}, 0.0f, 1.0f, gen);
+  const Tensor y = from_vector({0, 1, 2, 0, 1, 2}, {6});
+  float first = 0, last = 0;
+  for (int step = 0; step < 60; ++step) {
+    const float loss = net.train_step(x, y);
+    if (step == 0) first = loss;
+    last = loss;
+    for (Parameter* p : net.graph().parameters()) {
+      const auto g = p->grad.to_vector<float>();
+      auto v = p->value.to_vector<float>();
+      for (std::size_t i = 0; i < v.size(); ++i) v[i] -= 0.1f * g[i];
+      p->value.copy_from(from_vector(v, p->value.shape()));
+    }
+  }
+  EXPECT_LT(last, 0.5f * first);
+  // A smaller batch runs on views of the same buffers.
+  const Tensor first4(x.storage(), Shape{4, 16}, DType::Float32);
+  const Tensor p4 = net.predict(first4);
+  ASSERT_EQ(p4.shape(), (Shape{4, 3}));
+  const auto p6 = net.predict(x).to_vector<float>();
+  EXPECT_TRUE(test::all_close(p4.to_vector<float>(),
+                              std::vector<float>(p6.begin(), p6.begin() + 12), 1e-6f, 1e-6f));
+}
+
+TEST(ConvLayersCuda, CnnMatchesCpu) {
+  MINIDL_REQUIRE_CUDA();
+  for (ConvBackend backend : {ConvBackend::Cudnn, ConvBackend::Own}) {
+    SCOPED_TRACE(conv_backend_name(backend));
+    Generator gen(6);
+    const Tensor x = normal({4, 1, 8, 8}, 0.0f, 1.0f, gen);
+    Conv2dOptions o = Conv2dOptions::same();
+    o.backend = backend;
+    Conv2d cpu_conv(5, 3, o);
+    const Tensor y_cpu = test::run_layer(cpu_conv, {x});
+    Conv2d gpu_conv(5, 3, o);
+    Generator g0(0);
+    gpu_conv.build({x.shape()}, {DType::Float32}, BuildContext{Device::cuda(), &g0});
+    gpu_conv.weight().value.copy_from(cpu_conv.weight().value);
+    const Tensor xg = x.to(Device::cuda());
+    Tensor yg = empty(y_cpu.shape(), Device::cuda());
+    gpu_conv.forward({&xg}, yg);
+    EXPECT_TRUE(test::all_close(yg.to_vector<float>(), y_cpu.to_vector<float>(), 1e-4f, 1e-4f));
+    MaxPool2d mp(2);
+    const Tensor p_cpu = test::run_layer(mp, {y_cpu});
+    Tensor pg = empty(p_cpu.shape(), Device::cuda());
+    mp.forward({&yg}, pg);
+    EXPECT_TRUE(test::all_close(pg.to_vector<float>(), p_cpu.to_vector<float>(), 1e-4f, 1e-4f));
+  }
+}
+
+}  // namespace
+}  // namespace minidl
+
+namespace minidl {
+namespace {
+
+TEST(BatchNorm2dLayer, GradientsTrainAndEval) {
+  Generator gen(8);
+  const Tensor x = normal({2, 3, 3, 3}, 1.0f, 2.0f, gen);
+  BatchNorm2d bn;
+  test::check_layer_gradients(bn, {x});
+  // Running statistics moved towards the batch's; eval uses them.
+  const auto rm = bn.running_mean().to_vector<float>();
+  EXPECT_NE(rm[0], 0.0f);
+  bn.set_training(false);
+  test::check_layer_gradients(bn, {x});
+  const Tensor y = test::run_layer(bn, {x});
+  EXPECT_EQ(y.shape(), x.shape());
+  Generator g0(0);
+  const BuildContext ctx{Device::cpu(), &g0};
+  bn.set_name("bn1");
+  MINIDL_EXPECT_THROW_WITH(bn.build({Shape{2, 4, 3, 3}}, {DType::Float32}, ctx), ShapeError,
+                           "BatchNorm2d 'bn1'", "3 channels", "[B, 4, 3, 3]");
+  MINIDL_EXPECT_THROW_WITH(bn.build({Shape{2, 3}}, {DType::Float32}, ctx), ShapeError,
+                           "BatchNorm2d 'bn1'", "[B, 3]");
+}
+
+}  // namespace
+}  // namespace minidl
