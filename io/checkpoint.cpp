@@ -9,6 +9,7 @@ namespace minidl {
 namespace {
 constexpr const char* kFormat = "minidl-checkpoint-1";
 constexpr const char* kOptimizerPrefix = "__optimizer__.";
+constexpr const char* kBufferPrefix = "__buffer__.";
 constexpr const char* kOptimizerMetaPrefix = "optimizer.";
 constexpr const char* kUserPrefix = "user.";
 
@@ -22,6 +23,9 @@ void save_checkpoint(const std::string& path, Graph& graph, const Optimizer* opt
   MINIDL_CHECK(graph.built(), ValueError, "save_checkpoint: build the graph before saving it");
   std::vector<NamedTensor> tensors;
   for (Parameter* p : graph.parameters()) tensors.push_back({p->name, p->value});
+  for (auto& [name, t] : graph.buffers()) {
+    if (t->defined()) tensors.push_back({kBufferPrefix + name, *t});
+  }
   std::map<std::string, std::string> metadata{
       {"minidl.format", kFormat},
       {"generator.seed", std::to_string(graph.generator().seed())},
@@ -59,6 +63,19 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Grap
     MINIDL_CHECK(t->shape() == p->value.shape(), ShapeError, "load_checkpoint: '", p->name, "' is ",
                  t->shape(), " in ", path, ", the model has ", p->value.shape());
   }
+  std::vector<std::pair<Tensor*, const Tensor*>> buffer_copies;
+  for (auto& [name, t] : graph.buffers()) {
+    if (!t->defined()) continue;
+    const std::string key = kBufferPrefix + name;
+    expected.insert(key);
+    const Tensor* saved = file.find(key);
+    MINIDL_CHECK(saved != nullptr, ValueError, "load_checkpoint: ", path,
+                 " has no tensor for buffer '", name, "'");
+    MINIDL_CHECK(saved->dtype() == t->dtype() && saved->shape() == t->shape(), ShapeError,
+                 "load_checkpoint: buffer '", name, "' is ", saved->dtype(), " ", saved->shape(),
+                 " in ", path, ", the model has ", t->dtype(), " ", t->shape());
+    buffer_copies.emplace_back(t, saved);
+  }
   Optimizer::StateTensors optimizer_tensors;
   Optimizer::StateMetadata optimizer_metadata;
   for (const NamedTensor& nt : file.tensors) {
@@ -93,6 +110,7 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Grap
                                  " has no valid generator.seed / generator.offset"));
   }
   for (Parameter* p : graph.parameters()) p->value.copy_from(file.at(p->name));
+  for (auto& [t, saved] : buffer_copies) t->copy_from(*saved);
   graph.generator() = Generator(seed);
   graph.generator().set_offset(offset);
   return extra;

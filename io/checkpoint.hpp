@@ -4,6 +4,7 @@
 //
 // Layout: each parameter under its own name ("dense1.weight", the PyTorch-style
 // (out, in) layout, so PyTorch's safetensors reads the weights directly);
+// layer buffers (BatchNorm's running statistics) under "__buffer__.<layer>.<name>";
 // optimizer slots under "__optimizer__.<slot>"; metadata keys "minidl.format",
 // "optimizer.<key>" (Optimizer::state_metadata()), "generator.seed",
 // "generator.offset", and the caller's own entries under "user.<key>".

@@ -25,6 +25,10 @@ class BatchNorm2d : public Layer {
   void backward(const std::vector<const Tensor*>& inputs, const Tensor& output,
                 const Tensor& d_output, const std::vector<Tensor*>& d_inputs) override;
   std::vector<Parameter*> parameters() override;
+  /// running_mean and running_var, saved with checkpoints.
+  std::vector<std::pair<std::string, Tensor*>> buffers() override {
+    return {{"running_mean", &running_mean_}, {"running_var", &running_var_}};
+  }
   void to(Device device) override;
 
   Parameter& gamma() { return gamma_; }

@@ -268,6 +268,14 @@ std::vector<Parameter*> Graph::parameters() {
   return all;
 }
 
+std::vector<std::pair<std::string, Tensor*>> Graph::buffers() {
+  std::vector<std::pair<std::string, Tensor*>> all;
+  for (Node& n : nodes_) {
+    for (auto& [name, t] : n.layer->buffers()) all.emplace_back(n.layer->name() + "." + name, t);
+  }
+  return all;
+}
+
 std::int64_t Graph::parameter_count() {
   std::int64_t count = 0;
   for (Parameter* p : parameters()) count += p->value.numel();

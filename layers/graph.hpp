@@ -68,6 +68,8 @@ class Graph {
   Value output_of(const std::string& layer_name) const;
 
   std::vector<Parameter*> parameters();
+  /// Every layer's buffers() as ("<layer name>.<buffer name>", tensor).
+  std::vector<std::pair<std::string, Tensor*>> buffers();
   std::int64_t parameter_count();
   void zero_grad();
 

@@ -7,6 +7,9 @@ void Layer::to(Device device) {
     p->value = p->value.to(device);
     p->grad = p->grad.to(device);
   }
+  for (auto& [name, t] : buffers()) {
+    if (t->defined()) *t = t->to(device);
+  }
 }
 
 std::string batch_shape_str(const Shape& shape) {

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../core/random.hpp"
@@ -54,6 +55,11 @@ class Layer {
 
   /// This layer's parameters (empty for most layers).
   virtual std::vector<Parameter*> parameters() { return {}; }
+
+  /// State that is not trained but belongs in a checkpoint (BatchNorm's running
+  /// statistics), as (name, tensor) with names unique within the layer. The
+  /// tensors are the layer's own: loading copies into them.
+  virtual std::vector<std::pair<std::string, Tensor*>> buffers() { return {}; }
 
   /// Moves the parameters (and any state) to `device`.
   virtual void to(Device device);

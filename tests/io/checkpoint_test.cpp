@@ -5,8 +5,10 @@
 
 #include "io/safetensors.hpp"
 #include "layers/activation.hpp"
+#include "layers/batchnorm.hpp"
 #include "layers/dense.hpp"
 #include "layers/sequential.hpp"
+#include "layers/structural.hpp"
 #include "optim/adam.hpp"
 #include "optim/sgd.hpp"
 #include "test_util.hpp"
@@ -60,6 +62,33 @@ TEST(Checkpoint, RoundTripsParametersOptimizerAndGenerator) {
   const SafetensorsFile f = load_safetensors(path);
   EXPECT_EQ(f.at("dense1.weight").shape(), (Shape{6, 4}));
   EXPECT_TRUE(f.contains("__optimizer__.dense1.weight.adam_m") || f.tensors.size() > 4u);
+  std::remove(path.c_str());
+}
+
+TEST(Checkpoint, KeepsBatchNormRunningStatistics) {
+  const std::string path = temp_path("bn.safetensors");
+  auto make = [](std::uint64_t seed) {
+    Sequential net({2, 3, 3}, Device::cpu(), seed);
+    net.add(std::make_shared<BatchNorm2d>())
+        .add(std::make_shared<Flatten>())
+        .add(std::make_shared<Dense>(2));
+    net.loss(softmax_cross_entropy_loss(), {}, DType::Int32);
+    net.build(4);
+    return net;
+  };
+  Sequential a = make(1);
+  Generator gen(7);
+  a.train_step(normal({4, 2, 3, 3}, 3.0f, 2.0f, gen), from_vector({0, 1, 0, 1}, {4}));
+  save_checkpoint(path, a.graph(), nullptr);
+  Sequential b = make(2);
+  load_checkpoint(path, b.graph(), nullptr);
+  const auto ba = a.graph().buffers(), bb = b.graph().buffers();
+  ASSERT_EQ(ba.size(), 2u);
+  for (std::size_t i = 0; i < ba.size(); ++i) {
+    EXPECT_EQ(ba[i].first, bb[i].first);
+    EXPECT_EQ(ba[i].second->to_vector<float>(), bb[i].second->to_vector<float>()) << ba[i].first;
+  }
+  EXPECT_NE(ba[0].second->to_vector<float>(), std::vector<float>(2, 0.0f));  // the step moved it
   std::remove(path.c_str());
 }
 
