@@ -546,7 +546,11 @@ else
     [[ -n "${MINIDL_PEER_ARGS:-}" ]] && say "extra args: ${PEER_ARGS[*]}"
     for peer in "${PEERS[@]}"; do
       pname="$(basename "$peer" .py)"
-      area="${pname#*_}"
+      # The minidl benchmark a peer compares with: minidl_bench_<area>, <area> from a
+      # "# minidl-bench-area: <area>" line in the script's first lines, else the part of
+      # its name after <lib>_ (torch_kernels.py -> kernels; torch_mlp.py declares train).
+      area="$(head -n 5 "$peer" | sed -n 's/^# *minidl-bench-area: *\([A-Za-z0-9_]*\).*/\1/p' | head -n 1)"
+      [[ -n "$area" ]] || area="${pname#*_}"
       pjson="$pname-$GPU_TAG-$DATE_TAG.json"
       pargs=(--out "$RES/peers/$pjson")
       [[ -n "${MINIDL_DISABLE_CUDA:-}" ]] && pargs+=(--device cpu)

@@ -1,0 +1,261 @@
+// Training throughput of the 784-256-128-10 ReLU MLP (softmax cross-entropy): the model
+// apps/train builds (build_mlp), one optimizer step at a time on a device-resident batch.
+//
+//   <dev>/mlp_<opt>/<B>       one step per iteration: zero_grad + forward + backward +
+//                             optimizer step, on B synthetic images (N(0, 1) pixels,
+//                             labels 0..9) already on the device
+//   cuda/mlp_<opt>_x50/<B>    50 steps per iteration (CUDA only): the kernels' throughput
+//                             with host launch latency amortised over the 50 steps
+//   <opt>: adam (Adam, lr 1e-3) or sgd (SGD, lr 1e-2, momentum 0.9); <B>: 128 and 1024
+//
+// Counters: images_per_second (B x steps / time), GFLOP/s (the model's GEMM work per step,
+// 2 x B x (784*256 + 256*128 + 128*10) for forward, twice that for backward, less the first
+// layer's dx, which is not computed), us_per_step. CPU time is wall time; CUDA time is GPU
+// time from CUDA events around the step(s) (manual time), which includes gaps while the host
+// launches kernels; host_us_per_step is the host's enqueue time.
+//
+// No hidden host synchronisation: the loss is never read in the loop, the loss layer's label
+// check (which reads a flag back) is off as in apps/train, and before timing, each CUDA case
+// proves that a whole step enqueues without waiting for the GPU (no_sync_check below): the
+// stream is held for 200 ms by a host function, a step is enqueued behind it, and the step
+// must come back well before the 200 ms are up, with the stream still busy (once per case).
+// A step that synchronises (item(), a blocking cudaMemcpy, cudaMalloc / cudaFree) fails it.
+//
+// The run's context (console and JSON) records the CPU threads (omp_get_max_threads), the
+// OpenBLAS build and threads, the OpenMP / OpenBLAS environment and the load average at start:
+// on a shared 2-core machine the numbers mean little without them.
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_util.hpp"
+#include "core/info.hpp"
+#include "core/tensor.hpp"
+#include "layers/activation.hpp"
+#include "layers/dense.hpp"
+#include "layers/sequential.hpp"
+#include "optim/adam.hpp"
+#include "optim/sgd.hpp"
+
+namespace minidl::bench {
+namespace {
+
+constexpr std::int64_t kFeatures = 784;
+constexpr std::int64_t kHidden1 = 256;
+constexpr std::int64_t kHidden2 = 128;
+constexpr std::int64_t kClasses = 10;
+constexpr int kStepsPerIteration = 50;  // the cuda/..._x50 cases
+
+enum class Opt { Adam, Sgd };
+
+const char* opt_name(Opt o) { return o == Opt::Adam ? "adam" : "sgd"; }
+
+/// GEMM FLOPs of one training step at batch b: forward x W^T per layer, backward
+/// dW = dz^T x per layer and dx = dz W for every layer but the first.
+double step_flops(std::int64_t b) {
+  const double l1 = static_cast<double>(kFeatures * kHidden1);
+  const double l2 = static_cast<double>(kHidden1 * kHidden2);
+  const double l3 = static_cast<double>(kHidden2 * kClasses);
+  const double per_sample =
+      2.0 * (l1 + l2 + l3) /*forward*/ + 2.0 * (l1 + l2 + l3) /*dW*/ + 2.0 * (l2 + l3) /*dx*/;
+  return per_sample * static_cast<double>(b);
+}
+
+/// The model, its optimizer and one device-resident batch.
+struct MlpStep {
+  MlpStep(Device device, Opt opt, std::int64_t batch) : net({kFeatures}, device, /*seed=*/1) {
+    // As apps/train/trainer.cpp's build_mlp (hidden 256,128, no dropout).
+    net.add(std::make_shared<Dense>(kHidden1)).add(relu_layer());
+    net.add(std::make_shared<Dense>(kHidden2)).add(relu_layer());
+    net.add(std::make_shared<Dense>(kClasses), "logits");
+    net.loss(softmax_cross_entropy_loss(LossOptions{Reduction::Mean, false}), {}, DType::Int32);
+    net.build(batch);
+    const std::vector<Parameter*> params = net.graph().parameters();
+    if (opt == Opt::Adam) {
+      AdamOptions o;
+      o.learning_rate = 1e-3f;
+      optimizer = std::make_unique<Adam>(params, o);
+    } else {
+      optimizer = std::make_unique<Sgd>(params, SgdOptions{1e-2f, 0.9f, false, 0.0f});
+    }
+    Generator gen(7);
+    x = normal({batch, kFeatures}, 0.0f, 1.0f, gen, device);
+    std::mt19937 rng(11);
+    std::uniform_int_distribution<std::int32_t> label(0, kClasses - 1);
+    std::vector<std::int32_t> labels(static_cast<std::size_t>(batch));
+    for (auto& l : labels) l = label(rng);
+    y = from_vector(labels, {batch}, device);
+  }
+
+  /// One training step; never reads anything back.
+  void run() {
+    optimizer->zero_grad();
+    net.graph().forward({x, y});
+    net.graph().backward(net.loss_value());
+    optimizer->step();
+  }
+
+  float loss() { return net.graph().value(net.loss_value()).item<float>(); }
+
+  Sequential net;
+  std::unique_ptr<Optimizer> optimizer;
+  Tensor x, y;
+};
+
+void report(benchmark::State& state, std::int64_t batch, int steps_per_iteration, double seconds,
+            double host_seconds) {
+  const double steps = static_cast<double>(state.iterations()) * steps_per_iteration;
+  state.counters["images_per_second"] = static_cast<double>(batch) * steps / seconds;
+  state.counters["GFLOP/s"] = step_flops(batch) * steps / seconds * 1e-9;
+  state.counters["us_per_step"] = seconds / steps * 1e6;
+  if (host_seconds > 0) state.counters["host_us_per_step"] = host_seconds / steps * 1e6;
+}
+
+#if MINIDL_WITH_CUDA
+constexpr int kHoldMs = 200;  // how long no_sync_check holds the stream
+
+void cuda_check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+}
+
+/// Empty string if a step enqueues without waiting for the GPU; otherwise what went wrong.
+std::string no_sync_check(MlpStep& step, int device) {
+  cudaStream_t stream = CudaContext::get(device).stream();
+  CudaContext::get(device).synchronize();
+  cuda_check(
+      cudaLaunchHostFunc(
+          stream, [](void*) { std::this_thread::sleep_for(std::chrono::milliseconds(kHoldMs)); },
+          nullptr),
+      "cudaLaunchHostFunc");
+  const auto t0 = std::chrono::steady_clock::now();
+  step.run();
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const cudaError_t busy = cudaStreamQuery(stream);
+  CudaContext::get(device).synchronize();
+  if (ms >= 0.5 * kHoldMs || busy != cudaErrorNotReady) {
+    return "a training step waited for the GPU (enqueue took " + std::to_string(ms) +
+           " ms behind a " + std::to_string(kHoldMs) + " ms stream hold; stream " +
+           (busy == cudaErrorNotReady ? "busy" : "idle") + " afterwards): a hidden host sync";
+  }
+  return "";
+}
+#endif
+
+void train(benchmark::State& state, Device device, Opt opt, std::int64_t batch,
+           int steps_per_iteration) {
+  MlpStep step(device, opt, batch);
+  for (int i = 0; i < 3; ++i) step.run();  // warm-up: first touch, pool growth, module loading
+  const float first_loss = step.loss();    // reads back (synchronises) outside the timing
+  double seconds = 0.0, host_seconds = 0.0;
+#if MINIDL_WITH_CUDA
+  if (device.is_cuda()) {
+    // Once per case: Google Benchmark calls this function several times per case.
+    static std::map<std::string, std::string> problems;
+    const std::string key = std::string(opt_name(opt)) + "/" + std::to_string(batch) + "/" +
+                            std::to_string(steps_per_iteration);
+    const auto known = problems.find(key);
+    const std::string problem = known != problems.end()
+                                    ? known->second
+                                    : (problems[key] = no_sync_check(step, device.index()));
+    if (!problem.empty()) {
+      state.SkipWithError(problem.c_str());
+      return;
+    }
+    CudaEventTimer timer(device.index());
+    for (auto _ : state) {
+      timer.start();
+      const auto h0 = std::chrono::steady_clock::now();
+      for (int s = 0; s < steps_per_iteration; ++s) step.run();
+      host_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - h0).count();
+      const double t = timer.stop();
+      state.SetIterationTime(t);
+      seconds += t;
+    }
+  }
+#endif
+  if (!device.is_cuda()) {
+    for (auto _ : state) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int s = 0; s < steps_per_iteration; ++s) step.run();
+      seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+  }
+  const float last_loss = step.loss();
+  if (!std::isfinite(first_loss) || !std::isfinite(last_loss)) {
+    state.SkipWithError("the loss is not finite");
+    return;
+  }
+  report(state, batch, steps_per_iteration, seconds, device.is_cuda() ? host_seconds : 0.0);
+  state.counters["loss"] = last_loss;
+}
+
+void register_for(Device device) {
+  const std::string dev = device.is_cuda() ? "cuda" : "cpu";
+  for (std::int64_t batch : {128, 1024}) {
+    for (Opt opt : {Opt::Adam, Opt::Sgd}) {
+      std::vector<int> variants{1};
+      if (device.is_cuda()) variants.push_back(kStepsPerIteration);
+      for (int steps : variants) {
+        const std::string name = dev + "/mlp_" + opt_name(opt) +
+                                 (steps > 1 ? "_x" + std::to_string(steps) : std::string()) + "/" +
+                                 std::to_string(batch);
+        auto* b = benchmark::RegisterBenchmark(name.c_str(),
+                                               [device, opt, batch, steps](benchmark::State& s) {
+                                                 train(s, device, opt, batch, steps);
+                                               });
+        b->Unit(benchmark::kMicrosecond);
+        if (device.is_cuda())
+          b->UseManualTime();
+        else
+          b->UseRealTime();
+      }
+    }
+  }
+}
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::string(v) : std::string(fallback);
+}
+
+void add_cpu_context() {
+  const RuntimeInfo info = runtime_info();
+  benchmark::AddCustomContext("omp_max_threads", std::to_string(omp_get_max_threads()));
+  benchmark::AddCustomContext("openblas_threads", std::to_string(info.openblas_threads));
+  benchmark::AddCustomContext("openblas_config", info.openblas_config);
+  for (const char* var : {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
+                          "OPENBLAS_NUM_THREADS", "OMP_PROC_BIND"}) {
+    benchmark::AddCustomContext(std::string("env_") + var, env_or(var, "(unset)"));
+  }
+  std::ifstream loadavg("/proc/loadavg");
+  std::string l1, l5, l15;
+  if (loadavg >> l1 >> l5 >> l15)
+    benchmark::AddCustomContext("loadavg_at_start", l1 + " " + l5 + " " + l15);
+}
+
+}  // namespace
+}  // namespace minidl::bench
+
+int main(int argc, char** argv) {
+  using namespace minidl;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  bench::add_device_context();
+  bench::add_cpu_context();
+  bench::register_for(Device::cpu());
+  if (cuda_available()) bench::register_for(Device::cuda());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
