@@ -1,5 +1,7 @@
 #include "smo.hpp"
 
+#include "smo_step.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -147,7 +149,6 @@ std::unique_ptr<KernelRows> computed_kernel_rows(const Tensor& x, const KernelPa
 // ---- the solver ----------------------------------------------------------------------
 
 namespace {
-constexpr double kTau = 1e-12;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // LIBSVM's bound tests: alpha sits at a bound when it equals it (the update clips exactly).
@@ -233,7 +234,7 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
           if (gd > 0 && ki != nullptr) {
             // Q_it = yi * y_t * K_it with y_t = +1.
             double quad = qdi + qd[t] - 2.0 * yi * ki[t];
-            const double obj = -(gd * gd) / (quad > 0 ? quad : kTau);
+            const double obj = -(gd * gd) / (quad > 0 ? quad : kSmoTau);
             if (obj <= best) {
               j = static_cast<std::int64_t>(t);
               best = obj;
@@ -245,7 +246,7 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
         if (-grad[t] >= gmax2) gmax2 = -grad[t];
         if (gd > 0 && ki != nullptr) {
           double quad = qdi + qd[t] + 2.0 * yi * ki[t];
-          const double obj = -(gd * gd) / (quad > 0 ? quad : kTau);
+          const double obj = -(gd * gd) / (quad > 0 ? quad : kSmoTau);
           if (obj <= best) {
             j = static_cast<std::int64_t>(t);
             best = obj;
@@ -274,57 +275,7 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
     const double old_aj = alpha[J];
     double& ai = alpha[I];
     double& aj = alpha[J];
-    if (y[I] != y[J]) {
-      double quad = qd[I] + qd[J] + 2.0 * qij;
-      if (quad <= 0) quad = kTau;
-      const double delta = (-grad[I] - grad[J]) / quad;
-      const double diff = ai - aj;
-      ai += delta;
-      aj += delta;
-      if (diff > 0) {
-        if (aj < 0) {
-          aj = 0;
-          ai = diff;
-        }
-      } else if (ai < 0) {
-        ai = 0;
-        aj = -diff;
-      }
-      if (diff > ci - cj) {
-        if (ai > ci) {
-          ai = ci;
-          aj = ci - diff;
-        }
-      } else if (aj > cj) {
-        aj = cj;
-        ai = cj + diff;
-      }
-    } else {
-      double quad = qd[I] + qd[J] - 2.0 * qij;
-      if (quad <= 0) quad = kTau;
-      const double delta = (grad[I] - grad[J]) / quad;
-      const double sum = ai + aj;
-      ai -= delta;
-      aj += delta;
-      if (sum > ci) {
-        if (ai > ci) {
-          ai = ci;
-          aj = sum - ci;
-        }
-      } else if (aj < 0) {
-        aj = 0;
-        ai = sum;
-      }
-      if (sum > cj) {
-        if (aj > cj) {
-          aj = cj;
-          ai = sum - cj;
-        }
-      } else if (ai < 0) {
-        ai = 0;
-        aj = sum;
-      }
-    }
+    smo_pair_step(y[I] == y[J], qd[I], qd[J], qij, grad[I], grad[J], ci, cj, ai, aj);
     // G_t += Q_ti dai + Q_tj daj with Q_ti = y_t y_i K_ti.
     const double di = (ai - old_ai) * y[I];
     const double dj = (aj - old_aj) * y[J];
@@ -462,7 +413,7 @@ SmoResult smo_solve_decomposition(KernelRows& k, const std::vector<std::int8_t>&
         if (gd <= 0) continue;
         const double quad =
             double(lkd[I]) + lkd[w] - 2.0 * yi * yw * ki[static_cast<std::size_t>(ws[w])];
-        const double gain = gd * gd / (quad > 0 ? quad : kTau);
+        const double gain = gd * gd / (quad > 0 ? quad : kSmoTau);
         if (gain >= best) {
           best = gain;
           j = static_cast<std::ptrdiff_t>(w);
@@ -479,57 +430,7 @@ SmoResult smo_solve_decomposition(KernelRows& k, const std::vector<std::int8_t>&
       double aj = la[J];
       const double oi = ai;
       const double oj = aj;
-      if (yi != yj) {
-        double quad = double(lkd[I]) + lkd[J] + 2.0 * yi * yj * kij;
-        if (quad <= 0) quad = kTau;
-        const double dl = (-lg[I] - lg[J]) / quad;
-        const double diff = ai - aj;
-        ai += dl;
-        aj += dl;
-        if (diff > 0) {
-          if (aj < 0) {
-            aj = 0;
-            ai = diff;
-          }
-        } else if (ai < 0) {
-          ai = 0;
-          aj = -diff;
-        }
-        if (diff > ci - cj) {
-          if (ai > ci) {
-            ai = ci;
-            aj = ci - diff;
-          }
-        } else if (aj > cj) {
-          aj = cj;
-          ai = cj + diff;
-        }
-      } else {
-        double quad = double(lkd[I]) + lkd[J] - 2.0 * yi * yj * kij;
-        if (quad <= 0) quad = kTau;
-        const double dl = (lg[I] - lg[J]) / quad;
-        const double sum = ai + aj;
-        ai -= dl;
-        aj += dl;
-        if (sum > ci) {
-          if (ai > ci) {
-            ai = ci;
-            aj = sum - ci;
-          }
-        } else if (aj < 0) {
-          aj = 0;
-          ai = sum;
-        }
-        if (sum > cj) {
-          if (aj > cj) {
-            aj = cj;
-            ai = sum - cj;
-          }
-        } else if (ai < 0) {
-          ai = 0;
-          aj = sum;
-        }
-      }
+      smo_pair_step(yi == yj, lkd[I], lkd[J], yi * yj * kij, lg[I], lg[J], ci, cj, ai, aj);
       la[I] = ai;
       la[J] = aj;
       const double di = (ai - oi) * yi;

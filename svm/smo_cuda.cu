@@ -34,11 +34,11 @@
 #include "../kernels/gemm.hpp"
 #include "kernel_function.hpp"
 #include "smo.hpp"
+#include "smo_step.hpp"
 
 namespace minidl::svm::cuda_detail {
 
 constexpr int kWsThreads = 1024;  // the largest working set; one thread per variable
-constexpr double kTau = 1e-12;
 
 __device__ __forceinline__ unsigned order_key(float f) {
   const unsigned u = __float_as_uint(f);
@@ -290,7 +290,7 @@ __global__ void __launch_bounds__(kWsThreads)
       const double gd = up + s_y[t] * s_grad[t];
       if (gd > 0) {
         const double quad = double(s_kd[i]) + s_kd[t] - 2.0 * yi * s_y[t] * ki[gt];
-        gain = gd * gd / (quad > 0 ? quad : kTau);
+        gain = gd * gd / (quad > 0 ? quad : kSmoTau);
         j = t;
       }
     }
@@ -307,57 +307,7 @@ __global__ void __launch_bounds__(kWsThreads)
       const double oj = aj;
       const double gi = s_grad[i];
       const double gj = s_grad[j];
-      if (yi != yj) {
-        double quad = double(s_kd[i]) + s_kd[j] + 2.0 * yi * yj * kij;
-        if (quad <= 0) quad = kTau;
-        const double dl = (-gi - gj) / quad;
-        const double diff = ai - aj;
-        ai += dl;
-        aj += dl;
-        if (diff > 0) {
-          if (aj < 0) {
-            aj = 0;
-            ai = diff;
-          }
-        } else if (ai < 0) {
-          ai = 0;
-          aj = -diff;
-        }
-        if (diff > ci - cj) {
-          if (ai > ci) {
-            ai = ci;
-            aj = ci - diff;
-          }
-        } else if (aj > cj) {
-          aj = cj;
-          ai = cj + diff;
-        }
-      } else {
-        double quad = double(s_kd[i]) + s_kd[j] - 2.0 * yi * yj * kij;
-        if (quad <= 0) quad = kTau;
-        const double dl = (gi - gj) / quad;
-        const double sum = ai + aj;
-        ai -= dl;
-        aj += dl;
-        if (sum > ci) {
-          if (ai > ci) {
-            ai = ci;
-            aj = sum - ci;
-          }
-        } else if (aj < 0) {
-          aj = 0;
-          ai = sum;
-        }
-        if (sum > cj) {
-          if (aj > cj) {
-            aj = cj;
-            ai = sum - cj;
-          }
-        } else if (ai < 0) {
-          ai = 0;
-          aj = sum;
-        }
-      }
+      smo_pair_step(yi == yj, s_kd[i], s_kd[j], yi * yj * kij, gi, gj, ci, cj, ai, aj);
       s_alpha[i] = ai;
       s_alpha[j] = aj;
       s_delta[0] = (ai - oi) * yi;
