@@ -3,6 +3,9 @@
 
 #include <benchmark/benchmark.h>
 
+#include <chrono>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "core/context.hpp"
@@ -54,6 +57,39 @@ class CudaEventTimer {
 #endif
 
 namespace minidl::bench {
+
+/// Runs `work` once to warm up (lazy module loading, algorithm searches, pool
+/// growth, first-touch pages), then once per benchmark iteration; returns the total
+/// seconds of the timed iterations. CUDA devices are timed with CUDA events and
+/// reported as manual time (register with UseManualTime()); the CPU with wall time.
+inline double time_iterations(benchmark::State& state, Device device,
+                              const std::function<void()>& work) {
+  double seconds = 0.0;
+#if MINIDL_WITH_CUDA
+  std::unique_ptr<CudaEventTimer> timer;
+  if (device.is_cuda()) timer = std::make_unique<CudaEventTimer>(device.index());
+#endif
+  work();
+#if MINIDL_WITH_CUDA
+  if (device.is_cuda()) CudaContext::get(device.index()).synchronize();
+#endif
+  for (auto _ : state) {
+#if MINIDL_WITH_CUDA
+    if (device.is_cuda()) {
+      timer->start();
+      work();
+      const double s = timer->stop();
+      state.SetIterationTime(s);
+      seconds += s;
+      continue;
+    }
+#endif
+    const auto t0 = std::chrono::steady_clock::now();
+    work();
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  return seconds;
+}
 
 /// Adds the run's context (GPU name, or "none") to the benchmark's JSON and console output.
 inline void add_device_context() {

@@ -32,30 +32,7 @@ double g_sgemm_gflops[2] = {0.0, 0.0};  // [cpu, cuda]
 
 void run_timed(benchmark::State& state, Device device, double flops,
                const std::function<void()>& work) {
-  double seconds = 0.0;
-#if MINIDL_WITH_CUDA
-  std::unique_ptr<CudaEventTimer> timer;
-  if (device.is_cuda()) timer = std::make_unique<CudaEventTimer>(device.index());
-#endif
-  work();  // warm-up: cuDNN's algorithm search, pool growth, first-touch pages
-#if MINIDL_WITH_CUDA
-  if (device.is_cuda()) CudaContext::get(device.index()).synchronize();
-#endif
-  for (auto _ : state) {
-#if MINIDL_WITH_CUDA
-    if (device.is_cuda()) {
-      timer->start();
-      work();
-      const double s = timer->stop();
-      state.SetIterationTime(s);
-      seconds += s;
-      continue;
-    }
-#endif
-    const auto t0 = std::chrono::steady_clock::now();
-    work();
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  }
+  const double seconds = time_iterations(state, device, work);
   const double gflops = flops * static_cast<double>(state.iterations()) / seconds * 1e-9;
   state.counters["GFLOP/s"] = gflops;
   const double ref = g_sgemm_gflops[device.is_cuda() ? 1 : 0];

@@ -37,31 +37,7 @@ double g_copy_gbps[2] = {0.0, 0.0};  // [cpu, cuda]
 /// Runs `work` once per iteration and reports GB/s and the fraction of copy bandwidth.
 void run_timed(benchmark::State& state, Device device, double bytes,
                const std::function<void()>& work) {
-  double seconds = 0.0;
-#if MINIDL_WITH_CUDA
-  std::unique_ptr<CudaEventTimer> timer;
-  if (device.is_cuda()) timer = std::make_unique<CudaEventTimer>(device.index());
-#endif
-  work();  // warm-up: first-touch pages, pool growth, lazy module loading
-#if MINIDL_WITH_CUDA
-  if (device.is_cuda()) CudaContext::get(device.index()).synchronize();
-#endif
-  for (auto _ : state) {
-#if MINIDL_WITH_CUDA
-    if (device.is_cuda()) {
-      timer->start();
-      work();
-      const double s = timer->stop();
-      state.SetIterationTime(s);
-      seconds += s;
-      continue;
-    }
-#endif
-    const auto t0 = std::chrono::steady_clock::now();
-    work();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    seconds += s;
-  }
+  const double seconds = time_iterations(state, device, work);
   const double gbps = bytes * static_cast<double>(state.iterations()) / seconds * 1e-9;
   state.counters["GB/s"] = gbps;
   const double ref = g_copy_gbps[device.is_cuda() ? 1 : 0];
