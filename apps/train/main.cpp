@@ -165,7 +165,7 @@ int run(int argc, char** argv) {
     std::cout << "fit " << std::fixed << std::setprecision(2) << r.fit_seconds << " s, predict "
               << r.predict_seconds << " s, " << r.support_vectors
               << " support vectors\n\ntest accuracy " << 100.0 * r.evaluation.accuracy << "% ("
-              << svm_test.images.size(0) << " images)\n\nconfusion matrix:\n"
+              << r.evaluation.samples << " images)\n\nconfusion matrix:\n"
               << confusion_table(r.evaluation, class_names);
     write_confusion(r.evaluation);
     std::ostringstream metrics;
@@ -200,7 +200,7 @@ int run(int argc, char** argv) {
   const Evaluation& final_eval = trainer.final_evaluation();
   std::cout << "\ntest accuracy " << std::fixed;
   std::cout.precision(2);
-  std::cout << 100.0 * final_eval.accuracy << "% (" << test_set.images.size(0)
+  std::cout << 100.0 * final_eval.accuracy << "% (" << final_eval.samples
             << " images)\n\nconfusion matrix:\n"
             << confusion_table(final_eval, class_names);
 

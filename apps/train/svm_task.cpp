@@ -103,6 +103,7 @@ SvmReport run_svm(const SvmConfig& config, Device device, const Dataset& train,
   report.evaluation.accuracy =
       truth.empty() ? 0.0 : static_cast<double>(correct) / static_cast<double>(truth.size());
   report.evaluation.loss = 0.0;
+  report.evaluation.samples = static_cast<std::int64_t>(truth.size());
   for (std::int64_t k : model.n_support()) report.support_vectors += k;
   if (!config.save_model.empty()) svm::save_libsvm_model(config.save_model, model);
   return report;

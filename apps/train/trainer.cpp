@@ -179,6 +179,7 @@ Evaluation Trainer::evaluate() {
   g.train();
   e.loss = seen ? loss_sum / static_cast<double>(seen) : 0.0;
   e.accuracy = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
+  e.samples = seen;
   return e;
 }
 

@@ -63,6 +63,7 @@ struct Progress {
 struct Evaluation {
   double loss = 0;
   double accuracy = 0;
+  std::int64_t samples = 0;  // test images evaluated
   std::array<std::array<std::int64_t, 10>, 10> confusion{};  // [true][predicted]
 };
 

@@ -36,6 +36,7 @@ TEST(SvmTask, FitsPredictsAndSavesALibsvmModel) {
     for (std::int64_t v : row) total += v;
   }
   EXPECT_EQ(total, 60);
+  EXPECT_EQ(r.evaluation.samples, 60);
   EXPECT_TRUE(std::filesystem::exists(model));
   std::remove(model.c_str());
 }

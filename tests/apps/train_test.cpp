@@ -51,6 +51,21 @@ TEST(Trainer, LearnsTheSyntheticProblem) {
     for (std::int64_t c : row) total += c;
   }
   EXPECT_EQ(total, 128);
+  EXPECT_EQ(t.final_evaluation().samples, 128);
+}
+
+TEST(Trainer, TestLimitEvaluatesTheFirstImagesOnly) {
+  TrainConfig c = small_config();
+  c.epochs = 1;
+  c.test_limit = 50;
+  Trainer t(c, synthetic(256, 1), synthetic(128, 2));
+  t.run(nullptr, nullptr);
+  EXPECT_EQ(t.final_evaluation().samples, 50);
+  std::int64_t total = 0;
+  for (const auto& row : t.final_evaluation().confusion) {
+    for (std::int64_t v : row) total += v;
+  }
+  EXPECT_EQ(total, 50);
 }
 
 // Stopping after epoch 2 and resuming from its checkpoint gives the same
