@@ -2,6 +2,10 @@
 # Installs the Debian packages minidl needs to build, test and run, if any is
 # missing. The CUDA toolkit is not a Debian package: when /usr/local/cuda is
 # present the build uses it, otherwise it builds the CPU backend only.
+#
+#   tools/setup.sh           what the build, the tests and minidl-train need
+#   tools/setup.sh --peers   also the benchmarks' peers (bench/peers/): PyTorch and
+#                            scikit-learn, from Debian (python3-torch, python3-sklearn)
 set -euo pipefail
 
 packages=(
@@ -10,6 +14,11 @@ packages=(
   libgtest-dev libbenchmark-dev
   dataset-fashion-mnist libsvm-tools
 )
+case "${1:-}" in
+  "") ;;
+  --peers) packages+=(python3-torch python3-sklearn) ;;
+  *) echo "usage: tools/setup.sh [--peers]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
