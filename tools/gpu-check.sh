@@ -2,13 +2,16 @@
 # minidl GPU check: build here, run on a GPU machine. See tools/README.md.
 #
 #   tools/gpu-check.sh prepare [--build-dir DIR] [--bundle-dir DIR] [--no-build]
-#                              [--jobs N] [-- EXTRA_CMAKE_ARGS...]
+#                              [--data DIR | --no-data] [--jobs N] [-- EXTRA_CMAKE_ARGS...]
 #
 # prepare configures and builds the Release CUDA build (arch: env CUDA_ARCHS,
-# default 90), gathers the test/benchmark executables, minidl-info, libminidl and
-# the non-CUDA, non-glibc shared libraries they need into
-# <bundle-dir>/minidl-gpu.tar.gz, writes the launcher <bundle-dir>/run.sh and
-# prints the device command. Defaults: build dir build-gpu, bundle dir gpu-bundle
+# default 90), gathers the test/benchmark executables, minidl-info, minidl-train,
+# libminidl and the non-CUDA, non-glibc shared libraries they need into
+# <bundle-dir>/minidl-gpu.tar.gz, copies Fashion-MNIST's four .gz files (from
+# --data, default $MINIDL_FASHION_MNIST_DIR or /usr/share/datasets/fashion-mnist;
+# about 30 MB, for the training runs and the SVM benchmark) into
+# <bundle-dir>/fashion-mnist/, writes the launcher <bundle-dir>/run.sh and prints
+# the device command. Defaults: build dir build-gpu, bundle dir gpu-bundle
 # (both at the repository root, both git-ignored).
 #
 # Environment: CUDA_ARCHS (default 90), CMAKE_ARGS (extra cmake args, split on
@@ -31,6 +34,7 @@ esac
 BUILD="$ROOT/build-gpu"
 BUNDLE_DIR="$ROOT/gpu-bundle"
 DO_BUILD=1
+DATA_SRC="${MINIDL_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
 JOBS="$(nproc 2>/dev/null || echo 2)"
 EXTRA=()
 [[ -n "${CMAKE_ARGS:-}" ]] && read -r -a EXTRA <<<"$CMAKE_ARGS"
@@ -41,6 +45,9 @@ while [[ $# -gt 0 ]]; do
     --bundle-dir) [[ $# -ge 2 ]] || die "--bundle-dir needs a value"; BUNDLE_DIR="$2"; shift 2 ;;
     --bundle-dir=*) BUNDLE_DIR="${1#*=}"; shift ;;
     --no-build) DO_BUILD=0; shift ;;
+    --data) [[ $# -ge 2 ]] || die "--data needs a value"; DATA_SRC="$2"; shift 2 ;;
+    --data=*) DATA_SRC="${1#*=}"; shift ;;
+    --no-data) DATA_SRC=""; shift ;;
     --jobs) [[ $# -ge 2 ]] || die "--jobs needs a value"; JOBS="$2"; shift 2 ;;
     --) shift; EXTRA+=("$@"); break ;;
     *) die "unknown argument '$1' (see --help)" ;;
@@ -83,7 +90,7 @@ mkdir -p "$STAGE/bin" "$STAGE/lib/fallback"
 is_elf() { [[ -f "$1" && "$(head -c 4 "$1" 2>/dev/null | od -An -c | tr -d ' ')" == '177ELF' ]]; }
 
 SRC_BINS=()
-for f in "$BUILD"/bin/minidl_test_* "$BUILD"/bin/minidl_bench_* "$BUILD"/bin/minidl-info; do
+for f in "$BUILD"/bin/minidl_test_* "$BUILD"/bin/minidl_bench_* "$BUILD"/bin/minidl-info "$BUILD"/bin/minidl-train; do
   [[ -x "$f" ]] && is_elf "$f" && SRC_BINS+=("$f")
 done
 ntest=0 nbench=0
@@ -93,7 +100,7 @@ for f in ${SRC_BINS[@]+"${SRC_BINS[@]}"}; do
 done
 (( ntest > 0 )) || die "no test executables $BUILD/bin/minidl_test_*"
 [[ -x "$BUILD/bin/minidl-info" ]] || echo "gpu-check: WARNING: no $BUILD/bin/minidl-info" >&2
-info "executables: $ntest tests, $nbench benchmarks$([[ -x "$BUILD/bin/minidl-info" ]] && echo ', minidl-info')"
+info "executables: $ntest tests, $nbench benchmarks$([[ -x "$BUILD/bin/minidl-info" ]] && echo ', minidl-info')$([[ -x "$BUILD/bin/minidl-train" ]] && echo ', minidl-train')"
 
 SRC_LIBS=()
 for f in "$BUILD"/lib/libminidl.so*; do
@@ -167,6 +174,17 @@ rpath="$(readelf -d "$STAGE/bin/$(basename "${SRC_BINS[0]}")" 2>/dev/null | grep
 # ------------------------------------------------------------------ pack
 mkdir -p "$BUNDLE_DIR"
 rm -f "$BUNDLE_DIR/minidl-gpu.tar.gz" "$BUNDLE_DIR/run.sh" "$BUNDLE_DIR/manifest.txt"
+rm -rf "$BUNDLE_DIR/fashion-mnist"
+# Fashion-MNIST beside the tarball (its files are gzip already); the GPU machine has no copy.
+if [[ -n "$DATA_SRC" ]]; then
+  fm_files=(train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz)
+  for f in "${fm_files[@]}"; do
+    [[ -f "$DATA_SRC/$f" ]] || die "no $DATA_SRC/$f (install dataset-fashion-mnist, pass --data DIR, or --no-data)"
+  done
+  mkdir -p "$BUNDLE_DIR/fashion-mnist"
+  for f in "${fm_files[@]}"; do cp -L "$DATA_SRC/$f" "$BUNDLE_DIR/fashion-mnist/$f"; done
+  info "data: Fashion-MNIST from $DATA_SRC -> $BUNDLE_DIR/fashion-mnist ($(du -sk "$BUNDLE_DIR/fashion-mnist" | cut -f1) KiB)"
+fi
 tar -C "$TMP" -cf - minidl-gpu | gzip -9 >"$BUNDLE_DIR/minidl-gpu.tar.gz"
 size="$(stat -c %s "$BUNDLE_DIR/minidl-gpu.tar.gz")"
 raw="$(du -sb "$STAGE" | cut -f1)"
@@ -192,6 +210,9 @@ fi
 export OUT="\${OUT:-\$PWD/gpu-out}"
 mkdir -p "\$OUT"
 export MINIDL_REPO_ROOT="\${MINIDL_REPO_ROOT:-\$(cd "\$here/.." && pwd)}"
+if [[ -z "\${MINIDL_FASHION_MNIST_DIR:-}" && -d "\$here/fashion-mnist" ]]; then
+  export MINIDL_FASHION_MNIST_DIR="\$here/fashion-mnist"
+fi
 work="\$(mktemp -d "\${TMPDIR:-/tmp}/minidl-gpu.XXXXXX" 2>/dev/null || mktemp -d "\$PWD/.minidl-gpu.XXXXXX")"
 trap 'rm -rf "\$work"' EXIT
 tar -xzf "\$tarball" -C "\$work"
