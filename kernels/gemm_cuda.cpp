@@ -27,10 +27,19 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, floa
   const cublasOperation_t op_b = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_a = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
   if (k == 0) {
-    // cuBLAS returns at once for k == 0 only when beta == 1; scale c explicitly.
-    MINIDL_CUBLAS_CHECK(cublasSgeam(handle, CUBLAS_OP_N, CUBLAS_OP_N, blas_int(n), blas_int(m),
-                                    &beta, c, blas_int(ldc), &beta, c, blas_int(ldc), c,
-                                    blas_int(ldc)));
+    // op(a) op(b) is empty: c = beta * c, as the CPU path does. beta == 0 writes
+    // zeros without reading c (it may hold NaN garbage); otherwise one in-place
+    // geam c = beta * c + 0 * c (its second term must be 0, not beta: that gave 2 beta c).
+    if (beta == 0.0f) {
+      MINIDL_CUDA_CHECK(cudaMemset2DAsync(c, static_cast<std::size_t>(ldc) * sizeof(float), 0,
+                                          static_cast<std::size_t>(n) * sizeof(float),
+                                          static_cast<std::size_t>(m), ctx.stream()));
+    } else if (beta != 1.0f) {
+      const float zero = 0.0f;
+      MINIDL_CUBLAS_CHECK(cublasSgeam(handle, CUBLAS_OP_N, CUBLAS_OP_N, blas_int(n), blas_int(m),
+                                      &beta, c, blas_int(ldc), &zero, c, blas_int(ldc), c,
+                                      blas_int(ldc)));
+    }
     return;
   }
   const cublasComputeType_t compute = tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
@@ -44,6 +53,18 @@ void gemv(bool ta, std::int64_t m, std::int64_t n, float alpha, const float* a, 
           const float* x, float beta, float* y, int device) {
   CudaContext& ctx = CudaContext::get(device);
   MINIDL_CUDA_CHECK(cudaSetDevice(device));
+  const std::int64_t in = ta ? m : n, out = ta ? n : m;
+  if (in == 0) {
+    // BLAS returns at once for an empty product without scaling y (and rejects
+    // lda = 0): y = beta * y, as the CPU path does.
+    if (beta == 0.0f) {
+      MINIDL_CUDA_CHECK(cudaMemsetAsync(y, 0, static_cast<std::size_t>(out) * sizeof(float),
+                                        ctx.stream()));
+    } else if (beta != 1.0f) {
+      MINIDL_CUBLAS_CHECK(cublasSscal(ctx.cublas(), blas_int(out), &beta, y, 1));
+    }
+    return;
+  }
   // Row-major a [m, n] is column-major a^T [n, m]: flip the transpose.
   MINIDL_CUBLAS_CHECK(cublasSgemv(ctx.cublas(), ta ? CUBLAS_OP_N : CUBLAS_OP_T, blas_int(n),
                                   blas_int(m), &alpha, a, blas_int(lda), x, 1, &beta, y, 1));

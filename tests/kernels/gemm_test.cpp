@@ -1,0 +1,113 @@
+// gemm / gemv against plain loops (double) for every transpose combination, on
+// the CPU (OpenBLAS) and CUDA (cuBLAS, row-major operands handed over as their
+// column-major transposes); the empty inner dimension (k = 0) with beta 0, 1 and
+// another value.
+#include <cmath>
+#include <vector>
+
+#include "kernels/fill.hpp"
+#include "kernels/gemm.hpp"
+#include "test_util.hpp"
+
+namespace minidl {
+namespace {
+
+// c = alpha op(a) op(b) + beta c in double, row-major.
+std::vector<float> reference(const std::vector<float>& a, const std::vector<float>& b,
+                             const std::vector<float>& c, std::int64_t m, std::int64_t n,
+                             std::int64_t k, const GemmOptions& o) {
+  std::vector<float> out(c.size());
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      double s = 0.0;
+      for (std::int64_t p = 0; p < k; ++p) {
+        const double av = o.transpose_a ? a[static_cast<std::size_t>(p * m + i)]
+                                        : a[static_cast<std::size_t>(i * k + p)];
+        const double bv = o.transpose_b ? b[static_cast<std::size_t>(j * k + p)]
+                                        : b[static_cast<std::size_t>(p * n + j)];
+        s += av * bv;
+      }
+      const auto idx = static_cast<std::size_t>(i * n + j);
+      out[idx] = static_cast<float>(o.alpha * s + (o.beta == 0.0f ? 0.0 : o.beta * double(c[idx])));
+    }
+  return out;
+}
+
+void check_gemm(Device device, std::int64_t m, std::int64_t n, std::int64_t k, bool ta, bool tb,
+                float alpha, float beta) {
+  SCOPED_TRACE(detail::concat(device, " m=", m, " n=", n, " k=", k, " ta=", ta, " tb=", tb,
+                              " alpha=", alpha, " beta=", beta));
+  Generator gen(static_cast<std::uint64_t>(m * 131 + n * 17 + k + ta * 2 + tb));
+  const Tensor a = normal(ta ? Shape{k, m} : Shape{m, k}, 0.0f, 1.0f, gen);
+  const Tensor b = normal(tb ? Shape{n, k} : Shape{k, n}, 0.0f, 1.0f, gen);
+  const Tensor c0 = normal({m, n}, 0.0f, 1.0f, gen);
+  GemmOptions o;
+  o.transpose_a = ta;
+  o.transpose_b = tb;
+  o.alpha = alpha;
+  o.beta = beta;
+  Tensor c = c0.clone().to(device);  // to() on the same device shares storage
+  if (beta == 0.0f) fill(c, NAN);  // beta 0 must overwrite, never read c
+  gemm(a.to(device), b.to(device), c, o);
+  EXPECT_TRUE(test::all_close(
+      c.to_vector<float>(),
+      reference(a.to_vector<float>(), b.to_vector<float>(), c0.to_vector<float>(), m, n, k, o),
+      1e-4f, 1e-4f));
+}
+
+void check_all(Device device) {
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      check_gemm(device, 5, 7, 3, ta, tb, 1.0f, 0.0f);
+      check_gemm(device, 33, 17, 65, ta, tb, 0.5f, 1.0f);
+      check_gemm(device, 4, 6, 0, ta, tb, 1.0f, 0.0f);  // empty product: c = beta c
+      check_gemm(device, 4, 6, 0, ta, tb, 1.0f, 1.0f);
+      check_gemm(device, 4, 6, 0, ta, tb, 1.0f, -2.5f);
+    }
+}
+
+void check_gemv(Device device) {
+  Generator gen(3);
+  const Tensor a = normal({4, 6}, 0.0f, 1.0f, gen);
+  const Tensor x6 = normal({6}, 0.0f, 1.0f, gen), x4 = normal({4}, 0.0f, 1.0f, gen);
+  const auto av = a.to_vector<float>(), v6 = x6.to_vector<float>(), v4 = x4.to_vector<float>();
+  Tensor y = full({4}, 1.0, device);
+  gemv(a.to(device), x6.to(device), y, false, 2.0f, 1.0f);
+  Tensor yt = full({6}, 1.0, device);
+  gemv(a.to(device), x4.to(device), yt, true, 1.0f, 0.0f);
+  std::vector<float> ref(4), ref_t(6);
+  for (int i = 0; i < 4; ++i) {
+    double s = 0.0;
+    for (int j = 0; j < 6; ++j) s += double(av[static_cast<std::size_t>(i * 6 + j)]) * v6[j];
+    ref[static_cast<std::size_t>(i)] = static_cast<float>(2.0 * s + 1.0);
+  }
+  for (int j = 0; j < 6; ++j) {
+    double s = 0.0;
+    for (int i = 0; i < 4; ++i) s += double(av[static_cast<std::size_t>(i * 6 + j)]) * v4[i];
+    ref_t[static_cast<std::size_t>(j)] = static_cast<float>(s);
+  }
+  EXPECT_TRUE(test::all_close(y.to_vector<float>(), ref, 1e-5f, 1e-5f));
+  EXPECT_TRUE(test::all_close(yt.to_vector<float>(), ref_t, 1e-5f, 1e-5f));
+  // An empty inner dimension: y = beta y.
+  Tensor y0 = full({3}, 2.0, device);
+  gemv(zeros({0, 3}, device), zeros({0}, device), y0, true, 1.0f, 3.0f);
+  EXPECT_EQ(y0.to_vector<float>(), (std::vector<float>{6.0f, 6.0f, 6.0f}));
+  gemv(zeros({0, 3}, device), zeros({0}, device), y0, true, 1.0f, 0.0f);
+  EXPECT_EQ(y0.to_vector<float>(), (std::vector<float>{0.0f, 0.0f, 0.0f}));
+}
+
+TEST(Gemm, MatchesLoops) { check_all(Device::cpu()); }
+TEST(Gemm, GemvMatchesLoops) { check_gemv(Device::cpu()); }
+
+TEST(GemmCuda, MatchesLoops) {
+  MINIDL_REQUIRE_CUDA();
+  check_all(Device::cuda());
+}
+
+TEST(GemmCuda, GemvMatchesLoops) {
+  MINIDL_REQUIRE_CUDA();
+  check_gemv(Device::cuda());
+}
+
+}  // namespace
+}  // namespace minidl
