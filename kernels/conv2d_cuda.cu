@@ -190,6 +190,16 @@ __global__ void bias_grad_kernel(const float* __restrict__ dy, float* __restrict
   if (threadIdx.x == 0) db[m] = static_cast<float>(acc) + (beta == 0.0f ? 0.0f : beta * db[m]);
 }
 
+// dw = beta * dw when the sum over (b, p, q) is empty (an empty batch).
+void scale_empty_filter_grad(const Conv2dGeometry& g, float* dw, float beta, int device) {
+  if (beta != 0.0f) return;  // beta is 0 or 1
+  const std::size_t bytes = sizeof(float) * static_cast<std::size_t>(g.out_channels) *
+                            static_cast<std::size_t>(g.in_channels * g.kernel_h * g.kernel_w);
+  MINIDL_CUDA_CHECK(cudaMemsetAsync(dw, 0, bytes, cuda_detail::stream_for(device)));
+}
+
+// Requires M, N, K >= 1 (the callers return early for an empty batch: K = 0
+// would divide by zero below, N = 0 is an invalid grid).
 template <class Op>
 void launch(const Op& op, int M, int N, int K, int splits, int device) {
   cudaStream_t stream = cuda_detail::stream_for(device);
@@ -205,6 +215,7 @@ void launch(const Op& op, int M, int N, int K, int splits, int device) {
 
 void conv2d_forward_own(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
                         float* y, int device) {
+  if (g.batch == 0) return;  // y is empty
   const Geo geo = to_geo(g);
   launch(ForwardOp{geo, x, w, b, y}, geo.M, geo.B * geo.P * geo.Q, geo.C * geo.R * geo.S, 1,
          device);
@@ -212,6 +223,7 @@ void conv2d_forward_own(const Conv2dGeometry& g, const float* x, const float* w,
 
 void conv2d_backward_data_own(const Conv2dGeometry& g, const float* dy, const float* w, float* dx,
                               int device) {
+  if (g.batch == 0) return;  // dx is empty
   const Geo geo = to_geo(g);
   launch(BackwardDataOp{geo, dy, w, dx}, geo.C, geo.B * geo.H * geo.W, geo.M * geo.R * geo.S, 1,
          device);
@@ -219,6 +231,10 @@ void conv2d_backward_data_own(const Conv2dGeometry& g, const float* dy, const fl
 
 void conv2d_backward_filter_own(const Conv2dGeometry& g, const float* x, const float* dy, float* dw,
                                 float beta, int device) {
+  if (g.batch == 0) {
+    scale_empty_filter_grad(g, dw, beta, device);
+    return;
+  }
   const Geo geo = to_geo(g);
   const int M = geo.M, N = geo.C * geo.R * geo.S, K = geo.B * geo.P * geo.Q;
   const int tiles = ((M + kBM - 1) / kBM) * ((N + kBN - 1) / kBN);

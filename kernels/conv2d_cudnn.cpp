@@ -166,6 +166,7 @@ void* workspace(int device, std::size_t bytes) {
 
 void conv2d_forward_cudnn(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
                           float* y, int device) {
+  if (g.batch == 0) return;  // y is empty (cuDNN rejects a 0-sized descriptor)
   Plan& p = plan_for(g, device);
   void* ws = workspace(device, p.fwd_ws);
   cudnnHandle_t h = CudaContext::get(device).cudnn();
@@ -177,6 +178,7 @@ void conv2d_forward_cudnn(const Conv2dGeometry& g, const float* x, const float* 
 
 void conv2d_backward_data_cudnn(const Conv2dGeometry& g, const float* dy, const float* w, float* dx,
                                 int device) {
+  if (g.batch == 0) return;  // dx is empty
   Plan& p = plan_for(g, device);
   void* ws = workspace(device, p.bwd_data_ws);
   cudnnHandle_t h = CudaContext::get(device).cudnn();
@@ -187,6 +189,18 @@ void conv2d_backward_data_cudnn(const Conv2dGeometry& g, const float* dy, const 
 
 void conv2d_backward_filter_cudnn(const Conv2dGeometry& g, const float* x, const float* dy,
                                   float* dw, float beta, int device) {
+  if (g.batch == 0) {  // an empty sum: dw = beta dw, beta 0 or 1
+    if (beta == 0.0f) {
+      CudaContext& ctx = CudaContext::get(device);
+      MINIDL_CUDA_CHECK(cudaSetDevice(device));
+      MINIDL_CUDA_CHECK(cudaMemsetAsync(
+          dw, 0,
+          sizeof(float) * static_cast<std::size_t>(g.out_channels * g.in_channels * g.kernel_h *
+                                                   g.kernel_w),
+          ctx.stream()));
+    }
+    return;
+  }
   Plan& p = plan_for(g, device);
   void* ws = workspace(device, p.bwd_filter_ws);
   cudnnHandle_t h = CudaContext::get(device).cudnn();

@@ -314,5 +314,33 @@ TEST(Conv2d, CpuCudnnAndOwnKernelAgree) {
   MINIDL_EXPECT_THROW_WITH(conv2d(x.to(gpu), w.to(gpu), Tensor(), p), DeviceError, "cpu");
 }
 
+// An empty batch: empty outputs, and dw = 0 (overwrite) or unchanged (accumulate),
+// on every backend (cuDNN rejects 0-sized descriptors; the own kernel's split-K
+// arithmetic divided by K = B P Q = 0).
+void check_empty_batch(Device device, ConvBackend backend) {
+  SCOPED_TRACE(conv_backend_name(backend));
+  Conv2dParams p;
+  p.padding = ConvPadding::Same;
+  p.backend = backend;
+  const Tensor x = zeros({0, 3, 5, 5}, device), w = ones({4, 3, 3, 3}, device);
+  const Tensor y = conv2d(x, w, ones({4}, device), p);
+  EXPECT_EQ(y.shape(), (Shape{0, 4, 5, 5}));
+  Tensor dx;
+  conv2d_backward_data(y, w, x.shape(), dx, p);
+  EXPECT_EQ(dx.shape(), x.shape());
+  Tensor dw = full(w.shape(), 2.0, device);
+  conv2d_backward_filter(x, y, dw, p, /*accumulate=*/true);
+  EXPECT_EQ(dw.to_vector<float>(), std::vector<float>(4 * 27, 2.0f));
+  conv2d_backward_filter(x, y, dw, p, /*accumulate=*/false);
+  EXPECT_EQ(dw.to_vector<float>(), std::vector<float>(4 * 27, 0.0f));
+}
+
+TEST(Conv2d, EmptyBatch) { check_empty_batch(Device::cpu(), ConvBackend::Cpu); }
+
+TEST(Conv2d, EmptyBatchCuda) {
+  MINIDL_REQUIRE_CUDA();
+  for (ConvBackend b : {ConvBackend::Cudnn, ConvBackend::Own}) check_empty_batch(Device::cuda(), b);
+}
+
 }  // namespace
 }  // namespace minidl
