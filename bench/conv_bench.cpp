@@ -6,7 +6,13 @@
 //   <dev>/conv_bwd_data/<shape>       dx from dy and w                       (F FLOPs)
 //   <dev>/conv_bwd_filter/<shape>     dw += corr(x, dy), db += sum dy        (F FLOPs)
 //   <dev>/conv_fwd_bwd/<shape>        the three above, one training step's work (3 F)
-// with F = 2 B M P Q C K1 K2 and <dev> = cpu, cuda_cudnn or cuda_own. Shapes:
+// with F = 2 B M P Q C K1 K2 and <dev> = cpu, cuda_cudnn (minidl's cuDNN backend),
+// cuda_own (minidl's own kernel) or cuda_cudnn_direct: cuDNN called directly, as a user
+// would without minidl (own handle on the same stream, descriptors made once, the fastest
+// algorithm cudnnFind*Algorithm reports for each pass with CUDNN_FMA_MATH, i.e. FP32 like
+// minidl's backend, its workspace from cudaMalloc; bias by cudnnAddTensor and
+// cudnnConvolutionBackwardBias). The cuda_cudnn cases report of_direct: the direct call's
+// time over minidl's (>= 0.95 is the goal: "within 5%"). Shapes:
 //   cnn_conv1   x [128, 1, 28, 28],  w [32, 1, 5, 5],   same   (the CNN's first layer)
 //   cnn_conv2   x [128, 32, 14, 14], w [64, 32, 5, 5],  same   (its second)
 //   resnet3x3   x [32, 64, 56, 56],  w [64, 64, 3, 3],  same   (a ResNet stage-1 conv)
@@ -14,7 +20,9 @@
 // Counters: GFLOP/s (10^9 FLOP/s) and of_sgemm (over the same device's sgemm_ref
 // GFLOP/s, measured at the start of the run). CUDA times are GPU time from CUDA
 // events (manual time); CPU times are wall time.
+#include <algorithm>
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -24,6 +32,14 @@
 #include "core/tensor.hpp"
 #include "kernels/conv2d.hpp"
 #include "kernels/gemm.hpp"
+
+#if MINIDL_WITH_CUDA
+#include <cudnn.h>
+
+#include <map>
+
+#include "core/cuda_check.hpp"
+#endif
 
 namespace minidl::bench {
 namespace {
@@ -93,6 +109,155 @@ const std::vector<ConvShape>& shapes() {
 
 enum class Part { Fwd, BwdData, BwdFilter, FwdBwd };
 
+#if MINIDL_WITH_CUDA
+// Seconds per call of the cuda_cudnn_direct cases, by "<part>/<shape>", for of_direct.
+std::map<std::string, double>& direct_seconds() {
+  static std::map<std::string, double> m;
+  return m;
+}
+
+std::string part_key(Part part, const ConvShape& shape) {
+  return std::to_string(static_cast<int>(part)) + "/" + shape.name;
+}
+
+/// cuDNN without minidl: descriptors, the fastest algorithm per pass, workspaces.
+struct CudnnDirect {
+  cudnnHandle_t h = nullptr;
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  cudnnConvolutionFwdAlgo_t fwd{};
+  cudnnConvolutionBwdDataAlgo_t bwd_data{};
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
+  std::size_t fwd_ws = 0, bwd_data_ws = 0, bwd_filter_ws = 0;
+  void* ws = nullptr;
+
+  CudnnDirect(const Conv2dGeometry& g, cudaStream_t stream) {
+    const auto i = [](std::int64_t v) { return static_cast<int>(v); };
+    MINIDL_CUDNN_CHECK(cudnnCreate(&h));
+    MINIDL_CUDNN_CHECK(cudnnSetStream(h, stream));
+    MINIDL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
+    MINIDL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
+    MINIDL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&bias));
+    MINIDL_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
+    MINIDL_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv));
+    MINIDL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
+                                                  i(g.batch), i(g.in_channels), i(g.height),
+                                                  i(g.width)));
+    MINIDL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
+                                                  i(g.batch), i(g.out_channels), i(g.out_h),
+                                                  i(g.out_w)));
+    MINIDL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1,
+                                                  i(g.out_channels), 1, 1));
+    MINIDL_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
+                                                  i(g.out_channels), i(g.in_channels),
+                                                  i(g.kernel_h), i(g.kernel_w)));
+    MINIDL_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, i(g.pad_top), i(g.pad_left),
+                                                       i(g.stride_h), i(g.stride_w), 1, 1,
+                                                       CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH));
+    int n = 0;
+    cudnnConvolutionFwdAlgoPerf_t f[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    MINIDL_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(
+        h, x, w, conv, y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, f));
+    const int fi = first_ok(f, n, "forward");
+    fwd = f[fi].algo;
+    fwd_ws = f[fi].memory;
+    cudnnConvolutionBwdDataAlgoPerf_t d[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    MINIDL_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(
+        h, w, y, conv, x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, d));
+    const int di = first_ok(d, n, "backward-data");
+    bwd_data = d[di].algo;
+    bwd_data_ws = d[di].memory;
+    cudnnConvolutionBwdFilterAlgoPerf_t b[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    MINIDL_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(
+        h, x, y, conv, w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, b));
+    const int bi = first_ok(b, n, "backward-filter");
+    bwd_filter = b[bi].algo;
+    bwd_filter_ws = b[bi].memory;
+    const std::size_t bytes = std::max({fwd_ws, bwd_data_ws, bwd_filter_ws});
+    if (bytes > 0) MINIDL_CUDA_CHECK(cudaMalloc(&ws, bytes));
+  }
+  CudnnDirect(const CudnnDirect&) = delete;
+  CudnnDirect& operator=(const CudnnDirect&) = delete;
+  ~CudnnDirect() {
+    if (ws) cudaFree(ws);
+    if (conv) cudnnDestroyConvolutionDescriptor(conv);
+    if (w) cudnnDestroyFilterDescriptor(w);
+    if (bias) cudnnDestroyTensorDescriptor(bias);
+    if (y) cudnnDestroyTensorDescriptor(y);
+    if (x) cudnnDestroyTensorDescriptor(x);
+    if (h) cudnnDestroy(h);
+  }
+
+  /// cudnnFind* sorts by time: the first that succeeded is the fastest.
+  template <class Perf>
+  static int first_ok(const Perf* perf, int n, const char* what) {
+    for (int k = 0; k < n; ++k)
+      if (perf[k].status == CUDNN_STATUS_SUCCESS) return k;
+    throw CudaError(std::string("cuDNN finds no ") + what + " algorithm for this shape");
+  }
+
+  void forward(const float* xp, const float* wp, const float* bp, float* yp) {
+    const float one = 1.0f, zero = 0.0f;
+    MINIDL_CUDNN_CHECK(cudnnConvolutionForward(h, &one, x, xp, w, wp, conv, fwd, ws, fwd_ws,
+                                               &zero, y, yp));
+    MINIDL_CUDNN_CHECK(cudnnAddTensor(h, &one, bias, bp, &one, y, yp));
+  }
+  void backward_data(const float* dyp, const float* wp, float* dxp) {
+    const float one = 1.0f, zero = 0.0f;
+    MINIDL_CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, w, wp, y, dyp, conv, bwd_data, ws,
+                                                    bwd_data_ws, &zero, x, dxp));
+  }
+  void backward_filter(const float* xp, const float* dyp, float* dwp, float* dbp) {
+    const float one = 1.0f;
+    MINIDL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, x, xp, y, dyp, conv, bwd_filter, ws,
+                                                      bwd_filter_ws, &one, w, dwp));
+    MINIDL_CUDNN_CHECK(cudnnConvolutionBackwardBias(h, &one, y, dyp, &one, bias, dbp));
+  }
+};
+
+void conv_direct(benchmark::State& state, const ConvShape& shape, Part part) {
+  const Device device = Device::cuda();
+  Generator gen(2);
+  Conv2dParams p;
+  p.padding = ConvPadding::Same;
+  const Tensor x = normal(shape.x, 0.0f, 1.0f, gen, device);
+  const Tensor w = normal(shape.w, 0.0f, 0.1f, gen, device);
+  const Tensor b = normal({shape.w[0]}, 0.0f, 1.0f, gen, device);
+  const Conv2dGeometry g = conv2d_geometry(shape.x, shape.w, p);
+  Tensor y = empty({g.batch, g.out_channels, g.out_h, g.out_w}, device);
+  const Tensor dy = normal(y.shape(), 0.0f, 1.0f, gen, device);
+  Tensor dx = empty(shape.x, device), dw = zeros(shape.w, device), db = zeros({shape.w[0]}, device);
+  CudaContext& ctx = CudaContext::get(device.index());
+  ctx.synchronize();  // the tensors above are ready before the direct handle uses them
+  CudnnDirect d(g, ctx.stream());
+  const float *xp = x.data<float>(), *wp = w.data<float>(), *bp = b.data<float>(),
+              *dyp = dy.data<float>();
+  float *yp = y.data<float>(), *dxp = dx.data<float>(), *dwp = dw.data<float>(),
+        *dbp = db.data<float>();
+  const double f = g.forward_flops();
+  std::function<void()> work;
+  double flops = f;
+  switch (part) {
+    case Part::Fwd: work = [&] { d.forward(xp, wp, bp, yp); }; break;
+    case Part::BwdData: work = [&] { d.backward_data(dyp, wp, dxp); }; break;
+    case Part::BwdFilter: work = [&] { d.backward_filter(xp, dyp, dwp, dbp); }; break;
+    case Part::FwdBwd:
+      flops = 3 * f;
+      work = [&] {
+        d.forward(xp, wp, bp, yp);
+        d.backward_data(dyp, wp, dxp);
+        d.backward_filter(xp, dyp, dwp, dbp);
+      };
+      break;
+  }
+  run_timed(state, device, flops, work);
+  direct_seconds()[part_key(part, shape)] = state.counters["ms_per_call"] * 1e-3;
+  ctx.synchronize();  // before d's workspace is freed
+}
+#endif
+
 void conv(benchmark::State& state, Device device, ConvBackend backend, const ConvShape& shape,
           Part part) {
   Generator gen(2);
@@ -129,6 +294,13 @@ void conv(benchmark::State& state, Device device, ConvBackend backend, const Con
       });
       break;
   }
+#if MINIDL_WITH_CUDA
+  if (backend == ConvBackend::Cudnn) {
+    const auto it = direct_seconds().find(part_key(part, shape));
+    if (it != direct_seconds().end())
+      state.counters["of_direct"] = it->second / (state.counters["ms_per_call"] * 1e-3);
+  }
+#endif
 }
 
 void register_all() {
@@ -147,7 +319,14 @@ void register_all() {
                                                 {Part::BwdFilter, "conv_bwd_filter"},
                                                 {Part::FwdBwd, "conv_fwd_bwd"}};
   auto reg = [](const std::string& name, Device device, auto fn) {
-    auto* b = benchmark::RegisterBenchmark(name.c_str(), fn);
+    // An error (e.g. a cuDNN status) fails this case, not the whole run.
+    auto* b = benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& s) {
+      try {
+        fn(s);
+      } catch (const std::exception& e) {
+        s.SkipWithError(e.what());
+      }
+    });
     b->Unit(benchmark::kMillisecond);
     if (device.is_cuda()) {
       b->UseManualTime();
@@ -161,6 +340,19 @@ void register_all() {
     reg("cuda/sgemm_ref/1024", Device::cuda(),
         [](benchmark::State& s) { sgemm_ref(s, Device::cuda()); });
   }
+#if MINIDL_WITH_CUDA
+  // Before cuda_cudnn, whose cases report of_direct against these.
+  if (cuda_available()) {
+    for (const ConvShape& shape : shapes()) {
+      for (const auto& part : parts) {
+        const ConvShape* sh = &shape;
+        const Part pt = part.first;
+        reg(std::string("cuda_cudnn_direct/") + part.second + "/" + shape.name, Device::cuda(),
+            [sh, pt](benchmark::State& s) { conv_direct(s, *sh, pt); });
+      }
+    }
+  }
+#endif
   for (const Dev& d : devs) {
     for (const ConvShape& shape : shapes()) {
       for (const auto& part : parts) {
