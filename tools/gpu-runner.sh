@@ -35,7 +35,8 @@
 #   MINIDL_BENCH_ARGS            extra benchmark args, e.g. "--benchmark_min_time=0.1"
 #   MINIDL_BENCH_TIMEOUT=180     per benchmark executable
 #   MINIDL_PEER_TIMEOUT=120      per peer script (bench/peers/*.py of the repository copy,
-#                                run when a python3 there imports torch)
+#                                each run when a python3 there imports its module: torch,
+#                                sklearn)
 #   MINIDL_PEER_ARGS             extra peer-script args, e.g. "--repeat 100"
 #   MINIDL_SKIP_SANITIZER=1      skip compute-sanitizer
 #   MINIDL_SANITIZER_TIMEOUT=300 per test executable under compute-sanitizer
@@ -575,9 +576,9 @@ else
 fi
 
 # ---------------------------------------------------------------- peers
-# PyTorch doing the same work as a minidl benchmark: every bench/peers/<lib>_<area>.py of
-# the repository copy, given this run's minidl_bench_<area> JSON to compare with. Each
-# peer takes --out FILE, --minidl FILE and --device cpu. Reported only, never fatal.
+# Another library doing the same work as a minidl benchmark: every bench/peers/<lib>_<area>.py
+# of the repository copy, given this run's minidl_bench_<area> JSON to compare with. Each
+# peer takes --out FILE, --minidl FILE and --device cpu|cuda. Reported only, never fatal.
 section "peers (bench/peers/*.py)"
 PEER_BAD=0
 peer_repo() { # the repository copy that holds bench/peers/
@@ -589,11 +590,21 @@ peer_repo() { # the repository copy that holds bench/peers/
 }
 # The peers run with the caller's LD_LIBRARY_PATH, not the bundle's: torch brings its own libraries.
 if [[ -n "$ORIG_LDLP" ]]; then PEER_ENV=(env "LD_LIBRARY_PATH=$ORIG_LDLP"); else PEER_ENV=(env -u LD_LIBRARY_PATH); fi
-find_torch_python() { # find_torch_python LIMIT: the first of python3, /usr/bin/python3 that imports torch
-  local py
+declare -A PEER_PYS=()
+PY_FOUND=""
+find_python_with() { # find_python_with MODULE LIMIT: sets PY_FOUND to the first of python3,
+  local py v       # /usr/bin/python3 that imports MODULE (cached per module); fails if none
+  PY_FOUND=""
+  if [[ -n "${PEER_PYS[$1]+x}" ]]; then PY_FOUND="${PEER_PYS[$1]}"; [[ -n "$PY_FOUND" ]]; return; fi
+  PEER_PYS[$1]=""
   for py in python3 /usr/bin/python3; do
     py="$(command -v "$py" 2>/dev/null)" || continue
-    if timeout -k 5 "$1" "${PEER_ENV[@]}" "$py" -c 'import torch' >/dev/null 2>&1; then echo "$py"; return 0; fi
+    if timeout -k 5 "$2" "${PEER_ENV[@]}" "$py" -c "import $1" >/dev/null 2>&1; then
+      PEER_PYS[$1]="$py"; PY_FOUND="$py"
+      v="$(timeout -k 5 60 "${PEER_ENV[@]}" "$py" -c "import $1; print($1.__version__$([[ "$1" == torch ]] && echo ', "CUDA", torch.version.cuda'))" 2>/dev/null || echo '?')"
+      say "python for $1: $py ($1 $v)"
+      return 0
+    fi
   done
   return 1
 }
@@ -606,20 +617,25 @@ else
   for f in "$PEER_REPO"/bench/peers/*.py; do [[ -f "$f" && "$(basename "$f")" != _* ]] && PEERS+=("$f"); done
   if (( ${#PEERS[@]} == 0 )); then
     say "skipped (no scripts in $PEER_REPO/bench/peers)"
-  elif ! t="$(step_limit 90)"; then
-    say "skipped (time budget)"; PEER_BAD=1
-  elif ! PEER_PY="$(find_torch_python "$t")"; then
-    say "skipped (neither python3 nor /usr/bin/python3 imports torch)"
   else
-    say "python: $PEER_PY (torch $(timeout -k 5 60 "${PEER_ENV[@]}" "$PEER_PY" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)' 2>/dev/null || echo '?'))"
     [[ -n "${MINIDL_PEER_ARGS:-}" ]] && say "extra args: ${PEER_ARGS[*]}"
     for peer in "${PEERS[@]}"; do
       pname="$(basename "$peer" .py)"
-      # The minidl benchmark a peer compares with: minidl_bench_<area>, <area> from a
-      # "# minidl-bench-area: <area>" line in the script's first lines, else the part of
-      # its name after <lib>_ (torch_kernels.py -> kernels; torch_mlp.py declares train).
+      # The Python module a peer needs: "# minidl-peer-module: <module>" in its first lines,
+      # else <lib> (torch_kernels.py -> torch, sklearn_svm.py -> sklearn). The minidl
+      # benchmark it compares with: minidl_bench_<area>, <area> from a "# minidl-bench-area:
+      # <area>" line, else the part of its name after <lib>_ (torch_kernels.py -> kernels;
+      # torch_mlp.py declares train).
+      module="$(head -n 5 "$peer" | sed -n 's/^# *minidl-peer-module: *\([A-Za-z0-9_]*\).*/\1/p' | head -n 1)"
+      [[ -n "$module" ]] || module="${pname%%_*}"
       area="$(head -n 5 "$peer" | sed -n 's/^# *minidl-bench-area: *\([A-Za-z0-9_]*\).*/\1/p' | head -n 1)"
       [[ -n "$area" ]] || area="${pname#*_}"
+      if ! t="$(step_limit 60)"; then
+        say "$(printf '%-32s %-12s' "$pname" NOT-RUN) (time budget)"; PEER_BAD=1; continue
+      fi
+      if ! find_python_with "$module" "$t"; then
+        say "$(printf '%-32s %-12s' "$pname" SKIPPED) (neither python3 nor /usr/bin/python3 imports $module)"; continue
+      fi
       pjson="$pname-$GPU_TAG-$DATE_TAG.json"
       pargs=(--out "$RES/peers/$pjson")
       [[ -n "${MINIDL_DISABLE_CUDA:-}" ]] && pargs+=(--device cpu)
@@ -635,7 +651,7 @@ else
       if ! t="$(step_limit "$PEER_TIMEOUT")"; then
         say "$(printf '%-32s %-12s' "$pname" NOT-RUN) (time budget)"; PEER_BAD=1; continue
       fi
-      run_one peers "$pname" "$t" "${PEER_ENV[@]}" "$PEER_PY" "$peer" "${pargs[@]}" ${PEER_ARGS[@]+"${PEER_ARGS[@]}"}
+      run_one peers "$pname" "$t" "${PEER_ENV[@]}" "$PY_FOUND" "$peer" "${pargs[@]}" ${PEER_ARGS[@]+"${PEER_ARGS[@]}"}
       rc="$(cat "$RES/peers/$pname.rc")"
       st="$(rc_word "$rc")"
       [[ "$st" == ok ]] || PEER_BAD=1
