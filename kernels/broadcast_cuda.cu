@@ -14,9 +14,12 @@ __global__ void add_row_vector_kernel(float* __restrict__ z, const float* __rest
   const std::int64_t c = blockIdx.x * std::int64_t{blockDim.x} + threadIdx.x;
   if (c >= cols) return;
   const float bias = __ldg(b + c);
-  const std::int64_t r0 = blockIdx.y * std::int64_t{kRowsPerBlock};
-  const std::int64_t r1 = min(rows, r0 + kRowsPerBlock);
-  for (std::int64_t r = r0; r < r1; ++r) z[r * cols + c] += bias;
+  // grid.y is capped at 65535: blocks stride over the row blocks.
+  for (std::int64_t r0 = blockIdx.y * std::int64_t{kRowsPerBlock}; r0 < rows;
+       r0 += std::int64_t{gridDim.y} * kRowsPerBlock) {
+    const std::int64_t r1 = min(rows, r0 + kRowsPerBlock);
+    for (std::int64_t r = r0; r < r1; ++r) z[r * cols + c] += bias;
+  }
 }
 }  // namespace
 
@@ -24,9 +27,8 @@ void add_row_vector(float* z, const float* b, std::int64_t rows, std::int64_t co
   if (rows == 0 || cols == 0) return;
   cudaStream_t stream = cuda_detail::stream_for(device);
   const std::int64_t row_blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
-  MINIDL_CHECK(row_blocks <= 65535, ShapeError, "add_row_vector: ", rows,
-               " rows exceed the CUDA grid");
-  const dim3 grid(static_cast<unsigned>((cols + 127) / 128), static_cast<unsigned>(row_blocks));
+  const dim3 grid(static_cast<unsigned>((cols + 127) / 128),
+                  static_cast<unsigned>(std::min<std::int64_t>(row_blocks, 65535)));
   add_row_vector_kernel<<<grid, 128, 0, stream>>>(z, b, rows, cols);
   MINIDL_CUDA_LAUNCH_CHECK("add_row_vector_kernel");
 }

@@ -27,21 +27,25 @@ __global__ void reduce_rows_kernel(const float* __restrict__ x, float* __restric
 constexpr int kColsX = 32, kColsY = 8;
 
 __global__ void reduce_cols_kernel(const float* __restrict__ x, float* __restrict__ out,
-                                   std::int64_t extent, std::int64_t inner, float scale) {
+                                   std::int64_t outer, std::int64_t extent, std::int64_t inner,
+                                   float scale) {
   __shared__ float partial[kColsY][kColsX + 1];
-  const std::int64_t o = blockIdx.y;
   const std::int64_t i = blockIdx.x * std::int64_t{kColsX} + threadIdx.x;
-  float acc = 0.0f;
-  if (i < inner) {
-    const float* base = x + o * extent * inner + i;
-    for (std::int64_t k = threadIdx.y; k < extent; k += kColsY) acc += __ldg(base + k * inner);
-  }
-  partial[threadIdx.y][threadIdx.x] = acc;
-  __syncthreads();
-  if (threadIdx.y == 0 && i < inner) {
-    float total = 0.0f;
-    for (int r = 0; r < kColsY; ++r) total += partial[r][threadIdx.x];
-    out[o * inner + i] = total * scale;
+  // grid.y is capped at 65535: blocks stride over the outer slices.
+  for (std::int64_t o = blockIdx.y; o < outer; o += gridDim.y) {
+    float acc = 0.0f;
+    if (i < inner) {
+      const float* base = x + o * extent * inner + i;
+      for (std::int64_t k = threadIdx.y; k < extent; k += kColsY) acc += __ldg(base + k * inner);
+    }
+    partial[threadIdx.y][threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.y == 0 && i < inner) {
+      float total = 0.0f;
+      for (int r = 0; r < kColsY; ++r) total += partial[r][threadIdx.x];
+      out[o * inner + i] = total * scale;
+    }
+    __syncthreads();  // partial is rewritten by the next slice
   }
 }
 
@@ -90,11 +94,13 @@ void reduce_sum(const float* x, float* out, std::int64_t outer, std::int64_t ext
     reduce_rows_kernel<<<static_cast<unsigned>(outer), 256, 0, stream>>>(x, out, extent, scale);
     MINIDL_CUDA_LAUNCH_CHECK("reduce_rows_kernel");
   } else {
-    MINIDL_CHECK(outer <= 65535, ShapeError, "sum: ", outer,
-                 " outer slices exceed the CUDA grid's y extent");
-    const dim3 grid(static_cast<unsigned>((inner + kColsX - 1) / kColsX),
-                    static_cast<unsigned>(outer));
-    reduce_cols_kernel<<<grid, dim3(kColsX, kColsY), 0, stream>>>(x, out, extent, inner, scale);
+    const std::int64_t col_blocks = (inner + kColsX - 1) / kColsX;
+    MINIDL_CHECK(col_blocks <= 0x7fffffff, ShapeError, "sum: ", inner,
+                 " inner elements exceed the CUDA grid");
+    const dim3 grid(static_cast<unsigned>(col_blocks),
+                    static_cast<unsigned>(std::min<std::int64_t>(outer, 65535)));
+    reduce_cols_kernel<<<grid, dim3(kColsX, kColsY), 0, stream>>>(x, out, outer, extent, inner,
+                                                                  scale);
     MINIDL_CUDA_LAUNCH_CHECK("reduce_cols_kernel");
   }
 }

@@ -70,7 +70,8 @@ TEST(ReduceCuda, MatchesCpu) {
   MINIDL_REQUIRE_CUDA();
   Generator gen(21);
   const std::vector<std::vector<std::int64_t>> shapes = {
-      {128, 1000}, {4096, 10}, {3, 5, 7}, {1, 100000}, {70000, 3}};
+      {128, 1000}, {4096, 10}, {3, 5, 7}, {1, 100000}, {70000, 3},
+      {70000, 2, 3}};  // axis 1: 70000 outer slices, more than grid.y's 65535
   for (const auto& dims : shapes) {
     const Tensor x = normal(Shape(dims), 0.0f, 1.0f, gen);
     const Tensor g = x.to(Device::cuda());
