@@ -224,7 +224,6 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
     std::int64_t j = -1;
     double best = kInf;
     const float* ki = i >= 0 ? k.row(i) : nullptr;
-    const double yi = i >= 0 ? y[static_cast<std::size_t>(i)] : 0.0;
     const double qdi = i >= 0 ? qd[static_cast<std::size_t>(i)] : 0.0;
     for (std::size_t t = 0; t < L; ++t) {
       if (y[t] > 0) {
@@ -232,8 +231,9 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
           const double gd = gmax + grad[t];
           if (grad[t] >= gmax2) gmax2 = grad[t];
           if (gd > 0 && ki != nullptr) {
-            // Q_it = yi * y_t * K_it with y_t = +1.
-            double quad = qdi + qd[t] - 2.0 * yi * ki[t];
+            // LIBSVM's QD_i + QD_t - 2 y_i Q_it with Q_it = y_i y_t K_it: for either
+            // label pair the curvature K_ii + K_tt - 2 K_it of the pair's line search.
+            double quad = qdi + qd[t] - 2.0 * ki[t];
             const double obj = -(gd * gd) / (quad > 0 ? quad : kSmoTau);
             if (obj <= best) {
               j = static_cast<std::int64_t>(t);
@@ -245,7 +245,7 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
         const double gd = gmax - grad[t];
         if (-grad[t] >= gmax2) gmax2 = -grad[t];
         if (gd > 0 && ki != nullptr) {
-          double quad = qdi + qd[t] + 2.0 * yi * ki[t];
+          double quad = qdi + qd[t] - 2.0 * ki[t];
           const double obj = -(gd * gd) / (quad > 0 ? quad : kSmoTau);
           if (obj <= best) {
             j = static_cast<std::int64_t>(t);
@@ -412,7 +412,7 @@ SmoResult smo_solve_decomposition(KernelRows& k, const std::vector<std::int8_t>&
         const double gd = gmax + yw * lg[w];
         if (gd <= 0) continue;
         const double quad =
-            double(lkd[I]) + lkd[w] - 2.0 * yi * yw * ki[static_cast<std::size_t>(ws[w])];
+            double(lkd[I]) + lkd[w] - 2.0 * ki[static_cast<std::size_t>(ws[w])];
         const double gain = gd * gd / (quad > 0 ? quad : kSmoTau);
         if (gain >= best) {
           best = gain;

@@ -289,7 +289,7 @@ __global__ void __launch_bounds__(kWsThreads)
     if (active && in_low(s_y[t], s_alpha[t], s_c[t])) {
       const double gd = up + s_y[t] * s_grad[t];
       if (gd > 0) {
-        const double quad = double(s_kd[i]) + s_kd[t] - 2.0 * yi * s_y[t] * ki[gt];
+        const double quad = double(s_kd[i]) + s_kd[t] - 2.0 * ki[gt];  // K_ii + K_tt - 2 K_it
         gain = gd * gd / (quad > 0 ? quad : kSmoTau);
         j = t;
       }

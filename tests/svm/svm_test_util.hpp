@@ -77,6 +77,7 @@ struct LibsvmRun {
   std::vector<double> obj;
   std::vector<double> rho;
   std::vector<std::int64_t> nsv;
+  std::vector<std::int64_t> iterations;  // "optimization finished, #iter = N"
   std::int64_t total_nsv = -1;
   std::string output;
 };
@@ -107,6 +108,8 @@ inline LibsvmRun svm_train(const std::string& args, const std::string& train,
       run.rho.push_back(rho);
     } else if (std::sscanf(line.c_str(), "nSV = %lld, nBSV = %lld", &a, &b) == 2) {
       run.nsv.push_back(a);
+    } else if (std::sscanf(line.c_str(), "optimization finished, #iter = %lld", &a) == 1) {
+      run.iterations.push_back(a);
     } else if (std::sscanf(line.c_str(), "Total nSV = %lld", &a) == 1) {
       run.total_nsv = a;
     }
