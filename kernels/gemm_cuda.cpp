@@ -2,6 +2,7 @@
 // the column-major n x m matrix with the same leading dimension, so
 //   C = op(A) op(B)   (row-major)   <=>   C^T = op(B)^T op(A)^T   (column-major)
 // and cuBLAS is called with the operands swapped and the same transpose flags.
+#include <algorithm>
 #include <climits>
 
 #include "../core/context.hpp"
@@ -43,10 +44,20 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, floa
     return;
   }
   const cublasComputeType_t compute = tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-  MINIDL_CUBLAS_CHECK(cublasGemmEx(handle, op_b, op_a, blas_int(n), blas_int(m), blas_int(k),
-                                   &alpha, b, CUDA_R_32F, blas_int(ldb), a, CUDA_R_32F,
-                                   blas_int(lda), &beta, c, CUDA_R_32F, blas_int(ldc), compute,
-                                   CUBLAS_GEMM_DEFAULT));
+  // cuBLAS's dimensions are 32-bit; so that no offset inside one call passes 2^31
+  // elements either (a 60000 x 60000 SVM kernel matrix has 3.6e9), a large c is done
+  // in blocks of rows of at most 2^30 elements.
+  const std::int64_t block_rows =
+      std::max<std::int64_t>(1, (std::int64_t{1} << 30) / std::max<std::int64_t>(ldc, 1));
+  for (std::int64_t r0 = 0; r0 < m; r0 += block_rows) {
+    const std::int64_t rows = std::min(block_rows, m - r0);
+    // Row r of op(a): a + r lda (a is [m, lda]) or column r of a (a^T, a is [k, lda]).
+    const float* a_rows = a + (ta ? r0 : r0 * lda);
+    MINIDL_CUBLAS_CHECK(cublasGemmEx(handle, op_b, op_a, blas_int(n), blas_int(rows), blas_int(k),
+                                     &alpha, b, CUDA_R_32F, blas_int(ldb), a_rows, CUDA_R_32F,
+                                     blas_int(lda), &beta, c + r0 * ldc, CUDA_R_32F, blas_int(ldc),
+                                     compute, CUBLAS_GEMM_DEFAULT));
+  }
 }
 
 void gemv(bool ta, std::int64_t m, std::int64_t n, float alpha, const float* a, std::int64_t lda,
