@@ -361,6 +361,30 @@ struct Buffers {
   float* nws = nullptr;
 };
 
+// A worker's stream (its own, or the context's) and pinned staging. On leaving the
+// worker, also by an exception, it waits for the stream's queued work before freeing
+// anything, so the shared buffers are not released under kernels still running.
+struct WorkerStream {
+  cudaStream_t stream = nullptr;
+  bool owned = false;
+  int* host = nullptr;  // ws_count, then the violation (16 bytes)
+
+  WorkerStream(cudaStream_t shared, bool own) : stream(shared) {
+    if (own) {
+      MINIDL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+      owned = true;
+    }
+    MINIDL_CUDA_CHECK(cudaMallocHost(&host, 16));
+  }
+  WorkerStream(const WorkerStream&) = delete;
+  WorkerStream& operator=(const WorkerStream&) = delete;
+  ~WorkerStream() {  // never throws; errors here are ignored (the first one was reported)
+    cudaStreamSynchronize(stream);
+    if (host != nullptr) cudaFreeHost(host);
+    if (owned) cudaStreamDestroy(stream);
+  }
+};
+
 template <class T>
 T* alloc(CudaContext& ctx, std::vector<void*>& owned, std::int64_t count) {
   void* p = ctx.allocate(static_cast<std::size_t>(std::max<std::int64_t>(count, 1)) * sizeof(T));
@@ -419,12 +443,12 @@ void smo_solve_problems(const float* k_full, const float* x, std::int64_t n, std
   auto work = [&](int worker) {
     try {
       MINIDL_CUDA_CHECK(cudaSetDevice(device));
-      cudaStream_t stream = ctx.stream();
-      if (full && workers > 1)
-        MINIDL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+      // Several workers need a stream each; the row-computing path (one worker) stays
+      // on the context's stream, where its cuBLAS handle is.
+      const WorkerStream own(ctx.stream(), full && workers > 1);
+      cudaStream_t stream = own.stream;
+      int* host = own.host;
       Buffers& b = bufs[static_cast<std::size_t>(worker)];
-      int* host = nullptr;  // ws_count, then the violation (pinned)
-      MINIDL_CUDA_CHECK(cudaMallocHost(&host, 16));
       for (std::size_t p = next++; p < problems.size(); p = next++) {
         SmoProblem& prob = problems[p];
         const auto l = static_cast<std::int64_t>(prob.samples->size());
@@ -501,8 +525,6 @@ void smo_solve_problems(const float* k_full, const float* x, std::int64_t n, std
         res.iterations = outer;
         smo_finish(res, *prob.y, prob.cp, prob.cn);
       }
-      cudaFreeHost(host);
-      if (stream != ctx.stream()) cudaStreamDestroy(stream);
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mutex);
       if (!error) error = std::current_exception();
