@@ -29,27 +29,15 @@ Runs with whichever python has torch: if `import torch` fails it re-executes its
 """
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
 import os
-import platform
 import re
 import statistics
 import sys
-import time
 
-try:
-    import torch
-    import torch.nn.functional as F
-except ImportError:
-    _alt = "/usr/bin/python3"
-    if (os.environ.get("MINIDL_PEER_REEXEC") != "1" and os.path.exists(_alt)
-            and os.path.realpath(sys.executable) != os.path.realpath(_alt)):
-        os.environ["MINIDL_PEER_REEXEC"] = "1"
-        os.execv(_alt, [_alt] + sys.argv)
-    sys.stderr.write("torch_conv.py: PyTorch is not importable by %s\n" % sys.executable)
-    sys.exit(3)
+import _common  # bench/peers/_common.py: options, timing, the minidl JSON
+
+torch = _common.import_torch("torch_conv.py")
+import torch.nn.functional as F  # noqa: E402
 
 SHAPES = [
     ("cnn_conv1", (128, 1, 28, 28), (32, 1, 5, 5)),
@@ -57,30 +45,6 @@ SHAPES = [
     ("resnet3x3", (32, 64, 56, 56), (64, 64, 3, 3)),
 ]
 PARTS = ["conv_fwd", "conv_bwd_data", "conv_bwd_filter", "conv_fwd_bwd"]
-_SUFFIX = re.compile(r"^(manual_time|real_time|process_time|min_time:.*|min_warmup_time:.*|"
-                     r"iterations:.*|repeats:.*|threads:.*)$")
-_UNIT_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def time_calls(fn, dev, warmup, repeat):
-    for _ in range(warmup):
-        fn()
-    times = []
-    if dev == "cuda":
-        torch.cuda.synchronize()
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        for _ in range(repeat):
-            start.record()
-            fn()
-            stop.record()
-            stop.synchronize()
-            times.append(start.elapsed_time(stop) * 1e-3)
-    else:
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return times
 
 
 def make_case(dev, xs, ws, part):
@@ -113,53 +77,30 @@ def make_case(dev, xs, ws, part):
     return fn, (3 * flops if part == "conv_fwd_bwd" else flops)
 
 
-def normalize_name(name):
-    return "/".join(p for p in name.split("/") if not _SUFFIX.match(p))
-
-
 def load_minidl(path):
-    with open(path) as f:
-        data = json.load(f)
+    """name -> milliseconds (the median of the repetitions, else the run), and the context."""
+    cases, ctx = _common.load_minidl(path, "real_time")
     out = {}
-    for b in data.get("benchmarks", []):
-        if b.get("error_occurred") or "real_time" not in b:
-            continue
-        if b.get("run_type", "iteration") == "aggregate" and b.get("aggregate_name") != "median":
-            continue
-        key = normalize_name(b.get("run_name") or b.get("name", ""))
-        out[key] = b["real_time"] * _UNIT_MS.get(b.get("time_unit", "ns"), 1e-6)
-    return out, data.get("context", {})
+    for key, c in cases.items():
+        b = c.aggregates.get("median") or (c.runs[-1] if c.runs else None)
+        if b is not None:
+            out[key] = b["real_time"] * _common.UNIT_SECONDS.get(b.get("time_unit", "ns"), 1e-9) * 1e3
+    return out, ctx
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--device", choices=["cuda", "cpu"],
-                    default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--threads", type=int, default=0,
-                    help="torch.set_num_threads on the CPU (default: $OMP_NUM_THREADS, else every "
-                         "CPU this process may use, as minidl's OpenMP does)")
-    ap.add_argument("--repeat", type=int, default=0, help="timed calls (default 30 cuda, 5 cpu)")
-    ap.add_argument("--warmup", type=int, default=0, help="untimed calls (default 5 cuda, 1 cpu)")
-    ap.add_argument("--filter", default="", help="only cases whose name matches this regex")
-    ap.add_argument("--out", help="write the results as JSON here")
-    ap.add_argument("--minidl", help="minidl_bench_conv JSON to compare with")
-    args = ap.parse_args()
+    ap = _common.peer_parser(
+        __doc__, "minidl_bench_conv",
+        threads_help="torch.set_num_threads on the CPU (default: $OMP_NUM_THREADS, else every "
+                     "CPU this process may use, as minidl's OpenMP does)",
+        repeat_help="timed calls (default 30 cuda, 5 cpu)",
+        warmup_help="untimed calls (default 5 cuda, 1 cpu)")
+    args = _common.parse_args(ap, "torch_conv.py")
 
     dev = args.device
-    if dev == "cuda" and not torch.cuda.is_available():
-        sys.stderr.write("torch_conv.py: --device cuda but CUDA is unavailable to torch %s\n"
-                         % torch.__version__)
+    if _common.cuda_missing("torch_conv.py", dev):
         return 2
-    threads = args.threads
-    if dev == "cpu" and threads <= 0:
-        try:
-            threads = int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0])
-        except ValueError:
-            threads = 0
-        if threads <= 0:
-            threads = len(os.sched_getaffinity(0))
-    if threads > 0:
-        torch.set_num_threads(threads)
+    _common.set_cpu_threads(dev, args.threads)
     if dev == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cudnn.allow_tf32 = False
@@ -169,10 +110,10 @@ def main():
 
     context = {
         "peer": "pytorch", "torch_version": torch.__version__, "device": dev,
-        "device_name": torch.cuda.get_device_name() if dev == "cuda" else platform.processor(),
+        "device_name": _common.device_name(dev),
         "threads": torch.get_num_threads() if dev == "cpu" else None,
         "cudnn": torch.backends.cudnn.version() if dev == "cuda" else None,
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": _common.utc_now(),
         "repeat": repeat, "warmup": warmup,
     }
     print("PyTorch %s peer of minidl_bench_conv on %s%s; median of %d calls after %d warm-up"
@@ -188,7 +129,7 @@ def main():
             try:
                 fn, flops = make_case(dev, xs, ws, part)
                 with torch.no_grad():
-                    times = time_calls(fn, dev, warmup, repeat)
+                    times = _common.time_calls(fn, dev, warmup, repeat)
             except Exception as e:  # one broken case must not hide the rest
                 print("%-34s ERROR %s: %s" % (name, type(e).__name__, e))
                 results.append({"name": name, "error": str(e)})
@@ -226,8 +167,7 @@ def main():
         out["comparison"] = comparison
         out["minidl_context"] = mctx
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(out, f, indent=1)
+        _common.write_json(args.out, out, indent=1, announce=False)
     return 0
 
 

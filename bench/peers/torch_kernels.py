@@ -39,65 +39,21 @@ Runs with whichever python has torch: if `import torch` fails it re-executes its
 """
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
 import os
 import platform
 import re
 import statistics
 import sys
-import time
 
-try:
-    import torch
-    import torch.nn.functional as F
-except ImportError:
-    _alt = "/usr/bin/python3"
-    if (os.environ.get("MINIDL_PEER_REEXEC") != "1" and os.path.exists(_alt)
-            and os.path.realpath(sys.executable) != os.path.realpath(_alt)):
-        os.environ["MINIDL_PEER_REEXEC"] = "1"
-        os.execv(_alt, [_alt] + sys.argv)
-    sys.stderr.write("torch_kernels.py: PyTorch is not importable by %s%s\n"
-                     % (sys.executable, "" if not os.path.exists(_alt) else " nor by " + _alt))
-    sys.exit(3)
+import _common  # bench/peers/_common.py: options, timing, the minidl JSON
+
+torch = _common.import_torch("torch_kernels.py")
+import torch.nn.functional as F  # noqa: E402
 
 ELEMENTWISE_N = 1 << 26
 CE_SHAPES = [(4096, 1000), (65536, 10), (128, 10)]
 QUICK_N = 1 << 20
 QUICK_CE_SHAPES = [(512, 100), (4096, 10), (128, 10)]
-
-
-# ---------------------------------------------------------------------------- timing
-def time_calls(fn, device, warmup, repeat, before=None):
-    """Seconds per call of fn() for `repeat` calls after `warmup` untimed ones.
-
-    `before`, if given, runs before each call outside the timed region."""
-    for _ in range(warmup):
-        if before:
-            before()
-        fn()
-    times = []
-    if device == "cuda":
-        torch.cuda.synchronize()
-        start = torch.cuda.Event(enable_timing=True)
-        stop = torch.cuda.Event(enable_timing=True)
-        for _ in range(repeat):
-            if before:
-                before()
-            start.record()
-            fn()
-            stop.record()
-            stop.synchronize()
-            times.append(start.elapsed_time(stop) * 1e-3)
-    else:
-        for _ in range(repeat):
-            if before:
-                before()
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return times
 
 
 # ---------------------------------------------------------------------------- cases
@@ -193,15 +149,10 @@ def ce_cases(dev, shapes):
 
 
 # ---------------------------------------------------------------------------- minidl JSON
-_SUFFIX = re.compile(r"^(manual_time|real_time|process_time|min_time:.*|min_warmup_time:.*|"
-                     r"iterations:.*|repeats:.*|threads:.*)$")
-_UNIT_US = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}
-
-
 def normalize_name(name):
     """'cuda/softmax_ce/4096x1000/manual_time' -> 'cuda/softmax_ce/4096x1000';
     also 'dev/case/4096/1000' (Google Benchmark Args) -> 'dev/case/4096x1000'."""
-    parts = [p for p in name.split("/") if not _SUFFIX.match(p)]
+    parts = _common.normalize_name(name).split("/")
     if len(parts) > 3 and all(p.isdigit() for p in parts[2:]):
         parts = parts[:2] + ["x".join(parts[2:])]
     return "/".join(parts)
@@ -209,29 +160,21 @@ def normalize_name(name):
 
 def load_minidl(path):
     """name -> {'us': float, 'gbps': float|None, 'how': str} or {'error': str}."""
-    with open(path) as f:
-        data = json.load(f)
-    groups = {}
-    for b in data.get("benchmarks", []):
-        key = normalize_name(b.get("run_name") or b.get("name", ""))
-        groups.setdefault(key, []).append(b)
+    cases, ctx = _common.load_minidl(path, "real_time", rename=normalize_name)
     result = {}
-    for key, entries in groups.items():
-        bad = [b for b in entries if b.get("error_occurred")]
-        if bad and len(bad) == len(entries):
-            result[key] = {"error": bad[0].get("error_message", "error")}
+    for key, c in cases.items():
+        if c.failed() is not None:
+            result[key] = {"error": c.failed()}
             continue
-        ok = [b for b in entries if not b.get("error_occurred") and "real_time" in b]
-        aggs = {b.get("aggregate_name"): b for b in ok if b.get("run_type") == "aggregate"}
-        pick = aggs.get("median") or aggs.get("mean")
+        pick = c.aggregates.get("median") or c.aggregates.get("mean")
         if pick is not None:
             chosen, how = [pick], "%s of repetitions" % pick.get("aggregate_name")
         else:
-            chosen = [b for b in ok if b.get("run_type", "iteration") == "iteration"]
+            chosen = c.runs
             how = "mean over iterations" if len(chosen) == 1 else "median of %d runs" % len(chosen)
         if not chosen:
             continue
-        us = statistics.median(b["real_time"] * _UNIT_US.get(b.get("time_unit", "ns"), 1e-3)
+        us = statistics.median(b["real_time"] * _common.UNIT_SECONDS.get(b.get("time_unit", "ns"), 1e-9) * 1e6
                                for b in chosen)
         gbps = None
         bps = [b["bytes_per_second"] for b in chosen if "bytes_per_second" in b]
@@ -240,64 +183,29 @@ def load_minidl(path):
         elif all("GB/s" in b for b in chosen):
             gbps = statistics.median(b["GB/s"] for b in chosen)
         result[key] = {"us": us, "gbps": gbps, "how": how}
-    return result, data.get("context", {})
+    return result, ctx
 
 
 # ---------------------------------------------------------------------------- main
-def device_name(dev):
-    if dev == "cuda":
-        return torch.cuda.get_device_name(torch.cuda.current_device())
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
-
-
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--device", choices=["cuda", "cpu"],
-                    default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--threads", type=int, default=0,
-                    help="torch.set_num_threads for CPU cases (default: what OpenMP gives minidl: "
-                         "$OMP_NUM_THREADS, else every CPU this process may use; torch's own "
-                         "default is the physical cores)")
-    ap.add_argument("--repeat", type=int, default=0,
-                    help="timed calls per case (default 50 on cuda, 10 on cpu)")
-    ap.add_argument("--warmup", type=int, default=0, help="untimed calls first (default 5 cuda, 2 cpu)")
+    ap = _common.peer_parser(
+        __doc__, "minidl_bench_kernels",
+        threads_help="torch.set_num_threads for CPU cases (default: what OpenMP gives minidl: "
+                     "$OMP_NUM_THREADS, else every CPU this process may use; torch's own "
+                     "default is the physical cores)",
+        repeat_help="timed calls per case (default 50 on cuda, 10 on cpu)",
+        warmup_help="untimed calls first (default 5 cuda, 2 cpu)")
     ap.add_argument("--quick", action="store_true",
                     help="small sizes (2^20 elements; CE 512x100, 4096x10, 128x10): a smoke test")
     ap.add_argument("--outputs", choices=["auto", "new", "preallocated"], default="auto",
                     help="elementwise outputs: new per call (torch.relu(x)) or preallocated "
                          "(out= variants, like minidl); auto: new on cuda, preallocated on cpu")
-    ap.add_argument("--filter", default="", help="only cases whose name matches this regex")
-    ap.add_argument("--out", help="write the results as JSON here")
-    ap.add_argument("--minidl", help="minidl_bench_kernels JSON to compare with")
-    args = ap.parse_args()
+    args = _common.parse_args(ap, "torch_kernels.py")
 
     dev = args.device
-    if dev == "cuda" and not torch.cuda.is_available():
-        sys.stderr.write("torch_kernels.py: --device cuda but torch.cuda.is_available() is False "
-                         "(torch %s, built with CUDA %s)\n" % (torch.__version__, torch.version.cuda))
+    if _common.cuda_missing("torch_kernels.py", dev):
         return 2
-    if dev == "cpu":
-        threads = args.threads
-        if threads <= 0:
-            try:
-                threads = int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0])
-            except ValueError:
-                threads = 0
-        if threads <= 0:
-            try:
-                threads = len(os.sched_getaffinity(0))
-            except AttributeError:
-                threads = os.cpu_count() or 1
-        torch.set_num_threads(threads)
-    elif args.threads > 0:
-        torch.set_num_threads(args.threads)
+    _common.set_cpu_threads(dev, args.threads)
     repeat = args.repeat or (50 if dev == "cuda" else 10)
     warmup = args.warmup or (5 if dev == "cuda" else 2)
     n = QUICK_N if args.quick else ELEMENTWISE_N
@@ -307,7 +215,7 @@ def main():
     if args.filter:
         cases = [c for c in cases if re.search(args.filter, c[0])]
 
-    name = device_name(dev)
+    name = _common.device_name(dev)
     context = {
         "peer": "pytorch",
         "torch_version": torch.__version__,
@@ -316,7 +224,7 @@ def main():
         "device": dev,
         "device_name": name,
         "host": platform.node(),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": _common.utc_now(),
         "threads": torch.get_num_threads() if dev == "cpu" else None,
         "repeat": repeat,
         "warmup": warmup,
@@ -338,7 +246,7 @@ def main():
     for cname, nbytes, setup in cases:
         try:
             fn, before, op = setup()
-            times = time_calls(fn, dev, warmup, repeat, before)
+            times = _common.time_calls(fn, dev, warmup, repeat, before)
         except Exception as e:  # report and go on: one broken case must not hide the rest
             print("%-34s ERROR %s: %s" % (cname, type(e).__name__, e))
             results.append({"name": cname, "error": "%s: %s" % (type(e).__name__, e)})
@@ -411,10 +319,7 @@ def main():
                              "minidl_only": minidl_only}
 
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(out, f, indent=2)
-            f.write("\n")
-        print("\nwrote %s" % args.out)
+        _common.write_json(args.out, out)
     return 1 if any("error" in r for r in results) else 0
 
 
