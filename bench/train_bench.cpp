@@ -1,5 +1,10 @@
-// Training throughput of the 784-256-128-10 ReLU MLP (softmax cross-entropy): the model
-// apps/train builds (build_mlp), one optimizer step at a time on a device-resident batch.
+// Training throughput of the models apps/train builds, one optimizer step at a time on a
+// device-resident batch:
+//   mlp  the 784-256-128-10 ReLU MLP (as build_mlp; replicated here: build_mlp_model)
+//   cnn  the Fashion-MNIST CNN of `minidl-train --model cnn`, built by apps/train's own
+//        build_cnn(cnn_config()): conv 5x5 32 same + ReLU + maxpool 2, conv 5x5 64 same +
+//        ReLU + maxpool 2, dense 1024 + ReLU + dropout 0.4, dense 10
+// Both end in softmax cross-entropy (mean) on int32 labels.
 //
 //   <dev>/mlp_<opt>/<B>       one step per iteration: zero_grad + forward + backward +
 //                             optimizer step, on B synthetic images (N(0, 1) pixels,
@@ -7,29 +12,47 @@
 //   cuda/mlp_<opt>_x50/<B>    50 steps per iteration (CUDA only): the kernels' throughput
 //                             with host launch latency amortised over the 50 steps
 //   <opt>: adam (Adam, lr 1e-3) or sgd (SGD, lr 1e-2, momentum 0.9); <B>: 128 and 1024
+//   <dev>/cnn_adam/128        the CNN's step (Adam, lr 1e-3, batch 128: its cnn_config());
+//                             convolutions on the backend `auto` picks, as minidl-train does
+//   cuda/cnn_adam_<conv>/128  (CUDA only) every convolution forced to one backend:
+//                             cudnn or own (minidl's implicit-GEMM kernels)
+//   cuda/cnn_adam[_<conv>]_x50/128   50 steps per iteration, as for the MLP
 //
-// Counters: images_per_second (B x steps / time), GFLOP/s (the model's GEMM work per step,
-// 2 x B x (784*256 + 256*128 + 128*10) for forward, twice that for backward, less the first
-// layer's dx, which is not computed), us_per_step. CPU time is wall time; CUDA time is GPU
-// time from CUDA events around the step(s) (manual time), which includes gaps while the host
-// launches kernels; host_us_per_step is the host's enqueue time.
+// Counters: images_per_second (B x steps / time), GFLOP/s, us_per_step. GFLOP/s counts the
+// multiply-adds of the GEMMs and convolutions only (bias, activations, pooling, dropout, the
+// loss and the optimizer are left out), 2 FLOPs each, per step:
+//   MLP  2 x B x (784*256 + 256*128 + 128*10) for forward, the same for dW, and for dx
+//        of every layer but the first (whose dx is not computed)
+//   CNN  per conv layer F = 2 B M H W C K^2 (same padding, so the output is H x W): forward,
+//        dW and dx, except conv1's dx (not computed: its input needs no gradient);
+//        per dense layer 2 B in out, three times. At B = 128: conv1 28x28x32 from 1 channel,
+//        conv2 14x14x64 from 32, dense 3136x1024 and 1024x10: 10.5 GFLOP per step,
+//        73% of it in conv2 (cnn_step_flops).
+// CPU time is wall time; CUDA time is GPU time from CUDA events around the
+// step(s) (manual time), which includes gaps while the host launches kernels;
+// host_us_per_step is the host's enqueue time.
 //
 // No hidden host synchronisation: the loss is never read in the loop, the loss layer's label
 // check (which reads a flag back) is off as in apps/train, and before timing, each CUDA case
 // proves that a whole step enqueues without waiting for the GPU (no_sync_check below): the
 // stream is held for 200 ms by a host function, a step is enqueued behind it, and the step
-// must come back well before the 200 ms are up, with the stream still busy (once per case).
+// must come back well before the 200 ms are up, with the stream still busy (once per case,
+// after 3 warm-up steps, so cuDNN's algorithm search and the memory pools have settled).
 // A step that synchronises (item(), a blocking cudaMemcpy, cudaMalloc / cudaFree) fails it.
 //
 // The run's context (console and JSON) records the CPU threads (omp_get_max_threads), the
 // OpenBLAS build and threads, the OpenMP / OpenBLAS environment and the load average at start:
 // on a shared 2-core machine the numbers mean little without them.
+//
+// Peer: bench/peers/torch_mlp.py (MLP) and bench/peers/torch_cnn.py (CNN) time the same
+// steps in PyTorch and print minidl/PyTorch from this executable's JSON.
 #include <omp.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -41,28 +64,31 @@
 #include "bench_util.hpp"
 #include "core/info.hpp"
 #include "core/tensor.hpp"
+#include "kernels/conv2d.hpp"
 #include "layers/activation.hpp"
 #include "layers/dense.hpp"
 #include "layers/sequential.hpp"
 #include "optim/adam.hpp"
 #include "optim/sgd.hpp"
+#include "trainer.hpp"  // apps/train (minidl_train_core): build_cnn, cnn_config
 
 namespace minidl::bench {
 namespace {
 
-constexpr std::int64_t kFeatures = 784;
+constexpr std::int64_t kFeatures = 784;  // 28 x 28 Fashion-MNIST pixels
 constexpr std::int64_t kHidden1 = 256;
 constexpr std::int64_t kHidden2 = 128;
 constexpr std::int64_t kClasses = 10;
+constexpr std::int64_t kCnnBatch = 128;
 constexpr int kStepsPerIteration = 50;  // the cuda/..._x50 cases
 
 enum class Opt { Adam, Sgd };
 
 const char* opt_name(Opt o) { return o == Opt::Adam ? "adam" : "sgd"; }
 
-/// GEMM FLOPs of one training step at batch b: forward x W^T per layer, backward
+/// GEMM FLOPs of one MLP training step at batch b: forward x W^T per layer, backward
 /// dW = dz^T x per layer and dx = dz W for every layer but the first.
-double step_flops(std::int64_t b) {
+double mlp_step_flops(std::int64_t b) {
   const double l1 = static_cast<double>(kFeatures * kHidden1);
   const double l2 = static_cast<double>(kHidden1 * kHidden2);
   const double l3 = static_cast<double>(kHidden2 * kClasses);
@@ -71,15 +97,54 @@ double step_flops(std::int64_t b) {
   return per_sample * static_cast<double>(b);
 }
 
-/// The model, its optimizer and one device-resident batch.
-struct MlpStep {
-  MlpStep(Device device, Opt opt, std::int64_t batch) : net({kFeatures}, device, /*seed=*/1) {
-    // As apps/train/trainer.cpp's build_mlp (hidden 256,128, no dropout).
-    net.add(std::make_shared<Dense>(kHidden1)).add(relu_layer());
-    net.add(std::make_shared<Dense>(kHidden2)).add(relu_layer());
-    net.add(std::make_shared<Dense>(kClasses), "logits");
-    net.loss(softmax_cross_entropy_loss(LossOptions{Reduction::Mean, false}), {}, DType::Int32);
-    net.build(batch);
+/// Convolution and GEMM FLOPs of one CNN training step at batch b, walking the layers as
+/// build_cnn lays them out from `c`: per conv (same padding, stride 1, so the output has the
+/// input's side s) 2 M s^2 C K^2 per sample for forward, dW and dx (conv1: no dx), then a
+/// 2 x 2 max-pool (s -> s / 2); per dense layer 2 in out, three times.
+double cnn_step_flops(const train::TrainConfig& c, std::int64_t side, std::int64_t b) {
+  double per_sample = 0.0;
+  double s = static_cast<double>(side), in_channels = 1.0;
+  bool first = true;
+  for (std::int64_t m : c.conv_channels) {
+    const double k2 = static_cast<double>(c.conv_kernel * c.conv_kernel);
+    const double f = 2.0 * static_cast<double>(m) * s * s * in_channels * k2;
+    per_sample += f * (first ? 2.0 : 3.0);
+    first = false;
+    in_channels = static_cast<double>(m);
+    s = std::floor(s / 2.0);
+  }
+  double in = in_channels * s * s;
+  for (std::int64_t h : c.hidden) {
+    per_sample += 3.0 * 2.0 * in * static_cast<double>(h);
+    in = static_cast<double>(h);
+  }
+  per_sample += 3.0 * 2.0 * in * static_cast<double>(kClasses);
+  return per_sample * static_cast<double>(b);
+}
+
+/// As apps/train/trainer.cpp's build_mlp (hidden 256,128, no dropout).
+Sequential build_mlp_model(Device device, std::int64_t batch) {
+  Sequential net({kFeatures}, device, /*seed=*/1);
+  net.add(std::make_shared<Dense>(kHidden1)).add(relu_layer());
+  net.add(std::make_shared<Dense>(kHidden2)).add(relu_layer());
+  net.add(std::make_shared<Dense>(kClasses), "logits");
+  net.loss(softmax_cross_entropy_loss(LossOptions{Reduction::Mean, false}), {}, DType::Int32);
+  net.build(batch);
+  return net;
+}
+
+/// minidl-train --model cnn's configuration on `device`, convolutions on `backend`.
+train::TrainConfig cnn_train_config(Device device, ConvBackend backend) {
+  train::TrainConfig c = train::cnn_config();
+  c.device = device;
+  c.batch = kCnnBatch;
+  c.conv_backend = conv_backend_name(backend);
+  return c;
+}
+
+/// A model, its optimizer and one device-resident batch (N(0, 1) images, labels 0..9).
+struct TrainStep {
+  TrainStep(Sequential model, Device device, Opt opt, std::int64_t batch) : net(std::move(model)) {
     const std::vector<Parameter*> params = net.graph().parameters();
     if (opt == Opt::Adam) {
       AdamOptions o;
@@ -97,7 +162,7 @@ struct MlpStep {
     y = from_vector(labels, {batch}, device);
   }
 
-  /// One training step; never reads anything back.
+  /// One training step (as Trainer::run's loop body); never reads anything back.
   void run() {
     optimizer->zero_grad();
     net.graph().forward({x, y});
@@ -112,11 +177,20 @@ struct MlpStep {
   Tensor x, y;
 };
 
-void report(benchmark::State& state, std::int64_t batch, int steps_per_iteration, double seconds,
+/// What a case trains: its model builder, optimizer, batch and FLOPs per step.
+struct Workload {
+  std::function<Sequential()> build;
+  Opt opt;
+  std::int64_t batch;
+  double flops_per_step;
+};
+
+void report(benchmark::State& state, const Workload& w, int steps_per_iteration, double seconds,
             double host_seconds) {
+  const std::int64_t batch = w.batch;
   const double steps = static_cast<double>(state.iterations()) * steps_per_iteration;
   state.counters["images_per_second"] = static_cast<double>(batch) * steps / seconds;
-  state.counters["GFLOP/s"] = step_flops(batch) * steps / seconds * 1e-9;
+  state.counters["GFLOP/s"] = w.flops_per_step * steps / seconds * 1e-9;
   state.counters["us_per_step"] = seconds / steps * 1e6;
   if (host_seconds > 0) state.counters["host_us_per_step"] = host_seconds / steps * 1e6;
 }
@@ -129,7 +203,7 @@ void cuda_check(cudaError_t e, const char* what) {
 }
 
 /// Empty string if a step enqueues without waiting for the GPU; otherwise what went wrong.
-std::string no_sync_check(MlpStep& step, int device) {
+std::string no_sync_check(TrainStep& step, int device) {
   cudaStream_t stream = CudaContext::get(device).stream();
   CudaContext::get(device).synchronize();
   cuda_check(
@@ -152,9 +226,9 @@ std::string no_sync_check(MlpStep& step, int device) {
 }
 #endif
 
-void train(benchmark::State& state, Device device, Opt opt, std::int64_t batch,
+void train(benchmark::State& state, const std::string& name, const Workload& w, Device device,
            int steps_per_iteration) {
-  MlpStep step(device, opt, batch);
+  TrainStep step(w.build(), device, w.opt, w.batch);
   for (int i = 0; i < 3; ++i) step.run();  // warm-up: first touch, pool growth, module loading
   const float first_loss = step.loss();    // reads back (synchronises) outside the timing
   double seconds = 0.0, host_seconds = 0.0;
@@ -162,12 +236,10 @@ void train(benchmark::State& state, Device device, Opt opt, std::int64_t batch,
   if (device.is_cuda()) {
     // Once per case: Google Benchmark calls this function several times per case.
     static std::map<std::string, std::string> problems;
-    const std::string key = std::string(opt_name(opt)) + "/" + std::to_string(batch) + "/" +
-                            std::to_string(steps_per_iteration);
-    const auto known = problems.find(key);
+    const auto known = problems.find(name);
     const std::string problem = known != problems.end()
                                     ? known->second
-                                    : (problems[key] = no_sync_check(step, device.index()));
+                                    : (problems[name] = no_sync_check(step, device.index()));
     if (!problem.empty()) {
       state.SkipWithError(problem.c_str());
       return;
@@ -196,31 +268,50 @@ void train(benchmark::State& state, Device device, Opt opt, std::int64_t batch,
     state.SkipWithError("the loss is not finite");
     return;
   }
-  report(state, batch, steps_per_iteration, seconds, device.is_cuda() ? host_seconds : 0.0);
+  report(state, w, steps_per_iteration, seconds, device.is_cuda() ? host_seconds : 0.0);
   state.counters["loss"] = last_loss;
 }
 
-void register_for(Device device) {
+/// Registers `<dev>/<model>/<B>` and, on CUDA, `<dev>/<model>_x50/<B>` as well.
+void register_case(Device device, const std::string& model, const Workload& w) {
   const std::string dev = device.is_cuda() ? "cuda" : "cpu";
+  std::vector<int> variants{1};
+  if (device.is_cuda()) variants.push_back(kStepsPerIteration);
+  for (int steps : variants) {
+    const std::string name = dev + "/" + model +
+                             (steps > 1 ? "_x" + std::to_string(steps) : std::string()) + "/" +
+                             std::to_string(w.batch);
+    auto* b = benchmark::RegisterBenchmark(
+        name.c_str(),
+        [name, w, device, steps](benchmark::State& s) { train(s, name, w, device, steps); });
+    b->Unit(benchmark::kMicrosecond);
+    if (device.is_cuda())
+      b->UseManualTime();
+    else
+      b->UseRealTime();
+  }
+}
+
+void register_for(Device device) {
   for (std::int64_t batch : {128, 1024}) {
     for (Opt opt : {Opt::Adam, Opt::Sgd}) {
-      std::vector<int> variants{1};
-      if (device.is_cuda()) variants.push_back(kStepsPerIteration);
-      for (int steps : variants) {
-        const std::string name = dev + "/mlp_" + opt_name(opt) +
-                                 (steps > 1 ? "_x" + std::to_string(steps) : std::string()) + "/" +
-                                 std::to_string(batch);
-        auto* b = benchmark::RegisterBenchmark(name.c_str(),
-                                               [device, opt, batch, steps](benchmark::State& s) {
-                                                 train(s, device, opt, batch, steps);
-                                               });
-        b->Unit(benchmark::kMicrosecond);
-        if (device.is_cuda())
-          b->UseManualTime();
-        else
-          b->UseRealTime();
-      }
+      register_case(device, std::string("mlp_") + opt_name(opt),
+                    Workload{[device, batch] { return build_mlp_model(device, batch); }, opt, batch,
+                             mlp_step_flops(batch)});
     }
+  }
+  // The CNN: `auto` as minidl-train runs it; on CUDA also each GPU backend on its own.
+  std::vector<ConvBackend> backends{ConvBackend::Auto};
+  if (device.is_cuda()) backends.insert(backends.end(), {ConvBackend::Cudnn, ConvBackend::Own});
+  for (ConvBackend backend : backends) {
+    const train::TrainConfig c = cnn_train_config(device, backend);
+    const std::int64_t side = 28;  // sqrt(kFeatures), as build_cnn derives it
+    const std::string model = backend == ConvBackend::Auto
+                                  ? "cnn_adam"
+                                  : "cnn_adam_" + std::string(conv_backend_name(backend));
+    register_case(device, model,
+                  Workload{[c] { return train::build_cnn(c, kFeatures); }, Opt::Adam, c.batch,
+                           cnn_step_flops(c, side, c.batch)});
   }
 }
 
