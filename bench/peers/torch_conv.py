@@ -22,7 +22,8 @@ time.perf_counter; the median over --repeat calls after --warmup is reported.
 
 --minidl takes `minidl_bench_conv --benchmark_out=F --benchmark_out_format=json` and prints
 minidl's time, PyTorch's and torch/minidl (> 1: minidl is faster), matched by name; on CUDA
-each torch case is compared with both minidl backends (cuda_cudnn/..., cuda_own/...).
+each torch case is compared with both minidl backends (cuda_cudnn/..., cuda_own/...) and
+with the benchmark's direct cuDNN calls (cuda_cudnn_direct/...).
 
 Runs with whichever python has torch: if `import torch` fails it re-executes itself with
 /usr/bin/python3 (Debian's python3-torch) when that is another interpreter.
@@ -153,7 +154,7 @@ def main():
             if "error" in r:
                 continue
             rest = r["name"].split("/", 1)[1]
-            prefixes = ["cpu"] if dev == "cpu" else ["cuda_cudnn", "cuda_own"]
+            prefixes = ["cpu"] if dev == "cpu" else ["cuda_cudnn", "cuda_own", "cuda_cudnn_direct"]
             for pre in prefixes:
                 m = mk.get(pre + "/" + rest)
                 if m is None:
