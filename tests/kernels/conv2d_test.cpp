@@ -120,6 +120,17 @@ std::vector<Case> oracle_cases() {
       {8, 16, 12, 12, 16, 1, 1, 1, 1, P::Valid},       // ... and pointwise
       {2, 64, 20, 20, 4, 3, 3, 1, 1, P::Same},         // im2col in chunks of output rows
       {1, 64, 41, 41, 3, 3, 3, 2, 2, P::Same},         // ... with stride
+      // One input channel at stride 1: the direct path (on an AVX2+FMA CPU). Its
+      // register blocks are 3 (forward) or 2 (filter) channels, 5 taps, 4 (forward)
+      // or 2 (data) vectors of 8 columns; these cover partial blocks of each.
+      {3, 1, 20, 20, 7, 5, 5, 1, 1, P::Same},                // Q = 20: a half vector
+      {2, 1, 12, 19, 4, 3, 7, 1, 1, P::Valid},               // K2 = 7: 5 + 2 taps
+      {2, 1, 9, 9, 5, 4, 2, 1, 1, P::Same},                  // even kernel: asymmetric
+      {2, 1, 10, 35, 3, 6, 3, 1, 1, P::Explicit, 2, false},  // K1 = 6, Q = 37, no bias
+      {2, 1, 16, 16, 5, 5, 5, 1, 1, P::Same},                // Q = 16: whole vectors
+      {1, 1, 3, 3, 2, 3, 3, 1, 1, P::Valid},                 // 1x1 output
+      {8, 1, 28, 28, 32, 5, 5, 1, 1, P::Same},               // the CNN's first layer
+      {2, 1, 9, 9, 3, 3, 3, 2, 2, P::Same},                  // stride 2: the GEMM path
   };
 }
 
@@ -253,7 +264,8 @@ TEST(Conv2d, GradientsMatchCentralDifferences) {
   using P = ConvPadding;
   const std::vector<Case> cases = {{2, 3, 5, 6, 2, 3, 3, 2, 1, P::Same},
                                    {1, 2, 5, 5, 3, 2, 3, 1, 2, P::Valid},
-                                   {2, 3, 6, 6, 2, 4, 4, 1, 1, P::Same}};
+                                   {2, 3, 6, 6, 2, 4, 4, 1, 1, P::Same},
+                                   {2, 1, 6, 9, 3, 3, 4, 1, 1, P::Same}};  // direct path
   std::uint64_t seed = 40;
   for (const Case& c : cases) {
     SCOPED_TRACE(describe(c));
