@@ -18,66 +18,113 @@ namespace minidl::fn {
 
 // ---- exp and tanh that vectorise ---------------------------------------------------
 // glibc's expf / tanhf are scalar calls the CPU loops cannot vectorise without
-// -ffast-math (which would also break NaN handling). These are the Cephes
-// single-precision algorithms (S. Moshier, Cephes Math Library: expf.c, tanhf.c;
-// about 1-2 ulp): Cody-Waite range reduction plus a degree-6 polynomial for exp,
-// an odd polynomial near 0 and 1 - 2 / (e^{2|z|} + 1) elsewhere for tanh. Every
-// step is a select or arithmetic, so the same code vectorises on the CPU and
-// runs as is on the GPU. NaN propagates; overflow gives inf, underflow 0.
+// -ffast-math (which would also break NaN handling). exp here is the Cephes
+// single-precision algorithm (S. Moshier, Cephes Math Library, expf.c: Cody-Waite
+// range reduction, a degree-6 polynomial; about 1 ulp); sigmoid and tanh are built
+// on its reduced form (within 2.5 ulp; tests/kernels/activation_test.cpp). NaN
+// propagates; overflow gives inf, underflow 0 (through subnormals).
+//
+// Written for the vectoriser (the CPU loop runs 4 lanes on SSE2, 8 on AVX2+FMA,
+// kernels/elementwise_cpu.hpp), where the cost is the number of vector operations:
+//  - straight-line arithmetic, then a select on the result for each out-of-range
+//    end a caller can reach. (Clamping the input first, as an earlier version did,
+//    let GCC fold the clamped paths into constants and merge their masks into
+//    and/andnot/or chains.)
+//  - 2^n from the exponent bits of the float that rounded x log2 e (one shift), no
+//    float-to-int conversions (of values that may be NaN or huge), no library calls
+//    but fabsf (a bit operation once inlined).
+//  - each caller scales 2^n so that it stays a normal float over its own range
+//    (exp_poly_scaled's kScale), rather than splitting it in two factors.
+// Sigmoid then takes 24 vector operations per 8 floats on AVX2+FMA, tanh 25 (the
+// Cephes versions with clamps and tanhf's separate polynomial near 0: 45 and 55).
 
-/// 2^n for an integer-valued float n in [-126, 127], built from its exponent bits.
-MINIDL_HD MINIDL_INLINE float exp2_int(float n) {
-  const int bits = (static_cast<int>(n) + 127) << 23;
+/// The bits of a float as an int, and back: a bit copy on both devices.
+MINIDL_HD MINIDL_INLINE int float_as_int(float f) {
 #if defined(__CUDA_ARCH__)
-  return __int_as_float(bits);
+  return __float_as_int(f);
+#else
+  int i;
+  __builtin_memcpy(&i, &f, sizeof i);
+  return i;
+#endif
+}
+MINIDL_HD MINIDL_INLINE float int_as_float(int i) {
+#if defined(__CUDA_ARCH__)
+  return __int_as_float(i);
 #else
   float f;
-  __builtin_memcpy(&f, &bits, sizeof f);
+  __builtin_memcpy(&f, &i, sizeof f);
   return f;
 #endif
 }
 
-MINIDL_HD MINIDL_INLINE float exp_poly(float x) {
-  // Selects are single-level and sequential so the vectoriser can if-convert them.
+/// The Cody-Waite reduction and the polynomial: e^x = 2^n e^r with n = round(x log2 e)
+/// and |r| <= ln 2 / 2. Returns e^r - 1 (in [-0.30, 0.42]; NaN for a NaN x), which
+/// keeps its relative accuracy near x = 0 (tanh needs e^x - 1 there). Adding kShift
+/// rounds x log2 e to an integer held in k's low mantissa bits, biased to be the
+/// exponent field of 2^(n + kScale): exp2_of(k) (for -126 <= n + kScale <= 127).
+template <int kScale>
+MINIDL_HD MINIDL_INLINE float expm1_reduced(float x, float& k) {
   constexpr float kLog2e = 1.44269504088896341f;
-  constexpr float kC1 = 0.693359375f;  // ln 2, split so n * kC1 is exact
+  constexpr float kShift = 12582912.0f + (kScale + 127);  // 1.5 * 2^23 + the bias
+  constexpr float kC1 = 0.693359375f;                     // ln 2, split so n * kC1 is exact
   constexpr float kC2 = -2.12194440e-4f;
-  float xc = x > 88.8f ? 88.8f : x;  // a NaN x passes through both
-  xc = xc < -103.9f ? -103.9f : xc;
-  float t = xc * kLog2e + 0.5f;
-  t = t == t ? t : 0.0f;  // NaN: any n will do, r carries the NaN
-  float n = static_cast<float>(static_cast<int>(t));
-  n = n > t ? n - 1.0f : n;  // floor(x log2 e + 1/2)
-  const float r = (xc - n * kC1) - n * kC2;
+  k = x * kLog2e + kShift;
+  const float n = k - kShift;
+  const float r = (x - n * kC1) - n * kC2;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  const float y = p * r * r + r + 1.0f;
-  // 2^n in two halves keeps each factor a normal float for n in [-150, 128].
-  const float half = static_cast<float>(static_cast<int>(n * 0.5f));
-  float e = y * exp2_int(half) * exp2_int(n - half);
+  return p * (r * r) + r;  // r + r^2 p, rounded once (with FMA) where r dominates
+}
+/// 2^(n + kScale) from expm1_reduced's k: its low 9 bits shifted into the exponent field.
+MINIDL_HD MINIDL_INLINE float exp2_of(float k) {
+  return int_as_float(static_cast<int>(static_cast<unsigned>(float_as_int(k)) << 23));
+}
+
+/// e^x 2^kScale for x log2 e in [-126 - kScale, 127 - kScale] (rounded to an integer):
+/// 2^(n + kScale) (e^r - 1) + 2^(n + kScale), one rounding with FMA. NaN for a NaN x;
+/// unspecified outside the range (callers select over it).
+template <int kScale>
+MINIDL_HD MINIDL_INLINE float exp_poly_scaled(float x) {
+  float k;
+  const float q = expm1_reduced<kScale>(x, k);
+  const float s = exp2_of(k);
+  return q * s + s;
+}
+
+/// e^x for every float x: inf above 88.8, 0 below -150, subnormal in between where
+/// e^x is (exp_poly_scaled on the side of 0 that keeps 2^(n + kScale) normal, then
+/// an exact or once-rounding power of 2), NaN for NaN. (Not used by the hot loops.)
+MINIDL_HD MINIDL_INLINE float exp_poly(float x) {
+  const float below = exp_poly_scaled<126>(x) * 0x1p-126f;  // x in [-150, 0]
+  const float above = exp_poly_scaled<-2>(x) * 4.0f;        // x in [0, 88.8], and NaN
+  float e = x < 0.0f ? below : above;
   e = x > 88.8f ? INFINITY : e;
-  e = x < -103.9f ? 0.0f : e;
+  e = x < -150.0f ? 0.0f : e;
   return e;
 }
 
+/// |m| with the sign of x, for m >= 0 or NaN (copysignf in two bit operations).
+MINIDL_HD MINIDL_INLINE float with_sign_of(float m, float x) {
+  return int_as_float(float_as_int(m) | (float_as_int(x) & ~0x7fffffff));
+}
+
+/// tanh |x| = m / (m + 2) with m = e^(2|x|) - 1 = 2^n (e^r - 1) + (2^n - 1), which has
+/// no cancellation near 0 (the dedicated odd polynomial there is not needed).
+/// Above |x| = 44 (2^n overflows from 44.4) tanh is 1 in float.
 MINIDL_HD MINIDL_INLINE float tanh_poly(float x) {
   const float a = fabsf(x);
-  const float z = x * x;
-  const float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
-                        1.33314422036e-1f) *
-                           z -
-                       3.33332819422e-1f) *
-                          z * x +
-                      x;
-  const float e = exp_poly(2.0f * (a > 44.0f ? 44.0f : a));
-  float result = copysignf(1.0f - 2.0f / (e + 1.0f), x);
-  result = a == a ? result : x;  // NaN
-  result = a < 0.625f ? small : result;
-  return result;
+  float k;
+  const float q = expm1_reduced<0>(2.0f * a, k);
+  const float s = exp2_of(k);  // 2^n, n in [0, 127]
+  const float m = q * s + (s - 1.0f);
+  float t = m / (m + 2.0f);  // NaN for a NaN x
+  t = a > 44.0f ? 1.0f : t;
+  return with_sign_of(t, x);
 }
 
 // ---- activations: forward y = f(z) -----------------------------------------------
@@ -108,11 +155,15 @@ struct LeakyReluBackward {
 };
 
 /// 1 / (1 + e^-z) from e = e^{-|z|} <= 1, which cannot overflow: 1 / (1 + e) for
-/// z >= 0 and e / (1 + e) below. A NaN z makes e, and so the result, NaN.
+/// z >= 0 and e / (1 + e) below (one division either way). A NaN z makes e, and so
+/// the result, NaN.
 MINIDL_HD MINIDL_INLINE float sigmoid(float z) {
-  const float e = exp_poly(-fabsf(z));
-  const float s = 1.0f / (1.0f + e);
-  return z >= 0.0f ? s : e * s;
+  // e = e^-|z| 2^126 (normal for -|z| >= -150; e^-|z| itself may be subnormal), so
+  // e / (2^126 + e) rounds once, also where the result is subnormal. Below -150 the
+  // result is 0 (or 1) in float.
+  const float x = -fabsf(z);
+  const float e = x < -150.0f ? 0.0f : exp_poly_scaled<126>(x);
+  return (z >= 0.0f ? 0x1p126f : e) / (0x1p126f + e);
 }
 struct SigmoidForward {
   MINIDL_HD MINIDL_INLINE float operator()(float z) const { return sigmoid(z); }
