@@ -41,6 +41,16 @@ Tensor tanh_backward(const Tensor& dy, const Tensor& y);
 Tensor step(const Tensor& z);
 Tensor step_backward(const Tensor& dy);
 
+namespace cpu {
+/// activation_forward's CPU loop on raw pointers (n floats; y may be z). Sigmoid and
+/// tanh run a loop compiled for AVX2+FMA where the CPU has both, unless `baseline`
+/// (for tests comparing it with the baseline SSE2 loop); the two may differ by 2 ulp.
+void activation_forward(Activation a, const float* z, float* y, std::int64_t n, float alpha,
+                        bool baseline = false);
+/// Whether this CPU has that AVX2+FMA loop.
+bool activation_has_wide_path();
+}  // namespace cpu
+
 namespace cuda {
 void activation_forward(Activation a, const float* z, float* y, std::int64_t n, float alpha,
                         int device);
