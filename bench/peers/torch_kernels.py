@@ -8,6 +8,8 @@ Cases (named like minidl's, `<device>/<case>/<size>`):
   <dev>/relu_backward/67108864     aten.threshold_backward(dy, x, 0)      (3 n 4 bytes)
   <dev>/sigmoid_forward/67108864   torch.sigmoid(x)                       (2 n 4 bytes)
   <dev>/sigmoid_backward/67108864  aten.sigmoid_backward(dy, y)           (3 n 4 bytes)
+  <dev>/tanh_forward/67108864      torch.tanh(x)                          (2 n 4 bytes)
+  <dev>/tanh_backward/67108864     aten.tanh_backward(dy, y)              (3 n 4 bytes)
   <dev>/softmax_ce/<N>x<K>         F.cross_entropy(logits, labels) + .backward(), mean
                                    reduction, N x K float32 logits      (2 N K 4 + N 4 bytes)
                                    for 4096x1000, 65536x10, 128x10
@@ -111,12 +113,31 @@ def elementwise_cases(dev, n, prealloc):
                     "aten.sigmoid_backward.grad_input(dy, y, grad_input=dz)")
         return (lambda: op(dy, y)), None, "aten.sigmoid_backward(dy, y)"
 
+    def tanh_forward():
+        x, _ = inputs()
+        if prealloc:
+            out = torch.empty_like(x)
+            return (lambda: torch.tanh(x, out=out)), None, "torch.tanh(x, out=y)"
+        return (lambda: torch.tanh(x)), None, "torch.tanh(x)"
+
+    def tanh_backward():
+        x, dy = inputs()
+        y = torch.tanh(x)
+        op = torch.ops.aten.tanh_backward
+        if prealloc:
+            out = torch.empty_like(x)
+            return ((lambda: op.grad_input(dy, y, grad_input=out)), None,
+                    "aten.tanh_backward.grad_input(dy, y, grad_input=dz)")
+        return (lambda: op(dy, y)), None, "aten.tanh_backward(dy, y)"
+
     return [
         ("%s/copy_ref/%d" % (dev, n), 2 * n4, copy_ref),
         ("%s/relu_forward/%d" % (dev, n), 2 * n4, relu_forward),
         ("%s/relu_backward/%d" % (dev, n), 3 * n4, relu_backward),
         ("%s/sigmoid_forward/%d" % (dev, n), 2 * n4, sigmoid_forward),
         ("%s/sigmoid_backward/%d" % (dev, n), 3 * n4, sigmoid_backward),
+        ("%s/tanh_forward/%d" % (dev, n), 2 * n4, tanh_forward),
+        ("%s/tanh_backward/%d" % (dev, n), 3 * n4, tanh_backward),
     ]
 
 
