@@ -253,7 +253,7 @@ fi
 echo
 echo "Device command (carry: [\"$rel_bundle\"]):"
 echo "    bash $rel_bundle/run.sh"
-echo "Options go in front, e.g.:"
-echo "    MINIDL_BENCH_ARGS=--benchmark_min_time=0.1 MINIDL_TIME_BUDGET=540 bash $rel_bundle/run.sh"
+echo "Options go in front; for one short device run (GPU benchmark cases only):"
+echo "    MINIDL_BENCH_ARGS=\"--benchmark_filter=cuda --benchmark_min_time=0.2\" bash $rel_bundle/run.sh"
 echo "Try it here first (CUDA cases skip):"
 echo "    OUT=/tmp/gpu-out bash $rel_bundle/run.sh"
