@@ -401,6 +401,26 @@ def make_optimizer(kind, impl, params):
     return torch.optim.SGD(params, lr=1e-2, momentum=0.9, **kwargs)
 
 
+class TrainStep:
+    """One training step of `model` as minidl's train benchmark takes it: zero_grad, softmax
+    cross-entropy forward, backward, optimizer step, on one fixed synthetic batch (N(0, 1)
+    inputs [batch, features], labels in 0..classes-1) already on `dev`."""
+
+    def __init__(self, model, dev, kind, impl, batch, features, classes):
+        self.model = model.to(dev).train()
+        self.opt = make_optimizer(kind, impl, self.model.parameters())
+        g = torch.Generator(device="cpu").manual_seed(7)
+        self.x = torch.randn(batch, features, generator=g).to(dev)
+        self.y = torch.randint(0, classes, (batch,), generator=g).to(dev)
+        self.loss = None
+
+    def run(self):
+        self.opt.zero_grad(set_to_none=True)
+        self.loss = torch.nn.functional.cross_entropy(self.model(self.x), self.y)
+        self.loss.backward()
+        self.opt.step()
+
+
 def optimizer_impls(kind, dev):
     """The implementations of torch.optim.<kind> this torch accepts on `dev`."""
     cls = torch.optim.Adam if kind == "adam" else torch.optim.SGD

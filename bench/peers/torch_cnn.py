@@ -48,7 +48,6 @@ import _common  # bench/peers/_common.py: options, timing, the minidl JSON, the 
 
 torch = _common.import_torch("torch_cnn.py")
 import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 SIDE, CLASSES = 28, 10
 CONV_CHANNELS, KERNEL = [32, 64], 5
@@ -82,21 +81,9 @@ def make_model():
     return nn.Sequential(*layers)
 
 
-class CnnStep:
-    def __init__(self, dev, kind, impl, batch, seed=1):
-        torch.manual_seed(seed)
-        self.model = make_model().to(dev).train()
-        self.opt = _common.make_optimizer(kind, impl, self.model.parameters())
-        g = torch.Generator(device="cpu").manual_seed(7)
-        self.x = torch.randn(batch, SIDE * SIDE, generator=g).to(dev)
-        self.y = torch.randint(0, CLASSES, (batch,), generator=g).to(dev)
-        self.loss = None
-
-    def run(self):
-        self.opt.zero_grad(set_to_none=True)
-        self.loss = F.cross_entropy(self.model(self.x), self.y)
-        self.loss.backward()
-        self.opt.step()
+def CnnStep(dev, kind, impl, batch, seed=1):
+    torch.manual_seed(seed)
+    return _common.TrainStep(make_model(), dev, kind, impl, batch, SIDE * SIDE, CLASSES)
 
 
 def cases_for(dev):

@@ -47,7 +47,6 @@ import _common  # bench/peers/_common.py: options, timing, the minidl JSON, the 
 
 torch = _common.import_torch("torch_mlp.py")
 import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 FEATURES, HIDDEN1, HIDDEN2, CLASSES = 784, 256, 128, 10
 BATCHES = [128, 1024]
@@ -61,24 +60,13 @@ def step_flops(b):
     return (2 * (l1 + l2 + l3) * 2 + 2 * (l2 + l3)) * b
 
 
-class MlpStep:
-    def __init__(self, dev, kind, impl, batch, seed=1):
-        torch.manual_seed(seed)
-        self.model = nn.Sequential(
-            nn.Linear(FEATURES, HIDDEN1), nn.ReLU(),
-            nn.Linear(HIDDEN1, HIDDEN2), nn.ReLU(),
-            nn.Linear(HIDDEN2, CLASSES)).to(dev)
-        self.opt = _common.make_optimizer(kind, impl, self.model.parameters())
-        g = torch.Generator(device="cpu").manual_seed(7)
-        self.x = torch.randn(batch, FEATURES, generator=g).to(dev)
-        self.y = torch.randint(0, CLASSES, (batch,), generator=g).to(dev)
-        self.loss = None
-
-    def run(self):
-        self.opt.zero_grad(set_to_none=True)
-        self.loss = F.cross_entropy(self.model(self.x), self.y)
-        self.loss.backward()
-        self.opt.step()
+def MlpStep(dev, kind, impl, batch, seed=1):
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Linear(FEATURES, HIDDEN1), nn.ReLU(),
+        nn.Linear(HIDDEN1, HIDDEN2), nn.ReLU(),
+        nn.Linear(HIDDEN2, CLASSES))
+    return _common.TrainStep(model, dev, kind, impl, batch, FEATURES, CLASSES)
 
 
 def cases_for(dev, quick):
