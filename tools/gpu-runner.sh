@@ -29,7 +29,8 @@
 #                                with minidl's own convolution kernel)
 #   MINIDL_TRAIN_EXTRA           extra minidl-train args for every run, e.g.
 #                                "--train-limit 2000 --test-limit 500"
-#   MINIDL_TEST_TIMEOUT=300      per test executable (seconds)
+#   MINIDL_TEST_TIMEOUT=150      per test executable (seconds; each takes under 30 s on the
+#                                build machine: a hang must not eat the training runs' time)
 #   MINIDL_TEST_JOBS=4           test executables run at once (benchmarks: always 1)
 #   MINIDL_GTEST_FILTER          --gtest_filter for the test runs
 #   MINIDL_BENCH_ARGS            extra benchmark args, e.g. "--benchmark_min_time=0.1"
@@ -74,7 +75,7 @@ rm -f "$OUT/summary.txt" "$OUT/results.tar.gz" "$OUT"/minidl_bench_*.json
 
 TIME_BUDGET="${MINIDL_TIME_BUDGET:-540}"
 PHASES="${MINIDL_PHASES:-tests train bench peers sanitizer}"
-TEST_TIMEOUT="${MINIDL_TEST_TIMEOUT:-300}"
+TEST_TIMEOUT="${MINIDL_TEST_TIMEOUT:-150}"
 TRAIN_TIMEOUT="${MINIDL_TRAIN_TIMEOUT:-150}"
 TRAIN_DEVICE="${MINIDL_TRAIN_DEVICE:-cuda}"
 CNN_EPOCHS="${MINIDL_CNN_EPOCHS:-15}"
