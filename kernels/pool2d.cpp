@@ -2,6 +2,7 @@
 // over the shared per-element math of kernels/pool2d_math.hpp.
 #include "pool2d.hpp"
 
+#include <algorithm>
 #include <climits>
 
 #include "../core/dispatch.hpp"
@@ -104,14 +105,30 @@ void pool2d_backward(PoolMode mode, const Tensor& x, const Tensor& dy, Tensor& d
   float* pdx = dx.data<float>();
   const std::int64_t planes = std::int64_t{g.B} * g.C, in_plane = std::int64_t{g.H} * g.W,
                      out_plane = std::int64_t{g.P} * g.Q;
+  // A scatter per plane: each window's argmax (or its elements, for the average) is
+  // found once and dy added there, windows in (p, q) order. Every dx element thus gets
+  // the same sum, in the same order, as the CUDA kernels' gather (backward_at), which
+  // recomputes the argmax of every window that contains it.
 #pragma omp parallel for schedule(static) if (planes * in_plane > (1 << 14))
   for (std::int64_t pl = 0; pl < planes; ++pl) {
     const float* xp = px + pl * in_plane;
     const float* dyp = pdy + pl * out_plane;
     float* out = pdx + pl * in_plane;
-    for (int h = 0; h < g.H; ++h)
-      for (int w = 0; w < g.W; ++w)
-        out[h * g.W + w] = pool_detail::backward_at(mode, g, xp, dyp, h, w);
+    std::fill(out, out + in_plane, 0.0f);
+    for (int p = 0; p < g.P; ++p) {
+      for (int q = 0; q < g.Q; ++q) {
+        const float d = dyp[p * g.Q + q];
+        if (mode == PoolMode::Max) {
+          out[pool_detail::window_argmax(g, xp, p, q)] += d;
+          continue;
+        }
+        const float v = d / pool_detail::window_divisor(g, p, q);
+        const int h0 = p * g.sh - g.ph, w0 = q * g.sw - g.pw;
+        const int h_hi = std::min(h0 + g.kh, g.H), w_hi = std::min(w0 + g.kw, g.W);
+        for (int h = std::max(h0, 0); h < h_hi; ++h)
+          for (int w = std::max(w0, 0); w < w_hi; ++w) out[h * g.W + w] += v;
+      }
+    }
   }
 }
 
