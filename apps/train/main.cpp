@@ -78,6 +78,10 @@ int run(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"sgd", "adam", "adamw"}));
   app.add_option("--lr", lr, "Learning rate (default: 1e-3 for adam/adamw, 0.05 for sgd)");
+  app.add_option("--lr-schedule", config.lr_schedule,
+                 "constant, or cosine (annealed to 0 over --epochs; default: constant for mlp, "
+                 "cosine for cnn)")
+      ->check(CLI::IsMember({"constant", "cosine"}));
   app.add_option("--momentum", config.momentum, "SGD momentum")->capture_default_str();
   app.add_option("--weight-decay", config.weight_decay, "Weight decay")->capture_default_str();
   app.add_option("--seed", config.seed, "Seed for initialisation, shuffling and dropout")
@@ -113,6 +117,8 @@ int run(int argc, char** argv) {
     const TrainConfig cnn = cnn_config();
     if (app.count("--hidden") == 0) hidden = "1024";
     if (app.count("--dropout") == 0) config.dropout = cnn.dropout;
+    if (app.count("--lr-schedule") == 0) config.lr_schedule = cnn.lr_schedule;
+    if (app.count("--epochs") == 0) config.epochs = cnn.epochs;
     config.conv_channels = parse_sizes(channels, "--channels");
   }
   config.hidden = parse_sizes(hidden);

@@ -16,6 +16,7 @@
 #include "layers/pool.hpp"
 #include "layers/structural.hpp"
 #include "optim/adam.hpp"
+#include "optim/schedule.hpp"
 #include "optim/sgd.hpp"
 
 namespace minidl::train {
@@ -131,6 +132,8 @@ TrainConfig cnn_config() {
   c.conv_kernel = 5;
   c.optimizer = "adam";
   c.lr = 1e-3f;
+  c.lr_schedule = "cosine";
+  c.epochs = 15;
   c.batch = 128;
   return c;
 }
@@ -141,6 +144,9 @@ Trainer::Trainer(TrainConfig config, Dataset train, Dataset test)
       test_(first_rows(test, config_.test_limit)) {
   MINIDL_CHECK(config_.epochs >= 0, ValueError, "minidl-train: --epochs must be >= 0");
   MINIDL_CHECK(config_.batch >= 1, ValueError, "minidl-train: --batch must be >= 1");
+  MINIDL_CHECK(config_.lr_schedule == "constant" || config_.lr_schedule == "cosine", ValueError,
+               "minidl-train: unknown learning-rate schedule '", config_.lr_schedule,
+               "' (constant or cosine)");
   const std::int64_t features = train_.images.numel() / train_.images.size(0);
   model_ = std::make_unique<Sequential>(build_model(config_, features));
   optimizer_ = make_optimizer(config_, model_->graph().parameters());
@@ -190,6 +196,9 @@ std::vector<EpochMetrics> Trainer::run(const std::function<void(const Progress&)
   DataLoader loader(train_.images, train_.labels, loader_options(config_, true));
   Tensor running = zeros({}, config_.device);  // the epoch's loss sum, kept on the device
   const std::int64_t batches = loader.batches_per_epoch();
+  std::unique_ptr<LrSchedule> schedule;
+  if (config_.lr_schedule == "cosine" && config_.epochs > 0 && batches > 0)
+    schedule = std::make_unique<CosineLr>(config_.lr, std::int64_t{config_.epochs} * batches);
   for (int epoch = start_epoch_; epoch < config_.epochs; ++epoch) {
     loader.start_epoch(epoch);
     fill(running, 0.0);
@@ -200,6 +209,7 @@ std::vector<EpochMetrics> Trainer::run(const std::function<void(const Progress&)
       optimizer_->zero_grad();
       g.forward({batch.x, batch.y});
       g.backward(model_->loss_value());
+      if (schedule) apply_schedule(*schedule, *optimizer_);
       optimizer_->step();
       axpy(static_cast<float>(batch.size), g.value(model_->loss_value()), running);
       images += batch.size;

@@ -1,3 +1,4 @@
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -99,6 +100,57 @@ TEST(Trainer, ResumeContinuesExactly) {
     EXPECT_EQ(pa[i]->value.to_vector<float>(), pc[i]->value.to_vector<float>()) << pa[i]->name;
   }
   std::remove(path.c_str());
+}
+
+// --lr-schedule cosine anneals the rate to 0 over all epochs, and a run resumed from a
+// mid-run checkpoint continues the same curve (the optimizer's step count comes back).
+TEST(Trainer, CosineScheduleAnnealsAndResumesExactly) {
+  TrainConfig c = small_config();  // 512 images, batch 32: 16 steps an epoch, 48 in all
+  c.lr_schedule = "cosine";
+  Trainer a(c, synthetic(512, 1), synthetic(128, 2));
+  const auto full = a.run(nullptr, nullptr);
+  ASSERT_EQ(full.size(), 3u);
+  // The rate of each epoch's last step, lr (1 + cos(pi s / 48)) / 2 at s = 15, 31, 47.
+  const double pi = std::acos(-1.0);
+  for (std::size_t e = 0; e < 3; ++e) {
+    const double s = 16.0 * static_cast<double>(e + 1) - 1.0;
+    EXPECT_NEAR(full[e].learning_rate, c.lr * (1.0 + std::cos(pi * s / 48.0)) / 2.0, 1e-6)
+        << "epoch " << e + 1;
+  }
+
+  const std::string path = temp_path("cosine.safetensors");
+  const std::string after2 = temp_path("cosine_after_2.safetensors");
+  TrainConfig first = c;
+  first.save = path;
+  Trainer b(first, synthetic(512, 1), synthetic(128, 2));
+  b.run(nullptr, [&](const EpochMetrics& m) {
+    if (m.epoch == 2)
+      std::filesystem::copy_file(path, after2, std::filesystem::copy_options::overwrite_existing);
+  });
+  TrainConfig second = c;
+  second.resume = after2;
+  Trainer d(second, synthetic(512, 1), synthetic(128, 2));
+  EXPECT_EQ(d.start_epoch(), 2);
+  const auto resumed = d.run(nullptr, nullptr);
+  ASSERT_EQ(resumed.size(), 3u);
+  EXPECT_EQ(resumed[2].train_loss, full[2].train_loss);
+  EXPECT_EQ(resumed[2].learning_rate, full[2].learning_rate);
+  const auto pa = a.model().graph().parameters();
+  const auto pd = d.model().graph().parameters();
+  ASSERT_EQ(pa.size(), pd.size());
+  for (std::size_t i = 0; i < pa.size(); ++i)
+    EXPECT_EQ(pa[i]->value.to_vector<float>(), pd[i]->value.to_vector<float>()) << pa[i]->name;
+  std::remove(path.c_str());
+  std::remove(after2.c_str());
+
+  TrainConfig constant = small_config();
+  constant.epochs = 1;
+  Trainer e(constant, synthetic(64, 1), synthetic(32, 2));
+  EXPECT_EQ(e.run(nullptr, nullptr)[0].learning_rate, static_cast<double>(constant.lr));
+  TrainConfig bad = small_config();
+  bad.lr_schedule = "linear";
+  MINIDL_EXPECT_THROW_WITH(Trainer(bad, synthetic(64, 1), synthetic(32, 2)), ValueError,
+                           "learning-rate schedule 'linear'");
 }
 
 TEST(Trainer, ResumingADifferentModelIsAClearError) {
