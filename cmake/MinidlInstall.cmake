@@ -18,7 +18,8 @@ foreach(dir core kernels layers optim data io svm)
   install(DIRECTORY ${dir} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/minidl
           FILES_MATCHING PATTERN "*.hpp" PATTERN "dispatch.hpp" EXCLUDE PATTERN "checks.hpp" EXCLUDE
           PATTERN "elementwise_cpu.hpp" EXCLUDE PATTERN "update_cpu.hpp" EXCLUDE PATTERN "loader_cuda.hpp" EXCLUDE
-          PATTERN "pool2d_math.hpp" EXCLUDE PATTERN "smo_step.hpp" EXCLUDE ${minidl_cuda_header_rule})
+          PATTERN "pool2d_math.hpp" EXCLUDE PATTERN "smo_step.hpp" EXCLUDE
+          PATTERN "conv2d_igemm.hpp" EXCLUDE ${minidl_cuda_header_rule})
 endforeach()
 install(EXPORT minidlTargets NAMESPACE minidl:: FILE minidlTargets.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/minidl)

@@ -5,6 +5,7 @@
 
 #include "gradcheck.hpp"
 #include "kernels/conv2d.hpp"
+#include "kernels/conv2d_igemm.hpp"
 #include "test_util.hpp"
 
 namespace minidl {
@@ -197,6 +198,65 @@ void check_against_oracle(Device device, ConvBackend backend) {
 }
 
 TEST(Conv2d, CpuMatchesCourseFormula) { check_against_oracle(Device::cpu(), ConvBackend::Cpu); }
+
+// C[m, n] = sum_{k in [k_begin, k_end)} A[m, k] B[k, n] through an implicit-GEMM Op of the
+// own CUDA kernel, in plain loops on the host, stored as split z.
+template <class Op>
+void host_igemm(const Op& op, int M, int N, int K, int z = 0, int k_begin = 0, int k_end = -1) {
+  if (k_end < 0) k_end = K;
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double acc = 0.0;
+      for (int k = k_begin; k < k_end; ++k) acc += double(op.a(m, k)) * op.b(k, n);
+      op.store(z, m, n, static_cast<float>(acc));
+    }
+}
+
+// The own CUDA kernel's index math (kernels/conv2d_igemm.hpp: which tensor element each
+// GEMM operand is), run on the host against the oracle: checkable without a GPU. The
+// tiling around it is a plain GEMM; the GPU case above checks the two together.
+TEST(Conv2d, OwnKernelIndexMathMatchesCourseFormula) {
+  std::uint64_t seed = 40;
+  for (const Case& c : oracle_cases()) {
+    SCOPED_TRACE(describe(c));
+    const Data d = make_data(c, seed++);
+    const igemm::Geo g = igemm::to_geo(d.g);
+    const auto x = d.x.to_vector<float>(), w = d.w.to_vector<float>(),
+               wc = d.w_course.to_vector<float>(), b = d.b.to_vector<float>(),
+               dz = d.dz.to_vector<float>();
+    const int P = g.P, Q = g.Q, crs = g.C * g.R * g.S;
+
+    std::vector<float> y(static_cast<std::size_t>(g.B) * g.M * P * Q, -1.0f);
+    host_igemm(igemm::ForwardOp{g, x.data(), w.data(), c.bias ? b.data() : nullptr, y.data()},
+               g.M, g.B * P * Q, crs);
+    EXPECT_TRUE(test::all_close(y, oracle_forward(c, d.g, x, wc, b), 1e-4f, 1e-4f));
+
+    std::vector<float> dx(x.size(), -1.0f);
+    host_igemm(igemm::BackwardDataOp{g, dz.data(), w.data(), dx.data()}, g.C, g.B * g.H * g.W,
+               g.M * g.R * g.S);
+    EXPECT_TRUE(test::all_close(dx, oracle_data(c, d.g, wc, dz), 1e-4f, 1e-4f));
+
+    // dw with beta 1 (accumulate onto 1s), and as three split-K partials summed in order.
+    const std::vector<float> ref = oracle_filter(c, d.g, x, dz);
+    const int K = g.B * P * Q;
+    std::vector<float> dw(w.size(), 1.0f);
+    host_igemm(igemm::BackwardFilterOp{g, x.data(), dz.data(), dw.data(), 1.0f}, g.M, crs, K);
+    std::vector<float> ref1 = ref;
+    for (float& v : ref1) v += 1.0f;
+    EXPECT_TRUE(test::all_close(conv_weight_to_course(from_vector(dw, d.w.shape())).to_vector<float>(),
+                                ref1, 1e-4f, 1e-4f));
+    const int splits = 3, chunk = (K + splits - 1) / splits;
+    std::vector<float> partial(static_cast<std::size_t>(splits) * w.size(), -1.0f);
+    const igemm::BackwardFilterOp split{g, x.data(), dz.data(), partial.data(), 0.0f};
+    for (int z = 0; z < splits; ++z)
+      host_igemm(split, g.M, crs, K, z, std::min(K, z * chunk), std::min(K, (z + 1) * chunk));
+    std::vector<float> sum(w.size(), 0.0f);
+    for (int z = 0; z < splits; ++z)
+      for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += partial[z * sum.size() + i];
+    EXPECT_TRUE(test::all_close(conv_weight_to_course(from_vector(sum, d.w.shape())).to_vector<float>(),
+                                ref, 1e-4f, 1e-4f));
+  }
+}
 
 TEST(Conv2d, CudnnMatchesCourseFormula) {
   MINIDL_REQUIRE_CUDA();
