@@ -41,17 +41,31 @@ __global__ void __launch_bounds__(kThreads) igemm_kernel(Op op, int M, int N, in
   const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
   const int k_begin = blockIdx.z * k_chunk;
   const int k_end = min(K, k_begin + k_chunk);
+  // Load slot i of thread tid is element idx = tid + i kThreads of the A and B tiles:
+  // A row am = tid / kBK + i (kThreads / kBK) at column ak = tid % kBK, B row
+  // bk = tid / kBN + i (kThreads / kBN) at column bn = tid % kBN. So a thread reads the
+  // same B column and the same 4 A rows at every K-step: their index math is done here.
+  static_assert(kBM * kBK == 4 * kThreads && kBN * kBK == 4 * kThreads, "4 loads per thread");
+  static_assert(kThreads % kBK == 0 && kThreads % kBN == 0, "fixed load rows / columns");
+  const int ak = tid % kBK, bn = tid % kBN;
+  const bool n_ok = n0 + bn < N;
+  const typename Op::Col col = op.b_col(n_ok ? n0 + bn : 0);
+  typename Op::Row rows[4];
+  bool m_ok[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int m = m0 + tid / kBK + i * (kThreads / kBK);
+    m_ok[i] = m < M;
+    rows[i] = op.a_row(m_ok[i] ? m : 0);
+  }
   float acc[4][4] = {};
   for (int k0 = k_begin; k0 < k_end; k0 += kBK) {
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      const int idx = tid + i * kThreads;
-      const int am = idx / kBK, ak = idx % kBK;
-      const int m = m0 + am, k = k0 + ak;
-      As[ak][am] = (m < M && k < k_end) ? op.a(m, k) : 0.0f;
-      const int bk = idx / kBN, bn = idx % kBN;
-      const int kb = k0 + bk, n = n0 + bn;
-      Bs[bk][bn] = (kb < k_end && n < N) ? op.b(kb, n) : 0.0f;
+      const int am = tid / kBK + i * (kThreads / kBK), k = k0 + ak;
+      As[ak][am] = (m_ok[i] && k < k_end) ? op.a(rows[i], k) : 0.0f;
+      const int bk = tid / kBN + i * (kThreads / kBN), kb = k0 + bk;
+      Bs[bk][bn] = (n_ok && kb < k_end) ? op.b(col, kb) : 0.0f;
     }
     __syncthreads();
 #pragma unroll

@@ -45,22 +45,42 @@ inline Geo to_geo(const Conv2dGeometry& g) {
              i(g.stride_w), i(g.pad_top),     i(g.pad_left)};
 }
 
+// Each Op splits an operand element's index math into the part fixed by its row of A
+// (a_row(m)) or its column of B (b_col(n)), which the kernel computes once per thread,
+// and the part that moves with k (a(row, k), b(col, k)). a(m, k) and b(k, n) compose the
+// two (used by the tests). Rows / columns past M / N are never read.
+
 struct ForwardOp {
   Geo g;
   const float* __restrict__ x;
   const float* __restrict__ w;
   const float* __restrict__ bias;
   float* __restrict__ y;
-  MINIDL_HD float a(int m, int k) const {
-    return MINIDL_LDG(w + static_cast<std::int64_t>(m) * (g.C * g.R * g.S) + k);
+
+  struct Row {  // output channel m: w[m, :]
+    const float* w;
+  };
+  struct Col {  // output pixel n = (bb, p, q): sample bb's image, top-left input corner
+    const float* x;
+    int h0, w0;
+  };
+  MINIDL_HD Row a_row(int m) const {
+    return Row{w + static_cast<std::int64_t>(m) * (g.C * g.R * g.S)};
   }
-  MINIDL_HD float b(int k, int n) const {
-    const int s = k % g.S, r = (k / g.S) % g.R, c = k / (g.S * g.R);
+  MINIDL_HD float a(const Row& row, int k) const { return MINIDL_LDG(row.w + k); }
+  MINIDL_HD Col b_col(int n) const {
     const int q = n % g.Q, p = (n / g.Q) % g.P, bb = n / (g.Q * g.P);
-    const int h = p * g.sh + r - g.pt, wc = q * g.sw + s - g.pl;
-    if (h < 0 || h >= g.H || wc < 0 || wc >= g.W) return 0.0f;
-    return MINIDL_LDG(x + ((static_cast<std::int64_t>(bb) * g.C + c) * g.H + h) * g.W + wc);
+    return Col{x + static_cast<std::int64_t>(bb) * g.C * g.H * g.W, p * g.sh - g.pt,
+               q * g.sw - g.pl};
   }
+  MINIDL_HD float b(const Col& col, int k) const {  // k = (c, r, s)
+    const int s = k % g.S, r = (k / g.S) % g.R, c = k / (g.S * g.R);
+    const int h = col.h0 + r, wc = col.w0 + s;
+    if (h < 0 || h >= g.H || wc < 0 || wc >= g.W) return 0.0f;
+    return MINIDL_LDG(col.x + (static_cast<std::int64_t>(c) * g.H + h) * g.W + wc);
+  }
+  MINIDL_HD float a(int m, int k) const { return a(a_row(m), k); }
+  MINIDL_HD float b(int k, int n) const { return b(b_col(n), k); }
   MINIDL_HD void store(int, int m, int n, float v) const {
     const int q = n % g.Q, p = (n / g.Q) % g.P, bb = n / (g.Q * g.P);
     if (bias != nullptr) v += MINIDL_LDG(bias + m);
@@ -73,19 +93,33 @@ struct BackwardDataOp {
   const float* __restrict__ dy;
   const float* __restrict__ w;
   float* __restrict__ dx;
-  MINIDL_HD float a(int c, int k) const {  // k = (mo, r, s)
-    const int s = k % g.S, r = (k / g.S) % g.R, mo = k / (g.S * g.R);
-    return MINIDL_LDG(w + ((static_cast<std::int64_t>(mo) * g.C + c) * g.R + r) * g.S + s);
+
+  struct Row {  // input channel c: w[:, c]
+    const float* w;
+  };
+  struct Col {  // input pixel n = (bb, h, wc): sample bb's gradient, padded coordinates
+    const float* dy;
+    int ph0, qw0;
+  };
+  MINIDL_HD Row a_row(int c) const { return Row{w + static_cast<std::int64_t>(c) * g.R * g.S}; }
+  MINIDL_HD float a(const Row& row, int k) const {  // k = (mo, r, s)
+    const int rs = g.R * g.S, mo = k / rs;
+    return MINIDL_LDG(row.w + static_cast<std::int64_t>(mo) * g.C * rs + (k - mo * rs));
   }
-  MINIDL_HD float b(int k, int n) const {
-    const int s = k % g.S, r = (k / g.S) % g.R, mo = k / (g.S * g.R);
+  MINIDL_HD Col b_col(int n) const {
     const int wc = n % g.W, h = (n / g.W) % g.H, bb = n / (g.W * g.H);
-    const int ph = h + g.pt - r, qw = wc + g.pl - s;
+    return Col{dy + static_cast<std::int64_t>(bb) * g.M * g.P * g.Q, h + g.pt, wc + g.pl};
+  }
+  MINIDL_HD float b(const Col& col, int k) const {  // k = (mo, r, s)
+    const int s = k % g.S, r = (k / g.S) % g.R, mo = k / (g.S * g.R);
+    const int ph = col.ph0 - r, qw = col.qw0 - s;
     if (ph < 0 || qw < 0 || ph % g.sh != 0 || qw % g.sw != 0) return 0.0f;
     const int p = ph / g.sh, q = qw / g.sw;
     if (p >= g.P || q >= g.Q) return 0.0f;
-    return MINIDL_LDG(dy + ((static_cast<std::int64_t>(bb) * g.M + mo) * g.P + p) * g.Q + q);
+    return MINIDL_LDG(col.dy + (static_cast<std::int64_t>(mo) * g.P + p) * g.Q + q);
   }
+  MINIDL_HD float a(int c, int k) const { return a(a_row(c), k); }
+  MINIDL_HD float b(int k, int n) const { return b(b_col(n), k); }
   MINIDL_HD void store(int, int c, int n, float v) const {
     const int wc = n % g.W, h = (n / g.W) % g.H, bb = n / (g.W * g.H);
     dx[((static_cast<std::int64_t>(bb) * g.C + c) * g.H + h) * g.W + wc] = v;
@@ -98,17 +132,33 @@ struct BackwardFilterOp {
   const float* __restrict__ dy;
   float* __restrict__ out;  // [splits, M, C*R*S] partials, or dw itself when not split
   float beta;               // applied only when writing dw directly
-  MINIDL_HD float a(int mo, int k) const {  // k = (b, p, q)
-    const int q = k % g.Q, p = (k / g.Q) % g.P, bb = k / (g.Q * g.P);
-    return MINIDL_LDG(dy + ((static_cast<std::int64_t>(bb) * g.M + mo) * g.P + p) * g.Q + q);
+
+  struct Row {  // output channel mo: dy[0, mo]
+    const float* dy;
+  };
+  struct Col {  // weight n = (c, r, s): x[0, c] and the tap
+    const float* x;
+    int r, s;
+  };
+  MINIDL_HD Row a_row(int mo) const {
+    return Row{dy + static_cast<std::int64_t>(mo) * g.P * g.Q};
   }
-  MINIDL_HD float b(int k, int n) const {  // n = (c, r, s)
-    const int q = k % g.Q, p = (k / g.Q) % g.P, bb = k / (g.Q * g.P);
+  MINIDL_HD float a(const Row& row, int k) const {  // k = (bb, p, q)
+    const int pq = g.P * g.Q, bb = k / pq;
+    return MINIDL_LDG(row.dy + static_cast<std::int64_t>(bb) * g.M * pq + (k - bb * pq));
+  }
+  MINIDL_HD Col b_col(int n) const {
     const int s = n % g.S, r = (n / g.S) % g.R, c = n / (g.S * g.R);
-    const int h = p * g.sh + r - g.pt, wc = q * g.sw + s - g.pl;
-    if (h < 0 || h >= g.H || wc < 0 || wc >= g.W) return 0.0f;
-    return MINIDL_LDG(x + ((static_cast<std::int64_t>(bb) * g.C + c) * g.H + h) * g.W + wc);
+    return Col{x + static_cast<std::int64_t>(c) * g.H * g.W, r, s};
   }
+  MINIDL_HD float b(const Col& col, int k) const {  // k = (bb, p, q)
+    const int q = k % g.Q, p = (k / g.Q) % g.P, bb = k / (g.Q * g.P);
+    const int h = p * g.sh + col.r - g.pt, wc = q * g.sw + col.s - g.pl;
+    if (h < 0 || h >= g.H || wc < 0 || wc >= g.W) return 0.0f;
+    return MINIDL_LDG(col.x + (static_cast<std::int64_t>(bb) * g.C * g.H + h) * g.W + wc);
+  }
+  MINIDL_HD float a(int mo, int k) const { return a(a_row(mo), k); }
+  MINIDL_HD float b(int k, int n) const { return b(b_col(n), k); }
   MINIDL_HD void store(int z, int m, int n, float v) const {
     const std::int64_t crs = static_cast<std::int64_t>(g.C) * g.R * g.S;
     float* dst = out + (static_cast<std::int64_t>(z) * g.M + m) * crs + n;
