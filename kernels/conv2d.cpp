@@ -236,6 +236,19 @@ bool batch_parallel(const Conv2dGeometry& g) {
          !omp_in_parallel();
 }
 
+// sample(n, col) for every sample n, each thread with its own column buffer of col_size
+// floats: samples in parallel when batch_parallel(g), else in order on this thread (an
+// inactive region), leaving the cores to OpenBLAS inside each GEMM.
+template <class F>
+void for_each_sample(const Conv2dGeometry& g, std::size_t col_size, F&& sample) {
+#pragma omp parallel if (batch_parallel(g))
+  {
+    std::vector<float> col(col_size);
+#pragma omp for schedule(static)
+    for (std::int64_t n = 0; n < g.batch; ++n) sample(n, col);
+  }
+}
+
 // ---- direct path: one input channel, stride 1 ------------------------------------------
 //
 // The sample is copied into xp [hp, wp], zero-padded: xp[i, j] = x[i - pad_top, j -
@@ -665,18 +678,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
                   bi(CKK), src, bi(ld), b != nullptr ? 1.0f : 0.0f, yn + p0 * Q, bi(PQ));
     }
   };
-  const std::size_t col_size = pointwise ? 0 : static_cast<std::size_t>(CKK * rows * Q);
-  if (batch_parallel(g)) {
-#pragma omp parallel
-    {
-      std::vector<float> col(col_size);
-#pragma omp for schedule(static)
-      for (std::int64_t n = 0; n < g.batch; ++n) sample(n, col);
-    }
-  } else {
-    std::vector<float> col(col_size);
-    for (std::int64_t n = 0; n < g.batch; ++n) sample(n, col);
-  }
+  for_each_sample(g, pointwise ? 0 : static_cast<std::size_t>(CKK * rows * Q), sample);
 }
 
 void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx) {
@@ -702,18 +704,7 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float*
       col2im_add(g, col.data(), dxn, p0, p1);
     }
   };
-  const std::size_t col_size = pointwise ? 0 : static_cast<std::size_t>(CKK * rows * Q);
-  if (batch_parallel(g)) {
-#pragma omp parallel
-    {
-      std::vector<float> col(col_size);
-#pragma omp for schedule(static)
-      for (std::int64_t n = 0; n < g.batch; ++n) sample(n, col);
-    }
-  } else {
-    std::vector<float> col(col_size);
-    for (std::int64_t n = 0; n < g.batch; ++n) sample(n, col);
-  }
+  for_each_sample(g, pointwise ? 0 : static_cast<std::size_t>(CKK * rows * Q), sample);
 }
 
 void conv2d_backward_filter(const Conv2dGeometry& g, const float* x, const float* dy, float* dw,
