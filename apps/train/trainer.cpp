@@ -63,12 +63,9 @@ LoaderOptions loader_options(const TrainConfig& c, bool shuffle) {
   return o;
 }
 
-}  // namespace
-
-Sequential build_mlp(const TrainConfig& config, std::int64_t features) {
-  MINIDL_CHECK(config.model == "mlp", ValueError, "minidl-train: unknown model '", config.model,
-               "' (mlp or cnn)");
-  Sequential net({features}, config.device, config.seed);
+// Both models' head: Dense(h) + ReLU (+ Dropout) per hidden size, Dense(10) "logits",
+// softmax cross-entropy on int32 labels; then builds the graph for the batch size.
+void add_classifier(Sequential& net, const TrainConfig& config) {
   for (std::int64_t h : config.hidden) {
     net.add(std::make_shared<Dense>(h)).add(relu_layer());
     if (config.dropout > 0.0f) net.add(std::make_shared<Dropout>(config.dropout));
@@ -76,6 +73,15 @@ Sequential build_mlp(const TrainConfig& config, std::int64_t features) {
   net.add(std::make_shared<Dense>(10), "logits");
   net.loss(softmax_cross_entropy_loss(LossOptions{Reduction::Mean, false}), {}, DType::Int32);
   net.build(config.batch);
+}
+
+}  // namespace
+
+Sequential build_mlp(const TrainConfig& config, std::int64_t features) {
+  MINIDL_CHECK(config.model == "mlp", ValueError, "minidl-train: unknown model '", config.model,
+               "' (mlp or cnn)");
+  Sequential net({features}, config.device, config.seed);
+  add_classifier(net, config);
   return net;
 }
 
@@ -108,13 +114,7 @@ Sequential build_cnn(const TrainConfig& config, std::int64_t features) {
     net.add(std::make_shared<MaxPool2d>(2), "pool" + std::to_string(k));
   }
   net.add(std::make_shared<Flatten>());
-  for (std::int64_t h : config.hidden) {
-    net.add(std::make_shared<Dense>(h)).add(relu_layer());
-    if (config.dropout > 0.0f) net.add(std::make_shared<Dropout>(config.dropout));
-  }
-  net.add(std::make_shared<Dense>(10), "logits");
-  net.loss(softmax_cross_entropy_loss(LossOptions{Reduction::Mean, false}), {}, DType::Int32);
-  net.build(config.batch);
+  add_classifier(net, config);
   return net;
 }
 
