@@ -59,9 +59,7 @@ Tensor backward_jacobian(const std::function<Tensor(const Tensor&)>& vjp, const 
   return jac;
 }
 
-Tensor layer_jacobian(Layer& layer, const std::vector<Tensor>& inputs, std::size_t which) {
-  MINIDL_CHECK(which < inputs.size(), ValueError, "layer_jacobian: input ", which, " of ",
-               inputs.size());
+Tensor layer_output(Layer& layer, const std::vector<Tensor>& inputs) {
   std::vector<const Tensor*> in;
   std::vector<Shape> shapes;
   std::vector<DType> dtypes;
@@ -71,9 +69,18 @@ Tensor layer_jacobian(Layer& layer, const std::vector<Tensor>& inputs, std::size
     dtypes.push_back(t.dtype());
   }
   Generator gen(0);
-  const Shape out_shape = layer.build(shapes, dtypes, BuildContext{Device::cpu(), &gen});
-  Tensor out = empty(out_shape);
+  Tensor out = empty(layer.build(shapes, dtypes, BuildContext{Device::cpu(), &gen}));
   layer.forward(in, out);
+  return out;
+}
+
+Tensor layer_jacobian(Layer& layer, const std::vector<Tensor>& inputs, std::size_t which) {
+  MINIDL_CHECK(which < inputs.size(), ValueError, "layer_jacobian: input ", which, " of ",
+               inputs.size());
+  std::vector<const Tensor*> in;
+  for (const Tensor& t : inputs) in.push_back(&t);
+  const Tensor out = layer_output(layer, inputs);
+  const Shape out_shape = out.shape();
   std::vector<Tensor> saved_grads;
   for (Parameter* p : layer.parameters()) saved_grads.push_back(p->grad.clone());
   Tensor d_in = empty(inputs[which].shape());

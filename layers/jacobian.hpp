@@ -23,6 +23,10 @@ Tensor numerical_jacobian(const std::function<Tensor(const Tensor&)>& f, const T
 Tensor backward_jacobian(const std::function<Tensor(const Tensor&)>& vjp, const Shape& y_shape,
                          const Shape& x_shape);
 
+/// Builds `layer` for the inputs' shapes and dtypes on the CPU (generator seed 0) and
+/// returns its forward output for them.
+Tensor layer_output(Layer& layer, const std::vector<Tensor>& inputs);
+
 /// The Jacobian of a built layer's output with respect to its input `which`, from
 /// its backward pass; inputs on the CPU. Parameter gradients it accumulates along
 /// the way are restored.

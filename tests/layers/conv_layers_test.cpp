@@ -32,12 +32,12 @@ TEST(Conv2dLayer, ForwardIsTheOp) {
   Generator gen(2);
   Conv2d c(4, 3, Conv2dOptions::same());
   const Tensor x = normal({2, 3, 6, 6}, 0.0f, 1.0f, gen);
-  const Tensor y = test::run_layer(c, {x});
+  const Tensor y = layer_output(c, {x});
   EXPECT_EQ(y.shape(), (Shape{2, 4, 6, 6}));
   c.bias().value.copy_from(normal({4}, 0.0f, 1.0f, gen));
   Conv2dParams p;
   p.padding = ConvPadding::Same;
-  EXPECT_TRUE(test::all_close(test::run_layer(c, {x}).to_vector<float>(),
+  EXPECT_TRUE(test::all_close(layer_output(c, {x}).to_vector<float>(),
                               conv2d(x, c.weight().value, c.bias().value, p).to_vector<float>(),
                               0.0f, 0.0f));
   EXPECT_EQ(c.weight().value.shape(), (Shape{4, 3, 3, 3}));
@@ -76,12 +76,12 @@ TEST(PoolLayers, GradientsAndShapes) {
   for (std::size_t i = 0; i < vals.size(); ++i) vals[i] = static_cast<float>((i * 53) % 97) * 0.1f;
   const Tensor x = from_vector(vals, {2, 3, 6, 5});
   MaxPool2d mp(2);
-  EXPECT_EQ(test::run_layer(mp, {x}).shape(), (Shape{2, 3, 3, 2}));
+  EXPECT_EQ(layer_output(mp, {x}).shape(), (Shape{2, 3, 3, 2}));
   test::check_layer_gradients(mp, {x});
   MaxPool2d mp3(3, 2, 1);
   test::check_layer_gradients(mp3, {x});
   AvgPool2d ap(3, 1, 1);
-  EXPECT_EQ(test::run_layer(ap, {x}).shape(), (Shape{2, 3, 6, 5}));
+  EXPECT_EQ(layer_output(ap, {x}).shape(), (Shape{2, 3, 6, 5}));
   test::check_layer_gradients(ap, {x});
   EXPECT_EQ(mp.type(), "MaxPool2d");
   EXPECT_EQ(ap.type(), "AvgPool2d");
@@ -100,7 +100,7 @@ TEST(ReshapeLayer, ShapesGradientsAndErrors) {
   Generator gen(4);
   Reshape r(Shape{1, 2, 3});
   const Tensor x = normal({2, 6}, 0.0f, 1.0f, gen);
-  const Tensor y = test::run_layer(r, {x});
+  const Tensor y = layer_output(r, {x});
   EXPECT_EQ(y.shape(), (Shape{2, 1, 2, 3}));
   EXPECT_EQ(y.to_vector<float>(), x.to_vector<float>());
   test::check_layer_gradients(r, {x});
@@ -156,7 +156,7 @@ TEST(ConvLayersCuda, CnnMatchesCpu) {
     Conv2dOptions o = Conv2dOptions::same();
     o.backend = backend;
     Conv2d cpu_conv(5, 3, o);
-    const Tensor y_cpu = test::run_layer(cpu_conv, {x});
+    const Tensor y_cpu = layer_output(cpu_conv, {x});
     Conv2d gpu_conv(5, 3, o);
     Generator g0(0);
     gpu_conv.build({x.shape()}, {DType::Float32}, BuildContext{Device::cuda(), &g0});
@@ -166,7 +166,7 @@ TEST(ConvLayersCuda, CnnMatchesCpu) {
     gpu_conv.forward({&xg}, yg);
     EXPECT_TRUE(test::all_close(yg.to_vector<float>(), y_cpu.to_vector<float>(), 1e-4f, 1e-4f));
     MaxPool2d mp(2);
-    const Tensor p_cpu = test::run_layer(mp, {y_cpu});
+    const Tensor p_cpu = layer_output(mp, {y_cpu});
     Tensor pg = empty(p_cpu.shape(), Device::cuda());
     mp.forward({&yg}, pg);
     EXPECT_TRUE(test::all_close(pg.to_vector<float>(), p_cpu.to_vector<float>(), 1e-4f, 1e-4f));
@@ -189,7 +189,7 @@ TEST(BatchNorm2dLayer, GradientsTrainAndEval) {
   EXPECT_NE(rm[0], 0.0f);
   bn.set_training(false);
   test::check_layer_gradients(bn, {x});
-  const Tensor y = test::run_layer(bn, {x});
+  const Tensor y = layer_output(bn, {x});
   EXPECT_EQ(y.shape(), x.shape());
   Generator g0(0);
   const BuildContext ctx{Device::cpu(), &g0};

@@ -12,20 +12,6 @@
 
 namespace minidl::test {
 
-inline Tensor run_layer(Layer& layer, const std::vector<Tensor>& inputs) {
-  std::vector<const Tensor*> in;
-  std::vector<Shape> shapes;
-  std::vector<DType> dtypes;
-  for (const Tensor& t : inputs) {
-    in.push_back(&t);
-    shapes.push_back(t.shape());
-    dtypes.push_back(t.dtype());
-  }
-  Generator gen(0);
-  Tensor out = empty(layer.build(shapes, dtypes, BuildContext{Device::cpu(), &gen}));
-  layer.forward(in, out);
-  return out;
-}
 
 /// Checks d output / d input for each float input (skipping entries where skip(input, j)).
 inline void check_layer_gradients(
@@ -38,7 +24,7 @@ inline void check_layer_gradients(
     auto f = [&](const Tensor& xi) {
       std::vector<Tensor> in = inputs;
       in[i] = xi;
-      return run_layer(layer, in).clone();
+      return layer_output(layer, in).clone();
     };
     const Tensor numeric = numerical_jacobian(f, inputs[i], h);
     const auto a = analytic.to_vector<float>();
@@ -53,7 +39,7 @@ inline void check_layer_gradients(
   }
   // Parameters: L = <r, out>, analytic dL/dp from backward(r) against central differences.
   Generator gen(99);
-  const Tensor out = run_layer(layer, inputs);
+  const Tensor out = layer_output(layer, inputs);
   const Tensor r = normal(out.shape(), 0.0f, 1.0f, gen);
   for (Parameter* p : layer.parameters()) {
     for (Parameter* q : layer.parameters()) q->grad.fill_(0);
@@ -64,7 +50,7 @@ inline void check_layer_gradients(
     const auto analytic = p->grad.to_vector<float>();
     auto f = [&](const Tensor& value) {
       p->value.copy_from(value);
-      const double v = project(r, run_layer(layer, inputs));
+      const double v = project(r, layer_output(layer, inputs));
       return v;
     };
     Tensor probe = p->value.clone();

@@ -14,10 +14,10 @@ namespace {
 TEST(Dense, ForwardIsXWTransposePlusB) {
   Dense d(2);
   const Tensor x = from_vector({1.f, 2.f, 3.f, 4.f, 5.f, 6.f}, {2, 3});
-  test::run_layer(d, {x});  // builds
+  layer_output(d, {x});  // builds
   d.weight().value.copy_from(from_vector({1.f, 0.f, -1.f, 0.5f, 0.5f, 0.5f}, {2, 3}));
   d.bias().value.copy_from(from_vector({10.f, -10.f}, {2}));
-  const Tensor z = test::run_layer(d, {x});
+  const Tensor z = layer_output(d, {x});
   EXPECT_EQ(z.to_vector<float>(), (std::vector<float>{1 - 3 + 10, 3 - 10, 4 - 6 + 10, 7.5f - 10}));
 }
 
@@ -78,7 +78,7 @@ TEST(Structural, FlattenAddConcat) {
   Generator gen(3);
   Flatten f;
   const Tensor img = normal({2, 3, 4}, 0.0f, 1.0f, gen);
-  EXPECT_EQ(test::run_layer(f, {img}).shape(), (Shape{2, 12}));
+  EXPECT_EQ(layer_output(f, {img}).shape(), (Shape{2, 12}));
   test::check_layer_gradients(f, {img});
   Add a;
   const Tensor p = normal({2, 3}, 0.0f, 1.0f, gen), q = normal({2, 3}, 0.0f, 1.0f, gen),
@@ -88,11 +88,11 @@ TEST(Structural, FlattenAddConcat) {
     expected.push_back(p.to_vector<float>()[i] + q.to_vector<float>()[i] + r.to_vector<float>()[i]);
   }
   EXPECT_TRUE(
-      test::all_close(test::run_layer(a, {p, q, r}).to_vector<float>(), expected, 1e-6f, 1e-6f));
+      test::all_close(layer_output(a, {p, q, r}).to_vector<float>(), expected, 1e-6f, 1e-6f));
   test::check_layer_gradients(a, {p, q, r});
   Concat c;
   const Tensor u = normal({2, 1}, 0.0f, 1.0f, gen);
-  const Tensor joined = test::run_layer(c, {p, u});
+  const Tensor joined = layer_output(c, {p, u});
   EXPECT_EQ(joined.shape(), (Shape{2, 4}));
   EXPECT_EQ(joined.to_vector<float>()[3], u.to_vector<float>()[0]);
   EXPECT_EQ(joined.to_vector<float>()[7], u.to_vector<float>()[1]);
@@ -117,7 +117,7 @@ TEST(DropoutLayer, TrainAndEval) {
   Generator gen(4);
   Dropout d(0.5f);
   const Tensor x = ones({4, 1000});
-  const auto y = test::run_layer(d, {x}).to_vector<float>();
+  const auto y = layer_output(d, {x}).to_vector<float>();
   std::size_t kept = 0;
   for (float v : y) {
     ASSERT_TRUE(v == 0.0f || v == 2.0f);
@@ -130,7 +130,7 @@ TEST(DropoutLayer, TrainAndEval) {
   d.backward({&x}, Tensor(), ones({4, 1000}), d_in);
   EXPECT_EQ(dx.to_vector<float>(), y);
   d.set_training(false);
-  EXPECT_EQ(test::run_layer(d, {x}).to_vector<float>(), x.to_vector<float>());
+  EXPECT_EQ(layer_output(d, {x}).to_vector<float>(), x.to_vector<float>());
   MINIDL_EXPECT_THROW_WITH(Dropout(1.0f), ValueError, "[0, 1)");
 }
 
