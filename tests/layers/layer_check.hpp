@@ -12,7 +12,6 @@
 
 namespace minidl::test {
 
-
 /// Checks d output / d input for each float input (skipping entries where skip(input, j)).
 inline void check_layer_gradients(
     Layer& layer, const std::vector<Tensor>& inputs, double thr = 5e-3, float h = 1e-2f,
