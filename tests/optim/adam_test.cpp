@@ -36,16 +36,8 @@ struct AdamReference {
   }
 };
 
-const std::vector<float> kW0 = {1.0f, -2.0f, 0.5f, 3.0f, -0.25f};
-
-std::vector<float> grad_at(int step) {
-  std::vector<float> g(kW0.size());
-  for (std::size_t j = 0; j < g.size(); ++j) {
-    g[j] = 0.3f * static_cast<float>(j) - 0.7f +
-           0.45f * static_cast<float>(step) * (j % 2 == 0 ? 1.0f : -1.0f);
-  }
-  return g;
-}
+using test::grad_at;
+using test::kW0;
 
 void expect_matches_reference(const AdamOptions& o) {
   Parameter p = test::make_parameter("w", kW0, std::vector<float>(kW0.size(), 0.0f));

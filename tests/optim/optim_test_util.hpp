@@ -80,6 +80,20 @@ struct TinyModel {
   }
 };
 
+/// The starting weights of the optimizers' reference tests (SGD, Adam)...
+inline const std::vector<float> kW0 = {1.0f, -2.0f, 0.5f, 3.0f, -0.25f};
+
+/// ... and a different gradient at every step, so momentum and the moment estimates
+/// have something to average.
+inline std::vector<float> grad_at(int step) {
+  std::vector<float> g(kW0.size());
+  for (std::size_t j = 0; j < g.size(); ++j) {
+    g[j] = 0.3f * static_cast<float>(j) - 0.7f +
+           0.45f * static_cast<float>(step) * (j % 2 == 0 ? 1.0f : -1.0f);
+  }
+  return g;
+}
+
 /// A single parameter with the given value and grad (CPU).
 inline Parameter make_parameter(const std::string& name, const std::vector<float>& value,
                                 const std::vector<float>& grad) {
