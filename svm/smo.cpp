@@ -226,31 +226,19 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
     const float* ki = i >= 0 ? k.row(i) : nullptr;
     const double qdi = i >= 0 ? qd[static_cast<std::size_t>(i)] : 0.0;
     for (std::size_t t = 0; t < L; ++t) {
-      if (y[t] > 0) {
-        if (!at_lower(alpha[t])) {
-          const double gd = gmax + grad[t];
-          if (grad[t] >= gmax2) gmax2 = grad[t];
-          if (gd > 0 && ki != nullptr) {
-            // LIBSVM's QD_i + QD_t - 2 y_i Q_it with Q_it = y_i y_t K_it: for either
-            // label pair the curvature K_ii + K_tt - 2 K_it of the pair's line search.
-            double quad = qdi + qd[t] - 2.0 * ki[t];
-            const double obj = -(gd * gd) / (quad > 0 ? quad : kSmoTau);
-            if (obj <= best) {
-              j = static_cast<std::int64_t>(t);
-              best = obj;
-            }
-          }
-        }
-      } else if (!at_upper(alpha[t], cbox[t])) {
-        const double gd = gmax - grad[t];
-        if (-grad[t] >= gmax2) gmax2 = -grad[t];
-        if (gd > 0 && ki != nullptr) {
-          double quad = qdi + qd[t] - 2.0 * ki[t];
-          const double obj = -(gd * gd) / (quad > 0 ? quad : kSmoTau);
-          if (obj <= best) {
-            j = static_cast<std::int64_t>(t);
-            best = obj;
-          }
+      // t in I_low (y_t = +1 above 0, or y_t = -1 below its C), scored by y_t G_t.
+      if (y[t] > 0 ? at_lower(alpha[t]) : at_upper(alpha[t], cbox[t])) continue;
+      const double v = y[t] > 0 ? grad[t] : -grad[t];
+      if (v >= gmax2) gmax2 = v;
+      const double gd = gmax + v;
+      if (gd > 0 && ki != nullptr) {
+        // LIBSVM's QD_i + QD_t - 2 y_i Q_it with Q_it = y_i y_t K_it: for either label
+        // pair the curvature K_ii + K_tt - 2 K_it of the pair's line search.
+        const double quad = qdi + qd[t] - 2.0 * ki[t];
+        const double obj = -(gd * gd) / (quad > 0 ? quad : kSmoTau);
+        if (obj <= best) {
+          j = static_cast<std::int64_t>(t);
+          best = obj;
         }
       }
     }
