@@ -76,6 +76,21 @@ std::string concat(Args&&... args) {
   (out << ... << std::forward<Args>(args));
   return out.str();
 }
+
+/// `text` quoted for an error message; a long one (a 5 MB token) is cut to its
+/// first `max` bytes and marked with its length: "\"1234...\" (5000000 bytes)".
+inline std::string excerpt(const std::string& text, std::size_t max = 48) {
+  if (text.size() <= max) return "\"" + text + "\"";
+  return "\"" + text.substr(0, max) + "...\" (" + std::to_string(text.size()) + " bytes)";
+}
+
+/// A byte count for messages about how much was asked for: "4 GiB".
+inline std::string gib_text(double bytes) {
+  std::ostringstream out;
+  out.precision(3);
+  out << bytes / 1073741824.0 << " GiB";
+  return out.str();
+}
 }  // namespace detail
 
 }  // namespace minidl

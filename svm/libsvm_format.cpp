@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <new>
+#include <sstream>
 #include <vector>
 
 #include "../io/atomic_file.hpp"
@@ -18,10 +20,8 @@ namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-}  // namespace
-
-LibsvmData parse_libsvm(std::istream& in, const std::string& name, std::int64_t num_features) {
-  MINIDL_CHECK(num_features >= 0, ValueError, "parse_libsvm: num_features ", num_features, " < 0");
+LibsvmData parse(std::istream& in, const std::string& name, std::int64_t num_features,
+                 std::size_t max_dense_bytes) {
   struct Entry {
     std::int64_t index;
     float value;
@@ -29,6 +29,7 @@ LibsvmData parse_libsvm(std::istream& in, const std::string& name, std::int64_t 
   std::vector<std::vector<Entry>> rows;
   std::vector<std::int32_t> labels;
   std::int64_t max_index = 0;
+  std::int64_t max_index_line = 0;
   std::string text;
   std::int64_t line_no = 0;
   while (std::getline(in, text)) {
@@ -47,22 +48,24 @@ LibsvmData parse_libsvm(std::istream& in, const std::string& name, std::int64_t 
     errno = 0;
     const double label = std::strtod(label_text.c_str(), &end);
     if (end == label_text.c_str() || *end != '\0' || !std::isfinite(label))
-      fail(name, line_no, "label \"" + label_text + "\" is not a number");
+      fail(name, line_no, "label " + detail::excerpt(label_text) + " is not a number");
     if (label != std::floor(label) || std::fabs(label) > 2147483647.0)
       fail(name, line_no,
-           "label \"" + label_text + "\" is not an integer (minidl's SVC is a classifier)");
+           "label " + detail::excerpt(label_text) +
+               " is not an integer in int32's range (minidl's SVC is a classifier)");
     std::vector<Entry> row;
     std::int64_t last = 0;
     for (std::string tok = next_token(); !tok.empty(); tok = next_token()) {
       const std::size_t colon = tok.find(':');
       if (colon == std::string::npos)
-        fail(name, line_no, "feature \"" + tok + "\" is not <index>:<value>");
+        fail(name, line_no, "feature " + detail::excerpt(tok) + " is not <index>:<value>");
       const std::string idx_text = tok.substr(0, colon);
       const std::string val_text = tok.substr(colon + 1);
       errno = 0;
       const long long index = std::strtoll(idx_text.c_str(), &end, 10);
       if (idx_text.empty() || *end != '\0' || errno == ERANGE || index < 1)
-        fail(name, line_no, "feature index \"" + idx_text + "\" is not an integer >= 1");
+        fail(name, line_no,
+             "feature index " + detail::excerpt(idx_text) + " is not an integer >= 1");
       if (index <= last)
         fail(name, line_no,
              detail::concat("feature index ", index, " does not increase (after ", last, ")"));
@@ -70,14 +73,25 @@ LibsvmData parse_libsvm(std::istream& in, const std::string& name, std::int64_t 
         fail(name, line_no,
              detail::concat("feature index ", index, " exceeds the ", num_features,
                             " features expected"));
+      // One row alone already needs index floats once dense.
+      if (double(index) * 4.0 > double(max_dense_bytes))
+        fail(name, line_no,
+             detail::concat("feature index ", index, " would make even one dense row take ",
+                            detail::gib_text(double(index) * 4.0), ", more than the limit of ",
+                            detail::gib_text(double(max_dense_bytes)),
+                            " (max_dense_bytes; minidl reads LIBSVM data into a dense matrix)"));
       errno = 0;
       const double value = std::strtod(val_text.c_str(), &end);
       if (val_text.empty() || *end != '\0')
-        fail(name, line_no, "feature value \"" + val_text + "\" is not a number");
+        fail(name, line_no, "feature value " + detail::excerpt(val_text) + " is not a number");
       if (!std::isfinite(value) || std::fabs(value) > 3.4028234663852886e38)
-        fail(name, line_no, "feature value \"" + val_text + "\" is not finite in float32");
+        fail(name, line_no,
+             "feature value " + detail::excerpt(val_text) + " is not finite in float32");
       last = index;
-      if (index > max_index) max_index = index;
+      if (index > max_index) {
+        max_index = index;
+        max_index_line = line_no;
+      }
       row.push_back({index, static_cast<float>(value)});
     }
     rows.push_back(std::move(row));
@@ -88,6 +102,17 @@ LibsvmData parse_libsvm(std::istream& in, const std::string& name, std::int64_t 
   const std::int64_t d = num_features > 0 ? num_features : max_index;
   MINIDL_CHECK(d > 0, IoError, name, ": no features in any sample");
   const auto n = static_cast<std::int64_t>(rows.size());
+  const double bytes = double(n) * double(d) * 4.0;
+  if (bytes > double(max_dense_bytes)) {
+    const std::string why =
+        num_features > 0 ? detail::concat("num_features ", num_features)
+                         : detail::concat("the largest feature index, ", max_index, " (line ",
+                                          max_index_line, ")");
+    throw IoError(detail::concat(name, ": ", n, " samples x ", d, " features (", why,
+                                 ") would take ", detail::gib_text(bytes), " as a dense float32 matrix, more "
+                                 "than the limit of ", detail::gib_text(double(max_dense_bytes)),
+                                 " (max_dense_bytes)"));
+  }
   Tensor x = zeros({n, d});
   float* xp = x.data<float>();
   for (std::int64_t i = 0; i < n; ++i)
@@ -95,10 +120,25 @@ LibsvmData parse_libsvm(std::istream& in, const std::string& name, std::int64_t 
   return {x, from_vector(labels, {n})};
 }
 
-LibsvmData read_libsvm(const std::string& path, std::int64_t num_features) {
+}  // namespace
+
+LibsvmData parse_libsvm(std::istream& in, const std::string& name, std::int64_t num_features,
+                        std::size_t max_dense_bytes) {
+  MINIDL_CHECK(num_features >= 0, ValueError, "parse_libsvm: num_features ", num_features, " < 0");
+  try {
+    return parse(in, name, num_features, max_dense_bytes);
+  } catch (const std::bad_alloc&) {
+    throw IoError(detail::concat(name, ": out of host memory while reading LIBSVM data (limit ",
+                                 detail::gib_text(double(max_dense_bytes)),
+                                 " for the dense matrix; the machine had less free)"));
+  }
+}
+
+LibsvmData read_libsvm(const std::string& path, std::int64_t num_features,
+                       std::size_t max_dense_bytes) {
   std::ifstream in(path);
-  MINIDL_CHECK(in.is_open(), IoError, path, ": cannot open for reading");
-  return parse_libsvm(in, path, num_features);
+  MINIDL_CHECK(in.is_open(), IoError, path, ": cannot open for reading: ", errno_text(errno));
+  return parse_libsvm(in, path, num_features, max_dense_bytes);
 }
 
 void write_libsvm(const std::string& path, const Tensor& x, const Tensor& y) {

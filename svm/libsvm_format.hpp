@@ -6,6 +6,7 @@
 // dense kernel matrices built by GEMM.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <istream>
 #include <string>
@@ -13,6 +14,12 @@
 #include "../core/tensor.hpp"
 
 namespace minidl::svm {
+
+/// The most bytes a reader turns sparse LIBSVM text into as one dense float32
+/// matrix (1 GiB: Fashion-MNIST's 60,000 x 784 takes 0.18 GiB). Without a bound a
+/// 22-byte line "1 1000000000:1" would allocate 4 GB. Readers take a
+/// max_dense_bytes argument to raise it deliberately.
+inline constexpr std::size_t kMaxDenseBytes = std::size_t{1} << 30;
 
 /// A data set: x float32 [n, d] on the CPU (dense; absent features are 0) and
 /// y int32 [n] (class labels).
@@ -27,12 +34,18 @@ struct LibsvmData {
 /// Blank lines are skipped. Labels must be integers (classification): "+1", "-1",
 /// "3", "2.0" are accepted. Throws IoError "<name>:<line>: ..." for a label that
 /// is not an integer, a token without ':', an index that is not an integer >= 1 or
-/// does not increase, a value that is not a number or is NaN / infinite; and for an
-/// input with no samples.
-LibsvmData parse_libsvm(std::istream& in, const std::string& name, std::int64_t num_features = 0);
+/// does not increase, a value that is not a number or is NaN / infinite, and an
+/// index that would make the dense [n, d] float32 matrix larger than
+/// `max_dense_bytes` (the message says how large and which line); IoError for an
+/// input with no samples and (instead of std::bad_alloc) when memory runs out.
+/// Long tokens are cut short in messages.
+LibsvmData parse_libsvm(std::istream& in, const std::string& name, std::int64_t num_features = 0,
+                        std::size_t max_dense_bytes = kMaxDenseBytes);
 
-/// parse_libsvm on the file at `path`; IoError when it cannot be opened.
-LibsvmData read_libsvm(const std::string& path, std::int64_t num_features = 0);
+/// parse_libsvm on the file at `path`; IoError (with the system's reason) when
+/// it cannot be opened.
+LibsvmData read_libsvm(const std::string& path, std::int64_t num_features = 0,
+                       std::size_t max_dense_bytes = kMaxDenseBytes);
 
 /// Writes x (float32 [n, d], any device) and y (int32 [n]) in LIBSVM format:
 /// zero features are left out, values printed with 9 significant digits so that

@@ -1,11 +1,16 @@
 #include "model_file.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
+#include <new>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -57,24 +62,36 @@ double parse_double(const std::string& tok, const std::string& path, std::int64_
   char* end = nullptr;
   const double v = std::strtod(tok.c_str(), &end);
   if (tok.empty() || *end != '\0' || !std::isfinite(v))
-    fail(path, line, "\"" + tok + "\" is not a finite number");
+    fail(path, line, detail::excerpt(tok) + " is not a finite number");
   return v;
 }
 
-long long parse_int(const std::string& tok, const std::string& path, std::int64_t line) {
+// An integer in [lo, hi], converted without truncation: "nr_class 9999999999"
+// and "label 99999999999" are errors, not wrapped values.
+long long parse_int(const std::string& tok, const char* what, long long lo, long long hi,
+                    const std::string& path, std::int64_t line) {
   char* end = nullptr;
   errno = 0;
   const long long v = std::strtoll(tok.c_str(), &end, 10);
-  if (tok.empty() || *end != '\0' || errno == ERANGE)
-    fail(path, line, "\"" + tok + "\" is not an integer");
+  if (tok.empty() || *end != '\0' || errno == ERANGE || v < lo || v > hi)
+    fail(path, line,
+         detail::concat(what, " ", detail::excerpt(tok), " is not an integer in [", lo, ", ", hi,
+                        "]"));
   return v;
 }
 
-}  // namespace
-
-SVC load_libsvm_model(const std::string& path, std::int64_t num_features) {
+SVC load_model(const std::string& path, std::int64_t num_features, std::size_t max_dense_bytes) {
+  struct stat st {};
+  MINIDL_CHECK(::stat(path.c_str(), &st) == 0, IoError, path, ": cannot open for reading: ",
+               errno_text(errno));
+  MINIDL_CHECK(S_ISREG(st.st_mode), IoError, path, ": not a regular file");
   std::ifstream in(path);
-  MINIDL_CHECK(in.is_open(), IoError, path, ": cannot open for reading");
+  MINIDL_CHECK(in.is_open(), IoError, path, ": cannot open for reading: ", errno_text(errno));
+  const auto file_bytes = static_cast<long long>(st.st_size);
+  // Every count a header declares is checked against what the file can hold
+  // before anything is allocated for it: a 120-byte file cannot describe
+  // 300 million support vectors.
+  const long long max_count = std::max(file_bytes, 2LL);
   KernelParams kp;
   kp.gamma = 0;
   bool have_kernel = false;
@@ -83,6 +100,7 @@ SVC load_libsvm_model(const std::string& path, std::int64_t num_features) {
   std::vector<double> rho;
   std::vector<std::int32_t> labels;
   std::vector<std::int64_t> nr_sv;
+  std::set<std::string> seen;
   std::string text;
   std::int64_t line = 0;
   bool in_sv = false;
@@ -93,26 +111,29 @@ SVC load_libsvm_model(const std::string& path, std::int64_t num_features) {
     if (!(ls >> key)) continue;
     std::vector<std::string> vals;
     for (std::string v; ls >> v;) vals.push_back(v);
-    const auto need = [&](std::size_t count) {
-      if (vals.size() != count)
+    const auto need = [&](long long count) {
+      if (static_cast<long long>(vals.size()) != count)
         fail(path, line,
              detail::concat("\"", key, "\" expects ", count, " values, got ", vals.size()));
     };
+    if (key != "SV" && !seen.insert(key).second)
+      fail(path, line, "duplicate header key " + detail::excerpt(key));
     if (key == "svm_type") {
       need(1);
       if (vals[0] != "c_svc")
-        fail(path, line, "svm_type \"" + vals[0] + "\" is not supported (only c_svc)");
+        fail(path, line, "svm_type " + detail::excerpt(vals[0]) + " is not supported (only c_svc)");
     } else if (key == "kernel_type") {
       need(1);
       try {
         kp.type = kernel_from_name(vals[0]);
       } catch (const ValueError&) {
-        fail(path, line, "kernel_type \"" + vals[0] + "\" is not supported");
+        fail(path, line, "kernel_type " + detail::excerpt(vals[0]) + " is not supported");
       }
       have_kernel = true;
     } else if (key == "degree") {
       need(1);
-      kp.degree = static_cast<int>(parse_int(vals[0], path, line));
+      kp.degree = static_cast<int>(
+          parse_int(vals[0], "degree", 0, std::numeric_limits<int>::max(), path, line));
     } else if (key == "gamma") {
       need(1);
       kp.gamma = parse_double(vals[0], path, line);
@@ -121,31 +142,47 @@ SVC load_libsvm_model(const std::string& path, std::int64_t num_features) {
       kp.coef0 = parse_double(vals[0], path, line);
     } else if (key == "nr_class") {
       need(1);
-      nr_class = parse_int(vals[0], path, line);
-      if (nr_class < 2) fail(path, line, "nr_class must be >= 2");
+      // A label per class on the label line: at most half the file's bytes.
+      nr_class = parse_int(vals[0], "nr_class", 2, std::min(max_count / 2 + 1, 1LL << 31), path,
+                           line);
     } else if (key == "total_sv") {
       need(1);
-      total_sv = parse_int(vals[0], path, line);
-      if (total_sv < 0) fail(path, line, "total_sv must be >= 0");
+      total_sv = parse_int(vals[0], "total_sv", 0, max_count, path, line);
     } else if (key == "rho") {
       if (nr_class < 2) fail(path, line, "rho before nr_class");
-      need(static_cast<std::size_t>(nr_class * (nr_class - 1) / 2));
+      need(nr_class * (nr_class - 1) / 2);
       for (const std::string& v : vals) rho.push_back(parse_double(v, path, line));
     } else if (key == "label") {
       if (nr_class < 2) fail(path, line, "label before nr_class");
-      need(static_cast<std::size_t>(nr_class));
-      for (const std::string& v : vals)
-        labels.push_back(static_cast<std::int32_t>(parse_int(v, path, line)));
+      need(nr_class);
+      for (const std::string& v : vals) {
+        const auto l = static_cast<std::int32_t>(parse_int(
+            v, "label", std::numeric_limits<std::int32_t>::min(),
+            std::numeric_limits<std::int32_t>::max(), path, line));
+        if (std::find(labels.begin(), labels.end(), l) != labels.end())
+          fail(path, line, detail::concat("label ", l, " appears twice"));
+        labels.push_back(l);
+      }
     } else if (key == "nr_sv") {
       if (nr_class < 2) fail(path, line, "nr_sv before nr_class");
-      need(static_cast<std::size_t>(nr_class));
-      for (const std::string& v : vals) nr_sv.push_back(parse_int(v, path, line));
+      if (total_sv < 0) fail(path, line, "nr_sv before total_sv");
+      need(nr_class);
+      long long sum = 0;
+      for (const std::string& v : vals) {
+        const long long c = parse_int(v, "nr_sv", 0, total_sv, path, line);
+        sum += c;  // <= total_sv before each addition: no overflow
+        if (sum > total_sv)
+          fail(path, line, detail::concat("nr_sv adds up to more than total_sv ", total_sv));
+        nr_sv.push_back(c);
+      }
+      if (sum != total_sv)
+        fail(path, line, detail::concat("nr_sv adds up to ", sum, ", total_sv is ", total_sv));
     } else if (key == "probA" || key == "probB" || key == "prob_density_marks") {
       // probability outputs: not used by minidl's predictions
     } else if (key == "SV") {
       in_sv = true;
     } else {
-      fail(path, line, "unknown model-file key \"" + key + "\"");
+      fail(path, line, "unknown model-file key " + detail::excerpt(key));
     }
   }
   MINIDL_CHECK(in_sv, IoError, path, ": no \"SV\" line (not a LIBSVM model?)");
@@ -153,14 +190,34 @@ SVC load_libsvm_model(const std::string& path, std::int64_t num_features) {
                    !nr_sv.empty(),
                IoError, path,
                ": the header lacks one of kernel_type, nr_class, total_sv, rho, label, nr_sv");
-  std::int64_t sum = 0;
-  for (std::int64_t c : nr_sv) sum += c;
-  MINIDL_CHECK(sum == total_sv, IoError, path, ": nr_sv adds up to ", sum, ", total_sv is ",
-               total_sv);
   const auto k = static_cast<std::int64_t>(nr_class);
   const auto n_sv = static_cast<std::int64_t>(total_sv);
+  // A support-vector line holds k - 1 coefficients, each a character and a
+  // separator at least.
+  const long long left = file_bytes - static_cast<long long>(in.tellg());
+  if (n_sv > 0 && (left < 0 || n_sv > left / (2 * (k - 1))))
+    fail(path, line,
+         detail::concat("total_sv ", n_sv, " support vectors of ", k - 1,
+                        " coefficients need at least ", 2 * (k - 1), " bytes each, but only ",
+                        std::max(left, 0LL), " bytes follow the SV line"));
+  const std::int64_t np = k * (k - 1) / 2;
+  // n_sv * np doubles: bounded by the same limit as the dense support vectors.
+  if (n_sv > 0 && static_cast<double>(n_sv) * double(np) * 8.0 > double(max_dense_bytes))
+    fail(path, line,
+         detail::concat(n_sv, " support vectors x ", np, " class pairs of coefficients would take ",
+                        detail::gib_text(double(n_sv) * double(np) * 8.0), ", more than the limit of ",
+                        detail::gib_text(double(max_dense_bytes)), " (max_dense_bytes)"));
   std::vector<double> sv_coef(static_cast<std::size_t>((k - 1) * n_sv));
   std::vector<std::vector<std::pair<std::int64_t, float>>> feats(static_cast<std::size_t>(n_sv));
+  // The support vectors become a dense float32 [n_sv, d] matrix: its width is
+  // bounded so that one large feature index cannot allocate gigabytes.
+  const auto dense_bytes = [&](std::int64_t d) { return double(n_sv) * double(d) * 4.0; };
+  if (dense_bytes(num_features) > double(max_dense_bytes))
+    throw ValueError(detail::concat("load_libsvm_model(", path, "): num_features ", num_features,
+                                    " makes the support vectors a dense [", n_sv, ", ",
+                                    num_features, "] float32 matrix of ",
+                                    detail::gib_text(dense_bytes(num_features)), ", more than the limit of ",
+                                    detail::gib_text(double(max_dense_bytes)), " (max_dense_bytes)"));
   std::int64_t max_index = 0;
   for (std::int64_t s = 0; s < n_sv; ++s) {
     if (!std::getline(in, text))
@@ -175,10 +232,18 @@ SVC load_libsvm_model(const std::string& path, std::int64_t num_features) {
     std::int64_t last = 0;
     while (ls >> tok) {
       const std::size_t colon = tok.find(':');
-      if (colon == std::string::npos) fail(path, line, "\"" + tok + "\" is not <index>:<value>");
-      const long long idx = parse_int(tok.substr(0, colon), path, line);
+      if (colon == std::string::npos)
+        fail(path, line, detail::excerpt(tok) + " is not <index>:<value>");
+      const long long idx = parse_int(tok.substr(0, colon), "feature index", 1,
+                                      std::numeric_limits<std::int64_t>::max(), path, line);
       if (idx <= last)
         fail(path, line, detail::concat("feature index ", idx, " does not increase"));
+      if (dense_bytes(idx) > double(max_dense_bytes))
+        fail(path, line,
+             detail::concat("feature index ", idx, " makes the support vectors a dense [", n_sv,
+                            ", ", idx, "] float32 matrix of ", detail::gib_text(dense_bytes(idx)),
+                            ", more than the limit of ", detail::gib_text(double(max_dense_bytes)),
+                            " (max_dense_bytes)"));
       last = idx;
       max_index = std::max<std::int64_t>(max_index, idx);
       feats[static_cast<std::size_t>(s)].push_back(
@@ -190,8 +255,8 @@ SVC load_libsvm_model(const std::string& path, std::int64_t num_features) {
   float* svp = sv.data<float>();
   for (std::int64_t s = 0; s < n_sv; ++s)
     for (const auto& [idx, v] : feats[static_cast<std::size_t>(s)]) svp[s * d + idx - 1] = v;
+  feats.clear();
   // LIBSVM's layout -> one column per pair.
-  const std::int64_t np = k * (k - 1) / 2;
   std::vector<double> coef(static_cast<std::size_t>(n_sv * np), 0.0);
   std::vector<std::int64_t> start(static_cast<std::size_t>(k), 0);
   for (std::int64_t c = 1; c < k; ++c)
@@ -215,6 +280,23 @@ SVC load_libsvm_model(const std::string& path, std::int64_t num_features) {
                            std::move(rho));
   } catch (const ValueError& e) {
     throw IoError(detail::concat(path, ": ", e.what()));
+  }
+}
+
+}  // namespace
+
+SVC load_libsvm_model(const std::string& path, std::int64_t num_features,
+                      std::size_t max_dense_bytes) {
+  MINIDL_CHECK(num_features >= 0, ValueError, "load_libsvm_model(", path, "): num_features ",
+               num_features, " < 0");
+  try {
+    return load_model(path, num_features, max_dense_bytes);
+  } catch (const std::bad_alloc&) {
+    // The limits above keep a valid call far from this; what is left is a machine
+    // short of memory.
+    throw IoError(detail::concat(path, ": out of host memory while loading the model (limit ",
+                                 detail::gib_text(double(max_dense_bytes)),
+                                 " per dense matrix; the machine had less free)"));
   }
 }
 

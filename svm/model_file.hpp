@@ -9,9 +9,11 @@
 // loads predicts what svm-predict predicts.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "libsvm_format.hpp"
 #include "svc.hpp"
 
 namespace minidl::svm {
@@ -26,9 +28,23 @@ void save_libsvm_model(const std::string& path, const SVC& model);
 /// Reads a LIBSVM C-SVC model. The support vectors get
 /// d = max(largest feature index, num_features) columns (pass the data's feature
 /// count when the data has trailing features no support vector uses).
-/// Throws IoError "<path>:<line>: ..." for an unknown or missing header key, an
-/// svm_type other than c_svc, a "precomputed" kernel, counts that do not add up,
-/// a malformed support-vector line; and when the file cannot be opened.
-SVC load_libsvm_model(const std::string& path, std::int64_t num_features = 0);
+///
+/// Nothing a file declares is trusted before it is checked: counts are parsed
+/// without truncation into their range (nr_class in [2, what the file can
+/// hold], total_sv <= the bytes that follow the SV line / (2 (nr_class - 1)),
+/// each nr_sv in [0, total_sv] adding up to total_sv, labels distinct int32,
+/// degree an int >= 0), header keys appear once, feature indices are >= 1 and
+/// increase, and the dense float32 [total_sv, d] support-vector matrix and the
+/// [total_sv, pairs] coefficients must each fit in `max_dense_bytes` (default
+/// kMaxDenseBytes, 1 GiB): a 120-byte file cannot make minidl allocate gigabytes.
+///
+/// Throws IoError "<path>:<line>: ..." for an unknown, repeated or missing header
+/// key, an svm_type other than c_svc, a "precomputed" kernel, a count out of its
+/// range or counts that do not add up, a malformed support-vector line, a width
+/// over the limit; IoError when the file cannot be opened or is not a regular
+/// file, and (instead of std::bad_alloc) when the machine runs out of memory.
+/// ValueError for num_features < 0 or one that alone exceeds the limit.
+SVC load_libsvm_model(const std::string& path, std::int64_t num_features = 0,
+                      std::size_t max_dense_bytes = kMaxDenseBytes);
 
 }  // namespace minidl::svm

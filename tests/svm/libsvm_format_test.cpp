@@ -10,9 +10,10 @@
 namespace minidl::svm {
 namespace {
 
-LibsvmData parse(const std::string& text, std::int64_t d = 0) {
+LibsvmData parse(const std::string& text, std::int64_t d = 0,
+                 std::size_t max_dense_bytes = kMaxDenseBytes) {
   std::istringstream in(text);
-  return parse_libsvm(in, "mem.txt", d);
+  return parse_libsvm(in, "mem.txt", d, max_dense_bytes);
 }
 
 TEST(LibsvmFormat, ParsesSparseRowsDense) {
@@ -81,6 +82,40 @@ TEST(LibsvmFormat, FailedWriteKeepsThePreviousFile) {
   std::ifstream in(path);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()),
             "1 1:1 2:2\n");
+}
+
+// A 22-byte line used to allocate 4 GB (8 GB while reading) and get the fit
+// killed by the OOM killer; the dense width is now bounded before allocating.
+TEST(LibsvmFormat, TinyInputCannotAllocateGigabytes) {
+  MINIDL_EXPECT_THROW_WITH(parse("1 1000000000:1\n"), IoError, "mem.txt:1:",
+                           "feature index 1000000000", "3.73 GiB", "1 GiB", "max_dense_bytes");
+  // Many rows of a moderate width: the whole matrix is what is bounded.
+  std::string rows;
+  for (int i = 0; i < 300; ++i) rows += "1 1000000:1\n";
+  MINIDL_EXPECT_THROW_WITH(parse(rows), IoError, "mem.txt:", "300 samples x 1000000 features",
+                           "largest feature index, 1000000 (line 1)", "1.12 GiB");
+  MINIDL_EXPECT_THROW_WITH(parse("1 1:1\n", 300000000), IoError, "num_features 300000000");
+  // The limit is the caller's to raise or lower.
+  EXPECT_EQ(parse("1 1000:1\n").x.shape(), Shape({1, 1000}));
+  MINIDL_EXPECT_THROW_WITH(parse("1 1000:1\n2 3:1\n", 0, 4000), IoError, "2 samples x 1000",
+                           "max_dense_bytes");
+}
+
+TEST(LibsvmFormat, OverflowingNumbersAndLongTokens) {
+  MINIDL_EXPECT_THROW_WITH(parse("99999999999 1:1\n"), IoError, "mem.txt:1:", "int32");
+  MINIDL_EXPECT_THROW_WITH(parse("1 99999999999999999999:1\n"), IoError, "mem.txt:1:",
+                           "not an integer >= 1");
+  MINIDL_EXPECT_THROW_WITH(parse("1 -3:1\n"), IoError, "not an integer >= 1");
+  // A 5 MB token is shown cut short, with its length.
+  const std::string huge(5000000, '7');
+  try {
+    parse("1 1:" + huge + "x\n");
+    ADD_FAILURE() << "expected IoError";
+  } catch (const IoError& e) {
+    const std::string m = e.what();
+    EXPECT_LT(m.size(), 300u) << m.substr(0, 300);
+    EXPECT_NE(m.find("(5000001 bytes)"), std::string::npos) << m.substr(0, 300);
+  }
 }
 
 }  // namespace

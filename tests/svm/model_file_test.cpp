@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -148,6 +149,89 @@ TEST(ModelFile, SaveRefusesNonRegularFiles) {
   struct stat st {};
   ASSERT_EQ(::stat(dir.file("fifo").c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
+}
+
+// Counts that are negative, overflow, or promise more than the file holds.
+// Before: "nr_sv 2 -1" corrupted the heap, nr_class 9999999999 was undefined
+// behaviour, labels and degrees were truncated, total_sv 300000000 took 9.5 GB.
+TEST(ModelFile, HostileCountsAreErrorsNamingTheLine) {
+  svm_test::TempDir dir;
+  const auto write = [&](const std::string& text) {
+    std::ofstream(dir.file("m")) << text;
+    return dir.file("m");
+  };
+  const auto model = [](const std::string& nr_class, const std::string& total_sv,
+                        const std::string& rho, const std::string& label,
+                        const std::string& nr_sv) {
+    return "svm_type c_svc\nkernel_type polynomial\ndegree 3\ngamma 0.5\ncoef0 0\nnr_class " +
+           nr_class + "\ntotal_sv " + total_sv + "\nrho " + rho + "\nlabel " + label +
+           "\nnr_sv " + nr_sv + "\nSV\n1 1:0.5\n-1 2:1\n";
+  };
+  EXPECT_NO_THROW(load_libsvm_model(write(model("2", "2", "0.1", "1 -1", "1 1"))));
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(model("2", "1", "0.1", "1 -1", "2 -1"))),
+                           IoError, "m:10:", "nr_sv \"2\" is not an integer in [0, 1]");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(model("2", "2", "0.1", "1 -1", "3 -1"))),
+                           IoError, "m:10:", "nr_sv \"3\"");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(model("2", "2", "0.1", "1 -1", "1 -1"))),
+                           IoError, "m:10:", "nr_sv \"-1\"");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(model("2", "2", "0.1", "1 -1", "1 0"))),
+                           IoError, "m:10:", "adds up to 1, total_sv is 2");
+  MINIDL_EXPECT_THROW_WITH(
+      load_libsvm_model(write(model("9999999999", "2", "0.1", "1 -1", "1 1"))), IoError, "m:6:",
+      "nr_class \"9999999999\" is not an integer in [2,");
+  MINIDL_EXPECT_THROW_WITH(
+      load_libsvm_model(write(model("99999999999999999999", "2", "0.1", "1 -1", "1 1"))), IoError,
+      "m:6:", "nr_class");
+  MINIDL_EXPECT_THROW_WITH(
+      load_libsvm_model(write(model("2", "2", "0.1", "99999999999 -1", "1 1"))), IoError, "m:9:",
+      "label \"99999999999\"");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(model("2", "2", "0.1", "1 1", "1 1"))),
+                           IoError, "m:9:", "label 1 appears twice");
+  std::string text = model("2", "2", "0.1", "1 -1", "1 1");
+  text.replace(text.find("degree 3"), 8, "degree 4294967298");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(text)), IoError, "m:3:",
+                           "degree \"4294967298\"");
+  // A 150-byte file cannot hold 300 million support vectors: refused at once.
+  MINIDL_EXPECT_THROW_WITH(
+      load_libsvm_model(write(model("2", "300000000", "0.1", "1 -1", "150000000 150000000"))),
+      IoError, "m:7:", "total_sv \"300000000\"");
+  MINIDL_EXPECT_THROW_WITH(
+      load_libsvm_model(write(model("2", "4000000000", "0.1", "1 -1", "1 1"))), IoError,
+      "total_sv \"4000000000\"");
+  // Within the file's size, but more lines than follow the SV line.
+  std::string padded = model("2", "100", "0.1", "1 -1", "50 50");
+  padded.insert(0, std::string(300, '\n'));
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(padded)), IoError,
+                           "total_sv 100 support vectors", "bytes follow the SV line");
+  MINIDL_EXPECT_THROW_WITH(
+      load_libsvm_model(write("svm_type c_svc\nsvm_type c_svc\n")), IoError, "m:2:",
+      "duplicate header key \"svm_type\"");
+}
+
+TEST(ModelFile, SupportVectorWidthIsBounded) {
+  svm_test::TempDir dir;
+  const auto write = [&](const std::string& sv_lines) {
+    std::ofstream(dir.file("m")) << "svm_type c_svc\nkernel_type rbf\ngamma 0.5\nnr_class 2\n"
+                                    "total_sv 2\nrho 0.1\nlabel 1 -1\nnr_sv 1 1\nSV\n"
+                                 << sv_lines;
+    return dir.file("m");
+  };
+  // An index of 50,000,003 took 3.6 GB; the limit (here lowered) stops it.
+  MINIDL_EXPECT_THROW_WITH(
+      load_libsvm_model(write("1 1:0.5\n-1 50000003:1\n"), 0, std::size_t{1} << 20), IoError,
+      "m:11:", "feature index 50000003", "dense [2, 50000003]", "0.373 GiB", "max_dense_bytes");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write("1 1:0.5\n-1 200000000:1\n")), IoError,
+                           "m:11:", "1.49 GiB");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write("1 1:0.5\n-1 0:1\n")), IoError, "m:11:",
+                           "feature index \"0\"");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write("1 1:0.5\n-1 2:1\n"), 200000000), ValueError,
+                           "num_features 200000000");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write("1 1:0.5\n-1 2:1\n"), -1), ValueError,
+                           "num_features -1");
+  EXPECT_EQ(load_libsvm_model(write("1 1:0.5\n-1 2:1\n"), 7).support_vectors().shape(),
+            Shape({2, 7}));
+  std::filesystem::create_directory(dir.file("folder"));
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(dir.file("folder")), IoError, "not a regular file");
 }
 
 }  // namespace
