@@ -17,8 +17,12 @@ void Shape::assign(It first, It last, std::size_t count) {
   for (It it = first; it != last; ++it, ++i) {
     const std::int64_t d = *it;
     dims_[static_cast<std::size_t>(i)] = d;
-    MINIDL_CHECK(d >= 0, ShapeError, "Shape: extent ", d, " of axis ", i, " is negative in ",
-                 str());
+    if (d < 0) {
+      std::string given = "[";
+      for (It g = first; g != last; ++g) given += (g == first ? "" : ", ") + std::to_string(*g);
+      throw ShapeError(
+          detail::concat("Shape: extent ", d, " of axis ", i, " is negative in ", given, "]"));
+    }
     if (d != 0 && numel_ > std::numeric_limits<std::int64_t>::max() / d) {
       throw ShapeError(detail::concat("Shape: ", str(), " has more elements than int64 can count"));
     }

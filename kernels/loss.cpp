@@ -13,10 +13,10 @@ namespace minidl {
 
 namespace {
 
+// Mean over 0 samples is 0 (the sum is 0 and there is nothing to divide), as
+// Keras' SUM_OVER_BATCH_SIZE (divide_no_nan) has it, rather than NaN.
 float sample_scale(Reduction r, std::int64_t samples) {
-  return r == Reduction::Mean ? (samples == 0 ? std::numeric_limits<float>::quiet_NaN()
-                                              : 1.0f / static_cast<float>(samples))
-                              : 1.0f;
+  return r == Reduction::Mean ? (samples == 0 ? 0.0f : 1.0f / static_cast<float>(samples)) : 1.0f;
 }
 
 void prepare_loss_outputs(const char* op, const Tensor& prediction, Tensor& loss, Tensor& grad) {

@@ -11,7 +11,8 @@
 //
 // Reduction: Sum adds every sample's loss; Mean divides that by the number of
 // samples N = shape[0] (a sample's loss is summed over its outputs, as in the
-// course notes' J = 1/N sum_i L_i). The gradient is that of the reduced loss.
+// course notes' J = 1/N sum_i L_i); with N = 0 both give a loss of 0 and an empty
+// gradient (no NaN from 0/0). The gradient is that of the reduced loss.
 // Every loss is finite for finite logits, |z| up to 1e4 included.
 #pragma once
 

@@ -253,6 +253,12 @@ Graph::Value Graph::output_of(const std::string& layer_name) const {
   throw ValueError(detail::concat("Graph::output_of: no layer named '", layer_name, "'"));
 }
 
+Layer& Graph::layer(std::size_t i) {
+  MINIDL_CHECK(i < nodes_.size(), ValueError, "Graph::layer: index ", i,
+               " is out of range (the graph has ", nodes_.size(), " layers)");
+  return *nodes_[i].layer;
+}
+
 Layer& Graph::layer(const std::string& name) {
   for (Node& n : nodes_) {
     if (n.layer->name() == name) return *n.layer;
@@ -261,6 +267,11 @@ Layer& Graph::layer(const std::string& name) {
 }
 
 std::vector<Parameter*> Graph::parameters() {
+  // build() creates the parameters (their shapes come from the inputs'); before
+  // it they are unnamed, undefined tensors that no optimizer can use.
+  MINIDL_CHECK(built(), ValueError,
+               "Graph::parameters: the graph is not built; call build(batch_size) first (it "
+               "creates the parameters)");
   std::vector<Parameter*> all;
   for (Node& n : nodes_) {
     for (Parameter* p : n.layer->parameters()) all.push_back(p);
@@ -283,6 +294,7 @@ std::int64_t Graph::parameter_count() {
 }
 
 void Graph::zero_grad() {
+  MINIDL_CHECK(built(), ValueError, "Graph::zero_grad: call build(batch_size) first");
   for (Parameter* p : parameters()) fill(p->grad, 0.0);
 }
 

@@ -67,6 +67,8 @@ class Graph {
   /// The value produced by the layer called `layer_name`.
   Value output_of(const std::string& layer_name) const;
 
+  /// Every layer's parameters, in layer order. ValueError before build() (which
+  /// creates them), as for parameter_count() and zero_grad().
   std::vector<Parameter*> parameters();
   /// Every layer's buffers() as ("<layer name>.<buffer name>", tensor).
   std::vector<std::pair<std::string, Tensor*>> buffers();
@@ -88,7 +90,8 @@ class Graph {
   /// stable for the graph's lifetime, moves included: layers keep pointers to it.
   Generator& generator() { return *generator_; }
   std::size_t layer_count() const { return nodes_.size(); }
-  Layer& layer(std::size_t i) { return *nodes_.at(i).layer; }
+  /// The i-th layer added; ValueError when i >= layer_count().
+  Layer& layer(std::size_t i);
   Layer& layer(const std::string& name);
 
  private:

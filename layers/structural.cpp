@@ -84,9 +84,10 @@ Shape Concat::build(const std::vector<Shape>& in, const std::vector<DType>& dtyp
   for (std::size_t i = 0; i < in.size(); ++i) {
     MINIDL_CHECK(dtypes[i] == DType::Float32, DTypeError, "Concat '", name(), "': input ", i,
                  " must be float32");
-    MINIDL_CHECK(in[i].rank() == 2 && in[i][0] == in[0][0], ShapeError, "Concat '", name(),
-                 "': inputs must be [batch, features]; input ", i, " is ", batch_shape_str(in[i]),
-                 ", input 0 is ", batch_shape_str(in[0]));
+    MINIDL_CHECK(in[i].rank() == 2, ShapeError, "Concat '", name(),
+                 "': inputs must be [batch, features]; input ", i, " is ", batch_shape_str(in[i]));
+    MINIDL_CHECK(in[i][0] == in[0][0], ShapeError, "Concat '", name(), "': input ", i, " is ",
+                 in[i], " but input 0 is ", in[0], " (the batch sizes differ)");
     features += in[i][1];
   }
   return Shape{in[0][0], features};

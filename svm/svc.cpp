@@ -55,6 +55,8 @@ SVC& SVC::fit(const Tensor& x_in, const Tensor& y_in) {
                y_in.defined() ? y_in.description() : std::string("an undefined tensor"));
   MINIDL_CHECK(y_in.size(0) == x_in.size(0), ShapeError, "SVC::fit: x ", x_in.shape(), " and y ",
                y_in.shape(), " have different numbers of samples");
+  MINIDL_CHECK(x_in.size(0) > 0, ValueError, "SVC::fit: x has no samples: ", x_in.shape(),
+               "; a classifier needs samples of at least two classes");
   MINIDL_CHECK(x_in.size(1) > 0, ShapeError, "SVC::fit: x has no features: ", x_in.shape());
   MINIDL_CHECK(std::isfinite(o.C) && o.C > 0, ValueError, "SVC: C must be finite and > 0, got ",
                o.C);

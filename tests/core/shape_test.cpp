@@ -1,4 +1,5 @@
 #include "core/shape.hpp"
+#include "core/tensor.hpp"
 
 #include "core/error.hpp"
 #include "test_util.hpp"
@@ -40,7 +41,9 @@ TEST(Shape, MaxRankIsEight) {
 }
 
 TEST(Shape, NegativeExtentIsAnError) {
-  MINIDL_EXPECT_THROW_WITH((Shape{2, -3}), ShapeError, "-3", "axis 1");
+  MINIDL_EXPECT_THROW_WITH((Shape{2, -3}), ShapeError, "-3", "axis 1", "[2, -3]");
+  // The message shows the shape as given, not the part assigned so far ("[-1, 0]").
+  MINIDL_EXPECT_THROW_WITH(zeros({-1, 3}), ShapeError, "extent -1 of axis 0", "in [-1, 3]");
 }
 
 TEST(Shape, OverflowIsAnError) {

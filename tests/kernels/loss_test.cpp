@@ -121,6 +121,13 @@ TEST(Losses, EmptyBatch) {
   const LossResult r = squared_error(empty({0, 3}), empty({0, 3}), kSum);
   EXPECT_EQ(r.loss.item<float>(), 0.0f);
   EXPECT_EQ(r.grad.numel(), 0);
+  // Mean over 0 rows used to be 0/0 = NaN.
+  const LossResult ce = softmax_cross_entropy(empty({0, 10}), empty({0}, Device::cpu(), DType::Int32));
+  EXPECT_EQ(ce.loss.item<float>(), 0.0f);
+  EXPECT_EQ(ce.grad.shape(), Shape({0, 10}));
+  EXPECT_EQ(softmax_cross_entropy(empty({0, 10}), empty({0, 10})).loss.item<float>(), 0.0f);
+  EXPECT_EQ(bce_with_logits(empty({0}), empty({0})).loss.item<float>(), 0.0f);
+  EXPECT_EQ(hinge(empty({0}), empty({0})).loss.item<float>(), 0.0f);
 }
 
 // ---- gradient checks: analytic gradient vs central differences of the loss -----------

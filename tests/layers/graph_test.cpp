@@ -143,6 +143,24 @@ TEST(Graph, BuildErrorsNameTheLayerAndShapes) {
   MINIDL_EXPECT_THROW_WITH(g.forward({zeros({1, 3}), zeros({1, 4})}), ValueError, "build");
 }
 
+// API misuse gets a minidl::Error that says what to do, not std::out_of_range or a
+// message from deep inside ("fill: the output tensor is undefined").
+TEST(Graph, MisuseBeforeBuildAndBadIndices) {
+  Sequential net({3}, Device::cpu(), 1);
+  net.add(std::make_shared<Dense>(2)).loss(softmax_cross_entropy_loss(), {}, DType::Int32);
+  Graph& g = net.graph();
+  MINIDL_EXPECT_THROW_WITH(g.layer(999), ValueError, "Graph::layer", "index 999",
+                           "has 2 layers");
+  EXPECT_EQ(g.layer(0).name(), "dense1");
+  MINIDL_EXPECT_THROW_WITH(net.train_step(zeros({2, 3}), from_vector({0, 1}, {2})), ValueError,
+                           "build(batch_size) first");
+  MINIDL_EXPECT_THROW_WITH(g.parameters(), ValueError, "not built", "build(batch_size)");
+  MINIDL_EXPECT_THROW_WITH(g.zero_grad(), ValueError, "build(batch_size)");
+  net.build(2);
+  EXPECT_EQ(g.parameters().size(), 2u);
+  EXPECT_TRUE(std::isfinite(net.train_step(zeros({2, 3}), from_vector({0, 1}, {2}))));
+}
+
 TEST(Graph, SummaryCountsAndNames) {
   Sequential net({784}, Device::cpu(), 1);
   net.add(std::make_shared<Dense>(256))

@@ -111,6 +111,18 @@ TEST(Structural, BuildErrors) {
   MINIDL_EXPECT_THROW_WITH(
       c.build({Shape{2, 3}, Shape{2, 3, 1}}, {DType::Float32, DType::Float32}, ctx), ShapeError,
       "Concat", "[B, 3, 1]");
+  // Input 0 itself at fault: named once ("input 0 is [B, 2, 3], input 0 is [B, 2, 3]" before).
+  try {
+    c.build({Shape{2, 2, 3}, Shape{2, 3}}, {DType::Float32, DType::Float32}, ctx);
+    ADD_FAILURE() << "expected ShapeError";
+  } catch (const ShapeError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("input 0 is [B, 2, 3]"), std::string::npos) << m;
+    EXPECT_EQ(m.find("input 0 is [B, 2, 3]"), m.rfind("input 0")) << m;
+  }
+  MINIDL_EXPECT_THROW_WITH(c.build({Shape{2, 3}, Shape{4, 3}}, {DType::Float32, DType::Float32}, ctx),
+                           ShapeError, "input 1 is [4, 3] but input 0 is [2, 3]",
+                           "batch sizes differ");
 }
 
 TEST(DropoutLayer, TrainAndEval) {

@@ -1,5 +1,7 @@
 #include "svm/svc.hpp"
 
+#include "svm/primal.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -42,6 +44,15 @@ TEST(Svc, BadInput) {
   svc.fit(d.x, d.y);
   MINIDL_EXPECT_THROW_WITH(svc.predict(ones({2, 4})), ShapeError, "[m, 3]");
   MINIDL_EXPECT_THROW_WITH(svc.coef(), ValueError, "linear kernel");
+}
+
+// Zero rows used to read classes[0] of an empty vector (SIGSEGV).
+TEST(Svc, ZeroSamplesIsAnError) {
+  MINIDL_EXPECT_THROW_WITH(SVC().fit(zeros({0, 784}), zeros({0}, Device::cpu(), DType::Int32)),
+                           ValueError, "SVC::fit", "no samples", "[0, 784]");
+  MINIDL_EXPECT_THROW_WITH(
+      train_linear_svm_primal(zeros({0, 3}), zeros({0}, Device::cpu(), DType::Int32)),
+      ValueError, "two classes");
 }
 
 TEST(Svc, LibsvmClassOrder) {
