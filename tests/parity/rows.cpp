@@ -15,6 +15,7 @@
 #include "kernels/batchnorm.hpp"
 #include "kernels/broadcast.hpp"
 #include "kernels/columns.hpp"
+#include "data/loader.hpp"
 #include "kernels/conv2d.hpp"
 #include "kernels/dropout.hpp"
 #include "kernels/fill.hpp"
@@ -28,6 +29,7 @@
 #include "layers/conv.hpp"
 #include "layers/dense.hpp"
 #include "layers/dropout.hpp"
+#include "layers/graph.hpp"
 #include "layers/loss.hpp"
 #include "layers/pool.hpp"
 #include "layers/sequential.hpp"
@@ -37,6 +39,7 @@
 #include "optim/sgd.hpp"
 #include "parity_table.hpp"
 #include "svm/kernel_function.hpp"
+#include "training/trainer.hpp"
 
 namespace minidl::parity {
 namespace {
@@ -689,6 +692,12 @@ void svm_rows(std::vector<Row>& rows) {
                             },
                             {1e-4f, 1e-4f}));
     }
+    rows.push_back(op_row(name("SvmGammaScale_", m, "x", d), {normal_in({m, d}, 213, 0.5f, 2.0f)},
+                          [](const std::vector<Tensor>& in, Device) {
+                            return Results{{"gamma_scale", full({}, svm::gamma_scale(in[0]))},
+                                           {"gamma_auto", full({}, svm::gamma_auto(in[0]))}};
+                          },
+                          {1e-6f, 1e-5f}));
     rows.push_back(op_row(name("SvmRowSqNorms_", m, "_d", d), {normal_in({m, d}, 212)},
                           [](const std::vector<Tensor>& in, Device) {
                             return Results{{"norms", svm::row_sq_norms(in[0])}};
@@ -717,6 +726,54 @@ void model_rows(std::vector<Row>& rows) {
                           net.loss(softmax_cross_entropy_loss(), {}, DType::Int32);
                           net.build(32);
                           return train_steps(net, in[0], in[1], 5, 0.1f);
+                        },
+                        {1e-5f, 1e-4f}));
+  // A graph with fan-out (x feeds two Dense layers and a Concat): summed gradients.
+  rows.push_back(op_row("ModelGraph_diamond_9x6", {normal_in({9, 6}, 224), normal_in({9, 3}, 225)},
+                        [](const std::vector<Tensor>& in, Device d) {
+                          Graph g(d, 5);
+                          const Graph::Value x = g.input("x", {6}, DType::Float32, true);
+                          const Graph::Value y = g.input("y", {3});
+                          const Graph::Value a = g.add(std::make_shared<Dense>(4), {x});
+                          const Graph::Value b = g.add(std::make_shared<Dense>(4), {x});
+                          const Graph::Value s = g.add(std::make_shared<Add>(), {a, b});
+                          const Graph::Value r = g.add(tanh_layer(), {s});
+                          const Graph::Value c = g.add(std::make_shared<Concat>(), {x, r});
+                          const Graph::Value o = g.add(std::make_shared<Dense>(3), {c});
+                          const Graph::Value l = g.add(squared_error_loss(), {o, y});
+                          g.build(9);
+                          g.zero_grad();
+                          g.forward(in);
+                          g.backward(l);
+                          Results res{{"loss", g.value(l)}, {"out", g.value(o)}, {"dx", g.grad(x)}};
+                          for (Parameter* p : g.parameters()) res.emplace_back(p->name, p->grad);
+                          return res;
+                        },
+                        {1e-5f, 1e-4f}));
+  // The library's training loop over a DataLoader (pinned buffers and copy overlap
+  // on CUDA): two epochs of Adam, shuffled, with a partial last batch.
+  rows.push_back(op_row("ModelTrainer_mlp_adam_2_epochs", {},
+                        [](const std::vector<Tensor>&, Device d) {
+                          const Tensor images = normal_in({100, 12}, 226)();
+                          const Tensor labels = labels_in(100, 4, 227)();
+                          Sequential net({12}, d, 9);
+                          net.add(std::make_shared<Dense>(16)).add(relu_layer()).add(std::make_shared<Dense>(4));
+                          net.loss(softmax_cross_entropy_loss(), {}, DType::Int32);
+                          net.build(32);
+                          Adam adam(net.graph().parameters(), AdamOptions{1e-2f});
+                          LoaderOptions lo;
+                          lo.batch_size = 32;
+                          lo.seed = 3;
+                          lo.device = d;
+                          DataLoader loader(images, labels, lo);
+                          TrainerOptions o;
+                          o.epochs = 2;
+                          const std::vector<EpochMetrics> history = Trainer(net, adam, o).fit(loader);
+                          Results r;
+                          for (const EpochMetrics& m : history)
+                            r.emplace_back(name("train_loss.epoch", m.epoch), full({}, m.train_loss));
+                          for (Parameter* p : net.graph().parameters()) r.emplace_back(p->name, p->value);
+                          return r;
                         },
                         {1e-5f, 1e-4f}));
   for (const auto& [bname, backend] : {std::pair{"cudnn", ConvBackend::Cudnn}, std::pair{"own", ConvBackend::Own}}) {
