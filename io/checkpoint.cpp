@@ -1,5 +1,7 @@
 #include "checkpoint.hpp"
 
+#include <cmath>
+#include <cstdint>
 #include <set>
 
 #include "safetensors.hpp"
@@ -15,6 +17,35 @@ constexpr const char* kUserPrefix = "user.";
 
 bool starts_with(const std::string& s, const std::string& prefix) {
   return s.rfind(prefix, 0) == 0;
+}
+
+// A decimal uint64 and nothing else: stoull would take "-1" (as 2^64 - 1),
+// " 7" and "7abc".
+bool parse_u64(const std::string& text, std::uint64_t& out) {
+  if (text.empty() || text.size() > 20) return false;
+  std::uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    if (v > (UINT64_MAX - digit) / 10) return false;
+    v = v * 10 + digit;
+  }
+  out = v;
+  return true;
+}
+
+// A diverged run's weights (NaN, inf) are no state to resume from: say so at load
+// rather than train on them.
+void check_finite(const std::string& path, const NamedTensor& t) {
+  if (t.tensor.dtype() != DType::Float32) return;
+  const float* v = t.tensor.data<float>();
+  for (std::int64_t i = 0; i < t.tensor.numel(); ++i) {
+    if (!std::isfinite(v[i])) {
+      throw IoError(detail::concat("load_checkpoint: ", path, ": tensor '", t.name, "' holds ",
+                                   v[i], " at element ", i,
+                                   " (not finite: the run that saved it had diverged)"));
+    }
+  }
 }
 }  // namespace
 
@@ -52,6 +83,7 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Grap
                ")");
 
   // Check everything first, then change the model: a bad file leaves it untouched.
+  for (const NamedTensor& t : file.tensors) check_finite(path, t);
   std::set<std::string> expected;
   for (Parameter* p : graph.parameters()) {
     expected.insert(p->name);
@@ -95,19 +127,20 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Grap
       extra[key.substr(std::string(kUserPrefix).size())] = value;
     }
   }
+  std::uint64_t seed = 0, offset = 0;
+  const auto seed_text = file.metadata.find("generator.seed");
+  const auto offset_text = file.metadata.find("generator.offset");
+  if (seed_text == file.metadata.end() || offset_text == file.metadata.end() ||
+      !parse_u64(seed_text->second, seed) || !parse_u64(offset_text->second, offset)) {
+    throw IoError(detail::concat("load_checkpoint: ", path,
+                                 " has no valid generator.seed / generator.offset (decimal "
+                                 "unsigned 64-bit integers)"));
+  }
+  // Last of the checks (the optimizer validates before it changes anything).
   if (optimizer != nullptr) {
     MINIDL_CHECK(!optimizer_metadata.empty(), ValueError, "load_checkpoint: ", path,
                  " holds no optimizer state to load");
-    optimizer->load_state(optimizer_tensors,
-                          optimizer_metadata);  // validates before it changes anything
-  }
-  std::uint64_t seed = 0, offset = 0;
-  try {
-    seed = std::stoull(file.metadata.at("generator.seed"));
-    offset = std::stoull(file.metadata.at("generator.offset"));
-  } catch (const std::exception&) {
-    throw IoError(detail::concat("load_checkpoint: ", path,
-                                 " has no valid generator.seed / generator.offset"));
+    optimizer->load_state(optimizer_tensors, optimizer_metadata);
   }
   for (Parameter* p : graph.parameters()) p->value.copy_from(file.at(p->name));
   for (auto& [t, saved] : buffer_copies) t->copy_from(*saved);

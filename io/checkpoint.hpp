@@ -26,8 +26,10 @@ void save_checkpoint(const std::string& path, Graph& graph, const Optimizer* opt
 /// Loads what save_checkpoint wrote into a built graph of the same architecture
 /// (and an optimizer of the same kind over its parameters, when not null) and
 /// returns the `extra` entries. Validates before changing anything: a missing,
-/// unexpected or differently shaped parameter, or an optimizer mismatch, throws
-/// an Error naming it and leaves graph and optimizer as they were.
+/// unexpected or differently shaped parameter, a tensor holding NaN or inf (a
+/// diverged run's weights or optimizer state), a generator position that is not
+/// a decimal uint64, or an optimizer mismatch, throws an Error naming it and
+/// leaves graph and optimizer as they were.
 std::map<std::string, std::string> load_checkpoint(const std::string& path, Graph& graph,
                                                    Optimizer* optimizer);
 

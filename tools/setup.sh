@@ -6,6 +6,9 @@
 #   tools/setup.sh           what the build, the tests and minidl-train need
 #   tools/setup.sh --peers   also the benchmarks' peers (bench/peers/): PyTorch and
 #                            scikit-learn, from Debian (python3-torch, python3-sklearn)
+#   tools/setup.sh --fuzz    also clang 14 with libFuzzer and the sanitizer runtimes
+#                            (clang-14, libclang-rt-14-dev) and LLVM's OpenMP (libomp-14-dev)
+#                            for tools/fuzz.sh
 set -euo pipefail
 
 packages=(
@@ -14,11 +17,13 @@ packages=(
   libgtest-dev libbenchmark-dev
   dataset-fashion-mnist libsvm-tools
 )
-case "${1:-}" in
-  "") ;;
-  --peers) packages+=(python3-torch python3-sklearn) ;;
-  *) echo "usage: tools/setup.sh [--peers]" >&2; exit 2 ;;
-esac
+for arg in "$@"; do
+  case "$arg" in
+    --peers) packages+=(python3-torch python3-sklearn) ;;
+    --fuzz) packages+=(clang-14 libclang-rt-14-dev libomp-14-dev) ;;
+    *) echo "usage: tools/setup.sh [--peers] [--fuzz]" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,5 +1,6 @@
 #include "io/checkpoint.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -112,6 +113,56 @@ TEST(Checkpoint, MismatchesAreClearAndLeaveTheModelAlone) {
   MINIDL_EXPECT_THROW_WITH(load_checkpoint(path, same.graph(), nullptr), IoError,
                            "not a minidl checkpoint");
   std::remove(path.c_str());
+}
+
+// A checkpoint of a diverged run (NaN or inf weights or optimizer state) used to
+// load and train on; a malformed generator position said "stoull" or wrapped.
+TEST(Checkpoint, NonFiniteValuesAndBadMetadataAreRejected) {
+  const std::string path = temp_path("bad.safetensors");
+  const std::string edited = temp_path("edited.safetensors");
+  Sequential a = small_net(1);
+  Adam adam(a.graph().parameters());
+  save_checkpoint(path, a.graph(), &adam);
+  const SafetensorsFile good = load_safetensors(path);
+
+  const auto with_value = [&](const std::string& name, std::int64_t i, float v) {
+    SafetensorsFile f = good;
+    for (NamedTensor& t : f.tensors) {
+      if (t.name != name) continue;
+      t.tensor = t.tensor.clone();
+      t.tensor.data<float>()[i] = v;
+    }
+    save_safetensors(edited, f.tensors, f.metadata);
+    return edited;
+  };
+  Sequential b = small_net(2);
+  Adam adam_b(b.graph().parameters());
+  const auto before = b.graph().parameters()[0]->value.to_vector<float>();
+  MINIDL_EXPECT_THROW_WITH(load_checkpoint(with_value("dense1.weight", 3, NAN), b.graph(), &adam_b),
+                           IoError, "dense1.weight", "nan", "element 3", "diverged");
+  MINIDL_EXPECT_THROW_WITH(
+      load_checkpoint(with_value("dense1.bias", 0, -INFINITY), b.graph(), nullptr), IoError,
+      "dense1.bias", "-inf");
+  std::string slot;
+  for (const NamedTensor& t : good.tensors)
+    if (t.name.rfind("__optimizer__.", 0) == 0 && t.tensor.numel() > 0) slot = t.name;
+  ASSERT_FALSE(slot.empty());
+  MINIDL_EXPECT_THROW_WITH(load_checkpoint(with_value(slot, 0, NAN), b.graph(), &adam_b), IoError,
+                           slot);
+  EXPECT_EQ(b.graph().parameters()[0]->value.to_vector<float>(), before);
+
+  for (const char* bad : {"-1", "abc", "99999999999999999999999", "1.9", " 7", ""}) {
+    SCOPED_TRACE(bad);
+    SafetensorsFile f = good;
+    f.metadata["generator.offset"] = bad;
+    save_safetensors(edited, f.tensors, f.metadata);
+    MINIDL_EXPECT_THROW_WITH(load_checkpoint(edited, b.graph(), &adam_b), IoError,
+                             "generator.seed / generator.offset");
+  }
+  EXPECT_EQ(b.graph().parameters()[0]->value.to_vector<float>(), before);
+  EXPECT_NO_THROW(load_checkpoint(path, b.graph(), &adam_b));
+  std::remove(path.c_str());
+  std::remove(edited.c_str());
 }
 
 }  // namespace
