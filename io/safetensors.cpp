@@ -7,21 +7,18 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <set>
-#include <system_error>
 #include <utility>
 
 #include "../core/error.hpp"
+#include "atomic_file.hpp"
 
 // The data section is copied between files and tensors byte for byte, which is
 // only right on a little-endian host (every target minidl builds for: x86-64,
@@ -69,126 +66,11 @@ void check_little_endian(const char* where) {
                "does not byte-swap");
 }
 
-std::string errno_text(int err) {
-  return detail::concat(std::error_code(err, std::generic_category()).message(), " (errno ", err,
-                        ")");
-}
-
 std::string quoted(const std::string& s) {
   return json(s).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 // ---- save ---------------------------------------------------------------------------
-
-std::string parent_directory(const std::string& path) {
-  const std::size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-// A name no other writer (thread, process) picks: the pid, a per-process counter
-// and 64 random bits. open(O_EXCL) below still guards against a collision.
-std::string temporary_name(const std::string& path) {
-  static std::atomic<unsigned> counter{0};
-  std::uint64_t r = 0;
-  try {
-    std::random_device rd;
-    r = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  } catch (const std::exception&) {
-    // No entropy source: the clock still separates processes that share a pid
-    // namespace's recycled pid, and O_EXCL catches the rest.
-    r = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  }
-  char suffix[64];
-  std::snprintf(suffix, sizeof suffix, ".tmp.%ld.%u.%016llx", static_cast<long>(getpid()),
-                counter.fetch_add(1), static_cast<unsigned long long>(r));
-  return path + suffix;
-}
-
-// Owns the temporary file until it is renamed: any exit before that (an error,
-// an exception from a CUDA copy) closes and removes it.
-class TemporaryFile {
- public:
-  explicit TemporaryFile(const std::string& target) : target_(target) {
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      path_ = temporary_name(target);
-      // 0666 and the umask give a new file the usual permissions; O_EXCL never
-      // reuses an existing file.
-      const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd < 0 && errno == EEXIST) continue;
-      if (fd < 0) fail("cannot create the temporary file", errno);
-      file_ = ::fdopen(fd, "wb");
-      if (file_ == nullptr) {
-        const int err = errno;
-        ::close(fd);
-        ::unlink(path_.c_str());
-        fail("cannot open a stream on the temporary file", err);
-      }
-      return;
-    }
-    throw IoError(detail::concat("save_safetensors(", quoted(target_),
-                                 "): cannot find an unused temporary file name"));
-  }
-  TemporaryFile(const TemporaryFile&) = delete;
-  TemporaryFile& operator=(const TemporaryFile&) = delete;
-  ~TemporaryFile() {
-    if (file_ != nullptr) std::fclose(file_);
-    if (!committed_) ::unlink(path_.c_str());
-  }
-
-  void write(const void* data, std::size_t bytes) {
-    if (bytes == 0) return;  // data may be null for an empty tensor
-    if (std::fwrite(data, 1, bytes, file_) != bytes) fail("cannot write the temporary file", errno);
-  }
-
-  // fflush hands the bytes to the kernel, fsync puts them on disk before the
-  // rename makes them visible under `target`: without it a crash could leave a
-  // renamed but empty file. fclose can report a deferred write error (NFS).
-  void commit() {
-    if (std::fflush(file_) != 0) fail("cannot flush the temporary file", errno);
-    if (::fsync(::fileno(file_)) != 0) fail("cannot fsync the temporary file", errno);
-    const int closed = std::fclose(file_);
-    file_ = nullptr;
-    if (closed != 0) fail("cannot close the temporary file", errno);
-    if (::rename(path_.c_str(), target_.c_str()) != 0) {
-      fail("cannot rename the temporary file over the target", errno);
-    }
-    committed_ = true;
-    sync_directory();
-  }
-
- private:
-  [[noreturn]] void fail(const char* what, int err) const {
-    throw IoError(detail::concat("save_safetensors(", quoted(target_), "): ", what, " ",
-                                 quoted(path_), ": ", errno_text(err),
-                                 "; the previous file, if any, is unchanged"));
-  }
-
-  // The rename is durable only once the directory entry is: fsync the directory.
-  // File systems that cannot sync a directory say EINVAL; there is nothing more
-  // to do on them.
-  void sync_directory() const {
-    const std::string dir = parent_directory(target_);
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int err = fd < 0 ? errno : 0;
-    if (fd >= 0) {
-      if (::fsync(fd) != 0 && errno != EINVAL) err = errno;
-      ::close(fd);
-    }
-    if (err != 0) {
-      throw IoError(detail::concat("save_safetensors(", quoted(target_),
-                                   "): the new file is in place, but syncing its directory ",
-                                   quoted(dir), " failed: ", errno_text(err),
-                                   "; it may not survive a crash"));
-    }
-  }
-
-  std::string target_;
-  std::string path_;
-  std::FILE* file_ = nullptr;
-  bool committed_ = false;
-};
 
 // The header length prefix, little-endian whatever the host.
 std::string encode_u64_le(std::uint64_t v) {
@@ -508,7 +390,7 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
   // and use the data in place.
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  TemporaryFile file(path);
+  AtomicFile file(path, "save_safetensors");
   const std::string prefix = encode_u64_le(text.size());
   file.write(prefix.data(), prefix.size());
   file.write(text.data(), text.size());

@@ -78,8 +78,10 @@ struct SafetensorsFile {
 /// whenever `metadata` has at most one key (the reference orders a larger metadata
 /// map by hash).
 ///
-/// Atomic: the bytes go to a new temporary file "<path>.tmp.<unique>" in the same
-/// directory, which is flushed, fsync'ed and closed, then renamed over `path`, and
+/// Atomic (io/atomic_file.hpp's AtomicFile): a `path` that exists and is not a
+/// regular file or a symlink (a folder, a device node such as /dev/null, a FIFO)
+/// is refused with IoError before anything is written. The bytes go to a new
+/// temporary file "<path>.tmp.<unique>" in the same directory, which is flushed, fsync'ed and closed, then renamed over `path`, and
 /// the directory is fsync'ed. Readers see the old file or the complete new one,
 /// never a part, even after a crash (which can leave a "<path>.tmp.*" file
 /// behind; nothing reads it, and later saves pick other names). The new file

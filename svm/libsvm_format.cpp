@@ -7,6 +7,8 @@
 #include <fstream>
 #include <vector>
 
+#include "../io/atomic_file.hpp"
+
 namespace minidl::svm {
 namespace {
 
@@ -107,18 +109,16 @@ void write_libsvm(const std::string& path, const Tensor& x, const Tensor& y) {
   const std::vector<std::int32_t> yv = y.to_vector<std::int32_t>();
   const std::int64_t n = x.size(0);
   const std::int64_t d = x.size(1);
-  std::FILE* f = std::fopen(path.c_str(), "w");
-  MINIDL_CHECK(f != nullptr, IoError, path, ": cannot open for writing");
+  AtomicFile f(path, "write_libsvm");
   for (std::int64_t i = 0; i < n; ++i) {
-    std::fprintf(f, "%d", yv[static_cast<std::size_t>(i)]);
+    f.print("%d", yv[static_cast<std::size_t>(i)]);
     for (std::int64_t j = 0; j < d; ++j) {
       const float v = xv[static_cast<std::size_t>(i * d + j)];
-      if (v != 0.0f) std::fprintf(f, " %lld:%.9g", static_cast<long long>(j) + 1, double(v));
+      if (v != 0.0f) f.print(" %lld:%.9g", static_cast<long long>(j) + 1, double(v));
     }
-    std::fputc('\n', f);
+    f.write("\n");
   }
-  const bool ok = std::ferror(f) == 0;
-  MINIDL_CHECK(std::fclose(f) == 0 && ok, IoError, path, ": write failed");
+  f.commit();
 }
 
 }  // namespace minidl::svm

@@ -37,8 +37,10 @@ LibsvmData read_libsvm(const std::string& path, std::int64_t num_features = 0);
 /// Writes x (float32 [n, d], any device) and y (int32 [n]) in LIBSVM format:
 /// zero features are left out, values printed with 9 significant digits so that
 /// reading the file back (minidl or LIBSVM) gives the same float32 values.
-/// Overwrites `path`. Throws ShapeError / DTypeError for bad operands, IoError when
-/// the file cannot be written.
+/// Replaces `path` atomically (io/atomic_file.hpp: a failed write keeps the old
+/// file; a non-regular `path` is refused). Throws ShapeError / DTypeError for bad
+/// operands, IoError naming the path and the system's reason when the file cannot
+/// be written.
 void write_libsvm(const std::string& path, const Tensor& x, const Tensor& y);
 
 }  // namespace minidl::svm

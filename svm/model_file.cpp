@@ -9,6 +9,8 @@
 #include <sstream>
 #include <vector>
 
+#include "../io/atomic_file.hpp"
+
 namespace minidl::svm {
 
 void save_libsvm_model(const std::string& path, const SVC& model) {
@@ -19,32 +21,30 @@ void save_libsvm_model(const std::string& path, const SVC& model) {
   const Tensor& sv = model.support_vectors();
   const std::int64_t n_sv = sv.size(0);
   const std::int64_t d = sv.size(1);
-  std::FILE* f = std::fopen(path.c_str(), "w");
-  MINIDL_CHECK(f != nullptr, IoError, path, ": cannot open for writing");
-  std::fprintf(f, "svm_type c_svc\nkernel_type %s\n", kernel_name(kp.type));
-  if (kp.type == KernelType::Polynomial) std::fprintf(f, "degree %d\n", kp.degree);
-  if (kp.type != KernelType::Linear) std::fprintf(f, "gamma %.17g\n", kp.gamma);
+  AtomicFile f(path, "save_libsvm_model");
+  f.print("svm_type c_svc\nkernel_type %s\n", kernel_name(kp.type));
+  if (kp.type == KernelType::Polynomial) f.print("degree %d\n", kp.degree);
+  if (kp.type != KernelType::Linear) f.print("gamma %.17g\n", kp.gamma);
   if (kp.type == KernelType::Polynomial || kp.type == KernelType::Sigmoid)
-    std::fprintf(f, "coef0 %.17g\n", kp.coef0);
-  std::fprintf(f, "nr_class %lld\ntotal_sv %lld\nrho", static_cast<long long>(k),
+    f.print("coef0 %.17g\n", kp.coef0);
+  f.print("nr_class %lld\ntotal_sv %lld\nrho", static_cast<long long>(k),
                static_cast<long long>(n_sv));
-  for (double r : model.rho()) std::fprintf(f, " %.17g", r);
-  std::fprintf(f, "\nlabel");
-  for (std::int32_t l : model.classes()) std::fprintf(f, " %d", l);
-  std::fprintf(f, "\nnr_sv");
-  for (std::int64_t c : model.n_support()) std::fprintf(f, " %lld", static_cast<long long>(c));
-  std::fprintf(f, "\nSV\n");
+  for (double r : model.rho()) f.print(" %.17g", r);
+  f.print("\nlabel");
+  for (std::int32_t l : model.classes()) f.print(" %d", l);
+  f.print("\nnr_sv");
+  for (std::int64_t c : model.n_support()) f.print(" %lld", static_cast<long long>(c));
+  f.print("\nSV\n");
   const float* svp = sv.data<float>();
   for (std::int64_t s = 0; s < n_sv; ++s) {
     for (std::int64_t r = 0; r < k - 1; ++r)
-      std::fprintf(f, "%.17g ", dc[static_cast<std::size_t>(r * n_sv + s)]);
+      f.print("%.17g ", dc[static_cast<std::size_t>(r * n_sv + s)]);
     for (std::int64_t j = 0; j < d; ++j)
       if (svp[s * d + j] != 0.0f)
-        std::fprintf(f, "%lld:%.9g ", static_cast<long long>(j) + 1, double(svp[s * d + j]));
-    std::fputc('\n', f);
+        f.print("%lld:%.9g ", static_cast<long long>(j) + 1, double(svp[s * d + j]));
+    f.write("\n");
   }
-  const bool ok = std::ferror(f) == 0;
-  MINIDL_CHECK(std::fclose(f) == 0 && ok, IoError, path, ": write failed");
+  f.commit();
 }
 
 namespace {

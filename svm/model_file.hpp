@@ -17,8 +17,10 @@
 namespace minidl::svm {
 
 /// Writes a fitted one-vs-one SVC (ValueError for one-vs-rest or unfitted) to
-/// `path` (overwritten): coefficients and rho with 17 significant digits, feature
-/// values with 9 (float32 exact). IoError when the file cannot be written.
+/// `path`: coefficients and rho with 17 significant digits, feature values with
+/// 9 (float32 exact). Atomic (io/atomic_file.hpp): a failed save (a full disk)
+/// leaves the previous file at `path` as it was; a `path` that exists and is not
+/// a regular file is refused. IoError naming the path and the system's reason.
 void save_libsvm_model(const std::string& path, const SVC& model);
 
 /// Reads a LIBSVM C-SVC model. The support vectors get

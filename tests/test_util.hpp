@@ -2,8 +2,12 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -78,5 +82,30 @@ inline ScopedEnv::~ScopedEnv() {
   else
     unsetenv(name_.c_str());
 }
+
+/// Lowers this process's file-size limit (RLIMIT_FSIZE, which binds root too) so
+/// that writes past `bytes` fail with EFBIG, as on a full disk; SIGXFSZ, which
+/// would kill the process, is ignored meanwhile. Restores both. Print nothing
+/// while it is in force (the test log is a file too).
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &old_);
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit lowered = old_;
+    lowered.rlim_cur = old_.rlim_max == RLIM_INFINITY ? bytes : std::min(bytes, old_.rlim_max);
+    ::setrlimit(RLIMIT_FSIZE, &lowered);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &old_);
+    std::signal(SIGXFSZ, old_handler_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit old_{};
+  void (*old_handler_)(int) = SIG_DFL;
+};
 
 }  // namespace minidl::test

@@ -4,7 +4,7 @@
 // reader/writer (tests/io/safetensors_interop.py), and a CUDA round trip.
 #include "io/safetensors.hpp"
 
-#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -490,30 +490,6 @@ TEST(SafetensorsAtomic, OverwriteReplacesTheFileAndLeavesNothingElse) {
   EXPECT_EQ(f.at("w").to_vector<float>(), std::vector<float>(3, 2.0f));
 }
 
-// Lowers this process's file-size limit (RLIMIT_FSIZE, which binds root too) so
-// that writes past `bytes` fail with EFBIG; SIGXFSZ, which would kill the
-// process, is ignored meanwhile. Restores both.
-class FileSizeLimit {
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    ::getrlimit(RLIMIT_FSIZE, &old_);
-    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
-    rlimit lowered = old_;
-    lowered.rlim_cur = old_.rlim_max == RLIM_INFINITY ? bytes : std::min(bytes, old_.rlim_max);
-    ::setrlimit(RLIMIT_FSIZE, &lowered);
-  }
-  ~FileSizeLimit() {
-    ::setrlimit(RLIMIT_FSIZE, &old_);
-    std::signal(SIGXFSZ, old_handler_);
-  }
-  FileSizeLimit(const FileSizeLimit&) = delete;
-  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
-
- private:
-  rlimit old_{};
-  void (*old_handler_)(int) = SIG_DFL;
-};
-
 // A write that really fails halfway (as on a full disk) leaves the old file as it
 // was and removes the partial temporary file.
 TEST(SafetensorsAtomic, FailedWriteKeepsTheOldFile) {
@@ -524,7 +500,7 @@ TEST(SafetensorsAtomic, FailedWriteKeepsTheOldFile) {
 
   std::string message;
   {
-    const FileSizeLimit limit(4096);  // nothing is printed while it is in force
+    const test::FileSizeLimit limit(4096);  // nothing is printed while it is in force
     try {
       save_safetensors(path, {{"new", zeros({std::int64_t{64} * 1024})}});  // 256 KiB
     } catch (const IoError& e) {
@@ -542,16 +518,27 @@ TEST(SafetensorsAtomic, FailedWriteKeepsTheOldFile) {
   EXPECT_EQ(f.at("old").to_vector<float>(), (std::vector<float>{1.f, 2.f, 3.f}));
 }
 
-// The last step failing: the target is a directory, so rename() refuses.
-TEST(SafetensorsAtomic, FailedRenameRemovesTheTemporaryFile) {
+// A directory (or any other non-regular file) at the path is never replaced.
+TEST(SafetensorsAtomic, RefusesToReplaceADirectory) {
   TempDir dir;
   const std::string target = dir.file("taken");
   fs::create_directory(target);
   write_bytes(target + "/keep", "x");
   MINIDL_EXPECT_THROW_WITH(save_safetensors(target, {{"w", ones({4})}}), IoError, target,
-                           "cannot rename", "Is a directory");
+                           "refusing to replace", "a directory");
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"taken"});
   EXPECT_EQ(read_bytes(target + "/keep"), "x");
+}
+
+// A FIFO stands in for a device node (`--save /dev/null` as root): it stays one.
+TEST(SafetensorsAtomic, RefusesToReplaceAFifo) {
+  TempDir dir;
+  const std::string fifo = dir.file("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  MINIDL_EXPECT_THROW_WITH(save_safetensors(fifo, {{"w", ones({4})}}), IoError, fifo,
+                           "refusing to replace", "a FIFO");
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"fifo"});
 }
 
 // The first step failing: the "directory" is a regular file, or missing.

@@ -1,5 +1,7 @@
 #include "svm/libsvm_format.hpp"
 
+#include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "svm_test_util.hpp"
@@ -58,6 +60,27 @@ TEST(LibsvmFormat, WriteReadRoundTripIsExact) {
   EXPECT_EQ(back.y.to_vector<std::int32_t>(), data.y.to_vector<std::int32_t>());
   MINIDL_EXPECT_THROW_WITH(write_libsvm(dir.file("e.txt"), x, from_vector({1, 2}, {2})), ShapeError,
                            "y must be [n]");
+}
+
+TEST(LibsvmFormat, FailedWriteKeepsThePreviousFile) {
+  svm_test::TempDir dir;
+  const std::string path = dir.file("d.txt");
+  write_libsvm(path, from_vector({1.0f, 2.0f}, {1, 2}), from_vector({1}, {1}));
+  std::string message;
+  {
+    const test::FileSizeLimit limit(4096);
+    try {
+      write_libsvm(path, full({200, 50}, 1.25), zeros({200}, Device::cpu(), DType::Int32));
+    } catch (const IoError& e) {
+      message = e.what();
+    }
+  }
+  ASSERT_FALSE(message.empty()) << "the write past the file-size limit did not fail";
+  EXPECT_NE(message.find("write_libsvm"), std::string::npos) << message;
+  EXPECT_NE(message.find("File too large"), std::string::npos) << message;
+  std::ifstream in(path);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()),
+            "1 1:1 2:2\n");
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 #include "svm/model_file.hpp"
 
+#include <sys/stat.h>
+
 #include <fstream>
+#include <iterator>
 
 #include "svm_test_util.hpp"
 #include "test_util.hpp"
@@ -98,6 +101,53 @@ TEST(ModelFile, MalformedModels) {
   const LibsvmData d = svm_test::make_blobs(60, 2, {0, 1, 2}, 2.0f, 3);
   ovr.fit(d.x, d.y);
   MINIDL_EXPECT_THROW_WITH(save_libsvm_model(dir.file("o"), ovr), ValueError, "one-vs-one");
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A save that fails halfway (a full disk; EFBIG from a file-size limit here) used
+// to truncate the previous model in place; now it says why and keeps it.
+TEST(ModelFile, FailedSaveKeepsThePreviousModel) {
+  svm_test::TempDir dir;
+  const LibsvmData small = svm_test::make_blobs(40, 3, {1, -1}, 2.0f, 5);
+  SVC first(options_for(KernelType::Rbf));
+  first.fit(small.x, small.y);
+  save_libsvm_model(dir.file("model"), first);
+  const std::string before = read_all(dir.file("model"));
+
+  const LibsvmData big = svm_test::make_blobs(400, 60, {1, -1}, 0.3f, 6);
+  SVC second(options_for(KernelType::Rbf));
+  second.fit(big.x, big.y);
+  std::string message;
+  {
+    const test::FileSizeLimit limit(4096);
+    try {
+      save_libsvm_model(dir.file("model"), second);
+    } catch (const IoError& e) {
+      message = e.what();
+    }
+  }
+  ASSERT_FALSE(message.empty()) << "the save past the file-size limit did not fail";
+  EXPECT_NE(message.find("save_libsvm_model"), std::string::npos) << message;
+  EXPECT_NE(message.find("File too large"), std::string::npos) << message;
+  EXPECT_EQ(read_all(dir.file("model")), before);
+  EXPECT_EQ(load_libsvm_model(dir.file("model"), 3).n_support(), first.n_support());
+}
+
+TEST(ModelFile, SaveRefusesNonRegularFiles) {
+  svm_test::TempDir dir;
+  const LibsvmData d = svm_test::make_blobs(40, 3, {1, -1}, 2.0f, 5);
+  SVC svc(options_for(KernelType::Linear));
+  svc.fit(d.x, d.y);
+  ASSERT_EQ(::mkfifo(dir.file("fifo").c_str(), 0600), 0);
+  MINIDL_EXPECT_THROW_WITH(save_libsvm_model(dir.file("fifo"), svc), IoError,
+                           "refusing to replace", "a FIFO");
+  struct stat st {};
+  ASSERT_EQ(::stat(dir.file("fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
 }
 
 }  // namespace
