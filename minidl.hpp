@@ -47,3 +47,4 @@
 #include "svm/model_file.hpp"
 #include "svm/primal.hpp"
 #include "svm/svc.hpp"
+#include "training/trainer.hpp"

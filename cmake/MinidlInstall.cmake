@@ -8,7 +8,7 @@ install(TARGETS minidl EXPORT minidlTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES minidl.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/minidl)
-foreach(dir core kernels layers optim data io svm)
+foreach(dir core kernels layers optim data io svm training)
   # dispatch.hpp is internal; cuda_check.hpp needs the CUDA headers, so it is
   # installed only with the CUDA backend.
   set(minidl_cuda_header_rule)

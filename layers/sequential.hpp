@@ -1,12 +1,17 @@
 // Sequential: the easy front of Graph for a chain of layers ending in a loss.
 //
 //   Sequential net({784}, Device::cpu(), /*seed=*/1);
-//   net.add(std::make_shared<Dense>(256)).add(relu_layer()).add(std::make_shared<Dense>(10));
+//   net.add<Dense>(256).add(relu_layer()).add(Dense(10), "logits");
+//   // the same as net.add(std::make_shared<Dense>(256)) ... add(std::make_shared<Dense>(10), "logits")
 //   net.loss(softmax_cross_entropy_loss(), {}, DType::Int32);   // int32 labels [B]
 //   net.build(128);
 //   float loss = net.train_step(x, y);   // forward + backward (after zero_grad)
 //   Tensor l = net.step(x, y);           // the same, the loss left on the device (no sync)
 #pragma once
+
+#include <memory>
+#include <type_traits>
+#include <utility>
 
 #include "graph.hpp"
 #include "loss.hpp"
@@ -20,6 +25,20 @@ class Sequential {
 
   /// Appends a layer fed by the previous one.
   Sequential& add(std::shared_ptr<Layer> layer, const std::string& name = "");
+  /// Appends a new L(args...): net.add<Dense>(256), net.add<Conv2d>(32, 5, Conv2dOptions::same()).
+  /// The layer gets the default name ("dense1"); use add(L(...), name) to name it.
+  template <class L, class... Args,
+            std::enable_if_t<std::is_base_of_v<Layer, L> && std::is_constructible_v<L, Args&&...>,
+                             int> = 0>
+  Sequential& add(Args&&... args) {
+    return add(std::shared_ptr<Layer>(std::make_shared<L>(std::forward<Args>(args)...)));
+  }
+  /// Appends a copy of (or moves) `layer`: net.add(Dense(256)), net.add(Dense(10), "logits").
+  template <class L, std::enable_if_t<std::is_base_of_v<Layer, std::decay_t<L>>, int> = 0>
+  Sequential& add(L&& layer, const std::string& name = "") {
+    return add(std::shared_ptr<Layer>(std::make_shared<std::decay_t<L>>(std::forward<L>(layer))),
+               name);
+  }
   /// Ends the chain with `loss`; its targets are an input of the given per-sample
   /// shape and dtype (int32 [] for class labels).
   Sequential& loss(std::shared_ptr<LossLayer> loss, const Shape& target_sample_shape,

@@ -186,7 +186,7 @@ int run(int argc, char** argv) {
     return 0;
   }
 
-  Trainer trainer(config, train_set, test_set);
+  TrainingRun trainer(config, train_set, test_set);
   std::cout << trainer.model().graph().summary();
   if (trainer.start_epoch() > 0)
     std::cout << "resuming from " << config.resume << " after epoch " << trainer.start_epoch()
@@ -211,7 +211,7 @@ int run(int argc, char** argv) {
             << confusion_table(final_eval, class_names);
 
   write_confusion(final_eval);
-  write_text_file(out_dir + "/metrics.csv", metrics_csv(history));
+  write_text_file(out_dir + "/metrics.csv", test_metrics_csv(history));
   write_text_file(out_dir + "/curves.svg", curves_svg(history));
   std::cout << "\nwrote " << out_dir << "/metrics.csv, " << out_dir << "/curves.svg, " << out_dir
             << "/confusion.csv";

@@ -27,14 +27,14 @@ std::string minutes_seconds(double s) {
 
 std::string progress_line(const Progress& p, int width) {
   const double frac =
-      p.batches ? static_cast<double>(p.batch) / static_cast<double>(p.batches) : 1.0;
+      p.steps ? static_cast<double>(p.step) / static_cast<double>(p.steps) : 1.0;
   const int filled = static_cast<int>(frac * width);
   std::string bar(static_cast<std::size_t>(width), ' ');
   for (int i = 0; i < filled; ++i) bar[static_cast<std::size_t>(i)] = '=';
   if (filled < width) bar[static_cast<std::size_t>(filled)] = '>';
   std::ostringstream out;
-  out << "epoch " << p.epoch << "/" << p.epochs << " [" << bar << "] " << p.batch << "/"
-      << p.batches << "  loss " << std::fixed << std::setprecision(4) << p.loss << "  "
+  out << "epoch " << p.epoch << "/" << p.epochs << " [" << bar << "] " << p.step << "/"
+      << p.steps << "  loss " << std::fixed << std::setprecision(4) << p.loss << "  "
       << with_commas(p.images_per_second) << " img/s  ETA " << minutes_seconds(p.eta_seconds);
   return out.str();
 }
@@ -42,8 +42,8 @@ std::string progress_line(const Progress& p, int width) {
 std::string epoch_line(const EpochMetrics& m, int epochs) {
   std::ostringstream out;
   out << "epoch " << m.epoch << "/" << epochs << "  train loss " << std::fixed
-      << std::setprecision(4) << m.train_loss << "  test loss " << m.test_loss << "  test accuracy "
-      << std::setprecision(2) << 100.0 * m.test_accuracy << "%  " << std::setprecision(1)
+      << std::setprecision(4) << m.train_loss << "  test loss " << m.val_loss << "  test accuracy "
+      << std::setprecision(2) << 100.0 * m.val_accuracy << "%  " << std::setprecision(1)
       << m.seconds << " s  " << with_commas(m.images_per_second) << " img/s";
   return out.str();
 }
@@ -112,22 +112,22 @@ std::string curves_svg(const std::vector<EpochMetrics>& history) {
   };
   double lmax = 0, amin = 1, amax = 0;
   for (const EpochMetrics& m : history) {
-    lmax = std::max({lmax, m.train_loss, m.test_loss});
-    amin = std::min(amin, m.test_accuracy);
-    amax = std::max(amax, m.test_accuracy);
+    lmax = std::max({lmax, m.train_loss, m.val_loss});
+    amin = std::min(amin, m.val_accuracy);
+    amax = std::max(amax, m.val_accuracy);
   }
   lmax = lmax > 0 ? lmax * 1.1 : 1.0;
   const double alo = std::max(0.0, std::floor((amin - 0.02) * 50) / 50),
                ahi = std::min(1.0, std::ceil((amax + 0.01) * 50) / 50);
   panel_frame(left0, "Loss", 0.0, lmax, "");
   polyline(left0, 0.0, lmax, "#1f77b4", [](const EpochMetrics& m) { return m.train_loss; });
-  polyline(left0, 0.0, lmax, "#ff7f0e", [](const EpochMetrics& m) { return m.test_loss; });
+  polyline(left0, 0.0, lmax, "#ff7f0e", [](const EpochMetrics& m) { return m.val_loss; });
   s << "<text x=\"" << left0 + panel - 10 << "\" y=\"" << top + 18
     << "\" text-anchor=\"end\" fill=\"#1f77b4\">train</text>\n";
   s << "<text x=\"" << left0 + panel - 10 << "\" y=\"" << top + 34
     << "\" text-anchor=\"end\" fill=\"#ff7f0e\">test</text>\n";
   panel_frame(left1, "Test accuracy", alo * 100, ahi * 100, "%");
-  polyline(left1, alo, ahi, "#2ca02c", [](const EpochMetrics& m) { return m.test_accuracy; });
+  polyline(left1, alo, ahi, "#2ca02c", [](const EpochMetrics& m) { return m.val_accuracy; });
   s << "</svg>\n";
   return s.str();
 }

@@ -95,6 +95,7 @@ SvmReport run_svm(const SvmConfig& config, Device device, const Dataset& train,
   report.predict_seconds = std::chrono::duration<double>(clock::now() - t0).count();
   const auto truth = test.labels.to_vector<std::int32_t>();
   std::int64_t correct = 0;
+  report.evaluation.confusion.assign(10, std::vector<std::int64_t>(10, 0));
   for (std::size_t i = 0; i < truth.size(); ++i) {
     ++report.evaluation
           .confusion[static_cast<std::size_t>(truth[i])][static_cast<std::size_t>(predicted[i])];

@@ -1,14 +1,8 @@
 #include "trainer.hpp"
 
-#include <chrono>
-#include <cmath>
-#include <sstream>
 
 #include "data/loader.hpp"
 #include "io/checkpoint.hpp"
-#include "kernels/arith.hpp"
-#include "kernels/fill.hpp"
-#include "kernels/reduce.hpp"
 #include "layers/activation.hpp"
 #include "layers/conv.hpp"
 #include "layers/dense.hpp"
@@ -138,7 +132,7 @@ TrainConfig cnn_config() {
   return c;
 }
 
-Trainer::Trainer(TrainConfig config, Dataset train, Dataset test)
+TrainingRun::TrainingRun(TrainConfig config, Dataset train, Dataset test)
     : config_(std::move(config)),
       train_(first_rows(train, config_.train_limit)),
       test_(first_rows(test, config_.test_limit)) {
@@ -150,133 +144,36 @@ Trainer::Trainer(TrainConfig config, Dataset train, Dataset test)
   const std::int64_t features = train_.images.numel() / train_.images.size(0);
   model_ = std::make_unique<Sequential>(build_model(config_, features));
   optimizer_ = make_optimizer(config_, model_->graph().parameters());
-  if (!config_.resume.empty()) {
-    const auto extra = load_checkpoint(config_.resume, model_->graph(), optimizer_.get());
-    const auto epochs = extra.find("epochs_done");
-    MINIDL_CHECK(epochs != extra.end(), IoError, "minidl-train: ", config_.resume,
-                 " does not record epochs_done");
-    start_epoch_ = std::stoi(epochs->second);
-    const auto history = extra.find("history");
-    if (history != extra.end()) history_ = parse_metrics_csv(history->second);
-  }
-}
-
-Evaluation Trainer::evaluate() {
-  Graph& g = model_->graph();
-  g.eval();
-  DataLoader loader(test_.images, test_.labels, loader_options(config_, false));
-  const Graph::Value logits = model_->output();
-  Evaluation e;
-  Batch batch;
-  double loss_sum = 0;
-  std::int64_t correct = 0, seen = 0;
-  while (loader.next(batch)) {
-    g.forward({batch.x, batch.y});
-    loss_sum += static_cast<double>(g.value(model_->loss_value()).item<float>()) *
-                static_cast<double>(batch.size);
-    const auto predicted = argmax(g.value(logits)).to_vector<std::int32_t>();
-    const auto truth = batch.y.to_vector<std::int32_t>();
-    for (std::size_t i = 0; i < predicted.size(); ++i) {
-      ++e.confusion[static_cast<std::size_t>(truth[i])][static_cast<std::size_t>(predicted[i])];
-      correct += predicted[i] == truth[i];
-    }
-    seen += batch.size;
-  }
-  g.train();
-  e.loss = seen ? loss_sum / static_cast<double>(seen) : 0.0;
-  e.accuracy = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
-  e.samples = seen;
-  return e;
-}
-
-std::vector<EpochMetrics> Trainer::run(const std::function<void(const Progress&)>& on_progress,
-                                       const std::function<void(const EpochMetrics&)>& on_epoch) {
-  using clock = std::chrono::steady_clock;
-  Graph& g = model_->graph();
-  DataLoader loader(train_.images, train_.labels, loader_options(config_, true));
-  Tensor running = zeros({}, config_.device);  // the epoch's loss sum, kept on the device
-  const std::int64_t batches = loader.batches_per_epoch();
-  std::unique_ptr<LrSchedule> schedule;
+  train_loader_ = std::make_unique<DataLoader>(train_.images, train_.labels,
+                                               loader_options(config_, true));
+  test_loader_ =
+      std::make_unique<DataLoader>(test_.images, test_.labels, loader_options(config_, false));
+  TrainerOptions o;
+  o.epochs = config_.epochs;
+  const std::int64_t batches = train_loader_->batches_per_epoch();
   if (config_.lr_schedule == "cosine" && config_.epochs > 0 && batches > 0)
-    schedule = std::make_unique<CosineLr>(config_.lr, std::int64_t{config_.epochs} * batches);
-  for (int epoch = start_epoch_; epoch < config_.epochs; ++epoch) {
-    loader.start_epoch(epoch);
-    fill(running, 0.0);
-    const auto t0 = clock::now();
-    Batch batch;
-    std::int64_t images = 0;
-    while (loader.next(batch)) {
-      optimizer_->zero_grad();
-      g.forward({batch.x, batch.y});
-      g.backward(model_->loss_value());
-      if (schedule) apply_schedule(*schedule, *optimizer_);
-      optimizer_->step();
-      axpy(static_cast<float>(batch.size), g.value(model_->loss_value()), running);
-      images += batch.size;
-      if (on_progress && (batch.index % 10 == 9 || batch.index + 1 == batches)) {
-        const double seconds = std::chrono::duration<double>(clock::now() - t0).count();
-        const double rate = static_cast<double>(images) / std::max(seconds, 1e-9);
-        on_progress(
-            Progress{epoch + 1, config_.epochs, batch.index + 1, batches,
-                     static_cast<double>(running.item<float>()) / static_cast<double>(images), rate,
-                     static_cast<double>(train_.images.size(0) - images) / std::max(rate, 1e-9)});
-      }
-    }
-    EpochMetrics m;
-    m.epoch = epoch + 1;
-    m.train_loss = static_cast<double>(running.item<float>()) /
-                   static_cast<double>(std::max<std::int64_t>(images, 1));
-    m.seconds = std::chrono::duration<double>(clock::now() - t0)
-                    .count();  // item() above waited for the GPU
-    m.images_per_second = static_cast<double>(images) / std::max(m.seconds, 1e-9);
-    m.learning_rate = optimizer_->learning_rate();
-    final_ = evaluate();
-    m.test_loss = final_.loss;
-    m.test_accuracy = final_.accuracy;
-    history_.push_back(m);
-    if (!config_.save.empty()) save_checkpoint_now(epoch + 1, history_);
-    if (on_epoch) on_epoch(m);
-  }
-  if (start_epoch_ >= config_.epochs) final_ = evaluate();
-  return history_;
+    o.schedule = std::make_shared<CosineLr>(config_.lr, std::int64_t{config_.epochs} * batches);
+  o.checkpoint = config_.save;
+  o.resume = config_.resume;
+  o.report_every = 10;
+  trainer_ = std::make_unique<Trainer>(*model_, *optimizer_, std::move(o));
+  start_epoch_ = trainer_->epochs_done();
 }
 
-void Trainer::save_checkpoint_now(int epochs_done, const std::vector<EpochMetrics>& history) {
-  save_checkpoint(
-      config_.save, model_->graph(), optimizer_.get(),
-      {{"epochs_done", std::to_string(epochs_done)}, {"history", metrics_csv(history)}});
+Evaluation TrainingRun::evaluate() { return minidl::evaluate(*model_, *test_loader_); }
+
+std::vector<EpochMetrics> TrainingRun::run(
+    const std::function<void(const Progress&)>& on_progress,
+    const std::function<void(const EpochMetrics&)>& on_epoch) {
+  trainer_->options().on_progress = on_progress;
+  trainer_->options().on_epoch = on_epoch;
+  const std::vector<EpochMetrics> history = trainer_->fit(*train_loader_, test_loader_.get());
+  final_ = start_epoch_ >= config_.epochs ? evaluate() : trainer_->last_evaluation();
+  return history;
 }
 
-std::string metrics_csv(const std::vector<EpochMetrics>& history) {
-  std::ostringstream out;
-  out.precision(9);
-  out << "epoch,train_loss,test_loss,test_accuracy,seconds,images_per_second,learning_rate\n";
-  for (const EpochMetrics& m : history) {
-    out << m.epoch << ',' << m.train_loss << ',' << m.test_loss << ',' << m.test_accuracy << ','
-        << m.seconds << ',' << m.images_per_second << ',' << m.learning_rate << '\n';
-  }
-  return out.str();
-}
-
-std::vector<EpochMetrics> parse_metrics_csv(const std::string& csv) {
-  std::vector<EpochMetrics> out;
-  std::istringstream in(csv);
-  std::string line;
-  std::getline(in, line);  // header
-  int line_no = 1;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.empty()) continue;
-    EpochMetrics m;
-    char c1, c2, c3, c4, c5, c6;
-    std::istringstream row(line);
-    row >> m.epoch >> c1 >> m.train_loss >> c2 >> m.test_loss >> c3 >> m.test_accuracy >> c4 >>
-        m.seconds >> c5 >> m.images_per_second >> c6 >> m.learning_rate;
-    MINIDL_CHECK(!row.fail() && c1 == ',' && c6 == ',', IoError, "metrics CSV: line ", line_no,
-                 " is malformed: '", line, "'");
-    out.push_back(m);
-  }
-  return out;
+std::string test_metrics_csv(const std::vector<EpochMetrics>& history) {
+  return metrics_csv(history, "test");
 }
 
 }  // namespace minidl::train

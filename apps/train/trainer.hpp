@@ -1,9 +1,7 @@
-// The Fashion-MNIST training loop behind minidl-train: model construction,
-// epochs with an optimizer and the data loader, evaluation with a confusion
-// matrix, and checkpoints that resume exactly where training stopped.
+// What minidl-train adds to the library's Trainer (training/trainer.hpp): the
+// Fashion-MNIST models and optimizers built from its command-line configuration.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -12,8 +10,10 @@
 #include <vector>
 
 #include "data/fashion_mnist.hpp"
+#include "data/loader.hpp"
 #include "layers/sequential.hpp"
 #include "optim/optimizer.hpp"
+#include "training/trainer.hpp"
 
 namespace minidl::train {
 
@@ -43,33 +43,6 @@ struct TrainConfig {
   std::int64_t test_limit = 0;
 };
 
-struct EpochMetrics {
-  int epoch = 0;  // 1-based
-  double train_loss = 0;
-  double test_loss = 0;
-  double test_accuracy = 0;
-  double seconds = 0;            // training time of the epoch (evaluation excluded)
-  double images_per_second = 0;  // training throughput
-  double learning_rate = 0;
-};
-
-struct Progress {
-  int epoch;  // 1-based
-  int epochs;
-  std::int64_t batch;  // batches done in this epoch
-  std::int64_t batches;
-  double loss;  // running mean training loss of the epoch
-  double images_per_second;
-  double eta_seconds;  // for the rest of the epoch
-};
-
-struct Evaluation {
-  double loss = 0;
-  double accuracy = 0;
-  std::int64_t samples = 0;  // test images evaluated
-  std::array<std::array<std::int64_t, 10>, 10> confusion{};  // [true][predicted]
-};
-
 /// The MLP: Dense(h) + ReLU (+ Dropout) per hidden size, Dense(10), softmax cross-entropy.
 Sequential build_mlp(const TrainConfig& config, std::int64_t features);
 
@@ -87,16 +60,20 @@ Sequential build_model(const TrainConfig& config, std::int64_t features);
 /// batch 128.
 TrainConfig cnn_config();
 
-/// Runs training; calls `on_progress` now and then during an epoch (when set,
-/// with the loss read back — a GPU synchronisation — every few batches) and
-/// `on_epoch` after each epoch. Returns every epoch's metrics, including those
-/// restored from a checkpoint, and leaves the final evaluation in `final_eval`.
-class Trainer {
+/// minidl-train's run on Fashion-MNIST: builds the model and the optimizer from the
+/// configuration, restores --resume, and trains with the library's Trainer
+/// (training/trainer.hpp), evaluating on the test set after every epoch.
+class TrainingRun {
  public:
-  Trainer(TrainConfig config, Dataset train, Dataset test);
+  TrainingRun(TrainConfig config, Dataset train, Dataset test);
 
+  /// Trains up to config.epochs; calls `on_progress` every 10 batches (when set; each
+  /// call reads the loss back, a GPU synchronisation) and `on_epoch` after each epoch.
+  /// Returns every epoch's metrics, including those restored from a checkpoint, and
+  /// leaves the test set's last evaluation in final_evaluation().
   std::vector<EpochMetrics> run(const std::function<void(const Progress&)>& on_progress,
                                 const std::function<void(const EpochMetrics&)>& on_epoch);
+  /// The model on the test set.
   Evaluation evaluate();
 
   Sequential& model() { return *model_; }
@@ -106,23 +83,23 @@ class Trainer {
   int start_epoch() const { return start_epoch_; }
 
  private:
-  void save_checkpoint_now(int epochs_done, const std::vector<EpochMetrics>& history);
-
   TrainConfig config_;
   Dataset train_;
   Dataset test_;
   std::unique_ptr<Sequential> model_;
   std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<DataLoader> train_loader_;
+  std::unique_ptr<DataLoader> test_loader_;
+  std::unique_ptr<Trainer> trainer_;
   int start_epoch_ = 0;
-  std::vector<EpochMetrics> history_;
   Evaluation final_;
 };
 
 /// The first `limit` samples of d (a view, no copy); all of them when limit <= 0.
 Dataset first_rows(const Dataset& d, std::int64_t limit);
 
-/// Per-epoch metrics as CSV (header + one row per epoch), and back.
-std::string metrics_csv(const std::vector<EpochMetrics>& history);
-std::vector<EpochMetrics> parse_metrics_csv(const std::string& csv);
+/// minidl-train's metrics.csv: the library's metrics_csv with the columns test_loss
+/// and test_accuracy.
+std::string test_metrics_csv(const std::vector<EpochMetrics>& history);
 
 }  // namespace minidl::train

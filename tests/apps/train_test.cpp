@@ -41,12 +41,12 @@ std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("minidl_train_test_" + name)).string();
 }
 
-TEST(Trainer, LearnsTheSyntheticProblem) {
-  Trainer t(small_config(), synthetic(512, 1), synthetic(128, 2));
+TEST(TrainingRun, LearnsTheSyntheticProblem) {
+  TrainingRun t(small_config(), synthetic(512, 1), synthetic(128, 2));
   const auto history = t.run(nullptr, nullptr);
   ASSERT_EQ(history.size(), 3u);
   EXPECT_LT(history.back().train_loss, history.front().train_loss);
-  EXPECT_GT(history.back().test_accuracy, 0.2);  // chance is 0.1
+  EXPECT_GT(history.back().val_accuracy, 0.2);  // chance is 0.1
   std::int64_t total = 0;
   for (const auto& row : t.final_evaluation().confusion) {
     for (std::int64_t c : row) total += c;
@@ -55,11 +55,11 @@ TEST(Trainer, LearnsTheSyntheticProblem) {
   EXPECT_EQ(t.final_evaluation().samples, 128);
 }
 
-TEST(Trainer, TestLimitEvaluatesTheFirstImagesOnly) {
+TEST(TrainingRun, TestLimitEvaluatesTheFirstImagesOnly) {
   TrainConfig c = small_config();
   c.epochs = 1;
   c.test_limit = 50;
-  Trainer t(c, synthetic(256, 1), synthetic(128, 2));
+  TrainingRun t(c, synthetic(256, 1), synthetic(128, 2));
   t.run(nullptr, nullptr);
   EXPECT_EQ(t.final_evaluation().samples, 50);
   std::int64_t total = 0;
@@ -71,26 +71,26 @@ TEST(Trainer, TestLimitEvaluatesTheFirstImagesOnly) {
 
 // Stopping after epoch 2 and resuming from its checkpoint gives the same
 // parameters and metrics as training 3 epochs straight.
-TEST(Trainer, ResumeContinuesExactly) {
+TEST(TrainingRun, ResumeContinuesExactly) {
   const std::string path = temp_path("resume.safetensors");
   TrainConfig straight = small_config();
-  Trainer a(straight, synthetic(512, 1), synthetic(128, 2));
+  TrainingRun a(straight, synthetic(512, 1), synthetic(128, 2));
   const auto full = a.run(nullptr, nullptr);
 
   TrainConfig first = small_config();
   first.epochs = 2;
   first.save = path;
-  Trainer b(first, synthetic(512, 1), synthetic(128, 2));
+  TrainingRun b(first, synthetic(512, 1), synthetic(128, 2));
   b.run(nullptr, nullptr);
 
   TrainConfig second = small_config();
   second.resume = path;
-  Trainer c(second, synthetic(512, 1), synthetic(128, 2));
+  TrainingRun c(second, synthetic(512, 1), synthetic(128, 2));
   EXPECT_EQ(c.start_epoch(), 2);
   const auto resumed = c.run(nullptr, nullptr);
   ASSERT_EQ(resumed.size(), 3u);
   EXPECT_EQ(resumed[2].train_loss, full[2].train_loss);
-  EXPECT_EQ(resumed[2].test_accuracy, full[2].test_accuracy);
+  EXPECT_EQ(resumed[2].val_accuracy, full[2].val_accuracy);
   EXPECT_NEAR(resumed[0].train_loss, full[0].train_loss,
               1e-7);  // history came back from the checkpoint (CSV, 9 digits)
   const auto pa = a.model().graph().parameters();
@@ -104,10 +104,10 @@ TEST(Trainer, ResumeContinuesExactly) {
 
 // --lr-schedule cosine anneals the rate to 0 over all epochs, and a run resumed from a
 // mid-run checkpoint continues the same curve (the optimizer's step count comes back).
-TEST(Trainer, CosineScheduleAnnealsAndResumesExactly) {
+TEST(TrainingRun, CosineScheduleAnnealsAndResumesExactly) {
   TrainConfig c = small_config();  // 512 images, batch 32: 16 steps an epoch, 48 in all
   c.lr_schedule = "cosine";
-  Trainer a(c, synthetic(512, 1), synthetic(128, 2));
+  TrainingRun a(c, synthetic(512, 1), synthetic(128, 2));
   const auto full = a.run(nullptr, nullptr);
   ASSERT_EQ(full.size(), 3u);
   // The rate of each epoch's last step, lr (1 + cos(pi s / 48)) / 2 at s = 15, 31, 47.
@@ -122,14 +122,14 @@ TEST(Trainer, CosineScheduleAnnealsAndResumesExactly) {
   const std::string after2 = temp_path("cosine_after_2.safetensors");
   TrainConfig first = c;
   first.save = path;
-  Trainer b(first, synthetic(512, 1), synthetic(128, 2));
+  TrainingRun b(first, synthetic(512, 1), synthetic(128, 2));
   b.run(nullptr, [&](const EpochMetrics& m) {
     if (m.epoch == 2)
       std::filesystem::copy_file(path, after2, std::filesystem::copy_options::overwrite_existing);
   });
   TrainConfig second = c;
   second.resume = after2;
-  Trainer d(second, synthetic(512, 1), synthetic(128, 2));
+  TrainingRun d(second, synthetic(512, 1), synthetic(128, 2));
   EXPECT_EQ(d.start_epoch(), 2);
   const auto resumed = d.run(nullptr, nullptr);
   ASSERT_EQ(resumed.size(), 3u);
@@ -145,35 +145,35 @@ TEST(Trainer, CosineScheduleAnnealsAndResumesExactly) {
 
   TrainConfig constant = small_config();
   constant.epochs = 1;
-  Trainer e(constant, synthetic(64, 1), synthetic(32, 2));
+  TrainingRun e(constant, synthetic(64, 1), synthetic(32, 2));
   EXPECT_EQ(e.run(nullptr, nullptr)[0].learning_rate, static_cast<double>(constant.lr));
   TrainConfig bad = small_config();
   bad.lr_schedule = "linear";
-  MINIDL_EXPECT_THROW_WITH(Trainer(bad, synthetic(64, 1), synthetic(32, 2)), ValueError,
+  MINIDL_EXPECT_THROW_WITH(TrainingRun(bad, synthetic(64, 1), synthetic(32, 2)), ValueError,
                            "learning-rate schedule 'linear'");
 }
 
-TEST(Trainer, ResumingADifferentModelIsAClearError) {
+TEST(TrainingRun, ResumingADifferentModelIsAClearError) {
   const std::string path = temp_path("other.safetensors");
   TrainConfig first = small_config();
   first.epochs = 1;
   first.save = path;
-  Trainer(first, synthetic(64, 1), synthetic(32, 2)).run(nullptr, nullptr);
+  TrainingRun(first, synthetic(64, 1), synthetic(32, 2)).run(nullptr, nullptr);
   TrainConfig other = small_config();
   other.hidden = {8};
   other.resume = path;
-  MINIDL_EXPECT_THROW_WITH(Trainer(other, synthetic(64, 1), synthetic(32, 2)), ShapeError,
+  MINIDL_EXPECT_THROW_WITH(TrainingRun(other, synthetic(64, 1), synthetic(32, 2)), ShapeError,
                            "dense1.weight", "[16, 12]", "[8, 12]");
   TrainConfig sgd = small_config();
   sgd.optimizer = "sgd";
   sgd.resume = path;
-  MINIDL_EXPECT_THROW_WITH(Trainer(sgd, synthetic(64, 1), synthetic(32, 2)), ValueError, "adam",
+  MINIDL_EXPECT_THROW_WITH(TrainingRun(sgd, synthetic(64, 1), synthetic(32, 2)), ValueError, "adam",
                            "sgd");
   std::remove(path.c_str());
 }
 
 // The CNN path of the trainer on 8 x 8 "images" (a square feature count), tiny channels.
-TEST(Trainer, CnnTrainsAndResumes) {
+TEST(TrainingRun, CnnTrainsAndResumes) {
   Generator gen(4);
   auto make = [&](std::int64_t n) {
     Tensor x = uniform({n, 64}, 0.0f, 1.0f, gen);
@@ -189,7 +189,7 @@ TEST(Trainer, CnnTrainsAndResumes) {
   c.epochs = 3;
   c.batch = 16;
   c.lr = 1e-2f;
-  Trainer t(c, train, test);
+  TrainingRun t(c, train, test);
   const auto history = t.run(nullptr, nullptr);
   ASSERT_EQ(history.size(), 3u);
   EXPECT_LT(history.back().train_loss, history.front().train_loss);
@@ -203,7 +203,7 @@ TEST(Report, MetricsCsvRoundTrips) {
   const auto back = parse_metrics_csv(metrics_csv(h));
   ASSERT_EQ(back.size(), 2u);
   EXPECT_EQ(back[1].epoch, 2);
-  EXPECT_DOUBLE_EQ(back[1].test_accuracy, 0.86);
+  EXPECT_DOUBLE_EQ(back[1].val_accuracy, 0.86);
   EXPECT_DOUBLE_EQ(back[0].images_per_second, 40000.5);
   MINIDL_EXPECT_THROW_WITH(parse_metrics_csv("header\n1,2,x\n"), IoError, "line 2");
 }

@@ -1,0 +1,316 @@
+#include "training/trainer.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+
+#include "layers/activation.hpp"
+#include "layers/dense.hpp"
+#include "layers/dropout.hpp"
+#include "optim/adam.hpp"
+#include "optim/sgd.hpp"
+#include "test_util.hpp"
+
+namespace minidl {
+namespace {
+
+// 12 features, label = argmax of the first 4 (4 classes).
+struct Data {
+  Tensor x, y;
+};
+Data synthetic(std::int64_t n, std::uint64_t seed) {
+  Generator gen(seed);
+  Tensor x = uniform({n, 12}, 0.0f, 1.0f, gen);
+  const auto v = x.to_vector<float>();
+  std::vector<std::int32_t> labels;
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::int32_t best = 0;
+    for (std::int32_t k = 1; k < 4; ++k)
+      if (v[static_cast<std::size_t>(i * 12 + k)] > v[static_cast<std::size_t>(i * 12 + best)])
+        best = k;
+    labels.push_back(best);
+  }
+  return {x, from_vector(labels, {n})};
+}
+
+Sequential make_model(float dropout = 0.0f) {
+  Sequential net({12}, Device::cpu(), 7);
+  net.add<Dense>(16).add(relu_layer());
+  if (dropout > 0.0f) net.add<Dropout>(dropout);
+  net.add(Dense(4), "logits");
+  net.loss(softmax_cross_entropy_loss(), {}, DType::Int32);
+  net.build(32);
+  return net;
+}
+
+LoaderOptions loader(bool shuffle) {
+  LoaderOptions o;
+  o.batch_size = 32;
+  o.shuffle = shuffle;
+  o.seed = 3;
+  return o;
+}
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("minidl_trainer_test_" + name)).string();
+}
+
+std::vector<std::vector<float>> parameters_of(Sequential& net) {
+  std::vector<std::vector<float>> out;
+  for (Parameter* p : net.graph().parameters()) out.push_back(p->value.to_vector<float>());
+  return out;
+}
+
+TEST(Trainer, FitLearnsAndEvaluateCountsEverySample) {
+  const Data train = synthetic(512, 1), test = synthetic(200, 2);
+  Sequential net = make_model();
+  Adam adam(net.graph().parameters(), AdamOptions{1e-2f});
+  DataLoader tl(train.x, train.y, loader(true)), vl(test.x, test.y, loader(false));
+  TrainerOptions o;
+  o.epochs = 4;
+  std::vector<int> epochs_seen;
+  o.on_epoch = [&](const EpochMetrics& m) { epochs_seen.push_back(m.epoch); };
+  Trainer trainer(net, adam, o);
+  const auto history = trainer.fit(tl, &vl);
+  ASSERT_EQ(history.size(), 4u);
+  EXPECT_EQ(epochs_seen, (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_LT(history.back().train_loss, 0.7 * history.front().train_loss);
+  EXPECT_GT(history.back().val_accuracy, 0.6);  // chance is 0.25
+  EXPECT_GT(history.back().images_per_second, 0.0);
+  EXPECT_FLOAT_EQ(static_cast<float>(history.back().learning_rate), 1e-2f);
+
+  // evaluate(): the confusion matrix counts every sample once, its diagonal is the accuracy,
+  // and the loss is the mean of the per-sample losses.
+  const Evaluation e = evaluate(net, vl);
+  EXPECT_EQ(e.samples, 200);
+  ASSERT_EQ(e.confusion.size(), 4u);
+  std::int64_t total = 0, diagonal = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    ASSERT_EQ(e.confusion[i].size(), 4u);
+    for (std::size_t j = 0; j < 4; ++j) total += e.confusion[i][j];
+    diagonal += e.confusion[i][i];
+  }
+  EXPECT_EQ(total, 200);
+  EXPECT_DOUBLE_EQ(e.accuracy, static_cast<double>(diagonal) / 200.0);
+  EXPECT_EQ(e.accuracy, trainer.last_evaluation().accuracy);
+  // The oracle: every sample on its own, loss -log softmax(z)_y, prediction argmax z.
+  const std::vector<float> xs = test.x.to_vector<float>();
+  double loss = 0;
+  std::int64_t correct = 0;
+  const auto labels = test.y.to_vector<std::int32_t>();
+  for (std::int64_t start = 0; start < 200; start += 32) {
+    const std::int64_t n = std::min<std::int64_t>(32, 200 - start);
+    const Tensor xb =
+        from_vector(std::vector<float>(xs.begin() + start * 12, xs.begin() + (start + n) * 12),
+                    {n, 12});
+    const auto z = net.predict(xb).to_vector<float>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float* zi = z.data() + i * 4;
+      double mx = zi[0];
+      int arg = 0;
+      for (int k = 1; k < 4; ++k)
+        if (zi[k] > mx) mx = zi[k], arg = k;
+      double s = 0;
+      for (int k = 0; k < 4; ++k) s += std::exp(static_cast<double>(zi[k]) - mx);
+      const int y = labels[static_cast<std::size_t>(start + i)];
+      loss += std::log(s) + mx - static_cast<double>(zi[y]);
+      correct += arg == y;
+    }
+  }
+  EXPECT_NEAR(e.loss, loss / 200.0, 1e-5);
+  EXPECT_EQ(static_cast<std::int64_t>(std::lround(e.accuracy * 200)), correct);
+}
+
+TEST(Trainer, ProgressReportsTheRunningMeanEveryInterval) {
+  const Data train = synthetic(512, 1);  // 16 steps of 32
+  Sequential net = make_model();
+  Sgd sgd(net.graph().parameters(), SgdOptions{0.05f});
+  DataLoader tl(train.x, train.y, loader(true));
+  TrainerOptions o;
+  o.epochs = 1;
+  o.report_every = 5;
+  std::vector<std::int64_t> steps;
+  double last_loss = 0;
+  o.on_progress = [&](const Progress& p) {
+    steps.push_back(p.step);
+    EXPECT_EQ(p.steps, 16);
+    EXPECT_EQ(p.epoch, 1);
+    EXPECT_TRUE(std::isfinite(p.loss));
+    last_loss = p.loss;
+  };
+  const auto history = Trainer(net, sgd, o).fit(tl);
+  EXPECT_EQ(steps, (std::vector<std::int64_t>{5, 10, 15, 16}));
+  EXPECT_DOUBLE_EQ(last_loss, history[0].train_loss);  // the last report is the whole epoch
+  EXPECT_EQ(history[0].val_loss, 0.0);                 // no validation loader
+}
+
+// A checkpoint taken in the middle of an epoch (checkpoint_every_steps) resumes to
+// the same parameters and metrics as the uninterrupted run, dropout included.
+TEST(Trainer, MidEpochCheckpointResumesExactly) {
+  const Data train = synthetic(512, 1), test = synthetic(64, 2);
+  const std::string path = temp_path("mid.safetensors");
+  const std::string copy = temp_path("mid_copy.safetensors");
+  auto options = [&] {
+    TrainerOptions o;
+    o.epochs = 3;
+    o.checkpoint = path;
+    o.checkpoint_every_steps = 4;
+    return o;
+  };
+  Sequential a = make_model(0.2f);
+  Adam adam_a(a.graph().parameters(), AdamOptions{1e-2f});
+  DataLoader tla(train.x, train.y, loader(true)), vla(test.x, test.y, loader(false));
+  TrainerOptions oa = options();
+  oa.report_every = 6;
+  // At the report after step 6 of epoch 2 the file holds the checkpoint of step 4.
+  oa.on_progress = [&](const Progress& p) {
+    if (p.epoch == 2 && p.step == 6)
+      std::filesystem::copy_file(path, copy, std::filesystem::copy_options::overwrite_existing);
+  };
+  const auto full = Trainer(a, adam_a, oa).fit(tla, &vla);
+
+  Sequential b = make_model(0.2f);
+  Adam adam_b(b.graph().parameters(), AdamOptions{1e-2f});
+  DataLoader tlb(train.x, train.y, loader(true)), vlb(test.x, test.y, loader(false));
+  TrainerOptions ob = options();
+  ob.resume = copy;
+  Trainer tb(b, adam_b, ob);
+  EXPECT_EQ(tb.epochs_done(), 1);
+  const auto resumed = tb.fit(tlb, &vlb);
+  ASSERT_EQ(resumed.size(), 3u);
+  for (std::size_t e = 1; e < 3; ++e) {
+    EXPECT_EQ(resumed[e].train_loss, full[e].train_loss) << "epoch " << e + 1;
+    EXPECT_EQ(resumed[e].val_loss, full[e].val_loss) << "epoch " << e + 1;
+    EXPECT_EQ(resumed[e].val_accuracy, full[e].val_accuracy);
+  }
+  EXPECT_NEAR(resumed[0].train_loss, full[0].train_loss, 1e-8);  // from the checkpoint's CSV
+  EXPECT_EQ(parameters_of(a), parameters_of(b));
+  EXPECT_EQ(adam_a.steps(), adam_b.steps());
+  std::remove(path.c_str());
+  std::remove(copy.c_str());
+}
+
+TEST(Trainer, NonFiniteLossThrowsDivergedErrorNamingEpochAndStep) {
+  Data train = synthetic(512, 1);
+  std::vector<float> x = train.x.to_vector<float>();
+  x[70 * 12 + 3] = std::numeric_limits<float>::quiet_NaN();  // sample 70: step 3 of 32-batches
+  train.x = from_vector(x, {512, 12});
+  for (const bool with_progress : {true, false}) {
+    Sequential net = make_model();
+    Sgd sgd(net.graph().parameters(), SgdOptions{0.05f});
+    DataLoader tl(train.x, train.y, loader(false));
+    TrainerOptions o;
+    o.epochs = 2;
+    o.report_every = 1;
+    if (with_progress) o.on_progress = [](const Progress&) {};
+    Trainer t(net, sgd, o);
+    try {
+      t.fit(tl);
+      ADD_FAILURE() << "expected DivergedError";
+    } catch (const DivergedError& e) {
+      const std::int64_t step = with_progress ? 3 : 16;  // without reports: at the epoch's end
+      EXPECT_EQ(e.epoch(), 1);
+      EXPECT_EQ(e.step(), step);
+      EXPECT_NE(std::string(e.what()).find("epoch 1, step " + std::to_string(step)),
+                std::string::npos)
+          << e.what();
+      const Error& base = e;  // a minidl::Error
+      EXPECT_NE(std::string(base.what()).find("nan"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// A loss that cannot improve (learning rate 1e-12): reduce-on-plateau halves the rate
+// after `patience` epochs without improvement, early stopping ends the run.
+TEST(Trainer, ReduceOnPlateauAndEarlyStopping) {
+  const Data train = synthetic(256, 1), test = synthetic(64, 2);
+  Sequential net = make_model();
+  Sgd sgd(net.graph().parameters(), SgdOptions{1e-12f});
+  DataLoader tl(train.x, train.y, loader(true)), vl(test.x, test.y, loader(false));
+  TrainerOptions o;
+  o.epochs = 10;
+  o.reduce_on_plateau.enabled = true;
+  o.reduce_on_plateau.factor = 0.5f;
+  o.reduce_on_plateau.patience = 1;
+  o.early_stopping.enabled = true;
+  o.early_stopping.patience = 4;
+  o.early_stopping.min_delta = 1e-4;
+  Trainer t(net, sgd, o);
+  const auto h = t.fit(tl, &vl);
+  // Epoch 1 sets the best; epochs 2, 3, 4, 5 do not improve: the second stale epoch
+  // (epoch 3) and the fourth (epoch 5) exceed patience 1 and halve the rate; the
+  // fourth stale epoch stops the run.
+  ASSERT_EQ(h.size(), 5u);
+  EXPECT_TRUE(t.stopped_early());
+  EXPECT_FLOAT_EQ(static_cast<float>(h[0].learning_rate), 1e-12f);
+  EXPECT_FLOAT_EQ(static_cast<float>(h[2].learning_rate), 1e-12f);
+  EXPECT_FLOAT_EQ(static_cast<float>(h[3].learning_rate), 0.5e-12f);
+  EXPECT_FLOAT_EQ(static_cast<float>(h[4].learning_rate), 0.5e-12f);
+  EXPECT_DOUBLE_EQ(t.lr_factor(), 0.25);
+
+  // With a schedule the rate is the schedule's times the plateau factor.
+  Sequential net2 = make_model();
+  Sgd sgd2(net2.graph().parameters(), SgdOptions{1e-12f});
+  DataLoader tl2(train.x, train.y, loader(true)), vl2(test.x, test.y, loader(false));
+  TrainerOptions o2 = o;
+  o2.early_stopping.enabled = false;
+  o2.epochs = 4;
+  o2.schedule = std::make_shared<StepLr>(2e-12f, 8, 0.5f);  // 8 steps an epoch
+  const auto h2 = Trainer(net2, sgd2, o2).fit(tl2, &vl2);
+  ASSERT_EQ(h2.size(), 4u);
+  // Epoch 4's last step is step 31: schedule 2e-12 * 0.5^3, times the factor 0.5.
+  EXPECT_FLOAT_EQ(static_cast<float>(h2[3].learning_rate), 2e-12f * 0.125f * 0.5f);
+}
+
+TEST(Trainer, BadOptionsAndModelsAreClearErrors) {
+  Sequential net = make_model();
+  Sgd sgd(net.graph().parameters(), SgdOptions{0.1f});
+  TrainerOptions o;
+  o.report_every = 0;
+  MINIDL_EXPECT_THROW_WITH(Trainer(net, sgd, o), ValueError, "report_every");
+  o = {};
+  o.epochs = -1;
+  MINIDL_EXPECT_THROW_WITH(Trainer(net, sgd, o), ValueError, "epochs");
+  o = {};
+  o.checkpoint_every_steps = 5;
+  MINIDL_EXPECT_THROW_WITH(Trainer(net, sgd, o), ValueError, "checkpoint path");
+  o = {};
+  o.reduce_on_plateau.enabled = true;
+  o.reduce_on_plateau.factor = 1.5f;
+  MINIDL_EXPECT_THROW_WITH(Trainer(net, sgd, o), ValueError, "reduce_on_plateau.factor");
+  o = {};
+  o.early_stopping.enabled = true;
+  o.early_stopping.patience = 0;
+  MINIDL_EXPECT_THROW_WITH(Trainer(net, sgd, o), ValueError, "early_stopping.patience");
+  Sequential no_loss({12});
+  no_loss.add<Dense>(4);
+  MINIDL_EXPECT_THROW_WITH(Trainer(no_loss, sgd), ValueError, "no loss");
+  o = {};
+  o.resume = temp_path("does_not_exist.safetensors");
+  MINIDL_EXPECT_THROW_WITH(Trainer(net, sgd, o), IoError, "does_not_exist");
+
+  // A label outside [0, classes) in evaluation is an error (the loss layer reports it first).
+  const Data d = synthetic(40, 1);
+  std::vector<std::int32_t> y = d.y.to_vector<std::int32_t>();
+  y[35] = 9;
+  DataLoader bad(d.x, from_vector(y, {40}), loader(false));
+  MINIDL_EXPECT_THROW_WITH(evaluate(net, bad), ValueError, "label 9", "outside [0, 4)");
+}
+
+TEST(Trainer, MetricsCsvRoundTrips) {
+  std::vector<EpochMetrics> h(2);
+  h[0] = {1, 0.5, 0.45, 0.83, 1.5, 40000.5, 0.001};
+  h[1] = {2, 0.25, 0.4, 0.86, 1.25, 41000.25, 0.001};
+  const std::string csv = metrics_csv(h, "test");
+  EXPECT_EQ(csv.rfind("epoch,train_loss,test_loss,test_accuracy,", 0), 0u);
+  const auto back = parse_metrics_csv(csv);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[1].epoch, 2);
+  EXPECT_DOUBLE_EQ(back[1].val_accuracy, 0.86);
+  EXPECT_DOUBLE_EQ(back[0].images_per_second, 40000.5);
+  MINIDL_EXPECT_THROW_WITH(parse_metrics_csv("header\n1;2;3;4;5;6;7\n"), IoError, "line 2");
+}
+
+}  // namespace
+}  // namespace minidl

@@ -1,0 +1,339 @@
+#include "trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <sstream>
+
+#include "../io/checkpoint.hpp"
+#include "../kernels/arith.hpp"
+#include "../kernels/fill.hpp"
+#include "../kernels/reduce.hpp"
+
+namespace minidl {
+
+TrainableGraph trainable(Sequential& model) {
+  MINIDL_CHECK(model.loss_value() >= 0, ValueError,
+               "Trainer: the Sequential has no loss (call loss() before training)");
+  return TrainableGraph{&model.graph(), model.output(), model.loss_value()};
+}
+
+namespace {
+
+void check_model(const TrainableGraph& m, const char* who) {
+  MINIDL_CHECK(m.graph != nullptr, ValueError, who, ": the model's graph is null");
+  MINIDL_CHECK(m.logits >= 0 && m.loss >= 0, ValueError, who,
+               ": the model needs a logits value and a loss value");
+  MINIDL_CHECK(m.graph->built(), ValueError, who, ": build the model's graph first");
+}
+
+std::string format_double(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+double parse_double(const std::map<std::string, std::string>& extra, const std::string& key,
+                    const std::string& path) {
+  const auto it = extra.find(key);
+  MINIDL_CHECK(it != extra.end(), IoError, "Trainer: checkpoint ", path, " does not record ", key);
+  try {
+    std::size_t used = 0;
+    const double v = std::stod(it->second, &used);
+    if (used == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw IoError(detail::concat("Trainer: checkpoint ", path, ": ", key, " is not a number: '",
+                               it->second, "'"));
+}
+
+}  // namespace
+
+Evaluation evaluate(const TrainableGraph& model, DataLoader& loader) {
+  check_model(model, "evaluate");
+  Graph& g = *model.graph;
+  g.eval();
+  loader.start_epoch(loader.epoch());
+  Evaluation e;
+  Batch batch;
+  double loss_sum = 0;
+  std::int64_t correct = 0, seen = 0;
+  try {
+    while (loader.next(batch)) {
+      g.forward({batch.x, batch.y});
+      loss_sum += static_cast<double>(g.value(model.loss).item<float>()) *
+                  static_cast<double>(batch.size);
+      const Tensor logits = g.value(model.logits);
+      MINIDL_CHECK(logits.rank() == 2, ShapeError, "evaluate: the logits must be [batch, classes], got ",
+                   logits.shape());
+      const auto classes = static_cast<std::size_t>(logits.size(1));
+      if (e.confusion.empty()) e.confusion.assign(classes, std::vector<std::int64_t>(classes, 0));
+      const auto predicted = argmax(logits).to_vector<std::int32_t>();
+      const auto truth = batch.y.to_vector<std::int32_t>();
+      for (std::size_t i = 0; i < predicted.size(); ++i) {
+        MINIDL_CHECK(truth[i] >= 0 && static_cast<std::size_t>(truth[i]) < classes, ValueError,
+                     "evaluate: label ", truth[i], " of sample ", seen + static_cast<std::int64_t>(i),
+                     " is outside [0, ", classes, ")");
+        ++e.confusion[static_cast<std::size_t>(truth[i])][static_cast<std::size_t>(predicted[i])];
+        correct += predicted[i] == truth[i];
+      }
+      seen += batch.size;
+    }
+  } catch (...) {
+    g.train();
+    throw;
+  }
+  g.train();
+  e.loss = seen ? loss_sum / static_cast<double>(seen) : 0.0;
+  e.accuracy = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
+  e.samples = seen;
+  return e;
+}
+
+Evaluation evaluate(Sequential& model, DataLoader& loader) {
+  return evaluate(trainable(model), loader);
+}
+
+Trainer::Trainer(Sequential& model, Optimizer& optimizer, TrainerOptions options)
+    : Trainer(trainable(model), optimizer, std::move(options)) {}
+
+Trainer::Trainer(const TrainableGraph& model, Optimizer& optimizer, TrainerOptions options)
+    : model_(model),
+      optimizer_(optimizer),
+      options_(std::move(options)),
+      base_lr_(optimizer.learning_rate()) {
+  check_model(model_, "Trainer");
+  check_options();
+  if (!options_.resume.empty()) load(options_.resume);
+}
+
+void Trainer::check_options() const {
+  const TrainerOptions& o = options_;
+  MINIDL_CHECK(o.epochs >= 0, ValueError, "Trainer: epochs must be >= 0, got ", o.epochs);
+  MINIDL_CHECK(o.report_every >= 1, ValueError, "Trainer: report_every must be >= 1, got ",
+               o.report_every);
+  MINIDL_CHECK(o.checkpoint_every_steps >= 0, ValueError,
+               "Trainer: checkpoint_every_steps must be >= 0, got ", o.checkpoint_every_steps);
+  MINIDL_CHECK(o.checkpoint_every_steps == 0 || !o.checkpoint.empty(), ValueError,
+               "Trainer: checkpoint_every_steps needs a checkpoint path");
+  const ReduceOnPlateau& p = o.reduce_on_plateau;
+  MINIDL_CHECK(!p.enabled || (p.factor > 0.0f && p.factor < 1.0f), ValueError,
+               "Trainer: reduce_on_plateau.factor must be in (0, 1), got ", p.factor);
+  MINIDL_CHECK(!p.enabled || p.patience >= 0, ValueError,
+               "Trainer: reduce_on_plateau.patience must be >= 0, got ", p.patience);
+  MINIDL_CHECK(!p.enabled || (std::isfinite(p.min_lr) && p.min_lr >= 0.0f), ValueError,
+               "Trainer: reduce_on_plateau.min_lr must be finite and >= 0, got ", p.min_lr);
+  MINIDL_CHECK(!p.enabled || (std::isfinite(p.min_delta) && p.min_delta >= 0.0), ValueError,
+               "Trainer: reduce_on_plateau.min_delta must be finite and >= 0, got ", p.min_delta);
+  const EarlyStopping& s = o.early_stopping;
+  MINIDL_CHECK(!s.enabled || s.patience >= 1, ValueError,
+               "Trainer: early_stopping.patience must be >= 1, got ", s.patience);
+  MINIDL_CHECK(!s.enabled || (std::isfinite(s.min_delta) && s.min_delta >= 0.0), ValueError,
+               "Trainer: early_stopping.min_delta must be finite and >= 0, got ", s.min_delta);
+}
+
+void Trainer::load(const std::string& path) {
+  const auto extra = load_checkpoint(path, *model_.graph, &optimizer_);
+  if (extra.find("trainer.epochs_done") == extra.end()) {
+    // A checkpoint written by minidl-train before the trainer moved into the
+    // library: whole epochs and the history only.
+    epochs_done_ = static_cast<int>(parse_double(extra, "epochs_done", path));
+    const auto history = extra.find("history");
+    if (history != extra.end()) history_ = parse_metrics_csv(history->second);
+    return;
+  }
+  epochs_done_ = static_cast<int>(parse_double(extra, "trainer.epochs_done", path));
+  resume_step_ = static_cast<std::int64_t>(parse_double(extra, "trainer.step", path));
+  resume_running_ = static_cast<float>(parse_double(extra, "trainer.running_loss", path));
+  resume_images_ = static_cast<std::int64_t>(parse_double(extra, "trainer.images", path));
+  base_lr_ = static_cast<float>(parse_double(extra, "trainer.base_lr", path));
+  lr_factor_ = parse_double(extra, "trainer.lr_factor", path);
+  has_best_ = parse_double(extra, "trainer.has_best", path) != 0.0;
+  best_ = parse_double(extra, "trainer.best", path);
+  plateau_epochs_ = static_cast<int>(parse_double(extra, "trainer.plateau_epochs", path));
+  stale_epochs_ = static_cast<int>(parse_double(extra, "trainer.stale_epochs", path));
+  const auto history = extra.find("trainer.history");
+  MINIDL_CHECK(history != extra.end(), IoError, "Trainer: checkpoint ", path,
+               " does not record trainer.history");
+  history_ = parse_metrics_csv(history->second);
+  MINIDL_CHECK(epochs_done_ >= 0 && resume_step_ >= 0 && resume_images_ >= 0, IoError,
+               "Trainer: checkpoint ", path, " records a negative position");
+}
+
+void Trainer::save(std::int64_t step_in_epoch, float running_loss, std::int64_t images) {
+  char running[40];
+  std::snprintf(running, sizeof running, "%.9g", static_cast<double>(running_loss));
+  save_checkpoint(options_.checkpoint, *model_.graph, &optimizer_,
+                  {{"trainer.epochs_done", std::to_string(epochs_done_)},
+                   {"trainer.step", std::to_string(step_in_epoch)},
+                   {"trainer.running_loss", running},
+                   {"trainer.images", std::to_string(images)},
+                   {"trainer.base_lr", format_double(static_cast<double>(base_lr_))},
+                   {"trainer.lr_factor", format_double(lr_factor_)},
+                   {"trainer.has_best", has_best_ ? "1" : "0"},
+                   {"trainer.best", format_double(best_)},
+                   {"trainer.plateau_epochs", std::to_string(plateau_epochs_)},
+                   {"trainer.stale_epochs", std::to_string(stale_epochs_)},
+                   {"trainer.history", metrics_csv(history_)}});
+}
+
+void Trainer::end_of_epoch(double monitored) {
+  const ReduceOnPlateau& p = options_.reduce_on_plateau;
+  const EarlyStopping& s = options_.early_stopping;
+  // Improvement is judged against one best value; each feature applies its own min_delta.
+  const bool first = !has_best_;
+  const bool plateau_improved = first || monitored < best_ - p.min_delta;
+  const bool stop_improved = first || monitored < best_ - s.min_delta;
+  if (first || monitored < best_) {
+    best_ = monitored;
+    has_best_ = true;
+  }
+  if (p.enabled) {
+    plateau_epochs_ = plateau_improved ? 0 : plateau_epochs_ + 1;
+    if (plateau_epochs_ > p.patience) {
+      const double current = static_cast<double>(base_lr_) * lr_factor_;
+      if (current > static_cast<double>(p.min_lr)) {
+        const double reduced =
+            std::max(current * static_cast<double>(p.factor), static_cast<double>(p.min_lr));
+        lr_factor_ = base_lr_ > 0.0f ? reduced / static_cast<double>(base_lr_) : lr_factor_;
+      }
+      plateau_epochs_ = 0;
+    }
+  }
+  if (s.enabled) {
+    stale_epochs_ = stop_improved ? 0 : stale_epochs_ + 1;
+    if (stale_epochs_ >= s.patience) stopped_early_ = true;
+  }
+}
+
+std::vector<EpochMetrics> Trainer::fit(DataLoader& train, DataLoader* validation) {
+  using clock = std::chrono::steady_clock;
+  Graph& g = *model_.graph;
+  const Graph::Value loss_value = model_.loss;
+  const Device device = g.device();
+  check_options();
+  const std::int64_t steps = train.batches_per_epoch();
+  Tensor running = zeros({}, device);  // the epoch's loss sum, kept on the device
+  stopped_early_ = options_.early_stopping.enabled &&
+                   stale_epochs_ >= options_.early_stopping.patience;
+  g.train();
+
+  auto check_finite = [&](float sum, int epoch, std::int64_t step) {
+    if (std::isfinite(sum)) return;
+    throw DivergedError(detail::concat("training diverged: the running training loss is ", sum,
+                                       " at epoch ", epoch, ", step ", step, " of ", steps,
+                                       " (it became non-finite after the previous report)"),
+                        epoch, step);
+  };
+
+  while (!stopped_early_ && epochs_done_ < options_.epochs) {
+    const int epoch = epochs_done_;  // 0-based
+    train.start_epoch(epoch);
+    Batch batch;
+    std::int64_t images = 0;
+    std::int64_t done = 0;
+    if (resume_step_ > 0) {
+      // A mid-epoch checkpoint: the same order, the first steps already taken.
+      for (; done < resume_step_ && train.next(batch); ++done) {
+      }
+      fill(running, static_cast<double>(resume_running_));
+      images = resume_images_;
+      resume_step_ = 0;
+    } else {
+      fill(running, 0.0);
+    }
+    const auto t0 = clock::now();
+    std::int64_t timed_images = 0;
+    while (train.next(batch)) {
+      optimizer_.zero_grad();
+      g.forward({batch.x, batch.y});
+      g.backward(loss_value);
+      if (options_.schedule) {
+        const float lr = options_.schedule->learning_rate(optimizer_.steps());
+        optimizer_.set_learning_rate(
+            lr_factor_ == 1.0 ? lr : static_cast<float>(static_cast<double>(lr) * lr_factor_));
+      } else if (lr_factor_ != 1.0) {
+        optimizer_.set_learning_rate(static_cast<float>(static_cast<double>(base_lr_) * lr_factor_));
+      }
+      optimizer_.step();
+      axpy(static_cast<float>(batch.size), g.value(loss_value), running);
+      images += batch.size;
+      timed_images += batch.size;
+      ++done;
+      if (options_.on_progress && (done % options_.report_every == 0 || done == steps)) {
+        const float sum = running.item<float>();
+        check_finite(sum, epoch + 1, done);
+        const double seconds = std::chrono::duration<double>(clock::now() - t0).count();
+        const double rate = static_cast<double>(timed_images) / std::max(seconds, 1e-9);
+        const double left = static_cast<double>(train.size() - images);
+        options_.on_progress(Progress{epoch + 1, options_.epochs, done, steps,
+                                      static_cast<double>(sum) / static_cast<double>(images), rate,
+                                      left / std::max(rate, 1e-9)});
+      }
+      if (options_.checkpoint_every_steps > 0 && done % options_.checkpoint_every_steps == 0 &&
+          done < steps) {
+        save(done, running.item<float>(), images);
+      }
+    }
+    EpochMetrics m;
+    m.epoch = epoch + 1;
+    const float sum = running.item<float>();
+    check_finite(sum, epoch + 1, done);
+    m.train_loss =
+        static_cast<double>(sum) / static_cast<double>(std::max<std::int64_t>(images, 1));
+    m.seconds = std::chrono::duration<double>(clock::now() - t0).count();  // item() waited
+    m.images_per_second = static_cast<double>(timed_images) / std::max(m.seconds, 1e-9);
+    m.learning_rate = optimizer_.learning_rate();
+    double monitored = m.train_loss;
+    if (validation) {
+      last_eval_ = evaluate(model_, *validation);
+      m.val_loss = last_eval_.loss;
+      m.val_accuracy = last_eval_.accuracy;
+      monitored = m.val_loss;
+    }
+    history_.push_back(m);
+    ++epochs_done_;
+    end_of_epoch(monitored);
+    if (!options_.checkpoint.empty()) save(0, 0.0f, 0);
+    if (options_.on_epoch) options_.on_epoch(m);
+  }
+  return history_;
+}
+
+std::string metrics_csv(const std::vector<EpochMetrics>& history,
+                        const std::string& validation_name) {
+  std::ostringstream out;
+  out.precision(9);
+  out << "epoch,train_loss," << validation_name << "_loss," << validation_name
+      << "_accuracy,seconds,images_per_second,learning_rate\n";
+  for (const EpochMetrics& m : history) {
+    out << m.epoch << ',' << m.train_loss << ',' << m.val_loss << ',' << m.val_accuracy << ','
+        << m.seconds << ',' << m.images_per_second << ',' << m.learning_rate << '\n';
+  }
+  return out.str();
+}
+
+std::vector<EpochMetrics> parse_metrics_csv(const std::string& csv) {
+  std::vector<EpochMetrics> out;
+  std::istringstream in(csv);
+  std::string line;
+  std::getline(in, line);  // header
+  int line_no = 1;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty()) continue;
+    EpochMetrics m;
+    char c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0;
+    std::istringstream row(line);
+    row >> m.epoch >> c1 >> m.train_loss >> c2 >> m.val_loss >> c3 >> m.val_accuracy >> c4 >>
+        m.seconds >> c5 >> m.images_per_second >> c6 >> m.learning_rate;
+    MINIDL_CHECK(!row.fail() && c1 == ',' && c2 == ',' && c3 == ',' && c4 == ',' && c5 == ',' &&
+                     c6 == ',',
+                 IoError, "metrics CSV: line ", line_no, " is malformed: '", line, "'");
+    out.push_back(m);
+  }
+  return out;
+}
+
+}  // namespace minidl
