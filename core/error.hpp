@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <utility>
 
 namespace minidl {
@@ -92,6 +93,13 @@ inline std::string gib_text(double bytes) {
   return out.str();
 }
 }  // namespace detail
+
+/// The system's text for an errno value and the number: "No space left on
+/// device (errno 28)".
+inline std::string errno_text(int err) {
+  return detail::concat(std::error_code(err, std::generic_category()).message(), " (errno ", err,
+                        ")");
+}
 
 }  // namespace minidl
 

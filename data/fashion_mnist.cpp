@@ -2,6 +2,10 @@
 // checking that they hold what the dataset's documentation promises.
 #include "fashion_mnist.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
@@ -30,9 +34,15 @@ std::string env_dir() {
   return value != nullptr ? std::string(value) : std::string();
 }
 
+// True when `path` exists; false when it does not (ENOENT, ENOTDIR). Any other
+// failure (EACCES in an unreadable folder) is an error that says so, rather than
+// "neither file exists".
 bool exists(const std::string& path) {
-  std::error_code ec;
-  return std::filesystem::exists(path, ec);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT || errno == ENOTDIR) return false;
+  throw IoError(detail::concat("load_fashion_mnist: cannot look for '", path,
+                               "': ", errno_text(errno)));
 }
 
 // "<dir>/<name>.gz", else "<dir>/<name>" (a decompressed copy).
@@ -68,6 +78,10 @@ Dataset load_fashion_mnist(FashionMnistSplit split, const std::string& dir_arg) 
                                               : "the default";
     throw IoError(detail::concat("load_fashion_mnist: the Fashion-MNIST folder '", dir, "' (",
                                  origin, ") does not exist or is not a folder; ", how_to_get()));
+  }
+  if (::access(dir.c_str(), R_OK | X_OK) != 0) {
+    throw IoError(detail::concat("load_fashion_mnist: the Fashion-MNIST folder '", dir,
+                                 "' is not readable: ", errno_text(errno)));
   }
   const std::string prefix = split == FashionMnistSplit::Train ? "train" : "t10k";
   const std::string images_path = find_file(dir, prefix + "-images-idx3-ubyte");

@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <exception>
 #include <random>
-#include <system_error>
 #include <utility>
 
 #include "../core/error.hpp"
@@ -77,11 +76,6 @@ std::string temporary_name(const std::string& path) {
 }
 
 }  // namespace
-
-std::string errno_text(int err) {
-  return detail::concat(std::error_code(err, std::generic_category()).message(), " (errno ", err,
-                        ")");
-}
 
 void check_replaceable(const std::string& path, const std::string& who) {
   struct stat st {};

@@ -19,11 +19,9 @@
 #include <string>
 #include <string_view>
 
-namespace minidl {
+#include "../core/error.hpp"  // errno_text(), used with these checks
 
-/// The system's text for an errno value and the number: "No space left on
-/// device (errno 28)".
-std::string errno_text(int err);
+namespace minidl {
 
 /// Requires nothing. Ensures: returns when `path` does not exist, is a regular
 /// file, or is a symbolic link (a rename replaces the link itself, never what it

@@ -48,6 +48,35 @@ double parse_double(const std::map<std::string, std::string>& extra, const std::
                                it->second, "'"));
 }
 
+// A count recorded in a checkpoint: decimal digits only, at most `max`. stod and
+// a cast took "1.9" as 1, "99999999999" as garbage and "nan" as undefined behaviour.
+std::int64_t parse_count(const std::map<std::string, std::string>& extra, const std::string& key,
+                         const std::string& path, std::int64_t max) {
+  const auto it = extra.find(key);
+  MINIDL_CHECK(it != extra.end(), IoError, "Trainer: checkpoint ", path, " does not record ", key);
+  const std::string& text = it->second;
+  std::int64_t v = 0;
+  bool ok = !text.empty() && text.size() <= 19;
+  for (char c : text) {
+    ok = ok && c >= '0' && c <= '9';
+    if (ok) v = v * 10 + (c - '0');
+  }
+  if (!ok || v > max)
+    throw IoError(detail::concat("Trainer: checkpoint ", path, ": ", key, " is ",
+                                 detail::excerpt(text), ", not a whole number in [0, ", max, "]"));
+  return v;
+}
+
+// A finite number recorded in a checkpoint (> 0 when `positive`).
+double parse_finite(const std::map<std::string, std::string>& extra, const std::string& key,
+                    const std::string& path, bool positive) {
+  const double v = parse_double(extra, key, path);
+  if (!std::isfinite(v) || (positive && v <= 0))
+    throw IoError(detail::concat("Trainer: checkpoint ", path, ": ", key, " is ", v,
+                                 positive ? ", not a finite number > 0" : ", not finite"));
+  return v;
+}
+
 }  // namespace
 
 Evaluation evaluate(const TrainableGraph& model, DataLoader& loader) {
@@ -134,31 +163,31 @@ void Trainer::check_options() const {
 }
 
 void Trainer::load(const std::string& path) {
+  constexpr std::int64_t kMaxEpochs = std::numeric_limits<int>::max();
+  constexpr std::int64_t kMaxCount = std::numeric_limits<std::int64_t>::max() / 2;
   const auto extra = load_checkpoint(path, *model_.graph, &optimizer_);
   if (extra.find("trainer.epochs_done") == extra.end()) {
     // A checkpoint written by minidl-train before the trainer moved into the
     // library: whole epochs and the history only.
-    epochs_done_ = static_cast<int>(parse_double(extra, "epochs_done", path));
+    epochs_done_ = static_cast<int>(parse_count(extra, "epochs_done", path, kMaxEpochs));
     const auto history = extra.find("history");
     if (history != extra.end()) history_ = parse_metrics_csv(history->second);
     return;
   }
-  epochs_done_ = static_cast<int>(parse_double(extra, "trainer.epochs_done", path));
-  resume_step_ = static_cast<std::int64_t>(parse_double(extra, "trainer.step", path));
-  resume_running_ = static_cast<float>(parse_double(extra, "trainer.running_loss", path));
-  resume_images_ = static_cast<std::int64_t>(parse_double(extra, "trainer.images", path));
-  base_lr_ = static_cast<float>(parse_double(extra, "trainer.base_lr", path));
-  lr_factor_ = parse_double(extra, "trainer.lr_factor", path);
-  has_best_ = parse_double(extra, "trainer.has_best", path) != 0.0;
-  best_ = parse_double(extra, "trainer.best", path);
-  plateau_epochs_ = static_cast<int>(parse_double(extra, "trainer.plateau_epochs", path));
-  stale_epochs_ = static_cast<int>(parse_double(extra, "trainer.stale_epochs", path));
+  epochs_done_ = static_cast<int>(parse_count(extra, "trainer.epochs_done", path, kMaxEpochs));
+  resume_step_ = parse_count(extra, "trainer.step", path, kMaxCount);
+  resume_running_ = static_cast<float>(parse_finite(extra, "trainer.running_loss", path, false));
+  resume_images_ = parse_count(extra, "trainer.images", path, kMaxCount);
+  base_lr_ = static_cast<float>(parse_finite(extra, "trainer.base_lr", path, false));
+  lr_factor_ = parse_finite(extra, "trainer.lr_factor", path, true);
+  has_best_ = parse_count(extra, "trainer.has_best", path, 1) != 0;
+  best_ = parse_finite(extra, "trainer.best", path, false);
+  plateau_epochs_ = static_cast<int>(parse_count(extra, "trainer.plateau_epochs", path, kMaxEpochs));
+  stale_epochs_ = static_cast<int>(parse_count(extra, "trainer.stale_epochs", path, kMaxEpochs));
   const auto history = extra.find("trainer.history");
   MINIDL_CHECK(history != extra.end(), IoError, "Trainer: checkpoint ", path,
                " does not record trainer.history");
   history_ = parse_metrics_csv(history->second);
-  MINIDL_CHECK(epochs_done_ >= 0 && resume_step_ >= 0 && resume_images_ >= 0, IoError,
-               "Trainer: checkpoint ", path, " records a negative position");
 }
 
 void Trainer::save(std::int64_t step_in_epoch, float running_loss, std::int64_t images) {
@@ -235,6 +264,9 @@ std::vector<EpochMetrics> Trainer::fit(DataLoader& train, DataLoader* validation
     std::int64_t done = 0;
     if (resume_step_ > 0) {
       // A mid-epoch checkpoint: the same order, the first steps already taken.
+      MINIDL_CHECK(resume_step_ < steps, IoError, "Trainer: the checkpoint resumes at step ",
+                   resume_step_, " of an epoch that has ", steps,
+                   " steps (written with another batch size or data set?)");
       for (; done < resume_step_ && train.next(batch); ++done) {
       }
       fill(running, static_cast<double>(resume_running_));

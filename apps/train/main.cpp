@@ -10,7 +10,6 @@
 // curves; open it in a browser) and <out>/confusion.csv.
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <iomanip>
@@ -18,6 +17,7 @@
 #include <sstream>
 
 #include "core/info.hpp"
+#include "options.hpp"
 #include "report.hpp"
 #include "svm_task.hpp"
 #include "trainer.hpp"
@@ -27,116 +27,49 @@ namespace {
 using namespace minidl;
 using namespace minidl::train;
 
-std::vector<std::int64_t> parse_sizes(const std::string& text, const char* option = "--hidden") {
-  std::vector<std::int64_t> sizes;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    try {
-      std::size_t used = 0;
-      const long long v = std::stoll(item, &used);
-      if (used != item.size() || v <= 0) throw std::invalid_argument("bad");
-      sizes.push_back(v);
-    } catch (const std::exception&) {
-      throw ValueError(std::string(option) + ": '" + item +
-                       "' is not a positive layer size (expected e.g. 256,128)");
-    }
-  }
-  return sizes;
-}
-
 int run(int argc, char** argv) {
-  CLI::App app{"minidl-train: train a model on Fashion-MNIST with minidl"};
-  TrainConfig config;
-  std::string device = "auto", hidden = "256,128", data_dir, out_dir = "minidl-train-output";
-  float lr = -1.0f;
-  int threads = 0;
-  bool no_progress = false;
-  std::string channels = "32,64";
-  app.add_option("--model", config.model,
-                 "Model: mlp, cnn (TensorFlow's Fashion-MNIST tutorial CNN) or svm (kernel SVM)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"mlp", "cnn", "svm"}));
-  app.add_option(
-      "--hidden", hidden,
-      "Hidden Dense layer sizes, comma-separated (default: 256,128 for mlp, 1024 for cnn)");
-  app.add_option("--dropout", config.dropout,
-                 "Dropout after each hidden Dense layer (default: 0 for mlp, 0.4 for cnn)")
-      ->check(CLI::Range(0.0, 0.95));
-  app.add_option("--channels", channels, "cnn: output channels of each 5x5 conv + pool stage")
-      ->capture_default_str();
-  app.add_option("--conv-backend", config.conv_backend, "cnn: auto, cpu, cudnn or own")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "cpu", "cudnn", "own"}));
-  app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--epochs", config.epochs, "Epochs to train (in total, when resuming)")
-      ->capture_default_str();
-  app.add_option("--batch", config.batch, "Batch size")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option("--optimizer", config.optimizer, "sgd, adam or adamw")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"sgd", "adam", "adamw"}));
-  app.add_option("--lr", lr, "Learning rate (default: 1e-3 for adam/adamw, 0.05 for sgd)");
-  app.add_option("--lr-schedule", config.lr_schedule,
-                 "constant, or cosine (annealed to 0 over --epochs; default: constant for mlp, "
-                 "cosine for cnn)")
-      ->check(CLI::IsMember({"constant", "cosine"}));
-  app.add_option("--momentum", config.momentum, "SGD momentum")->capture_default_str();
-  app.add_option("--weight-decay", config.weight_decay, "Weight decay")->capture_default_str();
-  app.add_option("--seed", config.seed, "Seed for initialisation, shuffling and dropout")
-      ->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads for OpenMP and OpenBLAS (default: all cores)");
-  app.add_option("--save", config.save, "Checkpoint to write after every epoch (safetensors)");
-  app.add_option("--resume", config.resume, "Checkpoint to continue from");
-  app.add_option("--data", data_dir,
-                 "Fashion-MNIST folder (default: $MINIDL_FASHION_MNIST_DIR or "
-                 "/usr/share/datasets/fashion-mnist)");
-  app.add_option("--out", out_dir, "Folder for metrics.csv, curves.svg and confusion.csv")
-      ->capture_default_str();
-  app.add_option("--train-limit", config.train_limit,
-                 "Use only the first N training images (0 = all)");
-  app.add_option("--test-limit", config.test_limit, "Use only the first N test images (0 = all)");
-  app.add_flag("--no-progress", no_progress, "No progress bar even on a terminal");
-  SvmConfig svm_config;
-  app.add_option("--svm-c", svm_config.C, "svm: C")->capture_default_str();
-  app.add_option("--svm-kernel", svm_config.kernel, "svm: linear, poly, rbf or sigmoid")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"linear", "poly", "rbf", "sigmoid"}));
-  app.add_option("--svm-gamma", svm_config.gamma, "svm: scale, auto (1/784) or a number")
-      ->capture_default_str();
-  app.add_option("--svm-tol", svm_config.tol, "svm: stopping tolerance (LIBSVM's -e)")
-      ->capture_default_str();
-  app.add_option("--svm-multi-class", svm_config.multi_class, "svm: ovo (one-vs-one) or ovr")
-      ->capture_default_str();
-  app.add_option("--svm-save", svm_config.save_model, "svm: write the model in LIBSVM's format");
-  CLI11_PARSE(app, argc, argv);
-
-  if (threads > 0) set_cpu_threads(threads);
-  if (config.model == "cnn") {
-    const TrainConfig cnn = cnn_config();
-    if (app.count("--hidden") == 0) hidden = "1024";
-    if (app.count("--dropout") == 0) config.dropout = cnn.dropout;
-    if (app.count("--lr-schedule") == 0) config.lr_schedule = cnn.lr_schedule;
-    if (app.count("--epochs") == 0) config.epochs = cnn.epochs;
-    config.conv_channels = parse_sizes(channels, "--channels");
+  Options options;
+  try {
+    options = parse_options(argc, argv);
+  } catch (const HelpRequested& help) {
+    std::cout << help.what();
+    return 0;
   }
-  config.hidden = parse_sizes(hidden);
-  config.lr = lr > 0 ? lr : (config.optimizer == "sgd" ? 0.05f : 1e-3f);
-  if (device == "auto") {
+  // Everything that can be wrong with the outputs is found now, not after training.
+  check_paths(options);
+  TrainConfig& config = options.train;
+  SvmConfig& svm_config = options.svm;
+  const std::string& data_dir = options.data_dir;
+  const std::string& out_dir = options.out_dir;
+  const bool no_progress = options.no_progress;
+  if (options.threads > 0) set_cpu_threads(options.threads);
+  if (options.device == "auto") {
     config.device = cuda_available() ? Device::cuda() : Device::cpu();
   } else {
-    config.device = Device::parse(device);
+    config.device = Device::parse(options.device);
     check_device(config.device);
   }
 
   std::cout << "minidl " << version() << " on " << config.device;
   if (config.device.is_cuda())
     std::cout << " (" << CudaContext::get(config.device.index()).info().name << ")";
-  std::cout << ", " << config.optimizer << " lr " << config.lr << ", batch " << config.batch
-            << ", seed " << config.seed << "\n";
+  if (config.model == "svm") {
+    std::cout << "\n";
+  } else if (config.resume.empty()) {
+    std::cout << ", " << config.optimizer << " lr " << config.lr << ", batch " << config.batch
+              << ", seed " << config.seed << "\n";
+  } else {
+    std::cout << ", batch " << config.batch << ", seed " << config.seed << "\nresuming "
+              << config.resume
+              << ": the weights, the optimizer's state and its learning rate come from the "
+                 "checkpoint (--lr, --momentum and --weight-decay are for new runs)\n";
+  }
   const Dataset train_set = load_fashion_mnist(FashionMnistSplit::Train, data_dir);
   const Dataset test_set = load_fashion_mnist(FashionMnistSplit::Test, data_dir);
+  for (const auto& [set, split] : {std::pair{&train_set, "training"}, std::pair{&test_set, "test"}})
+    MINIDL_CHECK(set->images.size(0) > 0, IoError, "the Fashion-MNIST ", split, " split in ",
+                 fashion_mnist_dir(data_dir), " holds 0 images: nothing to ",
+                 set == &train_set ? "train on" : "evaluate");
   std::cout << "Fashion-MNIST from " << fashion_mnist_dir(data_dir) << ": "
             << train_set.images.size(0) << " train, " << test_set.images.size(0)
             << " test images\n";
@@ -161,7 +94,7 @@ int run(int argc, char** argv) {
     // The dual needs an n x n kernel matrix: on a CPU, default to the first
     // 10,000 training images (the CPU setting); on a GPU, all of them.
     std::int64_t limit = config.train_limit;
-    if (app.count("--train-limit") == 0 && config.device.is_cpu()) limit = 10000;
+    if (!options.train_limit_given && config.device.is_cpu()) limit = 10000;
     const Dataset svm_train = first_rows(train_set, limit);
     const Dataset svm_test = first_rows(test_set, config.test_limit);
     std::cout << "SVC C " << svm_config.C << ", kernel " << svm_config.kernel << ", gamma "
@@ -188,9 +121,15 @@ int run(int argc, char** argv) {
 
   TrainingRun trainer(config, train_set, test_set);
   std::cout << trainer.model().graph().summary();
-  if (trainer.start_epoch() > 0)
+  if (!config.resume.empty()) {
     std::cout << "resuming from " << config.resume << " after epoch " << trainer.start_epoch()
-              << "\n";
+              << " of " << config.epochs << ", " << config.optimizer << " lr "
+              << trainer.optimizer().learning_rate() << "\n";
+    if (trainer.start_epoch() >= config.epochs)
+      std::cout << "the checkpoint has already done " << trainer.start_epoch()
+                << " epochs and --epochs is " << config.epochs
+                << ": nothing to train (raise --epochs to continue); evaluating it\n";
+  }
 
   const bool tty = !no_progress && ::isatty(STDOUT_FILENO);
   auto on_progress = [&](const Progress& p) {
@@ -226,7 +165,8 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    std::cerr << "minidl-train: " << e.what() << "\n";
+    // Messages name what is wrong; the program's name is added here, once.
+    std::cerr << "minidl-train: " << shorten_tokens(e.what()) << "\n";
     return 1;
   }
 }

@@ -52,7 +52,8 @@ struct Standardiser {
 svm::SvcOptions svc_options(const SvmConfig& c) {
   svm::SvcOptions o;
   o.C = c.C;
-  o.kernel = svm::kernel_from_name(c.kernel);
+  // "poly" is what --help and LIBSVM's svm-train call it; the library says "polynomial".
+  o.kernel = svm::kernel_from_name(c.kernel == "poly" ? "polynomial" : c.kernel);
   if (c.gamma == "scale") {
     o.gamma_mode = svm::GammaMode::Scale;
   } else if (c.gamma == "auto") {
@@ -64,7 +65,8 @@ svm::SvcOptions svc_options(const SvmConfig& c) {
       o.gamma = std::stod(c.gamma, &used);
       if (used != c.gamma.size()) throw std::invalid_argument("trailing");
     } catch (const std::exception&) {
-      throw ValueError("--svm-gamma: '" + c.gamma + "' is not scale, auto or a number");
+      throw ValueError("--svm-gamma: " + detail::excerpt(c.gamma, 64) +
+                       " is not scale, auto or a number");
     }
   }
   o.tol = c.tol;

@@ -43,7 +43,7 @@ std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c,
     return std::make_unique<AdamW>(params, o);
   }
   throw ValueError(
-      detail::concat("minidl-train: unknown optimizer '", c.optimizer, "' (sgd, adam or adamw)"));
+      detail::concat("unknown optimizer '", c.optimizer, "' (sgd, adam or adamw)"));
 }
 
 LoaderOptions loader_options(const TrainConfig& c, bool shuffle) {
@@ -72,7 +72,7 @@ void add_classifier(Sequential& net, const TrainConfig& config) {
 }  // namespace
 
 Sequential build_mlp(const TrainConfig& config, std::int64_t features) {
-  MINIDL_CHECK(config.model == "mlp", ValueError, "minidl-train: unknown model '", config.model,
+  MINIDL_CHECK(config.model == "mlp", ValueError, "unknown model '", config.model,
                "' (mlp or cnn)");
   Sequential net({features}, config.device, config.seed);
   add_classifier(net, config);
@@ -83,17 +83,17 @@ namespace {
 ConvBackend parse_conv_backend(const std::string& name) {
   for (ConvBackend b : {ConvBackend::Auto, ConvBackend::Cpu, ConvBackend::Cudnn, ConvBackend::Own})
     if (name == conv_backend_name(b)) return b;
-  throw ValueError(detail::concat("minidl-train: unknown convolution backend '", name,
+  throw ValueError(detail::concat("unknown convolution backend '", name,
                                   "' (auto, cpu, cudnn or own)"));
 }
 }  // namespace
 
 Sequential build_cnn(const TrainConfig& config, std::int64_t features) {
-  MINIDL_CHECK(config.model == "cnn", ValueError, "minidl-train: build_cnn for model '",
+  MINIDL_CHECK(config.model == "cnn", ValueError, "build_cnn for model '",
                config.model, "'");
   std::int64_t side = 1;
   while (side * side < features) ++side;
-  MINIDL_CHECK(side * side == features, ShapeError, "minidl-train: the CNN needs square images, ",
+  MINIDL_CHECK(side * side == features, ShapeError, "the CNN needs square images, ",
                "got ", features, " features per sample");
   Sequential net({features}, config.device, config.seed);
   net.add(std::make_shared<Reshape>(Shape{1, side, side}), "image");
@@ -136,12 +136,19 @@ TrainingRun::TrainingRun(TrainConfig config, Dataset train, Dataset test)
     : config_(std::move(config)),
       train_(first_rows(train, config_.train_limit)),
       test_(first_rows(test, config_.test_limit)) {
-  MINIDL_CHECK(config_.epochs >= 0, ValueError, "minidl-train: --epochs must be >= 0");
-  MINIDL_CHECK(config_.batch >= 1, ValueError, "minidl-train: --batch must be >= 1");
+  MINIDL_CHECK(config_.epochs >= 0, ValueError, "--epochs must be >= 0");
+  MINIDL_CHECK(config_.batch >= 1, ValueError, "--batch must be >= 1");
   MINIDL_CHECK(config_.lr_schedule == "constant" || config_.lr_schedule == "cosine", ValueError,
-               "minidl-train: unknown learning-rate schedule '", config_.lr_schedule,
+               "unknown learning-rate schedule '", config_.lr_schedule,
                "' (constant or cosine)");
-  const std::int64_t features = train_.images.numel() / train_.images.size(0);
+  // 0 images would divide by zero below (SIGFPE before this check).
+  MINIDL_CHECK(train_.images.defined() && train_.images.rank() == 2 && train_.images.size(0) > 0,
+               ValueError, "the training set is empty (",
+               train_.images.defined() ? train_.images.description() : std::string("undefined"),
+               "): nothing to train on");
+  MINIDL_CHECK(test_.images.defined() && test_.images.size(0) > 0, ValueError,
+               "the test set is empty: nothing to evaluate on");
+  const std::int64_t features = train_.images.size(1);
   model_ = std::make_unique<Sequential>(build_model(config_, features));
   optimizer_ = make_optimizer(config_, model_->graph().parameters());
   train_loader_ = std::make_unique<DataLoader>(train_.images, train_.labels,

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "io/safetensors.hpp"
 #include "layers/activation.hpp"
 #include "layers/dense.hpp"
 #include "layers/dropout.hpp"
@@ -189,6 +190,62 @@ TEST(Trainer, MidEpochCheckpointResumesExactly) {
   EXPECT_EQ(adam_a.steps(), adam_b.steps());
   std::remove(path.c_str());
   std::remove(copy.c_str());
+}
+
+// The trainer's position in a checkpoint is parsed strictly: "abc" gave
+// "stoi", "1.9" became 1, "99999999999" overflowed an int, "-5" failed late.
+TEST(Trainer, MalformedCheckpointPositionsAreClearErrors) {
+  const Data train = synthetic(64, 1);
+  const std::string path = temp_path("pos.safetensors");
+  const std::string edited = temp_path("pos_edited.safetensors");
+  {
+    Sequential a = make_model();
+    Adam adam(a.graph().parameters());
+    DataLoader tl(train.x, train.y, loader(true));
+    TrainerOptions o;
+    o.epochs = 1;
+    o.checkpoint = path;
+    Trainer(a, adam, o).fit(tl);
+  }
+  const SafetensorsFile good = load_safetensors(path);
+  const auto resume_with = [&](const std::string& key, const std::string& value) {
+    SafetensorsFile f = good;
+    f.metadata["user." + key] = value;
+    save_safetensors(edited, f.tensors, f.metadata);
+    Sequential b = make_model();
+    Adam adam(b.graph().parameters());
+    TrainerOptions o;
+    o.resume = edited;
+    Trainer t(b, adam, o);
+    return t.epochs_done();
+  };
+  EXPECT_EQ(resume_with("trainer.epochs_done", "1"), 1);
+  for (const char* bad : {"abc", "99999999999", "1.9", "-5", "", " 1", "nan"}) {
+    SCOPED_TRACE(bad);
+    MINIDL_EXPECT_THROW_WITH(resume_with("trainer.epochs_done", bad), IoError,
+                             "trainer.epochs_done", "not a whole number");
+  }
+  MINIDL_EXPECT_THROW_WITH(resume_with("trainer.step", "-1"), IoError, "trainer.step");
+  MINIDL_EXPECT_THROW_WITH(resume_with("trainer.running_loss", "inf"), IoError,
+                           "trainer.running_loss", "not finite");
+  MINIDL_EXPECT_THROW_WITH(resume_with("trainer.lr_factor", "0"), IoError, "trainer.lr_factor");
+  // A step past the end of an epoch (another batch size) is caught when training resumes.
+  {
+    SafetensorsFile f = good;
+    f.metadata["user.trainer.step"] = "1000";
+    f.metadata["user.trainer.epochs_done"] = "0";
+    save_safetensors(edited, f.tensors, f.metadata);
+    Sequential b = make_model();
+    Adam adam(b.graph().parameters());
+    DataLoader tl(train.x, train.y, loader(true));
+    TrainerOptions o;
+    o.epochs = 1;
+    o.resume = edited;
+    Trainer t(b, adam, o);
+    MINIDL_EXPECT_THROW_WITH(t.fit(tl), IoError, "step 1000", "2 steps");
+  }
+  std::remove(path.c_str());
+  std::remove(edited.c_str());
 }
 
 TEST(Trainer, NonFiniteLossThrowsDivergedErrorNamingEpochAndStep) {
