@@ -15,6 +15,7 @@
 #include "data/loader.hpp"
 #include "io/atomic_file.hpp"
 #include "io/checkpoint.hpp"
+#include "io/onnx_export.hpp"
 #include "io/safetensors.hpp"
 #include "kernels/activation.hpp"
 #include "kernels/arith.hpp"
