@@ -20,8 +20,8 @@
 #include "layers/structural.hpp"
 #include "test_util.hpp"
 
-#ifndef MINIDL_SOURCE_DIR
-#error "the ONNX test needs MINIDL_SOURCE_DIR (tests/CMakeLists.txt sets it)"
+#ifndef MINIDL_SOURCE_ROOT
+#error "the ONNX test needs MINIDL_SOURCE_ROOT (tests/CMakeLists.txt sets it)"
 #endif
 
 namespace minidl {
@@ -36,13 +36,21 @@ fs::path temp_dir(const std::string& name) {
   return dir;
 }
 
+// The source tree: $MINIDL_SOURCE_DIR (the GPU check sets it), else the one this
+// test was built from.
+std::string source_dir() {
+  if (const char* s = std::getenv("MINIDL_SOURCE_DIR")) return s;
+  return MINIDL_SOURCE_ROOT;
+}
+
 // The project's virtual environment with onnxruntime (tools/setup.sh creates it).
 // MINIDL_ONNX_PYTHON names another interpreter; MINIDL_SKIP_ONNXRUNTIME=1 skips
-// the comparison explicitly (machines where the set-up cannot run, e.g. the GPU
-// runner's). Otherwise a missing interpreter is a failure, not a skip.
+// the comparison explicitly (machines where the set-up cannot run: the GPU
+// runner sets it when the source copy has no .venv). Otherwise a missing
+// interpreter is a failure, not a skip.
 std::string python() {
   if (const char* p = std::getenv("MINIDL_ONNX_PYTHON")) return p;
-  return std::string(MINIDL_SOURCE_DIR) + "/.venv/bin/python";
+  return source_dir() + "/.venv/bin/python";
 }
 bool skip_onnxruntime() {
   const char* s = std::getenv("MINIDL_SKIP_ONNXRUNTIME");
@@ -94,7 +102,7 @@ double compare_with_onnxruntime(Graph& graph, const std::string& name,
     return 0;
   }
   std::ostringstream cmd;
-  cmd << "'" << py << "' '" << MINIDL_SOURCE_DIR << "/tests/io/onnx_run.py' '" << model.string()
+  cmd << "'" << py << "' '" << source_dir() << "/tests/io/onnx_run.py' '" << model.string()
       << "' '" << dir.string() << "'";
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const fs::path in = dir / ("input" + std::to_string(i) + ".bin");
