@@ -19,8 +19,13 @@
 #   OUT                          output folder (default ./gpu-out)
 #   MINIDL_TIME_BUDGET=540       seconds for the whole run; steps that no longer fit
 #                                are not started, so the outputs are always written
-#   MINIDL_PHASES="tests train bench peers sanitizer"   which phases to run (always in
-#                                this order)
+#   MINIDL_PHASES="parity tests train bench peers sanitizer"   which phases to run (always
+#                                in this order). parity: the CPU-vs-CUDA parity table and
+#                                every other *Parity* case first (--gtest_filter=*Parity*),
+#                                so a short budget still checks them; tests then runs the
+#                                rest (-*Parity*); a MINIDL_GTEST_FILTER skips parity
+#                                and goes to the tests phase whole
+#   MINIDL_PARITY_SKIP_BIG=1     (passed through) skips the parity row with > 2^31 elements
 #   MINIDL_TRAIN_TIMEOUT=150     per minidl-train run (phase train: the CNN to the issue's
 #                                91.6%, the SVM on 60000 images, the MLP; needs a GPU, the
 #                                bundle's minidl-train and Fashion-MNIST)
@@ -75,7 +80,7 @@ OUT="$(cd "$OUT" && pwd)"
 rm -f "$OUT/summary.txt" "$OUT/results.tar.gz" "$OUT"/minidl_bench_*.json
 
 TIME_BUDGET="${MINIDL_TIME_BUDGET:-540}"
-PHASES="${MINIDL_PHASES:-tests train bench peers sanitizer}"
+PHASES="${MINIDL_PHASES:-parity tests train bench peers sanitizer}"
 TEST_TIMEOUT="${MINIDL_TEST_TIMEOUT:-150}"
 TRAIN_TIMEOUT="${MINIDL_TRAIN_TIMEOUT:-150}"
 TRAIN_DEVICE="${MINIDL_TRAIN_DEVICE:-cuda}"
@@ -100,7 +105,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/minidl-gpu-run.XXXXXX" 2>/dev/null || mktemp 
 cleanup() { [[ "${MINIDL_KEEP_WORK:-0}" == 1 ]] || rm -rf "$WORK"; }
 trap cleanup EXIT
 RES="$WORK/results"
-mkdir -p "$RES/tests" "$RES/train" "$RES/bench" "$RES/peers" "$RES/sanitizer" "$RES/env" "$WORK/run"
+mkdir -p "$RES/parity" "$RES/tests" "$RES/train" "$RES/bench" "$RES/peers" "$RES/sanitizer" "$RES/env" "$WORK/run"
 
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
@@ -467,33 +472,60 @@ pool() {
 has_phase() { [[ " $PHASES " == *" $1 "* ]]; }
 FAILED=0
 
-# ---------------------------------------------------------------- tests
-section "tests (${#TESTS[@]} executables)"
-if ! has_phase tests; then
-  say "skipped (MINIDL_PHASES)"
-elif (( ${#TESTS[@]} == 0 )); then
-  say "WARNING: no bin/minidl_test_* executables"; FAILED=1
-else
-  pool tests "$TEST_TIMEOUT" "$GTEST_FILTER" "${TESTS[@]}"
+# report_pool KIND: one line per test executable of a pool run, failures quoted; adds
+# to FAILED.
+report_pool() {
+  local kind="$1" exe name rc tot p f s n src st tp=0 tf=0 ts=0
   say "$(printf '%-32s %-12s %4s %6s %6s %6s %7s %8s %6s' executable status rc tests passed failed skipped disabled time/s)"
-  tp=0 tf=0 ts=0
   for exe in "${TESTS[@]}"; do
     name="$(basename "$exe")"
-    rc="$(cat "$RES/tests/$name.rc" 2>/dev/null || echo budget)"
-    read -r tot p f s n src <<<"$(gtest_counts "$RES/tests/$name.json" "$RES/tests/$name.log")"
+    rc="$(cat "$RES/$kind/$name.rc" 2>/dev/null || echo budget)"
+    read -r tot p f s n src <<<"$(gtest_counts "$RES/$kind/$name.json" "$RES/$kind/$name.log")"
     st="$(rc_word "$rc")"
     [[ "$rc" == 0 && "$f" != 0 ]] && st=FAIL
     [[ "$st" == ok ]] || FAILED=1
     [[ "$src" == json* || "$rc" == budget ]] || src="$src, no JSON"
     tp=$((tp + p)) tf=$((tf + f)) ts=$((ts + s))
     say "$(printf '%-32s %-12s %4s %6s %6s %6s %7s %8s %6s  %s' "$name" "$st" "$rc" "$tot" "$p" "$f" "$s" "$n" \
-      "$(cat "$RES/tests/$name.time" 2>/dev/null || echo -)" "($src)")"
-    if [[ "$st" != ok && -s "$RES/tests/$name.log" ]]; then
-      grep -E '^\[  FAILED  \] [^ ]+ \([0-9]+ ms\)|Failure$|terminate called|Segmentation|what\(\):' \
-        "$RES/tests/$name.log" | head -n 15 | sed 's/^/      /' | tee -a "$SUMMARY" || true
+      "$(cat "$RES/$kind/$name.time" 2>/dev/null || echo -)" "($src)")"
+    if [[ "$st" != ok && -s "$RES/$kind/$name.log" ]]; then
+      # The parity table's report: the failing rows and their first mismatches.
+      grep -E '^\[  FAILED  \] [^ ]+ \([0-9]+ ms\)|Failure$|terminate called|Segmentation|what\(\):|elements differ|^    \[[0-9]+\] got|results differ|shape \[' \
+        "$RES/$kind/$name.log" | head -n 40 | sed 's/^/      /' | tee -a "$SUMMARY" || true
     fi
   done
   say "total: passed $tp, failed $tf, skipped $ts"
+}
+
+# ---------------------------------------------------------------- parity
+# The CPU-vs-CUDA parity table (tests/parity: Parity/CpuVsCuda.Matches/<row>) and every
+# other case named *Parity*, before anything else.
+section "parity (${#TESTS[@]} executables, --gtest_filter=*Parity*)"
+if ! has_phase parity; then
+  say "skipped (MINIDL_PHASES)"
+elif [[ -n "$GTEST_FILTER" ]]; then
+  say "skipped (MINIDL_GTEST_FILTER is set: the tests phase runs that filter)"
+elif (( ${#TESTS[@]} == 0 )); then
+  say "WARNING: no bin/minidl_test_* executables"; FAILED=1
+else
+  pool parity "$TEST_TIMEOUT" '*Parity*' "${TESTS[@]}"
+  report_pool parity
+fi
+
+# ---------------------------------------------------------------- tests
+# Everything else (the parity phase ran the *Parity* cases).
+TESTS_FILTER="$GTEST_FILTER"
+if has_phase parity && [[ -z "$GTEST_FILTER" ]]; then
+  TESTS_FILTER='-*Parity*'
+fi
+section "tests (${#TESTS[@]} executables${TESTS_FILTER:+, --gtest_filter=$TESTS_FILTER})"
+if ! has_phase tests; then
+  say "skipped (MINIDL_PHASES)"
+elif (( ${#TESTS[@]} == 0 )); then
+  say "WARNING: no bin/minidl_test_* executables"; FAILED=1
+else
+  pool tests "$TEST_TIMEOUT" "$TESTS_FILTER" "${TESTS[@]}"
+  report_pool tests
 fi
 
 # ---------------------------------------------------------------- training runs

@@ -36,21 +36,9 @@ TEST(Arith, BadInput) {
   MINIDL_EXPECT_THROW_WITH(sub(kA, kB, out), DTypeError, "sub", "output");
 }
 
-TEST(ArithCuda, MatchesCpu) {
+// CPU-vs-CUDA values: tests/parity (Add_*, Sub_*, Mul_*, Scale_*, Axpy_*).
+TEST(ArithCuda, DeviceMismatchIsAnError) {
   MINIDL_REQUIRE_CUDA();
-  Generator gen(4);
-  for (std::int64_t n : {1, 7, (1 << 20) + 1}) {
-    const Tensor a = normal({n}, 0.0f, 1.0f, gen), b = normal({n}, 0.0f, 1.0f, gen);
-    const Tensor ag = a.to(Device::cuda()), bg = b.to(Device::cuda());
-    EXPECT_EQ(add(ag, bg).to_vector<float>(), add(a, b).to_vector<float>());
-    EXPECT_EQ(sub(ag, bg).to_vector<float>(), sub(a, b).to_vector<float>());
-    EXPECT_EQ(mul(ag, bg).to_vector<float>(), mul(a, b).to_vector<float>());
-    EXPECT_EQ(scale(ag, 0.3f).to_vector<float>(), scale(a, 0.3f).to_vector<float>());
-    Tensor yc = b.clone(), yg = bg.clone();
-    axpy(-1.7f, a, yc);
-    axpy(-1.7f, ag, yg);
-    EXPECT_EQ(yg.to_vector<float>(), yc.to_vector<float>());  // fmaf on both sides
-  }
   MINIDL_EXPECT_THROW_WITH(add(kA, kA.to(Device::cuda())), DeviceError, "add", "cuda:0");
 }
 

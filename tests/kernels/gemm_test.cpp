@@ -99,15 +99,5 @@ void check_gemv(Device device) {
 TEST(Gemm, MatchesLoops) { check_all(Device::cpu()); }
 TEST(Gemm, GemvMatchesLoops) { check_gemv(Device::cpu()); }
 
-TEST(GemmCuda, MatchesLoops) {
-  MINIDL_REQUIRE_CUDA();
-  check_all(Device::cuda());
-}
-
-TEST(GemmCuda, GemvMatchesLoops) {
-  MINIDL_REQUIRE_CUDA();
-  check_gemv(Device::cuda());
-}
-
 }  // namespace
 }  // namespace minidl

@@ -196,7 +196,7 @@ INSTANTIATE_TEST_SUITE_P(All, LossGrad,
                                             ::testing::Values(Reduction::Sum, Reduction::Mean)),
                          loss_case_name);
 
-// ---- CPU vs CUDA ---------------------------------------------------------------------
+// ---- CUDA (CPU-vs-CUDA values: tests/parity) ---------------------------------------------------------------------
 
 void expect_same(const LossResult& g, const LossResult& c, const std::string& what) {
   EXPECT_NEAR(g.loss.item<float>(), c.loss.item<float>(),
@@ -204,32 +204,6 @@ void expect_same(const LossResult& g, const LossResult& c, const std::string& wh
       << what;
   EXPECT_TRUE(test::all_close(g.grad.to_vector<float>(), c.grad.to_vector<float>(), 1e-7f, 1e-4f))
       << what;
-}
-
-TEST(LossCuda, CrossEntropyMatchesCpu) {
-  MINIDL_REQUIRE_CUDA();
-  Generator gen(9);
-  // Tile kernel (K <= 32), warp kernel (K <= 1024), block kernel (K > 1024).
-  const std::vector<std::pair<std::int64_t, std::int64_t>> shapes = {
-      {128, 10}, {1000, 10}, {300, 32}, {129, 33}, {64, 1000}, {7, 1025}, {3, 5000}, {1, 1}};
-  for (const auto& [n, k] : shapes) {
-    const Tensor z = normal({n, k}, 0.0f, 4.0f, gen);
-    auto lv = uniform({n}, 0.0f, static_cast<float>(k), gen).to_vector<float>();
-    std::vector<std::int32_t> labels;
-    for (float v : lv)
-      labels.push_back(
-          std::min<std::int32_t>(static_cast<std::int32_t>(v), static_cast<std::int32_t>(k - 1)));
-    const Tensor y = from_vector(labels, {n});
-    const Tensor soft = softmax(normal({n, k}, 0.0f, 1.0f, gen));
-    const std::string what = "[" + std::to_string(n) + ", " + std::to_string(k) + "]";
-    for (const LossOptions& o :
-         {LossOptions{Reduction::Sum, true}, LossOptions{Reduction::Mean, false}}) {
-      expect_same(softmax_cross_entropy(z.to(Device::cuda()), y.to(Device::cuda()), o),
-                  softmax_cross_entropy(z, y, o), what);
-      expect_same(softmax_cross_entropy(z.to(Device::cuda()), soft.to(Device::cuda()), o),
-                  softmax_cross_entropy(z, soft, o), what + " soft");
-    }
-  }
 }
 
 TEST(LossCuda, CrossEntropyExtremesAndBadLabels) {
@@ -243,9 +217,11 @@ TEST(LossCuda, CrossEntropyExtremesAndBadLabels) {
     const Tensor y = from_vector({1, 0}, {2});
     expect_same(softmax_cross_entropy(z.to(Device::cuda()), y.to(Device::cuda())),
                 softmax_cross_entropy(z, y), "extremes K=" + std::to_string(k));
+    // The label check is deferred to the next read (kernels/loss.hpp, LossOptions).
     MINIDL_EXPECT_THROW_WITH(
         softmax_cross_entropy(z.to(Device::cuda()),
-                              from_vector({0, static_cast<std::int32_t>(k)}, {2}, Device::cuda())),
+                              from_vector({0, static_cast<std::int32_t>(k)}, {2}, Device::cuda()))
+            .loss.item<float>(),
         ValueError, "of sample 1");
     // Unchecked, a bad label gives NaN rather than garbage.
     const LossResult r =
@@ -255,25 +231,12 @@ TEST(LossCuda, CrossEntropyExtremesAndBadLabels) {
   }
 }
 
-TEST(LossCuda, ElementwiseMatchCpu) {
+// The values are in the parity table (tests/parity); this is the CUDA path's target check.
+TEST(LossCuda, HingeRejectsNonSignTargets) {
   MINIDL_REQUIRE_CUDA();
-  Generator gen(10);
-  for (std::int64_t n : {1, 3, 4096, (1 << 20) + 5}) {
-    const Tensor z = normal({n}, 0.0f, 3.0f, gen);
-    const Tensor y01 = uniform({n}, 0.0f, 1.0f, gen);
-    auto signs = y01.to_vector<float>();
-    for (float& s : signs) s = s < 0.5f ? -1.0f : 1.0f;
-    const Tensor pm = from_vector(signs, {n});
-    const Tensor zg = z.to(Device::cuda());
-    const std::string what = "n=" + std::to_string(n);
-    expect_same(bce_with_logits(zg, y01.to(Device::cuda())), bce_with_logits(z, y01),
-                "bce " + what);
-    expect_same(squared_error(zg, y01.to(Device::cuda()), kSum), squared_error(z, y01, kSum),
-                "se " + what);
-    expect_same(hinge(zg, pm.to(Device::cuda())), hinge(z, pm), "hinge " + what);
-  }
   MINIDL_EXPECT_THROW_WITH(
-      hinge(zeros({3}, Device::cuda()), from_vector({1.0f, 2.0f, -1.0f}, {3}, Device::cuda())),
+      hinge(zeros({3}, Device::cuda()), from_vector({1.0f, 2.0f, -1.0f}, {3}, Device::cuda()))
+          .loss.item<float>(),
       ValueError, "element 1", "2");
 }
 

@@ -147,32 +147,6 @@ TEST(ConvLayers, TinyCnnTrainsOnCpu) {
                               std::vector<float>(p6.begin(), p6.begin() + 12), 1e-6f, 1e-6f));
 }
 
-TEST(ConvLayersCuda, CnnMatchesCpu) {
-  MINIDL_REQUIRE_CUDA();
-  for (ConvBackend backend : {ConvBackend::Cudnn, ConvBackend::Own}) {
-    SCOPED_TRACE(conv_backend_name(backend));
-    Generator gen(6);
-    const Tensor x = normal({4, 1, 8, 8}, 0.0f, 1.0f, gen);
-    Conv2dOptions o = Conv2dOptions::same();
-    o.backend = backend;
-    Conv2d cpu_conv(5, 3, o);
-    const Tensor y_cpu = layer_output(cpu_conv, {x});
-    Conv2d gpu_conv(5, 3, o);
-    Generator g0(0);
-    gpu_conv.build({x.shape()}, {DType::Float32}, BuildContext{Device::cuda(), &g0});
-    gpu_conv.weight().value.copy_from(cpu_conv.weight().value);
-    const Tensor xg = x.to(Device::cuda());
-    Tensor yg = empty(y_cpu.shape(), Device::cuda());
-    gpu_conv.forward({&xg}, yg);
-    EXPECT_TRUE(test::all_close(yg.to_vector<float>(), y_cpu.to_vector<float>(), 1e-4f, 1e-4f));
-    MaxPool2d mp(2);
-    const Tensor p_cpu = layer_output(mp, {y_cpu});
-    Tensor pg = empty(p_cpu.shape(), Device::cuda());
-    mp.forward({&yg}, pg);
-    EXPECT_TRUE(test::all_close(pg.to_vector<float>(), p_cpu.to_vector<float>(), 1e-4f, 1e-4f));
-  }
-}
-
 }  // namespace
 }  // namespace minidl
 

@@ -152,51 +152,5 @@ TEST(LossLayers, GradientsAndShapes) {
       "[B, 4]", "[B, 5]");
 }
 
-// ---- CPU vs CUDA ----------------------------------------------------------------
-
-TEST(LayersCuda, DenseMatchesCpu) {
-  MINIDL_REQUIRE_CUDA();
-  Generator gen(7);
-  for (const auto& [b, in, out] :
-       {std::tuple<int, int, int>{128, 784, 256}, {7, 3, 5}, {1, 1, 1}}) {
-    const Tensor x = normal({b, in}, 0.0f, 1.0f, gen);
-    const Tensor dz = normal({b, out}, 0.0f, 1.0f, gen);
-    Dense cpu_layer(out), gpu_layer(out);
-    Generator g1(11), g2(11);
-    cpu_layer.build({x.shape()}, {DType::Float32}, BuildContext{Device::cpu(), &g1});
-    gpu_layer.build({x.shape()}, {DType::Float32}, BuildContext{Device::cuda(), &g2});
-    EXPECT_EQ(gpu_layer.weight().value.to_vector<float>(),
-              cpu_layer.weight().value.to_vector<float>());
-    Tensor zc = empty({b, out}), zg = empty({b, out}, Device::cuda());
-    const Tensor xg = x.to(Device::cuda()), dzg = dz.to(Device::cuda());
-    cpu_layer.forward({&x}, zc);
-    gpu_layer.forward({&xg}, zg);
-    EXPECT_TRUE(test::all_close(zg.to_vector<float>(), zc.to_vector<float>(), 1e-4f, 1e-4f));
-    Tensor dxc = empty({b, in}), dxg = empty({b, in}, Device::cuda());
-    std::vector<Tensor*> dc{&dxc}, dg{&dxg};
-    cpu_layer.backward({&x}, zc, dz, dc);
-    gpu_layer.backward({&xg}, zg, dzg, dg);
-    EXPECT_TRUE(test::all_close(dxg.to_vector<float>(), dxc.to_vector<float>(), 1e-4f, 1e-4f));
-    EXPECT_TRUE(test::all_close(gpu_layer.weight().grad.to_vector<float>(),
-                                cpu_layer.weight().grad.to_vector<float>(), 1e-3f, 1e-4f));
-    EXPECT_TRUE(test::all_close(gpu_layer.bias().grad.to_vector<float>(),
-                                cpu_layer.bias().grad.to_vector<float>(), 1e-3f, 1e-4f));
-  }
-}
-
-TEST(LayersCuda, DropoutMaskMatchesCpu) {
-  MINIDL_REQUIRE_CUDA();
-  Generator gc(8), gg(8);
-  Dropout dc(0.3f), dg(0.3f);
-  const Tensor x = ones({16, 33});
-  dc.build({x.shape()}, {DType::Float32}, BuildContext{Device::cpu(), &gc});
-  dg.build({x.shape()}, {DType::Float32}, BuildContext{Device::cuda(), &gg});
-  Tensor yc = empty(x.shape()), yg = empty(x.shape(), Device::cuda());
-  const Tensor xg = x.to(Device::cuda());
-  dc.forward({&x}, yc);
-  dg.forward({&xg}, yg);
-  EXPECT_EQ(yg.to_vector<float>(), yc.to_vector<float>());
-}
-
 }  // namespace
 }  // namespace minidl

@@ -200,45 +200,5 @@ TEST(Adam, LargeTensorTakesTheParallelLoop) {
                               std::vector<float>(ref.w.begin(), ref.w.end()), 1e-6f, 1e-5f));
 }
 
-TEST(AdamCuda, MatchesCpu) {
-  MINIDL_REQUIRE_CUDA();
-  for (const AdamOptions& o : {AdamOptions{}, AdamOptions{0.01f, 0.9f, 0.999f, 1e-8f, 0.1f, false},
-                               AdamOptions{0.01f, 0.8f, 0.99f, 1e-6f, 0.1f, true}}) {
-    test::TinyModel cpu(Device::cpu());
-    test::TinyModel gpu(cpu, Device::cuda());
-    Adam adam_cpu(cpu.pointers(), o), adam_gpu(gpu.pointers(), o);
-    for (int i = 0; i < 5; ++i) {
-      cpu.quadratic_grads();
-      gpu.quadratic_grads();
-      adam_cpu.step();
-      adam_gpu.step();
-      EXPECT_TRUE(test::all_close(gpu.values(), cpu.values(), 1e-7f, 1e-6f))
-          << "step " << i << ", weight_decay " << o.weight_decay << ", decoupled "
-          << o.decoupled_weight_decay;
-    }
-    const auto sc = adam_cpu.state_tensors(), sg = adam_gpu.state_tensors();
-    for (std::size_t k = 0; k < sc.size(); ++k) {
-      EXPECT_TRUE(test::all_close(sg[k].second.to_vector<float>(), sc[k].second.to_vector<float>(),
-                                  1e-7f, 1e-6f))
-          << sc[k].first;
-    }
-  }
-}
-
-TEST(AdamCuda, LargeTensor) {
-  MINIDL_REQUIRE_CUDA();
-  Generator gen(5);
-  const std::int64_t n = (1 << 20) + 3;
-  Parameter cpu{"big", normal({n}, 0.0f, 1.0f, gen), normal({n}, 0.0f, 1.0f, gen)};
-  Parameter gpu{"big", cpu.value.to(Device::cuda()), cpu.grad.to(Device::cuda())};
-  AdamW a({&cpu}), b({&gpu});
-  for (int i = 0; i < 3; ++i) {
-    a.step();
-    b.step();
-  }
-  EXPECT_TRUE(
-      test::all_close(gpu.value.to_vector<float>(), cpu.value.to_vector<float>(), 1e-7f, 1e-6f));
-}
-
 }  // namespace
 }  // namespace minidl

@@ -80,44 +80,23 @@ TEST(ClipGradNorm, EmptyListAndBadInput) {
   MINIDL_EXPECT_THROW_WITH(clip_grad_norm({&a, &shared}, 1.0f), ValueError, "'shared'", "twice");
 }
 
-TEST(ClipGradNormCuda, MatchesCpu) {
+// The values against the CPU are in the parity table (tests/parity, ClipGradNorm_*).
+TEST(ClipGradNormCuda, NormStaysOnTheDeviceAndIsDeterministic) {
   MINIDL_REQUIRE_CUDA();
   Generator gen(12);
-  for (const float max_norm : {0.5f, 1e6f}) {
-    // Sizes with and without a scalar tail (n % 4 != 0), one spanning many blocks.
-    std::vector<Parameter> cpu, gpu;
-    for (const std::int64_t n :
-         {std::int64_t{1}, std::int64_t{7}, std::int64_t{4096}, std::int64_t{(1 << 20) + 5}}) {
-      const std::string name = "p" + std::to_string(n);
-      cpu.push_back({name, zeros({n}), normal({n}, 0.0f, 0.01f, gen)});
-      gpu.push_back({name, zeros({n}, Device::cuda()), cpu.back().grad.to(Device::cuda())});
-    }
-    std::vector<Parameter*> pc, pg;
-    for (std::size_t i = 0; i < cpu.size(); ++i) {
-      pc.push_back(&cpu[i]);
-      pg.push_back(&gpu[i]);
-    }
-    const Tensor norm_cpu = clip_grad_norm(pc, max_norm);
-    const Tensor norm_gpu = clip_grad_norm(pg, max_norm);
-    EXPECT_TRUE(norm_gpu.device().is_cuda());
-    EXPECT_TRUE(test::all_close({norm_gpu.item<float>()}, {norm_cpu.item<float>()}, 0.0f, 1e-6f));
-    for (std::size_t i = 0; i < cpu.size(); ++i) {
-      EXPECT_TRUE(test::all_close(gpu[i].grad.to_vector<float>(), cpu[i].grad.to_vector<float>(),
-                                  0.0f, 1e-6f))
-          << cpu[i].name << ", max_norm " << max_norm;
-    }
-    // Deterministic: the same grads give the same norm bit for bit.
-    for (std::size_t i = 0; i < cpu.size(); ++i) gpu[i].grad.copy_from(cpu[i].grad);
-    const float first = clip_grad_norm(pg, 1e9f).item<float>();
-    EXPECT_EQ(clip_grad_norm(pg, 1e9f).item<float>(), first);
+  std::vector<Parameter> gpu;
+  for (const std::int64_t n :
+       {std::int64_t{1}, std::int64_t{7}, std::int64_t{4096}, std::int64_t{(1 << 20) + 5}}) {
+    gpu.push_back({"p" + std::to_string(n), zeros({n}, Device::cuda()),
+                   normal({n}, 0.0f, 0.01f, gen, Device::cuda())});
   }
-}
-
-TEST(ClipGradNormCuda, NoScalingUnderMax) {
-  MINIDL_REQUIRE_CUDA();
-  Parameter a{"a", zeros({2}, Device::cuda()), from_vector({0.3f, -0.4f}, {2}, Device::cuda())};
-  EXPECT_FLOAT_EQ(clip_grad_norm({&a}, 1.0f).item<float>(), 0.5f);
-  EXPECT_EQ(a.grad.to_vector<float>(), (std::vector<float>{0.3f, -0.4f}));
+  std::vector<Parameter*> pg;
+  for (Parameter& p : gpu) pg.push_back(&p);
+  const Tensor norm = clip_grad_norm(pg, 1e9f);
+  EXPECT_TRUE(norm.device().is_cuda());
+  // The same grads give the same norm bit for bit.
+  const float first = norm.item<float>();
+  EXPECT_EQ(clip_grad_norm(pg, 1e9f).item<float>(), first);
 }
 
 }  // namespace

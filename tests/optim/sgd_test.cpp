@@ -149,46 +149,5 @@ TEST(Sgd, BadOptions) {
                            "weight_decay");
 }
 
-TEST(SgdCuda, MatchesCpu) {
-  MINIDL_REQUIRE_CUDA();
-  for (const SgdOptions& o :
-       {SgdOptions{0.1f, 0.0f, false, 0.0f}, SgdOptions{0.05f, 0.9f, false, 1e-2f},
-        SgdOptions{0.05f, 0.9f, true, 0.0f}}) {
-    test::TinyModel cpu(Device::cpu());
-    test::TinyModel gpu(cpu, Device::cuda());
-    Sgd sgd_cpu(cpu.pointers(), o), sgd_gpu(gpu.pointers(), o);
-    for (int i = 0; i < 5; ++i) {
-      cpu.quadratic_grads();
-      gpu.quadratic_grads();
-      sgd_cpu.step();
-      sgd_gpu.step();
-      EXPECT_TRUE(test::all_close(gpu.values(), cpu.values(), 1e-7f, 1e-6f))
-          << "step " << i << ", momentum " << o.momentum << ", nesterov " << o.nesterov;
-    }
-    for (std::size_t k = 0; k < sgd_cpu.state_tensors().size(); ++k) {
-      EXPECT_TRUE(test::all_close(sgd_gpu.state_tensors()[k].second.to_vector<float>(),
-                                  sgd_cpu.state_tensors()[k].second.to_vector<float>(), 1e-7f,
-                                  1e-6f));
-    }
-  }
-}
-
-TEST(SgdCuda, LargeTensor) {
-  MINIDL_REQUIRE_CUDA();
-  // Enough elements for many blocks and the OpenMP path on the CPU.
-  Generator gen(3);
-  const std::int64_t n = (1 << 20) + 3;
-  Parameter cpu{"big", normal({n}, 0.0f, 1.0f, gen), normal({n}, 0.0f, 1.0f, gen)};
-  Parameter gpu{"big", cpu.value.to(Device::cuda()), cpu.grad.to(Device::cuda())};
-  const SgdOptions o{0.01f, 0.9f, true, 1e-3f};
-  Sgd a({&cpu}, o), b({&gpu}, o);
-  for (int i = 0; i < 3; ++i) {
-    a.step();
-    b.step();
-  }
-  EXPECT_TRUE(
-      test::all_close(gpu.value.to_vector<float>(), cpu.value.to_vector<float>(), 1e-7f, 1e-6f));
-}
-
 }  // namespace
 }  // namespace minidl

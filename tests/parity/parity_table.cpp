@@ -49,14 +49,17 @@ Comparison compare(const std::string& name, const Tensor& got, const Tensor& ref
     if (c.first.size() < keep) c.first.push_back({i, g, r});
     ++c.mismatches;
   };
+  // Read in place on the host (no extra copy of a > 2^31-element result).
+  const Tensor gh = got.device().is_cpu() ? got : got.to(Device::cpu());
+  const Tensor rh = ref.device().is_cpu() ? ref : ref.to(Device::cpu());
   if (got.dtype() == DType::Int32) {
-    const auto g = got.to_vector<std::int32_t>(), r = ref.to_vector<std::int32_t>();
-    for (std::size_t i = 0; i < g.size(); ++i)
-      if (g[i] != r[i]) note(std::int64_t(i), g[i], r[i]);
+    const std::int32_t *g = gh.data<std::int32_t>(), *r = rh.data<std::int32_t>();
+    for (std::int64_t i = 0; i < c.count; ++i)
+      if (g[i] != r[i]) note(i, g[i], r[i]);
   } else {
-    const auto g = got.to_vector<float>(), r = ref.to_vector<float>();
-    for (std::size_t i = 0; i < g.size(); ++i)
-      if (!within(g[i], r[i], tol)) note(std::int64_t(i), g[i], r[i]);
+    const float *g = gh.data<float>(), *r = rh.data<float>();
+    for (std::int64_t i = 0; i < c.count; ++i)
+      if (!within(g[i], r[i], tol)) note(i, g[i], r[i]);
   }
   return c;
 }

@@ -48,6 +48,9 @@ struct Row {
   /// Device bytes a run needs when that is a lot (> 2^31-element rows): skipped when
   /// the GPU has less free or MINIDL_PARITY_SKIP_BIG is set, and never run CPU-vs-CPU.
   std::size_t big_bytes = 0;
+  /// Host bytes such a row needs (inputs, the CPU results and the GPU's read back):
+  /// skipped when the machine has less available.
+  std::size_t big_host_bytes = 0;
 };
 
 // ---- the comparison -------------------------------------------------------------

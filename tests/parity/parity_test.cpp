@@ -10,6 +10,8 @@
 #include <limits>
 #include <set>
 
+#include <unistd.h>
+
 #include "core/context.hpp"
 #include "parity_table.hpp"
 #include "test_util.hpp"
@@ -39,6 +41,10 @@ TEST_P(CpuVsCuda, Matches) {
     if (free < row.big_bytes)
       GTEST_SKIP() << "needs " << (row.big_bytes >> 20) << " MiB of device memory, "
                    << (free >> 20) << " MiB free";
+    const std::size_t host = std::size_t(sysconf(_SC_AVPHYS_PAGES)) * std::size_t(sysconf(_SC_PAGESIZE));
+    if (host < row.big_host_bytes)
+      GTEST_SKIP() << "needs " << (row.big_host_bytes >> 20) << " MiB of host memory, "
+                   << (host >> 20) << " MiB available";
   }
   const Results ref = row.run(Device::cpu());
   const Results got = row.run(Device::cuda());
@@ -55,9 +61,10 @@ TEST_P(CpuVsCpu, Matches) {
   ASSERT_FALSE(again.empty()) << "a row without results";
   for (std::size_t i = 0; i < again.size(); ++i) {
     const auto [changed, moved] = perturbed(again, i);
-    if (moved)
+    if (moved) {
       EXPECT_FALSE(results_match(changed, ref, row.tol))
           << "a perturbed '" << again[i].first << "' went unnoticed";
+    }
   }
 }
 

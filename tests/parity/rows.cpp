@@ -15,6 +15,7 @@
 #include "kernels/batchnorm.hpp"
 #include "kernels/broadcast.hpp"
 #include "kernels/columns.hpp"
+#include "data/loader.hpp"
 #include "kernels/conv2d.hpp"
 #include "kernels/dropout.hpp"
 #include "kernels/fill.hpp"
@@ -28,6 +29,7 @@
 #include "layers/conv.hpp"
 #include "layers/dense.hpp"
 #include "layers/dropout.hpp"
+#include "layers/graph.hpp"
 #include "layers/loss.hpp"
 #include "layers/pool.hpp"
 #include "layers/sequential.hpp"
@@ -37,6 +39,7 @@
 #include "optim/sgd.hpp"
 #include "parity_table.hpp"
 #include "svm/kernel_function.hpp"
+#include "training/trainer.hpp"
 
 namespace minidl::parity {
 namespace {
@@ -110,7 +113,7 @@ void activation_rows(std::vector<Row>& rows) {
 // (rows, K): the tile kernel (K <= 32), the warp kernel (K <= 1024), the block
 // kernel (K > 1024), > 65,535 rows, one row, empty.
 const std::vector<std::pair<std::int64_t, std::int64_t>> kSoftmaxShapes = {
-    {1, 1},   {3, 10},   {128, 10},   {1000, 10}, {7, 31},  {300, 32}, {129, 33},
+    {1, 1},   {3, 10},   {128, 10},   {1000, 10}, {7, 31},  {300, 32}, {129, 33}, {37, 100}, {37, 257},
     {64, 1000}, {4, 1024}, {7, 1025}, {3, 5000},  {2, 16411}, {70000, 10}, {66000, 33},
     {1, 4097},  {0, 10}};
 
@@ -141,6 +144,10 @@ void softmax_rows(std::vector<Row>& rows) {
     rows.push_back(op_row(name("Softmax_one_finite_2x", k), {values_in(v, {2, k}), normal_in({2, k}, 46)},
                           op, kUlp));
   }
+  rows.push_back(op_row("Softmax_special_3x3",
+                        {values_in({1e4f, -1e4f, 0.0f, kNan, 1.0f, 2.0f, 5.0f, 5.0f, 5.0f}, {3, 3}),
+                         normal_in({3, 3}, 49)},
+                        op, kUlp));
   rows.push_back(layer_row("LayerSoftmax_9x1025", make<Softmax>(), {normal_in({9, 1025}, 47)}, kUlp));
   rows.push_back(layer_row("LayerSoftmax_2x3x10", make<Softmax>(), {normal_in({2, 3, 10}, 48)}, kUlp));
 }
@@ -265,10 +272,10 @@ void arith_rows(std::vector<Row>& rows) {
     rows.push_back(op_row(name("Axpy_n", n), ab,
                           [](const std::vector<Tensor>& in, Device) {
                             Tensor y = in[1].clone();
-                            axpy(0.3f, in[0], y);
+                            axpy(-1.7f, in[0], y);
                             return Results{{"y", y}};
                           },
-                          kUlp));  // CUDA may fuse the multiply-add
+                          kExact));  // fmaf on both devices
   }
   // In place: out aliases an operand.
   rows.push_back(op_row("Add_in_place_4099", {normal_in({4099}, 82), normal_in({4099}, 83)},
@@ -282,7 +289,8 @@ void arith_rows(std::vector<Row>& rows) {
 
 void broadcast_rows(std::vector<Row>& rows) {
   for (const auto& [r, c] : std::vector<std::pair<std::int64_t, std::int64_t>>{
-           {1, 1}, {3, 7}, {0, 4}, {5, 1025}, {70000, 3}, {2, 70001}}) {
+           {1, 1}, {3, 7}, {0, 4}, {5, 1025}, {70000, 3}, {2, 70001},
+           {65535 * 32 + 77, 1}}) {  // row blocks beyond grid.y's limit
     rows.push_back(op_row(name("AddRowVector_", r, "x", c), {normal_in({r, c}, 84), normal_in({c}, 85)},
                           [](const std::vector<Tensor>& in, Device) {
                             Tensor z = in[0].clone();
@@ -308,7 +316,8 @@ void broadcast_rows(std::vector<Row>& rows) {
 
 void reduce_rows(std::vector<Row>& rows) {
   for (const Shape& s : std::vector<Shape>{{1, 1}, {3, 7}, {257, 1025}, {70000, 3}, {3, 70000},
-                                           {0, 5}, {5, 0}, {4, 6, 9}, {2, 70000, 2}, {(1 << 18) + 3}}) {
+                                           {0, 5}, {5, 0}, {4, 6, 9}, {2, 70000, 2}, {(1 << 18) + 3},
+                                           {128, 1000}, {4096, 10}, {1, 100000}, {70000, 2, 3}}) {
     for (int axis = 0; axis < s.rank(); ++axis) {
       rows.push_back(op_row(name("Sum_", shape_name(s), "_axis", axis), {normal_in(s, 90)},
                             [axis](const std::vector<Tensor>& in, Device) {
@@ -395,7 +404,9 @@ void gemm_rows(std::vector<Row>& rows) {
 // ---- fills and random numbers (the same Philox stream on both devices) -----------------
 
 void fill_rows(std::vector<Row>& rows) {
-  for (std::int64_t n : {std::int64_t(0), std::int64_t(1), std::int64_t(257), std::int64_t((1 << 20) + 3)}) {
+  // Odd sizes: the tail of the last Philox block (4 numbers) and the unaligned path.
+  for (std::int64_t n : {std::int64_t(0), std::int64_t(1), std::int64_t(2), std::int64_t(7),
+                         std::int64_t(257), std::int64_t(100003), std::int64_t((1 << 20) + 3)}) {
     rows.push_back(op_row(name("Fill_n", n), {},
                           [n](const std::vector<Tensor>&, Device d) {
                             Tensor f = empty({n}, d), i = empty({n}, d, DType::Int32);
@@ -407,7 +418,7 @@ void fill_rows(std::vector<Row>& rows) {
     rows.push_back(op_row(name("Arange_n", n), {},
                           [n](const std::vector<Tensor>&, Device d) {
                             Tensor f = empty({n}, d), i = empty({n}, d, DType::Int32);
-                            fill_arange(f, -3.0, 0.25);
+                            fill_arange(f, -100.0, 0.37);
                             fill_arange(i, 5.0, 3.0);
                             return Results{{"f32", f}, {"i32", i}};
                           },
@@ -418,13 +429,13 @@ void fill_rows(std::vector<Row>& rows) {
                             return Results{{"u", uniform({n}, -2.0f, 3.0f, gen, d)},
                                            {"u_next_draw", uniform({n}, 0.0f, 1.0f, gen, d)}};
                           },
-                          kUlp));
+                          kExact));
     rows.push_back(op_row(name("Normal_n", n), {},
                           [n](const std::vector<Tensor>&, Device d) {
                             Generator gen(78);
                             return Results{{"z", normal({n}, 1.0f, 2.0f, gen, d)}};
                           },
-                          kUlp));
+                          {1e-6f, 2e-7f}));  // CUDA's double log / sin / cos against glibc's
   }
 }
 
@@ -520,6 +531,40 @@ void conv_rows(std::vector<Row>& rows) {
       {"1x130x3x3_k1_stride1", {1, 130, 3, 3, 33, 1, 1, 1, ConvPadding::Valid, 0, 0}},
   };
   for (const auto& [label, g] : cases) {
+    // The kernels themselves: backward-filter and -bias overwriting and accumulating.
+    for (const auto& [bname, backend] :
+         {std::pair{"cudnn", ConvBackend::Cudnn}, std::pair{"own", ConvBackend::Own}}) {
+      if (backend == ConvBackend::Cudnn && !g.symmetric()) continue;
+      const Shape xs{g.b, g.c, g.h, g.w}, ws{g.m, g.c, g.kh, g.kw};
+      const std::int64_t backend_id = static_cast<std::int64_t>(backend);
+      rows.push_back(op_row(
+          name("Conv2dKernels_", bname, "_", label),
+          {normal_in(xs, 151), normal_in(ws, 152, 0.0f, 0.3f), normal_in({g.m}, 153), normal_in(ws, 154)},
+          [g = g, backend_id](const std::vector<Tensor>& in, Device d) {
+            Conv2dParams p;
+            p.stride_h = p.stride_w = g.stride;
+            p.padding = g.padding;
+            p.pad_h = g.pad_h;
+            p.pad_w = g.pad_w;
+            p.backend = d.is_cuda() ? static_cast<ConvBackend>(backend_id) : ConvBackend::Cpu;
+            Tensor y;
+            conv2d_forward(in[0], in[1], in[2], y, p);
+            const Tensor dy = normal_in(y.shape(), 155)().to(d);
+            Tensor dx, dw = in[3].clone(), dw_acc = in[3].clone(), db = in[2].clone(),
+                       db_acc = in[2].clone();
+            conv2d_backward_data(dy, in[1], in[0].shape(), dx, p);
+            conv2d_backward_filter(in[0], dy, dw, p, false);
+            conv2d_backward_filter(in[0], dy, dw_acc, p, true);
+            conv2d_backward_bias(dy, db, false);
+            conv2d_backward_bias(dy, db_acc, true);
+            // A second forward with the same geometry reuses the cached plan.
+            Tensor y2;
+            conv2d_forward(in[0], in[1], in[2], y2, p);
+            return Results{{"y", y},   {"dx", dx},         {"dw", dw}, {"dw_accumulated", dw_acc},
+                           {"db", db}, {"db_accumulated", db_acc}, {"y_again", y2}};
+          },
+          kConv));
+    }
     for (const auto& [bname, backend] :
          {std::pair{"cudnn", ConvBackend::Cudnn}, std::pair{"own", ConvBackend::Own},
           std::pair{"auto", ConvBackend::Auto}}) {
@@ -647,6 +692,12 @@ void svm_rows(std::vector<Row>& rows) {
                             },
                             {1e-4f, 1e-4f}));
     }
+    rows.push_back(op_row(name("SvmGammaScale_", m, "x", d), {normal_in({m, d}, 213, 0.5f, 2.0f)},
+                          [](const std::vector<Tensor>& in, Device) {
+                            return Results{{"gamma_scale", full({}, svm::gamma_scale(in[0]))},
+                                           {"gamma_auto", full({}, svm::gamma_auto(in[0]))}};
+                          },
+                          {1e-6f, 1e-5f}));
     rows.push_back(op_row(name("SvmRowSqNorms_", m, "_d", d), {normal_in({m, d}, 212)},
                           [](const std::vector<Tensor>& in, Device) {
                             return Results{{"norms", svm::row_sq_norms(in[0])}};
@@ -675,6 +726,54 @@ void model_rows(std::vector<Row>& rows) {
                           net.loss(softmax_cross_entropy_loss(), {}, DType::Int32);
                           net.build(32);
                           return train_steps(net, in[0], in[1], 5, 0.1f);
+                        },
+                        {1e-5f, 1e-4f}));
+  // A graph with fan-out (x feeds two Dense layers and a Concat): summed gradients.
+  rows.push_back(op_row("ModelGraph_diamond_9x6", {normal_in({9, 6}, 224), normal_in({9, 3}, 225)},
+                        [](const std::vector<Tensor>& in, Device d) {
+                          Graph g(d, 5);
+                          const Graph::Value x = g.input("x", {6}, DType::Float32, true);
+                          const Graph::Value y = g.input("y", {3});
+                          const Graph::Value a = g.add(std::make_shared<Dense>(4), {x});
+                          const Graph::Value b = g.add(std::make_shared<Dense>(4), {x});
+                          const Graph::Value s = g.add(std::make_shared<Add>(), {a, b});
+                          const Graph::Value r = g.add(tanh_layer(), {s});
+                          const Graph::Value c = g.add(std::make_shared<Concat>(), {x, r});
+                          const Graph::Value o = g.add(std::make_shared<Dense>(3), {c});
+                          const Graph::Value l = g.add(squared_error_loss(), {o, y});
+                          g.build(9);
+                          g.zero_grad();
+                          g.forward(in);
+                          g.backward(l);
+                          Results res{{"loss", g.value(l)}, {"out", g.value(o)}, {"dx", g.grad(x)}};
+                          for (Parameter* p : g.parameters()) res.emplace_back(p->name, p->grad);
+                          return res;
+                        },
+                        {1e-5f, 1e-4f}));
+  // The library's training loop over a DataLoader (pinned buffers and copy overlap
+  // on CUDA): two epochs of Adam, shuffled, with a partial last batch.
+  rows.push_back(op_row("ModelTrainer_mlp_adam_2_epochs", {},
+                        [](const std::vector<Tensor>&, Device d) {
+                          const Tensor images = normal_in({100, 12}, 226)();
+                          const Tensor labels = labels_in(100, 4, 227)();
+                          Sequential net({12}, d, 9);
+                          net.add(std::make_shared<Dense>(16)).add(relu_layer()).add(std::make_shared<Dense>(4));
+                          net.loss(softmax_cross_entropy_loss(), {}, DType::Int32);
+                          net.build(32);
+                          Adam adam(net.graph().parameters(), AdamOptions{1e-2f});
+                          LoaderOptions lo;
+                          lo.batch_size = 32;
+                          lo.seed = 3;
+                          lo.device = d;
+                          DataLoader loader(images, labels, lo);
+                          TrainerOptions o;
+                          o.epochs = 2;
+                          const std::vector<EpochMetrics> history = Trainer(net, adam, o).fit(loader);
+                          Results r;
+                          for (const EpochMetrics& m : history)
+                            r.emplace_back(name("train_loss.epoch", m.epoch), full({}, m.train_loss));
+                          for (Parameter* p : net.graph().parameters()) r.emplace_back(p->name, p->value);
+                          return r;
                         },
                         {1e-5f, 1e-4f}));
   for (const auto& [bname, backend] : {std::pair{"cudnn", ConvBackend::Cudnn}, std::pair{"own", ConvBackend::Own}}) {
@@ -715,6 +814,8 @@ void big_rows(std::vector<Row>& rows) {
                    },
                    kExact);
   row.big_bytes = std::size_t(n) * 4 * 2 + (std::size_t(1) << 30);  // x, y and a margin
+  // x on the host (made twice: once per device), the CPU's y, the GPU's y read back.
+  row.big_host_bytes = std::size_t(n) * 4 * 4 + (std::size_t(2) << 30);
   rows.push_back(std::move(row));
 }
 

@@ -76,23 +76,5 @@ TEST(KernelFunction, NamesAndBadParameters) {
   MINIDL_EXPECT_THROW_WITH(kernel_matrix(a, a, bad, {}), ShapeError, "k must be [2, 2]");
 }
 
-TEST(KernelFunction, CudaMatchesCpu) {
-  MINIDL_REQUIRE_CUDA();
-  Generator gen(5);
-  const Tensor a = normal({300, 70}, 0.0f, 1.0f, gen);
-  const Tensor b = normal({257, 70}, 0.0f, 1.0f, gen);
-  const Device dev = Device::cuda();
-  for (const KernelParams& p : all_kernels()) {
-    Tensor kc = empty({300, 257});
-    kernel_matrix(a, b, kc, p);
-    Tensor kg = empty({300, 257}, dev);
-    kernel_matrix(a.to(dev), b.to(dev), kg, p);
-    EXPECT_TRUE(test::all_close(kg.to_vector<float>(), kc.to_vector<float>(), 1e-4f, 1e-4f))
-        << kernel_name(p.type);
-  }
-  EXPECT_TRUE(test::all_close(row_sq_norms(a.to(dev)).to_vector<float>(),
-                              row_sq_norms(a).to_vector<float>(), 1e-4f, 1e-5f));
-}
-
 }  // namespace
 }  // namespace minidl::svm
