@@ -5,6 +5,7 @@
 //   minidl-train --save ckpt.safetensors --epochs 5
 //   minidl-train --resume ckpt.safetensors --epochs 10   # continues with epoch 6
 //   minidl-train --model cnn            # 2 x (conv 5x5 same + ReLU + max-pool 2), dense 1024
+//   minidl-train --export-onnx model.onnx   # the trained model for ONNX Runtime & co.
 //
 // Writes <out>/metrics.csv (per epoch), <out>/curves.svg (loss and accuracy
 // curves; open it in a browser) and <out>/confusion.csv.
@@ -17,6 +18,7 @@
 #include <sstream>
 
 #include "core/info.hpp"
+#include "io/onnx_export.hpp"
 #include "options.hpp"
 #include "report.hpp"
 #include "svm_task.hpp"
@@ -155,6 +157,11 @@ int run(int argc, char** argv) {
   std::cout << "\nwrote " << out_dir << "/metrics.csv, " << out_dir << "/curves.svg, " << out_dir
             << "/confusion.csv";
   if (!config.save.empty()) std::cout << ", checkpoint " << config.save;
+  const std::string& export_path = options.export_onnx;
+  if (!export_path.empty()) {
+    export_onnx(trainer.model().graph(), export_path);
+    std::cout << ", ONNX model " << export_path;
+  }
   std::cout << "\n";
   return 0;
 }

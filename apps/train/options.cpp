@@ -159,6 +159,9 @@ Options parse_options(int argc, const char* const argv[]) {
       ->capture_default_str();
   app.add_option("--save", c.save, "Checkpoint to write after every epoch (safetensors)");
   app.add_option("--resume", c.resume, "Checkpoint to continue from");
+  app.add_option("--export-onnx", o.export_onnx,
+                 "After training, write the model as ONNX (opset 13; input x [batch, 784], "
+                 "output the logits)");
   app.add_option("--data", o.data_dir,
                  "Fashion-MNIST folder (default: $MINIDL_FASHION_MNIST_DIR or "
                  "/usr/share/datasets/fashion-mnist)");
@@ -207,7 +210,7 @@ Options parse_options(int argc, const char* const argv[]) {
   };
   only_for({"--channels", "--conv-backend"}, c.model == "cnn", "--model cnn");
   only_for({"--hidden", "--dropout", "--epochs", "--batch", "--optimizer", "--lr", "--lr-schedule",
-            "--momentum", "--weight-decay", "--save", "--resume"},
+            "--momentum", "--weight-decay", "--save", "--resume", "--export-onnx"},
            nn, "--model mlp and cnn");
   only_for({"--svm-c", "--svm-kernel", "--svm-gamma", "--svm-tol", "--svm-multi-class",
             "--svm-save"},
@@ -274,6 +277,7 @@ void check_paths(const Options& o) {
   check_writable_folder(o.out_dir, "--out");
   if (!o.train.save.empty()) check_writable(o.train.save, "--save");
   if (!o.svm.save_model.empty()) check_writable(o.svm.save_model, "--svm-save");
+  if (!o.export_onnx.empty()) check_writable(o.export_onnx, "--export-onnx");
   if (!o.train.resume.empty()) {
     struct stat st {};
     if (::stat(o.train.resume.c_str(), &st) != 0)

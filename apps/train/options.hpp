@@ -33,6 +33,7 @@ struct Options {
   std::string device = "auto";
   std::string data_dir;    ///< "" = $MINIDL_FASHION_MNIST_DIR or the default folder
   std::string out_dir = "minidl-train-output";
+  std::string export_onnx;  ///< ONNX file written after training ("" = none; mlp and cnn)
   int threads = 0;         ///< 0 = all cores
   bool no_progress = false;
   bool train_limit_given = false;  ///< --train-limit on the command line (svm's CPU default)
@@ -51,7 +52,8 @@ class HelpRequested : public std::runtime_error {
 Options parse_options(int argc, const char* const argv[]);
 
 /// The checks that look at the file system, run before any data is loaded:
-/// --out is (or can be created as) a writable folder, --save and --svm-save can be
+/// --out is (or can be created as) a writable folder, --save, --svm-save and
+/// --export-onnx can be
 /// written (a missing folder, a directory or a device node are errors), --resume
 /// is a readable regular file. IoError naming the option.
 void check_paths(const Options& options);

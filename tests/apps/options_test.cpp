@@ -113,6 +113,8 @@ TEST(Options, IncompatibleCombinations) {
   MINIDL_EXPECT_THROW_WITH(parse({"--model", "svm", "--save", "c.st"}), ValueError, "--save",
                            "--model mlp and cnn only");
   MINIDL_EXPECT_THROW_WITH(parse({"--model", "svm", "--resume", "c.st"}), ValueError, "--resume");
+  MINIDL_EXPECT_THROW_WITH(parse({"--model", "svm", "--export-onnx", "m.onnx"}), ValueError,
+                           "--export-onnx", "--model mlp and cnn only");
   MINIDL_EXPECT_THROW_WITH(parse({"--channels", "8"}), ValueError, "--channels", "--model cnn");
   MINIDL_EXPECT_THROW_WITH(parse({"--momentum", "0.5"}), ValueError, "--momentum",
                            "--optimizer sgd");
