@@ -60,6 +60,10 @@ struct CudaContext::Impl {
   std::mutex staging_mutex;
   std::array<StagingSlot, 2> staging{};
 
+  std::mutex deferred_mutex;
+  detail::DeferredChecks deferred;
+  unsigned long long* deferred_words = nullptr;  // DeferredChecks::kCapacity, lazily
+
   void ensure_staging() {
     if (staging[0].host != nullptr) return;
     for (auto& slot : staging) {
@@ -132,8 +136,47 @@ cudnnContext* CudaContext::cudnn() {
 }
 
 void CudaContext::synchronize() {
-  DeviceGuard guard(impl_->device);
-  MINIDL_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
+  {
+    DeviceGuard guard(impl_->device);
+    MINIDL_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
+  }
+  check_deferred();
+}
+
+unsigned long long* CudaContext::defer_check(detail::DeferredChecks::Describe describe) {
+  constexpr std::size_t kWords = detail::DeferredChecks::kCapacity;
+  {
+    std::lock_guard<std::mutex> lock(impl_->deferred_mutex);
+    if (!impl_->deferred.full()) {
+      if (impl_->deferred_words == nullptr) {
+        DeviceGuard guard(impl_->device);
+        // Never freed, like the context; reset after each read, in stream order.
+        MINIDL_CUDA_CHECK(cudaMalloc(&impl_->deferred_words, kWords * sizeof(unsigned long long)));
+        MINIDL_CUDA_CHECK(cudaMemsetAsync(impl_->deferred_words, 0xff,
+                                          kWords * sizeof(unsigned long long), impl_->stream));
+      }
+      return impl_->deferred_words + impl_->deferred.add(std::move(describe));
+    }
+  }
+  check_deferred();  // every word is pending: resolve them (this waits), then take one
+  return defer_check(std::move(describe));
+}
+
+void CudaContext::check_deferred() {
+  std::lock_guard<std::mutex> lock(impl_->deferred_mutex);
+  if (impl_->deferred.empty()) return;
+  const std::size_t n = impl_->deferred.size();
+  std::array<std::uint64_t, detail::DeferredChecks::kCapacity> words{};
+  {
+    DeviceGuard guard(impl_->device);
+    MINIDL_CUDA_CHECK(cudaMemcpyAsync(words.data(), impl_->deferred_words,
+                                      n * sizeof(unsigned long long), cudaMemcpyDeviceToHost,
+                                      impl_->stream));
+    MINIDL_CUDA_CHECK(cudaMemsetAsync(impl_->deferred_words, 0xff, n * sizeof(unsigned long long),
+                                      impl_->stream));
+    MINIDL_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
+  }
+  impl_->deferred.resolve(words.data());  // clears the list; throws the first finding
 }
 
 void* CudaContext::allocate(std::size_t bytes) {
@@ -214,7 +257,7 @@ void CudaContext::copy_host_to_device(void* dst, const void* src, std::size_t by
   }
 }
 
-void CudaContext::copy_device_to_host(void* dst, const void* src, std::size_t bytes) {
+void CudaContext::copy_device_to_host_unchecked(void* dst, const void* src, std::size_t bytes) {
   if (bytes == 0) return;
   DeviceGuard guard(impl_->device);
   std::lock_guard<std::mutex> lock(impl_->staging_mutex);
@@ -241,6 +284,11 @@ void CudaContext::copy_device_to_host(void* dst, const void* src, std::size_t by
   drain(chunks - 1);
 }
 
+void CudaContext::copy_device_to_host(void* dst, const void* src, std::size_t bytes) {
+  copy_device_to_host_unchecked(dst, src, bytes);
+  check_deferred();  // the stream has drained up to the copy: the checks are ready too
+}
+
 void CudaContext::copy_pinned_to_device(void* dst, const void* src, std::size_t bytes) {
   if (bytes == 0) return;
   DeviceGuard guard(impl_->device);
@@ -252,6 +300,7 @@ void CudaContext::copy_device_to_pinned(void* dst, const void* src, std::size_t 
   DeviceGuard guard(impl_->device);
   MINIDL_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, impl_->stream));
   MINIDL_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
+  check_deferred();
 }
 
 void CudaContext::copy_device_to_device(void* dst, const void* src, std::size_t bytes) {
@@ -327,6 +376,10 @@ CUstream_st* CudaContext::stream() { no_cuda("CudaContext::stream"); }
 cublasContext* CudaContext::cublas() { no_cuda("CudaContext::cublas"); }
 cudnnContext* CudaContext::cudnn() { no_cuda("CudaContext::cudnn"); }
 void CudaContext::synchronize() { no_cuda("CudaContext::synchronize"); }
+unsigned long long* CudaContext::defer_check(detail::DeferredChecks::Describe) {
+  no_cuda("CudaContext::defer_check");
+}
+void CudaContext::check_deferred() { no_cuda("CudaContext::check_deferred"); }
 void* CudaContext::allocate(std::size_t) { no_cuda("CudaContext::allocate"); }
 void CudaContext::deallocate(void*) noexcept {}
 void* CudaContext::allocate_pinned(std::size_t) { no_cuda("CudaContext::allocate_pinned"); }
@@ -335,6 +388,9 @@ void CudaContext::copy_host_to_device(void*, const void*, std::size_t) {
   no_cuda("copy_host_to_device");
 }
 void CudaContext::copy_device_to_host(void*, const void*, std::size_t) {
+  no_cuda("copy_device_to_host");
+}
+void CudaContext::copy_device_to_host_unchecked(void*, const void*, std::size_t) {
   no_cuda("copy_device_to_host");
 }
 void CudaContext::copy_pinned_to_device(void*, const void*, std::size_t) {

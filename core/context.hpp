@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include "deferred_check.hpp"
+
 struct CUstream_st;    // cudaStream_t == CUstream_st*
 struct cublasContext;  // cublasHandle_t == cublasContext*
 struct cudnnContext;   // cudnnHandle_t == cudnnContext*
@@ -53,8 +55,21 @@ class CudaContext {
   /// cuDNN handle bound to stream(); created on first call.
   cudnnContext* cudnn();
 
-  /// Waits for all work queued on the stream; throws CudaError if any of it failed.
+  /// Waits for all work queued on the stream; throws CudaError if any of it failed,
+  /// then raises the pending deferred checks (check_deferred).
   void synchronize();
+
+  /// A device word (UINT64_MAX, stream-ordered) for a deferred check
+  /// (core/deferred_check.hpp): kernels queued after this call atomicMin their
+  /// packed findings into it, and the ValueError built by `describe` is raised
+  /// by the next check_deferred(). Does not synchronise, except when
+  /// DeferredChecks::kCapacity checks are already pending (then it resolves them
+  /// first).
+  unsigned long long* defer_check(detail::DeferredChecks::Describe describe);
+  /// Reads the pending deferred checks' words (waits for the stream, only when
+  /// any is pending) and throws the first finding's ValueError. Called by
+  /// synchronize() and the device-to-host copies (item(), to_vector(), to(cpu)).
+  void check_deferred();
 
   /// Device memory, stream-ordered: usable by work queued on stream() after this
   /// call. The pool keeps freed memory (release threshold = unlimited) so steady
@@ -72,8 +87,11 @@ class CudaContext {
   /// been staged (it may be reused at once); the transfer itself stays queued.
   void copy_host_to_device(void* dst, const void* src, std::size_t bytes);
   /// Device -> host through pinned staging; returns when `dst` holds the data
-  /// (synchronises with the stream).
+  /// (synchronises with the stream), then raises pending deferred checks.
   void copy_device_to_host(void* dst, const void* src, std::size_t bytes);
+  /// The same without check_deferred() (for callers that must not throw a
+  /// deferred finding, e.g. while reading something else back).
+  void copy_device_to_host_unchecked(void* dst, const void* src, std::size_t bytes);
   /// Device -> pinned host without staging; returns when `dst` holds the data.
   void copy_device_to_pinned(void* dst, const void* src, std::size_t bytes);
   /// Pinned host -> device without staging, asynchronous: `src` must stay

@@ -2,8 +2,10 @@
 #include "loss.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
+#include "../core/context.hpp"
 #include "../core/dispatch.hpp"
 #include "checks.hpp"
 #include "elementwise_cpu.hpp"
@@ -62,6 +64,29 @@ double cpu_cross_entropy(const float* z, const std::int32_t* labels, const float
   return total;
 }
 
+// Deferred-check words for the CUDA paths (core/deferred_check.hpp): the message
+// is built on the host from what the kernel found (index, value), when the check
+// is resolved.
+unsigned long long* defer_label_check(const char* op, const Shape& shape, std::int64_t cols,
+                                      int device) {
+  return CudaContext::get(device).defer_check(
+      [op, shape, cols](std::uint32_t row, std::uint32_t label) {
+        return detail::concat(op, ": label ", static_cast<std::int32_t>(label), " of sample ",
+                              row, " is outside [0, ", cols, ") for logits ", shape,
+                              " (found on the GPU)");
+      });
+}
+
+unsigned long long* defer_sign_check(const char* op, const Shape& shape, int device) {
+  return CudaContext::get(device).defer_check([op, shape](std::uint32_t index,
+                                                          std::uint32_t bits) {
+    float value = 0.0f;
+    std::memcpy(&value, &bits, sizeof(value));
+    return detail::concat(op, ": targets must be -1 or +1; element ", index, " of ", shape, " is ",
+                          value, " (found on the GPU)");
+  });
+}
+
 void store_scalar(Tensor& loss, double value) { loss.data<float>()[0] = static_cast<float>(value); }
 
 // ---- elementwise losses --------------------------------------------------------------
@@ -78,8 +103,17 @@ void elementwise(cuda::ElementwiseLoss kind, const char* op, const Tensor& z, co
   const float scale = sample_scale(options.reduction, z.size(0));
   if (kind == cuda::ElementwiseLoss::Hinge && options.check_targets) {
     std::int64_t bad = -1;
-    if (z.device().is_cuda()) {
-      MINIDL_CUDA_CALL(bad = cuda::first_non_sign(y.data<float>(), n, y.device().index()));
+    if (z.device().is_cuda() && n < (std::int64_t{1} << 32)) {
+      // Deferred: raised at the next read of a value (kernels/loss.hpp, LossOptions).
+      unsigned long long* word = defer_sign_check(op, y.shape(), y.device().index());
+      MINIDL_CUDA_CALL(cuda::record_non_sign(y.data<float>(), n, word, y.device().index()));
+    } else if (z.device().is_cuda()) {
+      // Past 2^32 elements the packed index would not fit: checked here, at a sync.
+      const std::vector<float> t = y.to_vector<float>();
+      for (std::int64_t i = 0; i < n && bad < 0; ++i) {
+        if (t[static_cast<std::size_t>(i)] != 1.0f && t[static_cast<std::size_t>(i)] != -1.0f)
+          bad = i;
+      }
     } else {
       const float* t = y.data<float>();
       for (std::int64_t i = 0; i < n && bad < 0; ++i) {
@@ -145,12 +179,15 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, Tensor& 
   };
 
   if (logits.device().is_cuda()) {
-    std::int64_t first_bad = -1;
+    // Deferred: raised at the next read of a value (kernels/loss.hpp, LossOptions).
+    unsigned long long* word =
+        hard && options.check_targets
+            ? defer_label_check(op, logits.shape(), cols, logits.device().index())
+            : nullptr;
     MINIDL_CUDA_CALL(cuda::softmax_cross_entropy(
         logits.data<float>(), hard ? targets.data<std::int32_t>() : nullptr,
         hard ? nullptr : targets.data<float>(), grad.data<float>(), loss.data<float>(), rows, cols,
-        scale, hard && options.check_targets ? &first_bad : nullptr, logits.device().index()));
-    if (first_bad >= 0) throw bad_label(first_bad);
+        scale, word, logits.device().index()));
     return;
   }
   const std::int32_t* labels = hard ? targets.data<std::int32_t>() : nullptr;

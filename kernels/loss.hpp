@@ -24,9 +24,14 @@ enum class Reduction { Sum, Mean };
 struct LossOptions {
   Reduction reduction = Reduction::Mean;
   /// Validate labels / targets (cross-entropy labels in [0, K), hinge targets in
-  /// {-1, +1}) and throw ValueError naming the first bad one. On CUDA the check
-  /// reads one flag back, which waits for the stream; turn it off in a tight
-  /// loop whose targets are known good (a bad label then gives a NaN loss).
+  /// {-1, +1}) and throw ValueError naming the first bad one. On the CPU it
+  /// throws from the call. On CUDA the check is deferred so that a training step
+  /// never waits for the GPU: the kernel records the first bad one on the device
+  /// and the ValueError (sample, value) is thrown at the next point that waits
+  /// for the stream anyway: reading the loss (item(), to_vector(), to(cpu)),
+  /// CudaContext::synchronize(). The loss and gradient of that call are NaN.
+  /// Off, nothing is recorded (a bad label just gives NaN; int32 labels are
+  /// always checked on the CPU, where an unchecked one would read out of bounds).
   bool check_targets = true;
 };
 
@@ -65,15 +70,18 @@ enum class ElementwiseLoss { BceWithLogits, SquaredError, Hinge };
 /// loss = loss_scale * sum_i L(z_i, y_i); grad_i = grad_scale * L'(z_i, y_i).
 void elementwise_loss(ElementwiseLoss kind, const float* z, const float* y, float* grad,
                       float* loss, std::int64_t n, float grad_scale, double loss_scale, int device);
-/// Index of the first y not in {-1, +1}, or -1; synchronises.
-std::int64_t first_non_sign(const float* y, std::int64_t n, int device);
+/// Queues a check of y against {-1, +1}: the lowest bad index and its value's
+/// bits go into `bad_word` (a deferred-check word, core/deferred_check.hpp);
+/// requires n < 2^32. Does not synchronise.
+void record_non_sign(const float* y, std::int64_t n, unsigned long long* bad_word, int device);
 /// Fused softmax cross-entropy with int32 labels (soft_targets == nullptr) or
 /// float32 soft targets (labels == nullptr). Rows with a label outside [0, K)
-/// get a NaN loss and gradient; when `first_bad_label` is non-null the first
-/// such row (or -1) is returned through it (synchronises).
+/// get a NaN loss and gradient; when `bad_word` (a deferred-check word,
+/// core/deferred_check.hpp) is non-null the lowest such row and its label are
+/// recorded in it. Does not synchronise.
 void softmax_cross_entropy(const float* logits, const std::int32_t* labels,
                            const float* soft_targets, float* grad, float* loss, std::int64_t rows,
-                           std::int64_t cols, float scale, std::int64_t* first_bad_label,
+                           std::int64_t cols, float scale, unsigned long long* bad_word,
                            int device);
 }  // namespace cuda
 

@@ -13,10 +13,13 @@
 //                                   registers; int32 labels or soft targets.
 //   ce_block_kernel<Soft>         : K > 1024: one block per row, an online
 //                                   (max, sum) pass, then the gradient pass.
-//   first_bad_kernel              : the first index failing a target check.
+//   first_non_sign_kernel         : hinge targets that are not +-1.
 // Rows whose label is outside [0, K) get NaN loss and gradient, and the lowest
-// such row is recorded for the caller's check.
+// such row (with its label) is recorded in the caller's deferred-check word
+// (core/deferred_check.hpp): nothing here waits for the stream.
 #include <climits>
+
+#include "../core/deferred_check.hpp"
 
 #include "functors.hpp"
 #include "loss.hpp"
@@ -44,8 +47,12 @@ using namespace cuda_detail;
 constexpr int kTileRows = 128;
 constexpr int kWarpsPerBlock = 8;
 
-__device__ __forceinline__ void record_bad(unsigned long long* first_bad, std::int64_t index) {
-  if (first_bad != nullptr) atomicMin(first_bad, static_cast<unsigned long long>(index));
+// Keeps the lowest (index, payload) finding in a deferred-check word (core/deferred_check.hpp).
+__device__ __forceinline__ void record_bad(unsigned long long* first_bad, std::int64_t index,
+                                           std::uint32_t payload) {
+  if (first_bad != nullptr)
+    atomicMin(first_bad, static_cast<unsigned long long>(
+                             detail::pack_finding(static_cast<std::uint32_t>(index), payload)));
 }
 
 __global__ void ce_tile_kernel(const float* __restrict__ z, const std::int32_t* __restrict__ labels,
@@ -84,7 +91,7 @@ __global__ void ce_tile_kernel(const float* __restrict__ z, const std::int32_t* 
     const float inv = 1.0f / s;
     loss = static_cast<double>((m - zy) + logf(s));
     for (int k = 0; k < cols; ++k) t[k] = ok ? (t[k] * inv - (k == y ? 1.0f : 0.0f)) * scale : NAN;
-    if (!ok) record_bad(first_bad, row);
+    if (!ok) record_bad(first_bad, row, static_cast<std::uint32_t>(y));
   }
   __syncthreads();
   if (vec) {
@@ -164,7 +171,7 @@ __global__ void ce_warp_kernel(const float* __restrict__ z, const std::int32_t* 
         const int c = lane + 32 * j;
         if (c < cols) grad[base + c] = ok ? (v[j] * inv - (c == y ? 1.0f : 0.0f)) * scale : NAN;
       }
-      if (!ok && lane == 0) record_bad(first_bad, row);
+      if (!ok && lane == 0) record_bad(first_bad, row, static_cast<std::uint32_t>(y));
     }
   }
   if (lane == 0) warp_loss[warp] = static_cast<double>(loss);
@@ -215,7 +222,7 @@ __global__ void ce_block_kernel(const float* __restrict__ z,
     if (threadIdx.x == 0) {
       const float zy = ok ? __ldg(z + base + y) : NAN;
       partials[row] = static_cast<double>((ms.m - zy) + logf(ms.s));
-      if (!ok) record_bad(first_bad, row);
+      if (!ok) record_bad(first_bad, row, static_cast<std::uint32_t>(y));
     }
   }
 }
@@ -225,33 +232,9 @@ __global__ void first_non_sign_kernel(const float* __restrict__ y, std::int64_t 
   for (std::int64_t i = blockIdx.x * std::int64_t{blockDim.x} + threadIdx.x; i < n;
        i += std::int64_t{gridDim.x} * blockDim.x) {
     const float v = __ldg(y + i);
-    if (v != 1.0f && v != -1.0f) record_bad(first_bad, i);
+    if (v != 1.0f && v != -1.0f) record_bad(first_bad, i, __float_as_uint(v));
   }
 }
-
-// A device flag holding the lowest bad index (ULLONG_MAX: none), read back on request.
-class BadIndexFlag {
- public:
-  BadIndexFlag(int device, bool wanted) : ctx_(CudaContext::get(device)) {
-    if (!wanted) return;
-    flag_ = static_cast<unsigned long long*>(ctx_.allocate(sizeof(unsigned long long)));
-    MINIDL_CUDA_CHECK(cudaMemsetAsync(flag_, 0xff, sizeof(unsigned long long), ctx_.stream()));
-  }
-  ~BadIndexFlag() { ctx_.deallocate(flag_); }
-  BadIndexFlag(const BadIndexFlag&) = delete;
-  BadIndexFlag& operator=(const BadIndexFlag&) = delete;
-  unsigned long long* get() const { return flag_; }
-  /// The recorded index or -1; waits for the stream.
-  std::int64_t read() {
-    unsigned long long v = ULLONG_MAX;
-    ctx_.copy_device_to_host(&v, flag_, sizeof(v));
-    return v == ULLONG_MAX ? -1 : static_cast<std::int64_t>(v);
-  }
-
- private:
-  CudaContext& ctx_;
-  unsigned long long* flag_ = nullptr;
-};
 
 }  // namespace
 
@@ -274,22 +257,18 @@ void elementwise_loss(ElementwiseLoss kind, const float* z, const float* y, floa
   }
 }
 
-std::int64_t first_non_sign(const float* y, std::int64_t n, int device) {
-  if (n == 0) return -1;
-  cudaStream_t stream = stream_for(device);
-  BadIndexFlag flag(device, true);
-  first_non_sign_kernel<<<grid_for(n, device), kBlock, 0, stream>>>(y, n, flag.get());
+void record_non_sign(const float* y, std::int64_t n, unsigned long long* bad_word, int device) {
+  if (n == 0) return;
+  first_non_sign_kernel<<<grid_for(n, device), kBlock, 0, stream_for(device)>>>(y, n, bad_word);
   MINIDL_CUDA_LAUNCH_CHECK("first_non_sign_kernel");
-  return flag.read();
 }
 
 void softmax_cross_entropy(const float* logits, const std::int32_t* labels,
                            const float* soft_targets, float* grad, float* loss, std::int64_t rows,
-                           std::int64_t cols, float scale, std::int64_t* first_bad_label,
+                           std::int64_t cols, float scale, unsigned long long* bad_word,
                            int device) {
   cudaStream_t stream = stream_for(device);
   CudaContext& ctx = CudaContext::get(device);
-  BadIndexFlag flag(device, first_bad_label != nullptr);
   const bool soft = soft_targets != nullptr;
   MINIDL_CHECK(cols <= 0x7fffffff && rows <= 0x7fffffff, ShapeError, "softmax_cross_entropy: [",
                rows, ", ", cols, "] is too large for the CUDA kernels");
@@ -312,27 +291,27 @@ void softmax_cross_entropy(const float* logits, const std::int32_t* labels,
     if (!soft && cols <= 32) {
       const std::size_t smem = sizeof(float) * kTileRows * static_cast<std::size_t>(cols);
       ce_tile_kernel<<<grid, kTileRows, smem, stream>>>(logits, labels, grad, rows, k, scale,
-                                                        partials, flag.get());
+                                                        partials, bad_word);
       MINIDL_CUDA_LAUNCH_CHECK("ce_tile_kernel");
     } else if (cols <= 1024) {
       with_values_per_lane(cols, [&](auto vpl) {
         constexpr int VPL = decltype(vpl)::value;
         if (soft) {
           ce_warp_kernel<VPL, true><<<grid, 32 * kWarpsPerBlock, 0, stream>>>(
-              logits, labels, soft_targets, grad, rows, k, scale, partials, flag.get());
+              logits, labels, soft_targets, grad, rows, k, scale, partials, bad_word);
         } else {
           ce_warp_kernel<VPL, false><<<grid, 32 * kWarpsPerBlock, 0, stream>>>(
-              logits, labels, soft_targets, grad, rows, k, scale, partials, flag.get());
+              logits, labels, soft_targets, grad, rows, k, scale, partials, bad_word);
         }
       });
       MINIDL_CUDA_LAUNCH_CHECK("ce_warp_kernel");
     } else {
       if (soft) {
         ce_block_kernel<true><<<grid, 512, 0, stream>>>(logits, labels, soft_targets, grad, cols,
-                                                        scale, partials, flag.get());
+                                                        scale, partials, bad_word);
       } else {
         ce_block_kernel<false><<<grid, 512, 0, stream>>>(logits, labels, soft_targets, grad, cols,
-                                                         scale, partials, flag.get());
+                                                         scale, partials, bad_word);
       }
       MINIDL_CUDA_LAUNCH_CHECK("ce_block_kernel");
     }
@@ -341,7 +320,6 @@ void softmax_cross_entropy(const float* logits, const std::int32_t* labels,
                                                static_cast<double>(scale), loss);
   MINIDL_CUDA_LAUNCH_CHECK("loss_finalize_kernel");
   ctx.deallocate(partials);
-  if (first_bad_label != nullptr) *first_bad_label = flag.read();
 }
 
 }  // namespace minidl::cuda

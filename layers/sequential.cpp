@@ -23,12 +23,17 @@ Sequential& Sequential::loss(std::shared_ptr<LossLayer> loss, const Shape& targe
   return *this;
 }
 
-float Sequential::train_step(const Tensor& x, const Tensor& targets) {
-  MINIDL_CHECK(loss_ >= 0, ValueError, "Sequential::train_step: add a loss first");
+Tensor Sequential::step(const Tensor& x, const Tensor& targets) {
+  MINIDL_CHECK(loss_ >= 0, ValueError, "Sequential::step: add a loss first");
   graph_.zero_grad();
   graph_.forward({x, targets});
   graph_.backward(loss_);
-  return graph_.value(loss_).item<float>();
+  return graph_.value(loss_);
+}
+
+float Sequential::train_step(const Tensor& x, const Tensor& targets) {
+  MINIDL_CHECK(loss_ >= 0, ValueError, "Sequential::train_step: add a loss first");
+  return step(x, targets).item<float>();
 }
 
 Tensor Sequential::predict(const Tensor& x) {

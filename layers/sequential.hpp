@@ -6,6 +6,7 @@
 //   net.loss(softmax_cross_entropy_loss(), {}, DType::Int32);   // int32 labels [B]
 //   net.build(128);
 //   float loss = net.train_step(x, y);   // forward + backward (after zero_grad)
+//   Tensor l = net.step(x, y);           // the same, the loss left on the device (no sync)
 #pragma once
 
 #include <memory>
@@ -45,8 +46,15 @@ class Sequential {
 
   void build(std::int64_t batch_size) { graph_.build(batch_size); }
 
-  /// zero_grad, forward on (x, targets) and backward; returns the loss value
-  /// (reading it synchronises with the GPU).
+  /// zero_grad, forward on (x, targets) and backward; returns the 0-d float32
+  /// loss on the model's device WITHOUT reading it: on CUDA nothing waits for the
+  /// GPU, so a loop can queue step after step and accumulate the losses on the
+  /// device (add(total, step(x, y), total)). The tensor is the graph's loss
+  /// buffer: the next step overwrites it, so read or accumulate it before then.
+  /// A deferred CUDA check (a label outside [0, K): kernels/loss.hpp) is raised
+  /// when the loss (or anything else) is next read on the host.
+  Tensor step(const Tensor& x, const Tensor& targets);
+  /// step() and then the loss value (reading it synchronises with the GPU).
   float train_step(const Tensor& x, const Tensor& targets);
   /// The last layer's output for x (no loss, no gradients).
   Tensor predict(const Tensor& x);

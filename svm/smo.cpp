@@ -1,6 +1,7 @@
 #include "smo.hpp"
 
 #include "smo_step.hpp"
+#include "working_set.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -279,12 +280,8 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
 }
 
 namespace {
-inline bool in_up(std::int8_t y, double a, double c) {
-  return (y > 0 && a < c) || (y < 0 && a > 0);
-}
-inline bool in_low(std::int8_t y, double a, double c) {
-  return (y > 0 && a > 0) || (y < 0 && a < c);
-}
+inline bool in_up(std::int8_t y, double a, double c) { return ws_in_up(y, a, c); }
+inline bool in_low(std::int8_t y, double a, double c) { return ws_in_low(y, a, c); }
 }  // namespace
 
 SmoResult smo_solve_decomposition(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
@@ -313,9 +310,7 @@ SmoResult smo_solve_decomposition(KernelRows& k, const std::vector<std::int8_t>&
   std::vector<double> grad(L, -1.0);
   std::vector<double> cbox(L);
   for (std::size_t t = 0; t < L; ++t) cbox[t] = y[t] > 0 ? cp : cn;
-  std::vector<unsigned char> mark(L);
   std::vector<std::int64_t> ws;
-  std::vector<std::int64_t> cand;
   std::vector<float> kws;
   std::vector<double> la, lg, lc, delta;
   std::vector<float> lkd;
@@ -333,26 +328,7 @@ SmoResult smo_solve_decomposition(KernelRows& k, const std::vector<std::int8_t>&
       if (in_low(y[t], alpha[t], cbox[t])) low = std::max(low, y[t] * grad[t]);
     }
     violation = (up == -kInf || low == -kInf) ? 0.0 : up + low;
-    std::fill(mark.begin(), mark.end(), 0);
-    ws.clear();
-    for (int side = 0; side < 2; ++side) {
-      cand.clear();
-      for (std::size_t t = 0; t < L; ++t)
-        if (mark[t] == 0 &&
-            (side == 0 ? in_up(y[t], alpha[t], cbox[t]) : in_low(y[t], alpha[t], cbox[t])))
-          cand.push_back(static_cast<std::int64_t>(t));
-      const auto score = [&](std::int64_t t) {
-        const auto T = static_cast<std::size_t>(t);
-        return side == 0 ? -y[T] * grad[T] : y[T] * grad[T];
-      };
-      const auto take = std::min<std::size_t>(cand.size(), static_cast<std::size_t>(half));
-      std::nth_element(cand.begin(), cand.begin() + static_cast<std::ptrdiff_t>(take), cand.end(),
-                       [&](std::int64_t a, std::int64_t b) { return score(a) > score(b); });
-      for (std::size_t c = 0; c < take; ++c) {
-        ws.push_back(cand[c]);
-        mark[static_cast<std::size_t>(cand[c])] = 1;
-      }
-    }
+    ws = select_working_set(y, alpha, grad, cbox, half);
     if (violation < options.eps || ws.size() < 2) {
       res.converged = true;
       break;
@@ -446,6 +422,29 @@ SmoResult smo_solve_decomposition(KernelRows& k, const std::vector<std::int8_t>&
   smo_finish(res, y, cp, cn);
   return res;
 }
+
+namespace cuda {
+
+int solver_workers(bool full_matrix, std::size_t problems) {
+  return full_matrix ? static_cast<int>(std::min<std::size_t>(std::max<std::size_t>(problems, 1), 8))
+                     : 1;
+}
+
+std::size_t solver_buffer_bytes(std::int64_t l_max, std::int64_t d, int working_set,
+                                bool full_matrix, std::size_t problems) {
+  // Mirrors smo_solve_problems' per-worker allocations (each at least one element).
+  const auto n = [](std::int64_t count, std::size_t size) {
+    return static_cast<std::size_t>(std::max<std::int64_t>(count, 1)) * size;
+  };
+  const std::int64_t q = std::min<std::int64_t>(working_set, l_max);
+  std::size_t per_worker = n(l_max, 8) /*idx*/ + n(l_max, 1) /*y*/ + 3 * n(l_max, 8) +
+                           n(l_max, 1) /*mark*/ + n(q, 4) /*ws*/ + 4 + 8 + n(q, 8) /*delta*/ +
+                           n(q * l_max, 4) /*kws*/;
+  if (!full_matrix) per_worker += n(l_max * d, 4) + n(l_max, 4) + n(q * d, 4) + n(q, 4);
+  return per_worker * static_cast<std::size_t>(solver_workers(full_matrix, problems));
+}
+
+}  // namespace cuda
 
 void smo_finish(SmoResult& res, const std::vector<std::int8_t>& y, double cp, double cn) {
   const std::vector<double>& alpha = res.alpha;

@@ -112,8 +112,9 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
 
 /// The decomposition SMO of the GPU solver (smo_cuda.cu), step for step on the
 /// CPU: each outer iteration takes the working set of the q/2 largest -y_t G_t in
-/// I_up and the q/2 largest y_t G_t in I_low (distinct; a partial selection with
-/// nth_element, no sort), solves the sub-problem on it with the two-variable SMO
+/// I_up and the q/2 largest y_t G_t in I_low (distinct; svm/working_set.hpp: float32
+/// keys, ties to the lowest index, so two fits of one problem are bitwise equal and
+/// the GPU solver selects the same sets), solves the sub-problem on it with the two-variable SMO
 /// above (WSS2, tau = 1e-12) down to a violation of max(eps, 0.1 x the global
 /// one) or 10 q iterations (at least 1000), then updates the whole gradient with
 /// the working set's kernel rows. Stops when the global violation is below eps.
@@ -139,6 +140,15 @@ struct SmoProblem {
   double cn = 0.0;
   SmoResult* result = nullptr;
 };
+/// How many problems smo_solve_problems solves at once, each with its own stream
+/// and buffers: up to 8 with the full kernel matrix, 1 when it computes rows.
+int solver_workers(bool full_matrix, std::size_t problems);
+/// Device bytes smo_solve_problems allocates besides k_full (and x): every
+/// worker's buffers for the largest problem (l_max variables, d features, the
+/// working set clamped to l_max). The caller's memory budget must count them: at
+/// 60k samples one-vs-rest, 8 workers' [1024, 60000] kernel-row blocks are 2 GB.
+std::size_t solver_buffer_bytes(std::int64_t l_max, std::int64_t d, int working_set,
+                                bool full_matrix, std::size_t problems);
 /// The decomposition SMO on `device` (smo_cuda.cu): x float32 [n, d] in device
 /// memory; k_full the n x n kernel matrix in device memory, or null to compute the
 /// working set's kernel rows with GEMM each outer iteration. Fills every problem's

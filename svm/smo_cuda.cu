@@ -4,8 +4,10 @@
 //                        reductions), then the working set: the q/2 largest
 //                        -y_t G_t over I_up and the q/2 largest y_t G_t over I_low
 //                        (distinct indices), each by a radix select on the float
-//                        keys (four 8-bit histogram passes in shared memory and a
-//                        compaction; no sort).
+//                        keys (four 8-bit histogram passes in shared memory) and a
+//                        compaction in index order (ballots and block scans), ties
+//                        to the lowest index: svm/working_set.hpp's rule, the CPU
+//                        solver's selection, the same set in every run.
 //   gather_rows_kernel : the working set's kernel rows K[ws, :] of the sub-problem,
 //                        gathered from the full n x n matrix shared by every
 //                        one-vs-one pair (or, when it does not fit, computed by
@@ -35,21 +37,38 @@
 #include "kernel_function.hpp"
 #include "smo.hpp"
 #include "smo_step.hpp"
+#include "working_set.hpp"
 
 namespace minidl::svm::cuda_detail {
 
 constexpr int kWsThreads = 1024;  // the largest working set; one thread per variable
 
-__device__ __forceinline__ unsigned order_key(float f) {
-  const unsigned u = __float_as_uint(f);
-  return (u & 0x80000000u) != 0u ? ~u : (u | 0x80000000u);
-}
-
 __device__ __forceinline__ bool in_up(signed char y, double a, double c) {
-  return (y > 0 && a < c) || (y < 0 && a > 0);
+  return ws_in_up(y, a, c);
 }
 __device__ __forceinline__ bool in_low(signed char y, double a, double c) {
-  return (y > 0 && a > 0) || (y < 0 && a < c);
+  return ws_in_low(y, a, c);
+}
+
+// The exclusive count of `flag` over the threads before this one (thread order)
+// and, in `total`, over the whole block: a ballot per warp and a scan of the warp
+// counts. Every thread of the block must call it (blockDim.x a multiple of 32).
+// warp_counts: 32 ints of shared memory.
+__device__ int block_exclusive_count(bool flag, int* warp_counts, int& total) {
+  const unsigned ballot = __ballot_sync(0xffffffffu, flag);
+  const int lane = threadIdx.x % 32;
+  const int warp = threadIdx.x / 32;
+  if (lane == 0) warp_counts[warp] = __popc(ballot);
+  __syncthreads();
+  int before = 0;
+  total = 0;
+  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) {
+    const int c = warp_counts[w];
+    before += w < warp ? c : 0;
+    total += c;
+  }
+  __syncthreads();  // warp_counts may be rewritten by the next call
+  return before + __popc(ballot & ((1u << lane) - 1u));
 }
 
 // Block-wide max of v; every thread gets the result. scratch: 32 doubles.
@@ -101,7 +120,8 @@ __device__ void block_argmax(double& v, int& idx, double* sv, int* si) {
 // marked, appending them to ws at *count.
 __device__ void select_side(int side, const double* grad, const double* alpha, const signed char* y,
                             const double* cbox, int l, int half, int* ws, int* count,
-                            unsigned char* mark, unsigned* hist, unsigned* shared_u) {
+                            unsigned char* mark, unsigned* hist, unsigned* shared_u,
+                            int* warp_counts) {
   // shared_u: [0] eligible count, [1] prefix, [2] mask, [3] remaining, [4] base
   if (threadIdx.x == 0) shared_u[0] = 0;
   __syncthreads();
@@ -130,8 +150,7 @@ __device__ void select_side(int side, const double* grad, const double* alpha, c
       const bool ok = mark[t] == 0 && (side == 0 ? in_up(y[t], alpha[t], cbox[t])
                                                  : in_low(y[t], alpha[t], cbox[t]));
       if (!ok) continue;
-      const float score = static_cast<float>(side == 0 ? -y[t] * grad[t] : y[t] * grad[t]);
-      const unsigned key = order_key(score);
+      const unsigned key = ws_order_key(ws_score(side, y[t], grad[t]));
       if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255u], 1u);
     }
     __syncthreads();
@@ -149,27 +168,38 @@ __device__ void select_side(int side, const double* grad, const double* alpha, c
     }
     __syncthreads();
   }
+  // The need-th largest key is `threshold`; shared_u[3] of the keys equal to it are
+  // still wanted. Compact in index order (svm/working_set.hpp's rule): every key
+  // above the threshold, and the ties with the lowest indices. Positions come from
+  // block scans of ballots, not from an atomic counter, so the list is the same in
+  // every run and sorted by index.
   const unsigned threshold = shared_u[1];
-  __syncthreads();
-  // Keys above the threshold all go in; then ties up to `need`.
-  for (int pass = 0; pass < 2; ++pass) {
-    for (int t = threadIdx.x; t < l; t += blockDim.x) {
-      const bool ok = mark[t] == 0 && (side == 0 ? in_up(y[t], alpha[t], cbox[t])
-                                                 : in_low(y[t], alpha[t], cbox[t]));
-      if (!ok) continue;
-      const float score = static_cast<float>(side == 0 ? -y[t] * grad[t] : y[t] * grad[t]);
-      const unsigned key = order_key(score);
-      if (pass == 0 ? key > threshold : key == threshold) {
-        const int pos = atomicAdd(count, 1);
-        if (pos < static_cast<int>(shared_u[4] + need)) ws[pos] = t;
-      }
+  const int ties_wanted = static_cast<int>(shared_u[3]);
+  const int base = static_cast<int>(shared_u[4]);
+  int ties_seen = 0;
+  int placed = 0;
+  for (int start = 0; start < l; start += blockDim.x) {
+    const int t = start + static_cast<int>(threadIdx.x);
+    bool ok = false;
+    unsigned key = 0;
+    if (t < l) {
+      ok = mark[t] == 0 && (side == 0 ? in_up(y[t], alpha[t], cbox[t])
+                                      : in_low(y[t], alpha[t], cbox[t]));
+      if (ok) key = ws_order_key(ws_score(side, y[t], grad[t]));
     }
-    __syncthreads();
+    const bool tie = ok && key == threshold;
+    int ties_here = 0;
+    const int tie_rank = ties_seen + block_exclusive_count(tie, warp_counts, ties_here);
+    const bool take = ok && (key > threshold || (tie && tie_rank < ties_wanted));
+    int taken_here = 0;
+    const int pos = placed + block_exclusive_count(take, warp_counts, taken_here);
+    if (take) ws[base + pos] = t;
+    ties_seen += ties_here;
+    placed += taken_here;
   }
-  if (threadIdx.x == 0) *count = min(*count, static_cast<int>(shared_u[4] + need));
+  if (threadIdx.x == 0) *count = base + static_cast<int>(need);
   __syncthreads();
-  for (int w = static_cast<int>(shared_u[4]) + threadIdx.x; w < *count; w += blockDim.x)
-    mark[ws[w]] = 1;
+  for (int w = base + static_cast<int>(threadIdx.x); w < *count; w += blockDim.x) mark[ws[w]] = 1;
   __syncthreads();
 }
 
@@ -181,6 +211,7 @@ __global__ void __launch_bounds__(kWsThreads)
   __shared__ unsigned hist[256];
   __shared__ unsigned shared_u[5];
   __shared__ int count;
+  __shared__ int warp_counts[32];
   double up = -DBL_MAX;
   double low = -DBL_MAX;
   for (int t = threadIdx.x; t < l; t += blockDim.x) {
@@ -195,8 +226,8 @@ __global__ void __launch_bounds__(kWsThreads)
     count = 0;
   }
   __syncthreads();
-  select_side(0, grad, alpha, y, cbox, l, half, ws, &count, mark, hist, shared_u);
-  select_side(1, grad, alpha, y, cbox, l, half, ws, &count, mark, hist, shared_u);
+  select_side(0, grad, alpha, y, cbox, l, half, ws, &count, mark, hist, shared_u, warp_counts);
+  select_side(1, grad, alpha, y, cbox, l, half, ws, &count, mark, hist, shared_u, warp_counts);
   if (threadIdx.x == 0) *ws_count = count;
 }
 
@@ -396,6 +427,50 @@ T* alloc(CudaContext& ctx, std::vector<void*>& owned, std::int64_t count) {
 
 namespace minidl::svm::cuda {
 
+std::vector<std::int64_t> select_working_set(const std::vector<std::int8_t>& y,
+                                             const std::vector<double>& alpha,
+                                             const std::vector<double>& grad,
+                                             const std::vector<double>& cbox, int half,
+                                             int device) {
+  using namespace cuda_detail;
+  const std::size_t l = y.size();
+  MINIDL_CHECK(alpha.size() == l && grad.size() == l && cbox.size() == l, ShapeError,
+               "cuda::select_working_set: ", l, " labels but ", alpha.size(), " alphas, ",
+               grad.size(), " gradients and ", cbox.size(), " bounds");
+  MINIDL_CHECK(half >= 0 && 2 * half <= kWsThreads && l <= 0x7fffffffu, ValueError,
+               "cuda::select_working_set: half = ", half, " (at most ", kWsThreads / 2,
+               "), l = ", l);
+  CudaContext& ctx = CudaContext::get(device);
+  std::vector<void*> owned;
+  const auto n = static_cast<std::int64_t>(l);
+  auto* dy = alloc<signed char>(ctx, owned, n);
+  auto* da = alloc<double>(ctx, owned, n);
+  auto* dg = alloc<double>(ctx, owned, n);
+  auto* dc = alloc<double>(ctx, owned, n);
+  auto* mark = alloc<unsigned char>(ctx, owned, n);
+  auto* ws = alloc<int>(ctx, owned, 2 * half);
+  auto* count = alloc<int>(ctx, owned, 1);
+  auto* violation = alloc<double>(ctx, owned, 1);
+  std::vector<int> host_ws(static_cast<std::size_t>(2 * half));
+  int host_count = 0;
+  try {
+    ctx.copy_host_to_device(dy, y.data(), l);
+    ctx.copy_host_to_device(da, alpha.data(), l * sizeof(double));
+    ctx.copy_host_to_device(dg, grad.data(), l * sizeof(double));
+    ctx.copy_host_to_device(dc, cbox.data(), l * sizeof(double));
+    select_ws_kernel<<<1, kWsThreads, 0, ctx.stream()>>>(dg, da, dy, dc, static_cast<int>(l), half,
+                                                         ws, count, mark, violation);
+    MINIDL_CUDA_LAUNCH_CHECK("svm select_ws_kernel");
+    ctx.copy_device_to_host(&host_count, count, sizeof(int));
+    ctx.copy_device_to_host(host_ws.data(), ws, host_ws.size() * sizeof(int));
+  } catch (...) {
+    for (void* p : owned) ctx.deallocate(p);
+    throw;
+  }
+  for (void* p : owned) ctx.deallocate(p);
+  return std::vector<std::int64_t>(host_ws.begin(), host_ws.begin() + host_count);
+}
+
 void smo_solve_problems(const float* k_full, const float* x, std::int64_t n, std::int64_t d,
                         const KernelParams& params, std::vector<SmoProblem>& problems,
                         const SmoOptions& options, int working_set, int device) {
@@ -412,7 +487,7 @@ void smo_solve_problems(const float* k_full, const float* x, std::int64_t n, std
     l_max = std::max<std::int64_t>(l_max, static_cast<std::int64_t>(p.samples->size()));
   const int q_max = static_cast<int>(std::min<std::int64_t>(working_set, l_max));
   const bool full = k_full != nullptr;
-  const int workers = full ? static_cast<int>(std::min<std::size_t>(problems.size(), 8)) : 1;
+  const int workers = solver_workers(full, problems.size());
   std::vector<void*> owned;
   std::vector<Buffers> bufs(static_cast<std::size_t>(workers));
   for (Buffers& b : bufs) {

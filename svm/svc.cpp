@@ -30,7 +30,13 @@ const char* margin_category_name(MarginCategory c) {
   return "unknown";
 }
 
-SVC::SVC(SvcOptions options) : options_(std::move(options)) {}
+SVC::SVC(SvcOptions options) : options_(std::move(options)) {
+  MINIDL_CHECK(options_.gamma == 0.0 || options_.gamma_mode == GammaMode::Value, ValueError,
+               "SVC: SvcOptions::gamma is ", options_.gamma, " but gamma_mode is ",
+               options_.gamma_mode == GammaMode::Scale ? "Scale" : "Auto",
+               ", which would ignore it: set gamma_mode = GammaMode::Value (or use "
+               "SvcOptions::with_gamma) to use this gamma, or leave gamma at 0");
+}
 
 namespace {
 
@@ -165,7 +171,15 @@ SVC& SVC::fit(const Tensor& x_in, const Tensor& y_in) {
                static_cast<std::size_t>(sysconf(_SC_PAGE_SIZE)) / 2;
     }
   }
-  const double full_bytes = double(n) * double(n) * 4.0;
+  // On the GPU the solver's per-worker buffers (svm/smo.hpp) share the budget with
+  // the full matrix.
+  std::int64_t l_max = 0;
+  for (const BinaryResult& r : results)
+    l_max = std::max<std::int64_t>(l_max, static_cast<std::int64_t>(r.samples.size()));
+  const double solver_bytes =
+      on_cuda ? double(cuda::solver_buffer_bytes(l_max, d, o.working_set, true, results.size()))
+              : 0.0;
+  const double full_bytes = double(n) * double(n) * 4.0 + solver_bytes;
   const bool full = full_bytes <= static_cast<double>(budget);
   const std::size_t row_budget =
       full ? std::size_t{256} << 20 : std::max<std::size_t>(budget / 2, std::size_t{16} << 20);
