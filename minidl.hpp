@@ -1,4 +1,14 @@
 // minidl: everything a user needs, in one include.
+//
+// One convention for the outputs of the public ops (kernels/, svm::kernel_matrix):
+// an output `Tensor& out` that the op overwrites and whose shape follows from the
+// operands may be passed undefined (Tensor()) and is then allocated on the
+// operands' device; a defined one must have exactly the right shape, dtype and
+// device (ShapeError / DTypeError / DeviceError otherwise) and is written in
+// place. Outputs that are accumulated into (axpy's y, gemm / gemv with beta != 0,
+// the `accumulate` gradients) or whose shape the caller chooses (fill,
+// copy_from_columns' dst, conv2d_backward_filter's dw) must exist. Each header
+// states which of the two an output is.
 #pragma once
 
 #include "core/context.hpp"
@@ -17,10 +27,12 @@
 #include "data/loader.hpp"
 #include "io/atomic_file.hpp"
 #include "io/checkpoint.hpp"
+#include "io/onnx_export.hpp"
 #include "io/safetensors.hpp"
 #include "kernels/activation.hpp"
 #include "kernels/arith.hpp"
 #include "kernels/batchnorm.hpp"
+#include "kernels/columns.hpp"
 #include "kernels/conv2d.hpp"
 #include "kernels/fill.hpp"
 #include "kernels/loss.hpp"

@@ -302,6 +302,12 @@ Tensor from_vector(std::initializer_list<float> values, const Shape& shape, Devi
 Tensor from_vector(std::initializer_list<std::int32_t> values, const Shape& shape, Device device) {
   return tensor_from(std::vector<std::int32_t>(values), shape, device);
 }
+Tensor from_vector(std::initializer_list<float> values) {
+  return from_vector(std::vector<float>(values));
+}
+Tensor from_vector(std::initializer_list<std::int32_t> values) {
+  return from_vector(std::vector<std::int32_t>(values));
+}
 
 Tensor uniform(const Shape& shape, float low, float high, Generator& gen, Device device) {
   Tensor t = empty(shape, device, DType::Float32);

@@ -143,12 +143,16 @@ Tensor from_vector(const std::vector<std::int32_t>& values, const Shape& shape,
                    Device device = Device::cpu());
 Tensor from_vector(const std::vector<float>& values, Device device = Device::cpu());
 Tensor from_vector(const std::vector<std::int32_t>& values, Device device = Device::cpu());
-/// Brace lists pick the dtype from their literals: from_vector({1.f, 2.f}, {2}) is
-/// float32, from_vector({1, 2}, {2}) is int32.
+/// Brace lists pick the dtype from their elements: from_vector({1.f, 2.f}, {2}) and
+/// from_vector({a, b}) with float a, b are float32, from_vector({1, 2}) is int32.
+/// Without a shape the tensor is 1-D on the CPU (a second argument {} would be
+/// ambiguous between a shape and a device: write the shape, {} for a scalar).
 Tensor from_vector(std::initializer_list<float> values, const Shape& shape,
                    Device device = Device::cpu());
 Tensor from_vector(std::initializer_list<std::int32_t> values, const Shape& shape,
                    Device device = Device::cpu());
+Tensor from_vector(std::initializer_list<float> values);
+Tensor from_vector(std::initializer_list<std::int32_t> values);
 /// float32 values uniform in [low, high), from gen's next draw (see random.hpp):
 /// the same seed gives bit-identical values on CPU and CUDA.
 Tensor uniform(const Shape& shape, float low, float high, Generator& gen,

@@ -59,6 +59,14 @@ std::string fashion_mnist_dir(const std::string& dir) {
   return from_env.empty() ? std::string(kFashionMnistDefaultDir) : from_env;
 }
 
+Dataset first_samples(const Dataset& d, std::int64_t n) {
+  if (n <= 0 || n >= d.images.size(0)) return d;
+  std::vector<std::int64_t> dims = d.images.shape().dims();
+  dims[0] = n;
+  return Dataset{Tensor(d.images.storage(), Shape(dims), DType::Float32),
+                 Tensor(d.labels.storage(), Shape{n}, DType::Int32)};
+}
+
 Dataset load_fashion_mnist(FashionMnistSplit split, const std::string& dir_arg) {
   const std::string dir = fashion_mnist_dir(dir_arg);
   std::error_code ec;

@@ -47,6 +47,10 @@ inline constexpr float kFashionMnistTrainStd = 0.35302424f;
 /// outside [0, 10).
 Dataset load_fashion_mnist(FashionMnistSplit split, const std::string& dir = "");
 
+/// The first `n` samples of d (views of the same storage, no copy); all of them
+/// when n <= 0 or n >= their number.
+Dataset first_samples(const Dataset& d, std::int64_t n);
+
 /// The folder load_fashion_mnist(split, dir) reads: dir, else the environment
 /// variable, else the default.
 std::string fashion_mnist_dir(const std::string& dir = "");

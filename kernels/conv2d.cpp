@@ -84,6 +84,10 @@ void resolve_axis(const std::string& who, const char* axis, std::int64_t n, std:
       after = total - before;
       break;
     }
+    case ConvPadding::HalfKernel:
+      before = after = k / 2;  // n + 2 (k / 2) >= k for every n >= 1
+      out = (n + 2 * (k / 2) - k) / s + 1;
+      break;
     case ConvPadding::Explicit:
       before = after = pad;
       MINIDL_CHECK(n + 2 * pad >= k, ShapeError, who, ": kernel ", axis, " ", k,

@@ -17,15 +17,22 @@
 // the notes' (K1, K2, N_in, N_out) weights in one call.
 //
 // Padding modes:
-//   Valid     no padding; output floor((N - K) / s) + 1 (N - K + 1 at stride 1).
-//             A kernel larger than the input is a ShapeError.
-//   Same      output ceil(N / s) (N at stride 1), zero padding of total
-//             max((out - 1) s + K - N, 0) split as TensorFlow does: top/left get
-//             floor(total / 2), bottom/right the rest. Odd kernels at stride 1 are
-//             padded symmetrically ((K-1)/2 each side); an even kernel puts the
-//             extra row/column at the bottom/right.
-//   Explicit  pad_h / pad_w zeros on every side (PyTorch's padding=);
-//             output floor((N + 2 pad - K) / s) + 1.
+//   Valid       no padding; output floor((N - K) / s) + 1 (N - K + 1 at stride 1).
+//               A kernel larger than the input is a ShapeError.
+//   Same        TensorFlow's padding="SAME" (Keras' padding="same"): output
+//               ceil(N / s) (N at stride 1), zero padding of total
+//               max((out - 1) s + K - N, 0) split as TensorFlow does: top/left get
+//               floor(total / 2), bottom/right the rest. Odd kernels at stride 1 are
+//               padded symmetrically ((K-1)/2 each side); an even kernel, or a stride
+//               > 1, may put the extra row/column at the bottom/right only.
+//   HalfKernel  PyTorch's nn.Conv2d(..., padding=K // 2): floor(K / 2) zeros on
+//               every side; output floor((N + 2 floor(K / 2) - K) / s) + 1. The same
+//               as Same for odd kernels at stride 1, but not at stride 2: for N = 8,
+//               K = 3, s = 2 both give 4 outputs, Same padding (0 top, 1 bottom) and
+//               HalfKernel (1, 1), so the values differ. Use it to reproduce PyTorch
+//               models, Same to reproduce TensorFlow / Keras ones.
+//   Explicit    pad_h / pad_w zeros on every side (PyTorch's padding=<int>);
+//               output floor((N + 2 pad - K) / s) + 1.
 #pragma once
 
 #include <cstdint>
@@ -35,7 +42,7 @@
 
 namespace minidl {
 
-enum class ConvPadding { Valid, Same, Explicit };
+enum class ConvPadding { Valid, Same, HalfKernel, Explicit };
 
 /// Which implementation runs. CPU tensors always use the CPU code (Auto or Cpu;
 /// Cudnn / Own on CPU tensors are a DeviceError). CUDA tensors: Auto = cuDNN,

@@ -22,6 +22,12 @@ void gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& o) {
   const char* op = "gemm";
   detail::check_float(op, "a", a);
   detail::check_float(op, "b", b);
+  if (!c.defined() && a.rank() == 2 && b.rank() == 2) {
+    MINIDL_CHECK(o.beta == 0.0f, ValueError, op, ": c is undefined but beta is ", o.beta,
+                 " (accumulating needs an existing c)");
+    c = empty({o.transpose_a ? a.size(1) : a.size(0), o.transpose_b ? b.size(0) : b.size(1)},
+              a.device());
+  }
   detail::check_float(op, "c", c);
   MINIDL_CHECK(a.rank() == 2 && b.rank() == 2 && c.rank() == 2, ShapeError, op,
                ": needs matrices, got a ", a.shape(), ", b ", b.shape(), ", c ", c.shape());
@@ -60,6 +66,11 @@ void gemv(const Tensor& a, const Tensor& x, Tensor& y, bool transpose_a, float a
   const char* op = "gemv";
   detail::check_float(op, "a", a);
   detail::check_float(op, "x", x);
+  if (!y.defined() && a.rank() == 2) {
+    MINIDL_CHECK(beta == 0.0f, ValueError, op, ": y is undefined but beta is ", beta,
+                 " (accumulating needs an existing y)");
+    y = empty({transpose_a ? a.size(1) : a.size(0)}, a.device());
+  }
   detail::check_float(op, "y", y);
   MINIDL_CHECK(a.rank() == 2 && x.rank() == 1 && y.rank() == 1, ShapeError, op,
                ": needs a matrix and two vectors, got ", a.shape(), ", ", x.shape(), ", ",

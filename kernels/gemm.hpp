@@ -22,9 +22,13 @@ struct GemmOptions {
 /// c = alpha * op(a) * op(b) + beta * c with op(x) = x or x^T. Requires float32
 /// rank-2 tensors on one device, op(a) [m, k], op(b) [k, n], c [m, n]; throws
 /// ShapeError naming the three shapes otherwise. c must not alias a or b.
+/// Output convention (minidl.hpp): with beta == 0, c is overwritten, and an
+/// undefined c is allocated [m, n] on a's device; with beta != 0 it is
+/// accumulated into and must exist (ValueError otherwise).
 void gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& options = {});
 
-/// y = alpha * op(a) * x + beta * y for a [m, n], x and y vectors.
+/// y = alpha * op(a) * x + beta * y for a [m, n], x and y vectors. An undefined y
+/// is allocated when beta == 0 (as gemm's c).
 void gemv(const Tensor& a, const Tensor& x, Tensor& y, bool transpose_a = false, float alpha = 1.0f,
           float beta = 0.0f);
 

@@ -21,6 +21,8 @@ class ActivationLayer : public Layer {
                 const Tensor& d_output, const std::vector<Tensor*>& d_inputs) override;
 
   Activation activation() const { return activation_; }
+  /// LeakyReLU's negative slope.
+  float alpha() const { return alpha_; }
 
  private:
   Activation activation_;

@@ -35,6 +35,7 @@ class BatchNorm2d : public Layer {
   Parameter& beta() { return beta_; }
   Tensor& running_mean() { return running_mean_; }
   Tensor& running_var() { return running_var_; }
+  const BatchNormOptions& options() const { return options_; }
 
  private:
   BatchNormOptions options_;

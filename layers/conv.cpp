@@ -9,6 +9,13 @@ Conv2dOptions Conv2dOptions::same(std::int64_t stride) {
   return o;
 }
 
+Conv2dOptions Conv2dOptions::half_kernel(std::int64_t stride) {
+  Conv2dOptions o;
+  o.padding = ConvPadding::HalfKernel;
+  o.stride_h = o.stride_w = stride;
+  return o;
+}
+
 Conv2dOptions Conv2dOptions::valid(std::int64_t stride) {
   Conv2dOptions o;
   o.stride_h = o.stride_w = stride;

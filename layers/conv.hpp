@@ -28,8 +28,11 @@ struct Conv2dOptions {
   Init init = Init::HeNormal;
   ConvBackend backend = ConvBackend::Auto;
 
-  /// Shorthands: Conv2dOptions::same(), Conv2dOptions::valid(2).
+  /// Shorthands: Conv2dOptions::same(), Conv2dOptions::valid(2),
+  /// Conv2dOptions::half_kernel(2). same() is TensorFlow's "SAME";
+  /// half_kernel() is PyTorch's padding=K//2 (kernels/conv2d.hpp compares them).
   static Conv2dOptions same(std::int64_t stride = 1);
+  static Conv2dOptions half_kernel(std::int64_t stride = 1);
   static Conv2dOptions valid(std::int64_t stride = 1);
 };
 

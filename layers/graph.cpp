@@ -194,7 +194,32 @@ void Graph::backward(Value loss) {
   MINIDL_CHECK(loss_info.producer >= 0 &&
                    nodes_[static_cast<std::size_t>(loss_info.producer)].layer->is_loss(),
                ValueError, "Graph::backward: '", loss_info.name,
-               "' is not the output of a loss layer");
+               "' is not the output of a loss layer (give an upstream gradient to start "
+               "from another value)");
+  run_backward(loss, nullptr);
+}
+
+void Graph::backward(Value v, const Tensor& upstream) {
+  check_value(v, "backward");
+  const ValueInfo& info = values_[static_cast<std::size_t>(v)];
+  MINIDL_CHECK(current_batch_ > 0, ValueError, "Graph::backward: run forward first");
+  MINIDL_CHECK(info.needs_grad, ValueError, "Graph::backward: '", info.name,
+               "' depends on no parameter and no requires_grad input: nothing to differentiate");
+  MINIDL_CHECK(upstream.defined(), ValueError, "Graph::backward: the upstream gradient for '",
+               info.name, "' is undefined");
+  MINIDL_CHECK(upstream.dtype() == DType::Float32, DTypeError,
+               "Graph::backward: the upstream gradient for '", info.name, "' must be float32, got ",
+               upstream.dtype());
+  MINIDL_CHECK(upstream.device() == device_, DeviceError,
+               "Graph::backward: the upstream gradient for '", info.name, "' is on ",
+               upstream.device(), ", the graph on ", device_);
+  MINIDL_CHECK(upstream.shape() == info.current.shape(), ShapeError,
+               "Graph::backward: the upstream gradient for '", info.name, "' has shape ",
+               upstream.shape(), ", the value ", info.current.shape());
+  run_backward(v, &upstream);
+}
+
+void Graph::run_backward(Value loss, const Tensor* upstream) {
   MINIDL_CHECK(current_batch_ > 0, ValueError, "Graph::backward: run forward first");
   for (ValueInfo& info : values_) {
     info.grad_ready = false;
@@ -202,7 +227,10 @@ void Graph::backward(Value loss) {
         info.needs_grad ? view_at_batch(info.grad_buffer, info, current_batch_) : Tensor();
   }
   ValueInfo& seed = values_[static_cast<std::size_t>(loss)];
-  fill(seed.current_grad, 1.0);
+  if (upstream)
+    seed.current_grad.copy_from(*upstream);
+  else
+    fill(seed.current_grad, 1.0);
   seed.grad_ready = true;
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
     Node& node = *it;
@@ -251,6 +279,22 @@ Graph::Value Graph::output_of(const std::string& layer_name) const {
     if (n.layer->name() == layer_name) return n.output;
   }
   throw ValueError(detail::concat("Graph::output_of: no layer named '", layer_name, "'"));
+}
+
+const std::string& Graph::value_name(Value v) const {
+  check_value(v, "value_name");
+  return values_[static_cast<std::size_t>(v)].name;
+}
+
+const Shape& Graph::value_shape(Value v) const {
+  check_value(v, "value_shape");
+  MINIDL_CHECK(built(), ValueError, "Graph::value_shape: build the graph first");
+  return values_[static_cast<std::size_t>(v)].shape;
+}
+
+DType Graph::value_dtype(Value v) const {
+  check_value(v, "value_dtype");
+  return values_[static_cast<std::size_t>(v)].dtype;
 }
 
 Layer& Graph::layer(const std::string& name) {

@@ -59,6 +59,13 @@ class Graph {
   /// Back-propagates from `loss` (a loss layer's output; d loss = 1), accumulating
   /// into every parameter's grad. Call zero_grad() first unless accumulating.
   void backward(Value loss);
+  /// Back-propagates from any value `v` of the last forward with the given upstream
+  /// gradient d J / d v (what a user needs to test a layer, or to chain two graphs:
+  /// the second graph's grad(input) is the first's upstream). Requires `upstream`
+  /// float32, on the graph's device, of value(v)'s shape, and `v` to depend on a
+  /// parameter or a requires_grad input (else ValueError: nothing to differentiate).
+  /// Only layers between the inputs and `v` run; parameter grads accumulate.
+  void backward(Value v, const Tensor& upstream);
 
   /// A value from the last forward (a view at the current batch size).
   Tensor value(Value v) const;
@@ -66,6 +73,19 @@ class Graph {
   Tensor grad(Value v) const;
   /// The value produced by the layer called `layer_name`.
   Value output_of(const std::string& layer_name) const;
+
+  // ---- introspection (exporters, tools) -----------------------------------------
+  /// The graph's inputs, in declaration order.
+  const std::vector<Value>& inputs() const { return inputs_; }
+  /// The values layer i reads, and the value it produces.
+  const std::vector<Value>& layer_inputs(std::size_t i) const { return nodes_.at(i).inputs; }
+  Value layer_output(std::size_t i) const { return nodes_.at(i).output; }
+  /// The value's name: an input's name, or the producing layer's name.
+  const std::string& value_name(Value v) const;
+  /// The value's shape as built, batch axis first ([batch_size, ...]; [] for a loss).
+  /// Requires a built graph (ValueError).
+  const Shape& value_shape(Value v) const;
+  DType value_dtype(Value v) const;
 
   std::vector<Parameter*> parameters();
   /// Every layer's buffers() as ("<layer name>.<buffer name>", tensor).
@@ -89,6 +109,7 @@ class Graph {
   Generator& generator() { return *generator_; }
   std::size_t layer_count() const { return nodes_.size(); }
   Layer& layer(std::size_t i) { return *nodes_.at(i).layer; }
+  const Layer& layer(std::size_t i) const { return *nodes_.at(i).layer; }
   Layer& layer(const std::string& name);
 
  private:
@@ -116,6 +137,7 @@ class Graph {
   };
 
   void check_value(Value v, const char* where) const;
+  void run_backward(Value from, const Tensor* upstream);
   Tensor view_at_batch(const Tensor& buffer, const ValueInfo& info, std::int64_t n) const;
 
   Device device_;

@@ -23,6 +23,7 @@ class Reshape : public Layer {
   /// The per-sample output shape (without the batch axis); its element count must
   /// equal the input's per-sample count (ShapeError at build, naming both).
   explicit Reshape(const Shape& sample_shape) : sample_shape_(sample_shape) {}
+  const Shape& sample_shape() const { return sample_shape_; }
   std::string type() const override { return "Reshape"; }
   Shape build(const std::vector<Shape>& input_shapes, const std::vector<DType>& input_dtypes,
               const BuildContext& ctx) override;

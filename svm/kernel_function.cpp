@@ -94,9 +94,11 @@ void kernel_matrix(const Tensor& a, const Tensor& b, Tensor& k, const KernelPara
                b.shape(), " have different numbers of features");
   const std::int64_t m = a.size(0);
   const std::int64_t n = b.size(0);
-  MINIDL_CHECK(k.defined() && k.shape() == Shape({m, n}), ShapeError, "kernel_matrix: k must be [",
-               m, ", ", n, "], got ",
-               k.defined() ? k.description() : std::string("an undefined tensor"));
+  if (!k.defined()) k = empty({m, n}, a.device());
+  MINIDL_CHECK(k.shape() == Shape({m, n}), ShapeError, "kernel_matrix: k must be [", m, ", ", n,
+               "] (or undefined, to be allocated), got ", k.description());
+  MINIDL_CHECK(k.dtype() == DType::Float32, DTypeError, "kernel_matrix: k must be float32, got ",
+               k.dtype());
   MINIDL_CHECK(a.device() == b.device() && a.device() == k.device(), DeviceError,
                "kernel_matrix: a, b and k must be on one device");
   GemmOptions opt;

@@ -86,7 +86,8 @@ double gamma_auto(const Tensor& x);
 /// x's device. Accumulated in double on the CPU, float on CUDA.
 Tensor row_sq_norms(const Tensor& x);
 
-/// k[i, j] = K(a_i, b_j) for a [m, d], b [n, d], k [m, n] (overwritten), all
+/// k[i, j] = K(a_i, b_j) for a [m, d], b [n, d], k [m, n] (overwritten; an
+/// undefined k is allocated on a's device, as every public op's output), all
 /// float32 on one device. a_norms / b_norms: row_sq_norms(a) / (b) when already
 /// at hand (only rbf reads them); computed when undefined. Throws ShapeError /
 /// DeviceError / DTypeError for mismatched operands.

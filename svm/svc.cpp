@@ -30,7 +30,13 @@ const char* margin_category_name(MarginCategory c) {
   return "unknown";
 }
 
-SVC::SVC(SvcOptions options) : options_(std::move(options)) {}
+SVC::SVC(SvcOptions options) : options_(std::move(options)) {
+  MINIDL_CHECK(options_.gamma == 0.0 || options_.gamma_mode == GammaMode::Value, ValueError,
+               "SVC: SvcOptions::gamma is ", options_.gamma, " but gamma_mode is ",
+               options_.gamma_mode == GammaMode::Scale ? "Scale" : "Auto",
+               ", which would ignore it: set gamma_mode = GammaMode::Value (or use "
+               "SvcOptions::with_gamma) to use this gamma, or leave gamma at 0");
+}
 
 namespace {
 

@@ -34,6 +34,9 @@ struct SvcOptions {
   KernelType kernel = KernelType::Rbf;
   /// Scale: 1 / (d Var X) (the default); Auto: 1 / d; Value: `gamma`.
   GammaMode gamma_mode = GammaMode::Scale;
+  /// Used with gamma_mode Value only. Setting it (!= 0) with Scale or Auto would be
+  /// ignored, so SVC's constructor rejects that with a ValueError saying to set
+  /// gamma_mode = GammaMode::Value; SvcOptions::with_gamma(g) sets both.
   double gamma = 0.0;
   double coef0 = 0.0;
   int degree = 3;
@@ -57,6 +60,13 @@ struct SvcOptions {
   /// LIBSVM's two-variable SMO (smo_solve, the default and the faster on a CPU).
   bool cpu_decomposition = false;
   MultiClass multi_class = MultiClass::OneVsOne;
+
+  /// gamma_mode = Value, gamma = g (chainable: SvcOptions{}.with_gamma(0.5)).
+  SvcOptions& with_gamma(double g) {
+    gamma_mode = GammaMode::Value;
+    gamma = g;
+    return *this;
+  }
 };
 
 /// Where a training sample lies, from y z (the course notes' categories). "On the

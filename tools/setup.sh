@@ -2,6 +2,9 @@
 # Installs the Debian packages minidl needs to build, test and run, if any is
 # missing. The CUDA toolkit is not a Debian package: when /usr/local/cuda is
 # present the build uses it, otherwise it builds the CPU backend only.
+# Then creates the project's Python virtual environment .venv (git-ignored) with
+# ONNX Runtime and NumPy from the Python Package Index, pinned below: the ONNX
+# export test (tests/io/onnx_export_test.cpp) runs exported models in it.
 #
 #   tools/setup.sh           what the build, the tests and minidl-train need
 #   tools/setup.sh --peers   also the benchmarks' peers (bench/peers/): PyTorch and
@@ -13,7 +16,9 @@ packages=(
   libopenblas-openmp-dev zlib1g-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libbenchmark-dev
   dataset-fashion-mnist libsvm-tools
+  libonnx-dev libprotobuf-dev python3-venv
 )
+venv_packages=(onnxruntime==1.32.0 numpy==2.4.6)
 case "${1:-}" in
   "") ;;
   --peers) packages+=(python3-torch python3-sklearn) ;;
@@ -24,14 +29,24 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "minidl setup: installing ${missing[*]}"
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "minidl setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
-  sudo="sudo"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "minidl setup: installing ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "minidl setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# The virtual environment, once: a later run only checks that it still imports.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$root/.venv"
+if ! "$venv/bin/python" -c "import onnxruntime, numpy" 2>/dev/null; then
+  echo "minidl setup: creating $venv with ${venv_packages[*]}"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${venv_packages[@]}"
+  "$venv/bin/python" -c "import onnxruntime, numpy"
+fi

@@ -5,6 +5,7 @@
 //   minidl-train --save ckpt.safetensors --epochs 5
 //   minidl-train --resume ckpt.safetensors --epochs 10   # continues with epoch 6
 //   minidl-train --model cnn            # 2 x (conv 5x5 same + ReLU + max-pool 2), dense 1024
+//   minidl-train --export-onnx model.onnx   # the trained model for ONNX Runtime & co.
 //
 // Writes <out>/metrics.csv (per epoch), <out>/curves.svg (loss and accuracy
 // curves; open it in a browser) and <out>/confusion.csv.
@@ -18,6 +19,8 @@
 #include <sstream>
 
 #include "core/info.hpp"
+#include "io/atomic_file.hpp"
+#include "io/onnx_export.hpp"
 #include "report.hpp"
 #include "svm_task.hpp"
 #include "trainer.hpp"
@@ -89,6 +92,10 @@ int run(int argc, char** argv) {
   app.add_option("--threads", threads, "CPU threads for OpenMP and OpenBLAS (default: all cores)");
   app.add_option("--save", config.save, "Checkpoint to write after every epoch (safetensors)");
   app.add_option("--resume", config.resume, "Checkpoint to continue from");
+  std::string export_path;
+  app.add_option("--export-onnx", export_path,
+                 "After training, write the model as ONNX (opset 13; input x [batch, 784], "
+                 "output the logits)");
   app.add_option("--data", data_dir,
                  "Fashion-MNIST folder (default: $MINIDL_FASHION_MNIST_DIR or "
                  "/usr/share/datasets/fashion-mnist)");
@@ -113,6 +120,9 @@ int run(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (threads > 0) set_cpu_threads(threads);
+  MINIDL_CHECK(export_path.empty() || config.model != "svm", ValueError,
+               "--export-onnx: the SVM has no ONNX export (use --svm-save for a LIBSVM model)");
+  if (!export_path.empty()) check_writable(export_path, "--export-onnx");
   if (config.model == "cnn") {
     const TrainConfig cnn = cnn_config();
     if (app.count("--hidden") == 0) hidden = "1024";
@@ -216,6 +226,10 @@ int run(int argc, char** argv) {
   std::cout << "\nwrote " << out_dir << "/metrics.csv, " << out_dir << "/curves.svg, " << out_dir
             << "/confusion.csv";
   if (!config.save.empty()) std::cout << ", checkpoint " << config.save;
+  if (!export_path.empty()) {
+    export_onnx(trainer.model().graph(), export_path);
+    std::cout << ", ONNX model " << export_path;
+  }
   std::cout << "\n";
   return 0;
 }

@@ -15,13 +15,7 @@
 
 namespace minidl::train {
 
-Dataset first_rows(const Dataset& d, std::int64_t limit) {
-  if (limit <= 0 || limit >= d.images.size(0)) return d;
-  std::vector<std::int64_t> dims = d.images.shape().dims();
-  dims[0] = limit;
-  return Dataset{Tensor(d.images.storage(), Shape(dims), DType::Float32),
-                 Tensor(d.labels.storage(), Shape{limit}, DType::Int32)};
-}
+Dataset first_rows(const Dataset& d, std::int64_t limit) { return first_samples(d, limit); }
 
 namespace {
 

@@ -1,6 +1,8 @@
 # Installs the minidl build in MINIDL_BUILD_DIR into a fresh prefix, then
 # configures, builds and runs the consumer project against it with
-# find_package(minidl). Fails (FATAL_ERROR) at the first step that fails.
+# find_package(minidl), and does the same with the examples (examples/, as a
+# user copying them would build them; one of them runs on a small slice of
+# Fashion-MNIST). Fails (FATAL_ERROR) at the first step that fails.
 file(REMOVE_RECURSE ${WORK_DIR})
 set(prefix ${WORK_DIR}/prefix)
 
@@ -22,4 +24,15 @@ step("build consumer" ${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 step("run consumer" ${WORK_DIR}/build/consumer)
 if(NOT step_output MATCHES "consumer ok")
   message(FATAL_ERROR "the consumer did not report success:\n${step_output}")
+endif()
+
+if(EXAMPLES_SOURCE_DIR)
+  step("configure examples" ${CMAKE_COMMAND} -S ${EXAMPLES_SOURCE_DIR} -B ${WORK_DIR}/examples -G ${GENERATOR}
+       -DCMAKE_CXX_COMPILER=${CXX_COMPILER} "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}"
+       "-DCMAKE_EXE_LINKER_FLAGS=${LINKER_FLAGS}" -DCMAKE_PREFIX_PATH=${prefix})
+  step("build examples" ${CMAKE_COMMAND} --build ${WORK_DIR}/examples)
+  step("run example_save_export" ${WORK_DIR}/examples/example_save_export 500 ${WORK_DIR}/examples/out)
+  if(NOT step_output MATCHES "the restored model predicts the same logits")
+    message(FATAL_ERROR "example_save_export built against the install did not succeed:\n${step_output}")
+  endif()
 endif()
