@@ -734,6 +734,41 @@ void model_rows(std::vector<Row>& rows) {
                           return train_steps(net, in[0], in[1], 5, 0.1f);
                         },
                         {1e-5f, 1e-4f}));
+  // The DataLoader, batch for batch over two epochs (shuffled, normalised, a partial
+  // last batch). Each batch is cloned on the compute stream as soon as it comes and
+  // read back only at the end: a copy that overwrote a pinned slot or a device
+  // buffer before the clone ran (a missing or misplaced event) shows as a mismatch.
+  for (const auto& [pname, prefetch] :
+       {std::pair{"on", LoaderPrefetch::On}, std::pair{"off", LoaderPrefetch::Off}}) {
+    rows.push_back(op_row(name("DataLoader_prefetch_", pname, "_1000x784"), {},
+                          [prefetch = prefetch](const std::vector<Tensor>&, Device d) {
+                            const Tensor images = uniform_in({1000, 784}, 228, 0.0f, 1.0f)();
+                            const Tensor labels = labels_in(1000, 10, 229)();
+                            LoaderOptions o;
+                            o.batch_size = 96;  // 10 full batches and one of 40
+                            o.seed = 17;
+                            o.mean = 0.3f;
+                            o.stddev = 0.35f;
+                            o.prefetch = prefetch;
+                            o.device = d;
+                            DataLoader loader(images, labels, o);
+                            Results r;
+                            std::vector<std::int32_t> sizes;
+                            for (std::int64_t epoch : {0, 1}) {
+                              loader.start_epoch(epoch);
+                              Batch batch;
+                              while (loader.next(batch)) {
+                                const std::string tag = name("epoch", epoch, ".batch", batch.index);
+                                r.emplace_back(tag + ".x", batch.x.clone());
+                                r.emplace_back(tag + ".y", batch.y.clone());
+                                sizes.push_back(std::int32_t(batch.size));
+                              }
+                            }
+                            r.emplace_back("sizes", from_vector(sizes));
+                            return r;
+                          },
+                          kExact));
+  }
   // A graph with fan-out (x feeds two Dense layers and a Concat): summed gradients.
   rows.push_back(op_row("ModelGraph_diamond_9x6", {normal_in({9, 6}, 224), normal_in({9, 3}, 225)},
                         [](const std::vector<Tensor>& in, Device d) {
