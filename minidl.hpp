@@ -12,6 +12,8 @@
 #pragma once
 
 #include "core/context.hpp"
+#include "core/cuda_arch.hpp"
+#include "core/determinism.hpp"
 #include "core/device.hpp"
 #include "core/dtype.hpp"
 #include "core/error.hpp"

@@ -21,7 +21,11 @@ int run() {
     std::cout << " (runtime " << info.cuda_runtime_version << ", driver "
               << (info.cuda_driver_version.empty() ? "none" : info.cuda_driver_version)
               << ", cuBLAS " << info.cublas_version << ", cuDNN " << info.cudnn_version << ")";
+    std::cout << "\n  CUDA archs    : " << built_cuda_architectures()
+              << " (machine code for -real, PTX for -virtual, both for a plain number)";
   }
+  std::cout << "\n  Deterministic : " << (deterministic() ? "on" : "off")
+            << " (MINIDL_DETERMINISTIC)";
   std::cout << "\n  GPU available : " << (info.cuda_available ? "yes" : "no");
   if (!info.cuda_available) std::cout << " (" << info.cuda_unavailable_reason << ")";
   std::cout << "\n";

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <vector>
 
+#include "cuda_arch.hpp"
 #include "device.hpp"
 #include "error.hpp"
 
@@ -86,6 +87,9 @@ CudaContext::CudaContext(int index) : impl_(std::make_unique<Impl>()) {
   m.info.multiprocessors = props.multiProcessorCount;
   m.info.total_memory = props.totalGlobalMem;
   m.info.l2_cache_bytes = static_cast<std::size_t>(props.l2CacheSize);
+  // A device this build has no code for would fail at its first launch with "no
+  // kernel image": say so now, naming the device and what the build has.
+  detail::check_cuda_arch(props.name, props.major, props.minor, built_cuda_architectures());
   MINIDL_CUDA_CHECK(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking));
   // Keep freed blocks in the pool instead of returning them to the driver at
   // every synchronisation: steady-state training steps then never call cudaMalloc.
@@ -233,9 +237,24 @@ void* CudaContext::allocate_pinned(std::size_t bytes) {
 
 void CudaContext::deallocate_pinned(void* ptr) noexcept {
   if (ptr == nullptr) return;
-  // An asynchronous copy may still read this buffer: let the stream drain first.
-  if (cudaStreamSynchronize(impl_->stream) != cudaSuccess) (void)cudaGetLastError();
+  // The copies that read this buffer (on any device's stream) have been waited for
+  // by its Storage (wait_for_uses); cudaFreeHost does not wait for them itself.
   if (cudaFreeHost(ptr) != cudaSuccess) (void)cudaGetLastError();
+}
+
+void CudaContext::record_event(CUevent_st*& event) {
+  DeviceGuard guard(impl_->device);
+  if (event == nullptr) MINIDL_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  MINIDL_CUDA_CHECK(cudaEventRecord(event, impl_->stream));
+}
+
+void wait_event(CUevent_st* event) {
+  if (event == nullptr) return;
+  MINIDL_CUDA_CHECK(cudaEventSynchronize(event));
+}
+
+void destroy_event(CUevent_st* event) noexcept {
+  if (event != nullptr && cudaEventDestroy(event) != cudaSuccess) (void)cudaGetLastError();
 }
 
 void CudaContext::copy_host_to_device(void* dst, const void* src, std::size_t bytes) {
@@ -384,6 +403,11 @@ void* CudaContext::allocate(std::size_t) { no_cuda("CudaContext::allocate"); }
 void CudaContext::deallocate(void*) noexcept {}
 void* CudaContext::allocate_pinned(std::size_t) { no_cuda("CudaContext::allocate_pinned"); }
 void CudaContext::deallocate_pinned(void*) noexcept {}
+void CudaContext::record_event(CUevent_st*&) { no_cuda("CudaContext::record_event"); }
+void wait_event(CUevent_st* event) {
+  if (event != nullptr) no_cuda("wait_event");
+}
+void destroy_event(CUevent_st*) noexcept {}
 void CudaContext::copy_host_to_device(void*, const void*, std::size_t) {
   no_cuda("copy_host_to_device");
 }

@@ -16,6 +16,7 @@
 struct CUstream_st;    // cudaStream_t == CUstream_st*
 struct cublasContext;  // cublasHandle_t == cublasContext*
 struct cudnnContext;   // cudnnHandle_t == cudnnContext*
+struct CUevent_st;     // cudaEvent_t == CUevent_st*
 
 namespace minidl {
 
@@ -79,9 +80,15 @@ class CudaContext {
   /// Returns memory to the pool, ordered after the work already on stream(). Never throws.
   void deallocate(void* ptr) noexcept;
 
-  /// Page-locked host memory (cudaHostAlloc) and its release (after the stream drains).
+  /// Page-locked host memory (cudaHostAlloc) and its release. The release does not
+  /// wait for anything: Storage waits first for every copy queued from the memory
+  /// on any device (Storage::wait_for_uses).
   void* allocate_pinned(std::size_t bytes);
   void deallocate_pinned(void* ptr) noexcept;
+
+  /// Records `event` on the stream now (creating it on first use; the caller owns
+  /// it: wait_event / destroy_event): it completes when the work queued so far has.
+  void record_event(CUevent_st*& event);
 
   /// Host -> device through double-buffered pinned staging: returns once `src` has
   /// been staged (it may be reused at once); the transfer itself stays queued.
@@ -112,6 +119,13 @@ class CudaContext {
   explicit CudaContext(int index);
   std::unique_ptr<Impl> impl_;
 };
+
+/// Blocks until `event` (recorded by CudaContext::record_event) has completed;
+/// throws CudaError if the work before it failed. A null event returns at once.
+void wait_event(CUevent_st* event);
+/// Destroys an event (null is fine); never throws. A pending event's resources go
+/// once its work is done.
+void destroy_event(CUevent_st* event) noexcept;
 
 /// Copies `bytes` from device `src_device` to device `dst_device` (peer copy when
 /// they differ), ordered after earlier work on both devices' streams.

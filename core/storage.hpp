@@ -3,10 +3,16 @@
 // the last tensor that views it.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 #include "device.hpp"
+
+struct CUevent_st;  // cudaEvent_t == CUevent_st*
 
 namespace minidl {
 
@@ -26,6 +32,16 @@ class Storage {
   Storage& operator=(const Storage&) = delete;
 
   void* data() const { return data_; }
+
+  /// Pinned memory only (a no-op otherwise): an asynchronous copy out of this
+  /// memory was just queued on CUDA device `device`'s stream; records an event
+  /// after it there. Tensor::copy_from / to() call it.
+  void record_use(int device);
+  /// Pinned memory only (a no-op otherwise): blocks until every copy recorded by
+  /// record_use, on every device, has read the memory. The host writes that go
+  /// through Tensor (data(), fill_, copy_from into it) and the deallocation call it,
+  /// so refilling a pinned tensor never races with the DMA that reads it.
+  void wait_for_uses();
   std::size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
   bool pinned() const { return pinned_; }
@@ -39,6 +55,10 @@ class Storage {
   Device device_;
   bool pinned_;
   CudaContext* context_;  // frees CUDA and pinned memory; contexts outlive all storage
+  // Pinned memory: per device that copied from it, an event after its last copy.
+  std::mutex uses_mutex_;
+  std::vector<std::pair<int, CUevent_st*>> uses_;
+  std::atomic<bool> has_uses_{false};  // fast path: nothing recorded since the last wait
 };
 
 }  // namespace minidl

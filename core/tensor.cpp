@@ -22,6 +22,9 @@ bool Tensor::is_pinned() const { return storage_ && storage_->pinned(); }
 
 void* Tensor::raw_data() const {
   check_defined("Tensor::raw_data");
+  // A pinned tensor may still be read by an asynchronous copy to a GPU: the host
+  // gets its memory once every such copy has run (the caller may write to it).
+  storage_->wait_for_uses();
   return storage_->data();
 }
 
@@ -79,7 +82,9 @@ void copy_bytes(void* dst, Device dst_device, bool dst_pinned, const void* src, 
 }  // namespace
 
 void Tensor::copy_to_host(void* dst) const {
-  copy_bytes(dst, Device::cpu(), false, raw_data(), device(), is_pinned(), nbytes());
+  check_defined("Tensor::copy_to_host");
+  // Reading needs no wait for copies that read the same pinned memory.
+  copy_bytes(dst, Device::cpu(), false, storage_->data(), device(), is_pinned(), nbytes());
 }
 
 Tensor Tensor::to(Device target) const {
@@ -114,8 +119,14 @@ Tensor& Tensor::copy_from(const Tensor& src) {
   MINIDL_CHECK(dtype_ == src.dtype_, DTypeError, "Tensor::copy_from: destination dtype ", dtype_,
                " differs from source dtype ", src.dtype_);
   if (storage_ == src.storage_) return *this;
-  copy_bytes(raw_data(), device(), is_pinned(), src.raw_data(), src.device(), src.is_pinned(),
-             nbytes());
+  // raw_data() of the destination waits for the copies still reading it when it is
+  // pinned; the source is only read, so it does not wait.
+  copy_bytes(raw_data(), device(), is_pinned(), src.storage_->data(), src.device(),
+             src.is_pinned(), nbytes());
+  // A copy out of pinned memory is asynchronous: record it, so that the next host
+  // write to src and src's deallocation wait for it (Storage::record_use).
+  if (src.is_pinned() && device().is_cuda() && nbytes() > 0)
+    src.storage_->record_use(device().index());
   return *this;
 }
 

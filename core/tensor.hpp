@@ -54,7 +54,13 @@ class Tensor {
 
   /// A tensor on `device` with the same values. Same device: returns *this (a
   /// shared handle, no copy; use clone() for a copy). To a CPU tensor: synchronous.
-  /// To a CUDA tensor: asynchronous on the destination's stream.
+  /// To a CUDA tensor: asynchronous on the destination's stream. From a pageable
+  /// CPU tensor the data is staged before this returns (the source may be reused
+  /// at once). From a pinned one the DMA reads the source later: its next host
+  /// access through data() / raw_data() / fill_() / copy_from() waits until every
+  /// such copy has read it, and its memory is freed only after all of them (on
+  /// every device). A pointer taken from data() BEFORE the copy is not covered:
+  /// take it again after.
   Tensor to(Device device) const;
   /// A page-locked CPU copy of this tensor (requires a GPU): copies from it to a
   /// GPU skip the staging buffer and are asynchronous.

@@ -1,36 +1,45 @@
 // conv2d through cuDNN 9 (the legacy convolution API, still in cuDNN 9's cnn
 // library): NCHW float32 descriptors, cross-correlation mode.
 //
-// Plans are cached per (device, geometry): the first call with a new shape runs
-// cuDNN's own search (cudnnFindConvolution*Algorithm, which times the candidate
-// algorithms) for forward, backward-data and backward-filter, keeps the fastest
-// that succeeded, and records its workspace size. The workspace itself is one
-// buffer per device from CudaContext::allocate, grown to the largest size any
-// plan needs and kept, so steady-state steps neither search nor allocate.
+// Plans are cached per (device, geometry, deterministic setting): the first call
+// with a new shape runs cuDNN's own search (cudnnFindConvolution*AlgorithmEx, which
+// times the candidate algorithms on scratch tensors) for forward, backward-data and
+// backward-filter, and keeps the choice of kernels/conv2d_algo.hpp: FP32 math
+// only, deterministic algorithms only in deterministic mode (core/determinism.hpp),
+// then the fastest. Everything the search touches (scratch tensors, its
+// workspace) comes from CudaContext::allocate: the non-Ex search would cudaMalloc
+// beside the stream-ordered pool, which keeps freed blocks, and could fail after
+// a large free. The workspace for the calls themselves is one buffer per device
+// from CudaContext::allocate, grown to the largest size any plan needs and kept,
+// so steady-state steps neither search nor allocate.
 // Not thread-safe across host threads using one device at once (minidl's
 // contexts are driven from one host thread per device).
 #include <cudnn.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <tuple>
+#include <vector>
 
 #include "../core/context.hpp"
+#include "../core/determinism.hpp"
 #include "../core/cuda_check.hpp"
 #include "conv2d.hpp"
+#include "conv2d_algo.hpp"
 
 namespace minidl::cuda {
 
 namespace {
 
-using Key =
-    std::tuple<int, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-               std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>;
+using Key = std::tuple<int, bool, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                       std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                       std::int64_t, std::int64_t>;
 
-Key key_of(const Conv2dGeometry& g, int device) {
-  return Key{device,     g.batch,    g.in_channels, g.height,   g.width,   g.out_channels,
-             g.kernel_h, g.kernel_w, g.stride_h,    g.stride_w, g.pad_top, g.pad_left};
+Key key_of(const Conv2dGeometry& g, int device, bool det) {
+  return Key{device,     det,        g.batch,    g.in_channels, g.height,   g.width, g.out_channels,
+             g.kernel_h, g.kernel_w, g.stride_h, g.stride_w,    g.pad_top,  g.pad_left};
 }
 
 int ci(std::int64_t v) { return static_cast<int>(v); }
@@ -43,6 +52,9 @@ struct Plan {
   cudnnConvolutionBwdDataAlgo_t bwd_data{};
   cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
   std::size_t fwd_ws = 0, bwd_data_ws = 0, bwd_filter_ws = 0;
+  // The math type each chosen algorithm was timed with (set before each call).
+  cudnnMathType_t fwd_math = CUDNN_FMA_MATH, bwd_data_math = CUDNN_FMA_MATH,
+                  bwd_filter_math = CUDNN_FMA_MATH;
 
   Plan() = default;
   Plan(const Plan&) = delete;
@@ -72,20 +84,64 @@ Cache& cache() {
   return *c;
 }
 
+// cuDNN's search results as conv2d_algo candidates.
 template <class Perf>
-std::size_t pick(const Perf* perf, int count, const char* what, int& index) {
+std::vector<conv2d_algo::Candidate> candidates(const Perf* perf, int count) {
+  std::vector<conv2d_algo::Candidate> out;
   for (int i = 0; i < count; ++i) {
-    if (perf[i].status == CUDNN_STATUS_SUCCESS) {
-      index = i;
-      return perf[i].memory;
-    }
+    conv2d_algo::Candidate c;
+    c.algo = static_cast<int>(perf[i].algo);
+    c.succeeded = perf[i].status == CUDNN_STATUS_SUCCESS;
+    c.time_ms = perf[i].time;
+    c.workspace = perf[i].memory;
+    c.deterministic = perf[i].determinism == CUDNN_DETERMINISTIC;
+    c.fp32_math = perf[i].mathType == CUDNN_DEFAULT_MATH || perf[i].mathType == CUDNN_FMA_MATH;
+    out.push_back(c);
   }
-  throw CudaError(detail::concat("conv2d (cuDNN): no ", what, " algorithm works for this shape"));
+  return out;
+}
+
+// Device memory from the context's pool, returned (stream-ordered) at scope exit.
+class Scratch {
+ public:
+  Scratch(CudaContext& ctx, std::size_t bytes) : ctx_(ctx), ptr_(ctx.allocate(bytes)) {}
+  ~Scratch() { ctx_.deallocate(ptr_); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  void* get() const { return ptr_; }
+
+ private:
+  CudaContext& ctx_;
+  void* ptr_;
+};
+
+// The search's workspace: the largest any algorithm of any pass asks for, capped at
+// a quarter of the free device memory (an algorithm that needs more is reported as
+// failed by the search and not chosen).
+std::size_t search_workspace_bytes(cudnnHandle_t h, const Plan& p, CudaContext& ctx) {
+  std::size_t most = 0, bytes = 0;
+  for (int a = 0; a < CUDNN_CONVOLUTION_FWD_ALGO_COUNT; ++a)
+    if (cudnnGetConvolutionForwardWorkspaceSize(h, p.x, p.w, p.conv, p.y,
+                                                static_cast<cudnnConvolutionFwdAlgo_t>(a),
+                                                &bytes) == CUDNN_STATUS_SUCCESS)
+      most = std::max(most, bytes);
+  for (int a = 0; a < CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT; ++a)
+    if (cudnnGetConvolutionBackwardDataWorkspaceSize(
+            h, p.w, p.y, p.conv, p.x, static_cast<cudnnConvolutionBwdDataAlgo_t>(a), &bytes) ==
+        CUDNN_STATUS_SUCCESS)
+      most = std::max(most, bytes);
+  for (int a = 0; a < CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT; ++a)
+    if (cudnnGetConvolutionBackwardFilterWorkspaceSize(
+            h, p.x, p.y, p.conv, p.w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(a), &bytes) ==
+        CUDNN_STATUS_SUCCESS)
+      most = std::max(most, bytes);
+  return std::min(most, ctx.memory_info().device_free / 4);
 }
 
 Plan& plan_for(const Conv2dGeometry& g, int device) {
   Cache& c = cache();
-  const Key key = key_of(g, device);
+  const bool det = deterministic();
+  const Key key = key_of(g, device, det);
   std::lock_guard<std::mutex> lock(c.mutex);
   auto it = c.plans.find(key);
   if (it != c.plans.end()) return *it->second;
@@ -123,22 +179,46 @@ Plan& plan_for(const Conv2dGeometry& g, int device) {
                "conv2d (cuDNN): cuDNN computes a ", dims[2], "x", dims[3], " output, minidl ",
                g.out_h, "x", g.out_w);
 
-  constexpr int kAlgos = 8;
+  // The search runs the algorithms on scratch tensors of the plan's shapes (zeros:
+  // garbage could hold NaNs that slow some algorithms down), never on the caller's.
+  constexpr int kAlgos = 16;
+  const std::size_t x_bytes = sizeof(float) * static_cast<std::size_t>(g.batch * g.in_channels *
+                                                                       g.height * g.width);
+  const std::size_t y_bytes = sizeof(float) * static_cast<std::size_t>(g.batch * g.out_channels *
+                                                                       g.out_h * g.out_w);
+  const std::size_t w_bytes = sizeof(float) * static_cast<std::size_t>(
+                                                  g.out_channels * g.in_channels * g.kernel_h *
+                                                  g.kernel_w);
+  const Scratch sx(ctx, x_bytes), sy(ctx, y_bytes), sw(ctx, w_bytes);
+  MINIDL_CUDA_CHECK(cudaMemsetAsync(sx.get(), 0, x_bytes, ctx.stream()));
+  MINIDL_CUDA_CHECK(cudaMemsetAsync(sy.get(), 0, y_bytes, ctx.stream()));
+  MINIDL_CUDA_CHECK(cudaMemsetAsync(sw.get(), 0, w_bytes, ctx.stream()));
+  const std::size_t ws_bytes = search_workspace_bytes(h, *p, ctx);
+  const Scratch sws(ctx, ws_bytes);
   cudnnConvolutionFwdAlgoPerf_t fwd[kAlgos];
-  MINIDL_CUDNN_CHECK(
-      cudnnFindConvolutionForwardAlgorithm(h, p->x, p->w, p->conv, p->y, kAlgos, &n, fwd));
-  p->fwd_ws = pick(fwd, n, "forward", d);
+  MINIDL_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, p->x, sx.get(), p->w, sw.get(),
+                                                            p->conv, p->y, sy.get(), kAlgos, &n,
+                                                            fwd, sws.get(), ws_bytes));
+  d = static_cast<int>(conv2d_algo::choose(candidates(fwd, n), det, "forward"));
   p->fwd = fwd[d].algo;
+  p->fwd_ws = fwd[d].memory;
+  p->fwd_math = fwd[d].mathType;
   cudnnConvolutionBwdDataAlgoPerf_t bd[kAlgos];
-  MINIDL_CUDNN_CHECK(
-      cudnnFindConvolutionBackwardDataAlgorithm(h, p->w, p->y, p->conv, p->x, kAlgos, &n, bd));
-  p->bwd_data_ws = pick(bd, n, "backward-data", d);
+  MINIDL_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
+      h, p->w, sw.get(), p->y, sy.get(), p->conv, p->x, sx.get(), kAlgos, &n, bd, sws.get(),
+      ws_bytes));
+  d = static_cast<int>(conv2d_algo::choose(candidates(bd, n), det, "backward-data"));
   p->bwd_data = bd[d].algo;
+  p->bwd_data_ws = bd[d].memory;
+  p->bwd_data_math = bd[d].mathType;
   cudnnConvolutionBwdFilterAlgoPerf_t bf[kAlgos];
-  MINIDL_CUDNN_CHECK(
-      cudnnFindConvolutionBackwardFilterAlgorithm(h, p->x, p->y, p->conv, p->w, kAlgos, &n, bf));
-  p->bwd_filter_ws = pick(bf, n, "backward-filter", d);
+  MINIDL_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+      h, p->x, sx.get(), p->y, sy.get(), p->conv, p->w, sw.get(), kAlgos, &n, bf, sws.get(),
+      ws_bytes));
+  d = static_cast<int>(conv2d_algo::choose(candidates(bf, n), det, "backward-filter"));
   p->bwd_filter = bf[d].algo;
+  p->bwd_filter_ws = bf[d].memory;
+  p->bwd_filter_math = bf[d].mathType;
 
   Plan& ref = *p;
   c.plans.emplace(key, std::move(p));
@@ -171,6 +251,7 @@ void conv2d_forward_cudnn(const Conv2dGeometry& g, const float* x, const float* 
   void* ws = workspace(device, p.fwd_ws);
   cudnnHandle_t h = CudaContext::get(device).cudnn();
   const float one = 1.0f, zero = 0.0f;
+  MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.fwd_math));
   MINIDL_CUDNN_CHECK(
       cudnnConvolutionForward(h, &one, p.x, x, p.w, w, p.conv, p.fwd, ws, p.fwd_ws, &zero, p.y, y));
   if (b != nullptr) MINIDL_CUDNN_CHECK(cudnnAddTensor(h, &one, p.bias, b, &one, p.y, y));
@@ -183,6 +264,7 @@ void conv2d_backward_data_cudnn(const Conv2dGeometry& g, const float* dy, const 
   void* ws = workspace(device, p.bwd_data_ws);
   cudnnHandle_t h = CudaContext::get(device).cudnn();
   const float one = 1.0f, zero = 0.0f;
+  MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.bwd_data_math));
   MINIDL_CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, p.w, w, p.y, dy, p.conv, p.bwd_data, ws,
                                                   p.bwd_data_ws, &zero, p.x, dx));
 }
@@ -205,6 +287,7 @@ void conv2d_backward_filter_cudnn(const Conv2dGeometry& g, const float* x, const
   void* ws = workspace(device, p.bwd_filter_ws);
   cudnnHandle_t h = CudaContext::get(device).cudnn();
   const float one = 1.0f;
+  MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.bwd_filter_math));
   MINIDL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, p.x, x, p.y, dy, p.conv, p.bwd_filter,
                                                     ws, p.bwd_filter_ws, &beta, p.w, dw));
 }

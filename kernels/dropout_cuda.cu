@@ -6,7 +6,8 @@
 namespace minidl::cuda {
 
 namespace {
-__global__ void dropout_kernel(const float* __restrict__ in, float* __restrict__ out,
+// No __restrict__: the layer may drop out in place (in == out).
+__global__ void dropout_kernel(const float* in, float* out,
                                std::int64_t n, DropoutMask mask, std::uint64_t seed,
                                std::uint64_t offset) {
   const std::int64_t blocks = (n + 3) / 4;

@@ -4,6 +4,9 @@
 //                      moves 16 bytes per operand per step (float4 loads through
 //                      the read-only path, float4 stores); the scalar variant
 //                      covers misaligned pointers. One pass, no extra traffic.
+//                      Its pointers are __restrict__: map() takes
+//                      map_inplace_kernel (plain loads) when the output overlaps
+//                      an input (kernels/alias.hpp).
 //   loss_kernel      : an elementwise loss: writes the scaled gradient and sums
 //                      the losses per block (double), then loss_finalize_kernel
 //                      adds the block sums in a fixed order (deterministic).
@@ -12,6 +15,7 @@
 #include <cstdint>
 
 #include "../core/cuda_check.hpp"
+#include "alias.hpp"
 #include "cuda_launch.cuh"
 
 namespace minidl::cuda_detail {
@@ -37,6 +41,22 @@ __global__ void map_kernel(float* __restrict__ out, std::int64_t n, F f,
   for (std::int64_t i = start; i < n; i += stride) out[i] = f(__ldg(in + i)...);
 }
 
+// The same without __restrict__ and the read-only path, for an output that
+// overlaps an input (axpy's y, in-place activations): each element is still read
+// before it is written by the same thread, but restrict / __ldg would be undefined.
+template <bool Vec, class F, class... In>
+__global__ void map_inplace_kernel(float* out, std::int64_t n, F f, const In*... in) {
+  const std::int64_t stride = std::int64_t{gridDim.x} * blockDim.x;
+  std::int64_t start = blockIdx.x * std::int64_t{blockDim.x} + threadIdx.x;
+  if constexpr (Vec) {
+    const std::int64_t n4 = n / 4;
+    for (std::int64_t i = start; i < n4; i += stride)
+      reinterpret_cast<float4*>(out)[i] = apply4(f, reinterpret_cast<const float4*>(in)[i]...);
+    start += 4 * n4;
+  }
+  for (std::int64_t i = start; i < n; i += stride) out[i] = f(in[i]...);
+}
+
 __host__ __device__ inline bool aligned16(const void* p) {
   return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
 }
@@ -46,10 +66,18 @@ template <class F, class... In>
 void map(int device, float* out, std::int64_t n, F f, const In*... in) {
   if (n == 0) return;
   cudaStream_t stream = stream_for(device);
-  if ((aligned16(out) && ... && aligned16(in))) {
-    map_kernel<true><<<grid_for((n + 3) / 4, device), kBlock, 0, stream>>>(out, n, f, in...);
+  const bool vec = (aligned16(out) && ... && aligned16(in));
+  const int grid = grid_for(vec ? (n + 3) / 4 : n, device);
+  if (detail::output_overlaps(out, n, in...)) {
+    if (vec) {
+      map_inplace_kernel<true><<<grid, kBlock, 0, stream>>>(out, n, f, in...);
+    } else {
+      map_inplace_kernel<false><<<grid, kBlock, 0, stream>>>(out, n, f, in...);
+    }
+  } else if (vec) {
+    map_kernel<true><<<grid, kBlock, 0, stream>>>(out, n, f, in...);
   } else {
-    map_kernel<false><<<grid_for(n, device), kBlock, 0, stream>>>(out, n, f, in...);
+    map_kernel<false><<<grid, kBlock, 0, stream>>>(out, n, f, in...);
   }
   MINIDL_CUDA_LAUNCH_CHECK("map_kernel");
 }

@@ -15,6 +15,8 @@
 
 #include <cstdint>
 
+#include "chunked_sum.hpp"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MINIDL_CPU_AVX2 1
 #define MINIDL_TARGET_AVX2 __attribute__((target("avx2,fma")))
@@ -23,6 +25,8 @@
 namespace minidl::cpu_detail {
 
 constexpr std::int64_t kParallelAbove = 1 << 15;
+/// Terms per chunk of an elementwise loss's sum (chunked_sum.hpp).
+constexpr std::int64_t kLossChunk = 1 << 14;
 
 /// out[i] = f(in[i]...) for i < n. out may alias an input.
 template <class F, class... In>
@@ -63,16 +67,15 @@ void map_wide(bool baseline, float* out, std::int64_t n, F f, const In*... in) {
 }
 
 /// grad[i] = scale * d loss_i, returns sum_i loss_i (in double) for an elementwise loss f.
+/// The sum's bits do not depend on the thread count (chunked_sum.hpp).
 template <class F>
 double loss(const float* z, const float* y, float* grad, std::int64_t n, float grad_scale, F f) {
-  double total = 0.0;
-#pragma omp parallel for simd schedule(static) reduction(+ : total) if (parallel : n > kParallelAbove)
-  for (std::int64_t i = 0; i < n; ++i) {
+  return chunked_sum(n, kLossChunk, 1, [&](std::int64_t i) {
     float g;
-    total += static_cast<double>(f(z[i], y[i], &g));
+    const auto l = static_cast<double>(f(z[i], y[i], &g));
     grad[i] = g * grad_scale;
-  }
-  return total;
+    return l;
+  });
 }
 
 }  // namespace minidl::cpu_detail

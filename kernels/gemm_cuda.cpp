@@ -29,17 +29,26 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, floa
   const cublasOperation_t op_a = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
   if (k == 0) {
     // op(a) op(b) is empty: c = beta * c, as the CPU path does. beta == 0 writes
-    // zeros without reading c (it may hold NaN garbage); otherwise one in-place
-    // geam c = beta * c + 0 * c (its second term must be 0, not beta: that gave 2 beta c).
+    // zeros without reading c (it may hold NaN garbage); otherwise c = beta * c by
+    // one cublasSscal per row (cublasSgeam with A, B and C all c is outside its
+    // documented in-place cases; Sscal is in place by definition). Contiguous rows
+    // (ldc == n) are one call.
     if (beta == 0.0f) {
       MINIDL_CUDA_CHECK(cudaMemset2DAsync(c, static_cast<std::size_t>(ldc) * sizeof(float), 0,
                                           static_cast<std::size_t>(n) * sizeof(float),
                                           static_cast<std::size_t>(m), ctx.stream()));
     } else if (beta != 1.0f) {
-      const float zero = 0.0f;
-      MINIDL_CUBLAS_CHECK(cublasSgeam(handle, CUBLAS_OP_N, CUBLAS_OP_N, blas_int(n), blas_int(m),
-                                      &beta, c, blas_int(ldc), &zero, c, blas_int(ldc), c,
-                                      blas_int(ldc)));
+      if (ldc == n) {
+        // One call per 2^30 elements (cuBLAS's counts are 32-bit).
+        const std::int64_t total = m * n;
+        for (std::int64_t i0 = 0; i0 < total; i0 += std::int64_t{1} << 30)
+          MINIDL_CUBLAS_CHECK(cublasSscal(
+              handle, blas_int(std::min<std::int64_t>(std::int64_t{1} << 30, total - i0)), &beta,
+              c + i0, 1));
+      } else {
+        for (std::int64_t r = 0; r < m; ++r)
+          MINIDL_CUBLAS_CHECK(cublasSscal(handle, blas_int(n), &beta, c + r * ldc, 1));
+      }
     }
     return;
   }

@@ -8,6 +8,7 @@
 #include "../core/context.hpp"
 #include "../core/dispatch.hpp"
 #include "checks.hpp"
+#include "chunked_sum.hpp"
 #include "elementwise_cpu.hpp"
 #include "functors.hpp"
 
@@ -30,9 +31,9 @@ void prepare_loss_outputs(const char* op, const Tensor& prediction, Tensor& loss
 
 double cpu_cross_entropy(const float* z, const std::int32_t* labels, const float* soft, float* grad,
                          std::int64_t rows, std::int64_t cols, float scale) {
-  double total = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : total) if (rows * cols > (1 << 15))
-  for (std::int64_t r = 0; r < rows; ++r) {
+  // Rows in fixed chunks of 64: the total's bits do not depend on the thread count.
+  return cpu_detail::chunked_sum(rows, 64, cols, [&](std::int64_t r) {
+    double total = 0.0;
     const float* zr = z + r * cols;
     float* gr = grad + r * cols;
     float m = zr[0];
@@ -52,7 +53,8 @@ double cpu_cross_entropy(const float* z, const std::int32_t* labels, const float
       double mass = 0.0, dot = 0.0;
       for (std::int64_t k = 0; k < cols; ++k) {
         mass += tr[k];
-        dot += static_cast<double>(tr[k]) * zr[k];
+        // A zero target on a -inf (masked) logit adds nothing, not 0 x -inf = NaN.
+        if (tr[k] != 0.0f) dot += static_cast<double>(tr[k]) * zr[k];
       }
       total += lse * mass - dot;
       for (std::int64_t k = 0; k < cols; ++k) {
@@ -60,8 +62,8 @@ double cpu_cross_entropy(const float* z, const std::int32_t* labels, const float
         gr[k] = static_cast<float>((p * mass - tr[k]) * scale);
       }
     }
-  }
-  return total;
+    return total;
+  });
 }
 
 // Deferred-check words for the CUDA paths (core/deferred_check.hpp): the message

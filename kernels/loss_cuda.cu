@@ -6,7 +6,8 @@
 //   ce_tile_kernel                : softmax cross-entropy, int32 labels, K <= 32.
 //                                   A block stages 128 whole rows (contiguous in
 //                                   memory) in shared memory with coalesced
-//                                   loads, one thread per row computes max, sum,
+//                                   loads, at an odd row stride (ce_tile.hpp: no
+//                                   bank conflicts), one thread per row computes max, sum,
 //                                   loss and gradient in place, and the tile is
 //                                   stored back coalesced: one read, one write.
 //   ce_warp_kernel<VPL, Soft>     : K <= 1024: one warp per row, the row in
@@ -21,6 +22,7 @@
 
 #include "../core/deferred_check.hpp"
 
+#include "ce_tile.hpp"
 #include "functors.hpp"
 #include "loss.hpp"
 #include "softmax_rows.cuh"
@@ -44,7 +46,7 @@ namespace {
 
 using namespace cuda_detail;
 
-constexpr int kTileRows = 128;
+constexpr int kTileRows = kCeTileRows;
 constexpr int kWarpsPerBlock = 8;
 
 // Keeps the lowest (index, payload) finding in a deferred-check word (core/deferred_check.hpp).
@@ -58,25 +60,33 @@ __device__ __forceinline__ void record_bad(unsigned long long* first_bad, std::i
 __global__ void ce_tile_kernel(const float* __restrict__ z, const std::int32_t* __restrict__ labels,
                                float* __restrict__ grad, std::int64_t rows, int cols, float scale,
                                double* __restrict__ partials, unsigned long long* first_bad) {
-  extern __shared__ float tile[];  // kTileRows * cols
+  // kTileRows rows at the padded stride of ce_tile.hpp (bank-conflict-free row walks).
+  extern __shared__ __align__(16) float tile[];
   __shared__ double scratch[32];
+  const int stride = ce_tile_stride(cols);
   const std::int64_t row0 = blockIdx.x * std::int64_t{kTileRows};
   const int nrows = static_cast<int>(min(std::int64_t{kTileRows}, rows - row0));
   const int count = nrows * cols;
   const float* src = z + row0 * cols;
   float* dst = grad + row0 * cols;
+  // Global memory moves in float4 where aligned (coalesced); shared memory is
+  // addressed per element, since padded rows are not float4-contiguous.
   const bool vec = count % 4 == 0 && aligned16(src) && aligned16(dst);
   if (vec) {
     for (int i = threadIdx.x; i < count / 4; i += blockDim.x) {
-      reinterpret_cast<float4*>(tile)[i] = __ldg(reinterpret_cast<const float4*>(src) + i);
+      const float4 v = __ldg(reinterpret_cast<const float4*>(src) + i);
+      tile[ce_tile_index(4 * i, cols)] = v.x;
+      tile[ce_tile_index(4 * i + 1, cols)] = v.y;
+      tile[ce_tile_index(4 * i + 2, cols)] = v.z;
+      tile[ce_tile_index(4 * i + 3, cols)] = v.w;
     }
   } else {
-    for (int i = threadIdx.x; i < count; i += blockDim.x) tile[i] = __ldg(src + i);
+    for (int i = threadIdx.x; i < count; i += blockDim.x) tile[ce_tile_index(i, cols)] = __ldg(src + i);
   }
   __syncthreads();
   double loss = 0.0;
   if (static_cast<int>(threadIdx.x) < nrows) {
-    float* t = tile + threadIdx.x * cols;
+    float* t = tile + threadIdx.x * stride;
     const std::int64_t row = row0 + threadIdx.x;
     const std::int32_t y = __ldg(labels + row);
     const bool ok = y >= 0 && y < cols;
@@ -96,10 +106,12 @@ __global__ void ce_tile_kernel(const float* __restrict__ z, const std::int32_t* 
   __syncthreads();
   if (vec) {
     for (int i = threadIdx.x; i < count / 4; i += blockDim.x) {
-      reinterpret_cast<float4*>(dst)[i] = reinterpret_cast<const float4*>(tile)[i];
+      reinterpret_cast<float4*>(dst)[i] =
+          make_float4(tile[ce_tile_index(4 * i, cols)], tile[ce_tile_index(4 * i + 1, cols)],
+                      tile[ce_tile_index(4 * i + 2, cols)], tile[ce_tile_index(4 * i + 3, cols)]);
     }
   } else {
-    for (int i = threadIdx.x; i < count; i += blockDim.x) dst[i] = tile[i];
+    for (int i = threadIdx.x; i < count; i += blockDim.x) dst[i] = tile[ce_tile_index(i, cols)];
   }
   loss = block_sum(loss, scratch);
   if (threadIdx.x == 0) partials[blockIdx.x] = loss;
@@ -133,7 +145,7 @@ __global__ void ce_warp_kernel(const float* __restrict__ z, const std::int32_t* 
         const int c = lane + 32 * j;
         t[j] = c < cols ? __ldg(soft + base + c) : 0.0f;
         mass += t[j];
-        if (c < cols) shifted += t[j] * (m - v[j]);
+        if (c < cols) shifted += soft_target_term(t[j], m, v[j]);
       }
       float s = 0.0f;
 #pragma unroll
@@ -193,7 +205,7 @@ __global__ void ce_block_kernel(const float* __restrict__ z,
   __shared__ float scratch[32];
   const std::int64_t row = blockIdx.x;
   const std::int64_t base = row * cols;
-  MaxSum ms{-INFINITY, 0.0f};
+  MaxSum ms = max_sum_empty();
   for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x)
     ms = max_sum_add(ms, __ldg(z + base + c));
   ms = block_max_sum(ms, ms_scratch);
@@ -203,7 +215,7 @@ __global__ void ce_block_kernel(const float* __restrict__ z,
     for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
       const float zc = __ldg(z + base + c), t = __ldg(soft + base + c);
       mass += t;
-      shifted += t * (ms.m - zc);
+      shifted += soft_target_term(t, ms.m, zc);
     }
     mass = block_sum_all(mass, scratch);
     shifted = block_sum_all(shifted, scratch);
@@ -289,7 +301,7 @@ void softmax_cross_entropy(const float* logits, const std::int32_t* labels,
   const auto grid = static_cast<unsigned>(blocks);
   if (rows > 0) {
     if (!soft && cols <= 32) {
-      const std::size_t smem = sizeof(float) * kTileRows * static_cast<std::size_t>(cols);
+      const std::size_t smem = sizeof(float) * static_cast<std::size_t>(ce_tile_floats(k));
       ce_tile_kernel<<<grid, kTileRows, smem, stream>>>(logits, labels, grad, rows, k, scale,
                                                         partials, bad_word);
       MINIDL_CUDA_LAUNCH_CHECK("ce_tile_kernel");

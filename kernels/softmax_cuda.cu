@@ -51,7 +51,7 @@ __global__ void softmax_block_kernel(const float* __restrict__ z, float* __restr
                                      std::int64_t cols) {
   __shared__ MaxSum scratch[32];
   const float* zr = z + blockIdx.x * cols;
-  MaxSum ms{-INFINITY, 0.0f};
+  MaxSum ms = max_sum_empty();
   for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) ms = max_sum_add(ms, __ldg(zr + c));
   ms = block_max_sum(ms, scratch);
   const float inv = 1.0f / ms.s;

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "elementwise.cuh"
+#include "online_softmax.hpp"
 
 namespace minidl::cuda_detail {
 
@@ -43,24 +44,8 @@ void with_values_per_lane(std::int64_t cols, F&& f) {
   }
 }
 
-/// A running (max, sum of e^{x - max}) pair: the one-pass ("online") softmax
-/// normaliser of Milakov & Gimelshein, "Online normalizer calculation for softmax" (2018).
-struct MaxSum {
-  float m;
-  float s;
-};
-
-__device__ __forceinline__ MaxSum max_sum_add(MaxSum a, float x) {
-  if (x > a.m) return MaxSum{x, a.s * expf(a.m - x) + 1.0f};
-  return MaxSum{a.m, a.s + expf(x - a.m)};  // a NaN x makes s NaN, as it should
-}
-
-__device__ __forceinline__ MaxSum max_sum_merge(MaxSum a, MaxSum b) {
-  if (b.s == 0.0f) return a;  // an empty side (m = -inf) must not produce inf - inf
-  if (a.s == 0.0f) return b;
-  const float m = fmaxf(a.m, b.m);
-  return MaxSum{m, a.s * expf(a.m - m) + b.s * expf(b.m - m)};
-}
+// MaxSum, max_sum_add and max_sum_merge (the online softmax normaliser, finite
+// for -inf inputs) live in online_softmax.hpp, shared with the CPU tests.
 
 /// Block-wide merge; every thread gets the result. `scratch` holds 32 pairs.
 __device__ __forceinline__ MaxSum block_max_sum(MaxSum v, MaxSum* scratch) {
@@ -73,7 +58,7 @@ __device__ __forceinline__ MaxSum block_max_sum(MaxSum v, MaxSum* scratch) {
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
   if (warp == 0) {
-    MaxSum w = lane < warps ? scratch[lane] : MaxSum{-INFINITY, 0.0f};
+    MaxSum w = lane < warps ? scratch[lane] : max_sum_empty();
     for (int offset = 16; offset > 0; offset >>= 1) {
       const MaxSum o{__shfl_xor_sync(0xffffffffu, w.m, offset),
                      __shfl_xor_sync(0xffffffffu, w.s, offset)};

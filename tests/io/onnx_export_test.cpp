@@ -225,6 +225,30 @@ TEST(OnnxExport, TwoInputGraphWithAddAndConcatMatchesOnnxRuntime) {
   compare_with_onnxruntime(g, "add_concat", {xa, xb}, {want_probs, want_aux});
 }
 
+// The padding and pooling variants the CNN above does not cover: valid convolution
+// at stride 2, PyTorch-style half-kernel padding at stride 2, max pooling with
+// padding, average pooling with padding that does not count the padded zeros, and
+// a Conv2d without bias.
+TEST(OnnxExport, ConvolutionAndPoolingVariantsMatchOnnxRuntime) {
+  if (skip_onnxruntime()) GTEST_SKIP() << "MINIDL_SKIP_ONNXRUNTIME=1";
+  Conv2dOptions no_bias = Conv2dOptions::half_kernel(2);
+  no_bias.bias = false;
+  Sequential net({2, 11, 11}, Device::cpu(), 6);
+  net.add(Conv2d(4, 3, Conv2dOptions::valid(2)), "conv_valid_s2")  // [4, 5, 5]
+      .add<MaxPool2d>(3, 1, 1)                                      // [4, 5, 5]
+      .add<AvgPool2d>(3, 1, 1, /*count_include_pad=*/false)          // [4, 5, 5]
+      .add(Conv2d(3, 3, no_bias), "conv_half_s2")                    // [3, 3, 3]
+      .add(sigmoid_layer())
+      .add<Flatten>()
+      .add(Dense(4), "logits");
+  net.loss(softmax_cross_entropy_loss(), {}, DType::Int32);
+  net.build(4);
+  net.graph().eval();
+  const Tensor x = random_input(3, {2, 11, 11}, 7);
+  const Tensor logits = net.predict(x).clone();
+  compare_with_onnxruntime(net.graph(), "conv_variants", {x}, {logits});
+}
+
 TEST(OnnxExport, ErrorsNameTheLayer) {
   // An unbuilt graph.
   Sequential unbuilt({4});

@@ -51,12 +51,18 @@ const float kInf = std::numeric_limits<float>::infinity();
 const float kNan = std::numeric_limits<float>::quiet_NaN();
 
 // Tolerances: exact for data movement, a few ulp for elementwise math (CUDA's
-// expf / tanhf against the C library's), looser where the summation order differs.
+// expf / tanhf against the C library's), looser where the summation order differs
+// (a sum near 0 of many terms keeps their rounding error: the atol). None is looser
+// than a 1% change of a value of magnitude 1, which CpuVsCpu checks is caught.
 constexpr Tolerance kExact{0.0f, 0.0f};
 constexpr Tolerance kUlp{1e-6f, 1e-5f};
+constexpr Tolerance kSoftmax{1e-6f, 1e-4f};  // backward: y (dy - <dy, y>) cancels
+constexpr Tolerance kLoss{1e-5f, 1e-4f};
 constexpr Tolerance kReduce{1e-5f, 1e-4f};
-constexpr Tolerance kGemm{1e-4f, 1e-4f};
-constexpr Tolerance kConv{2e-4f, 2e-4f};
+constexpr Tolerance kSum{1e-3f, 1e-4f};
+constexpr Tolerance kGemm{5e-4f, 1e-4f};
+constexpr Tolerance kDense{1e-3f, 1e-4f};
+constexpr Tolerance kConv{2e-3f, 1e-3f};
 
 template <class... Parts>
 std::string name(const Parts&... parts) {
@@ -125,16 +131,16 @@ void softmax_rows(std::vector<Row>& rows) {
   for (const auto& [n, k] : kSoftmaxShapes)
     rows.push_back(op_row(name("Softmax_", n, "x", k),
                           {normal_in({n, k}, 40 + k, 0.0f, 4.0f), normal_in({n, k}, 41 + k)}, op,
-                          kUlp));
+                          kSoftmax));
   for (std::int64_t k : {10, 33, 1000, 1024, 1025, 5000}) {
     // Masked logits: -inf in every third column (never a whole row).
     rows.push_back(op_row(name("Softmax_neginf_3x", k),
                           {with_value_in({3, k}, 42, 4.0f, -kInf, 3, 1), normal_in({3, k}, 43)},
-                          op, kUlp));
+                          op, kSoftmax));
     // +-1e4: exp overflows without the max shift.
     rows.push_back(op_row(name("Softmax_pm1e4_3x", k),
                           {with_value_in({3, k}, 44, 1e4f, 1e4f, 7, 2), normal_in({3, k}, 45)},
-                          op, kUlp));
+                          op, kSoftmax));
   }
   // A row that is -inf but for one entry (softmax 1 there, 0 elsewhere).
   for (std::int64_t k : {10, 2000}) {
@@ -142,14 +148,14 @@ void softmax_rows(std::vector<Row>& rows) {
     v[3] = 0.5f;
     v[std::size_t(k + k - 1)] = -3.0f;
     rows.push_back(op_row(name("Softmax_one_finite_2x", k), {values_in(v, {2, k}), normal_in({2, k}, 46)},
-                          op, kUlp));
+                          op, kSoftmax));
   }
   rows.push_back(op_row("Softmax_special_3x3",
                         {values_in({1e4f, -1e4f, 0.0f, kNan, 1.0f, 2.0f, 5.0f, 5.0f, 5.0f}, {3, 3}),
                          normal_in({3, 3}, 49)},
-                        op, kUlp));
-  rows.push_back(layer_row("LayerSoftmax_9x1025", make<Softmax>(), {normal_in({9, 1025}, 47)}, kUlp));
-  rows.push_back(layer_row("LayerSoftmax_2x3x10", make<Softmax>(), {normal_in({2, 3, 10}, 48)}, kUlp));
+                        op, kSoftmax));
+  rows.push_back(layer_row("LayerSoftmax_9x1025", make<Softmax>(), {normal_in({9, 1025}, 47)}, kSoftmax));
+  rows.push_back(layer_row("LayerSoftmax_2x3x10", make<Softmax>(), {normal_in({2, 3, 10}, 48)}, kSoftmax));
 }
 
 // ---- losses --------------------------------------------------------------------------
@@ -159,7 +165,7 @@ Results loss_results(const LossResult& r) { return {{"loss", r.loss}, {"grad", r
 void cross_entropy_rows(std::vector<Row>& rows) {
   const LossOptions sum{Reduction::Sum, true}, mean{Reduction::Mean, false};
   for (const auto& [n, k] : kSoftmaxShapes) {
-    const Tolerance tol{1e-5f, n > 1000 ? 1e-4f : 2e-5f};
+    const Tolerance tol = kLoss;
     for (const auto& [tag, o] : {std::pair{"sum", sum}, std::pair{"mean", mean}}) {
       const auto op = [o = o](const std::vector<Tensor>& in, Device) {
         return loss_results(softmax_cross_entropy(in[0], in[1], o));
@@ -179,10 +185,10 @@ void cross_entropy_rows(std::vector<Row>& rows) {
     // Labels at column 0; -inf elsewhere in every third column.
     const Maker zeros_labels = [] { return from_vector(std::vector<std::int32_t>(4, 0), {4}); };
     rows.push_back(op_row(name("CrossEntropy_neginf_4x", k),
-                          {with_value_in({4, k}, 54, 4.0f, -kInf, 3, 1), zeros_labels}, op, kUlp));
+                          {with_value_in({4, k}, 54, 4.0f, -kInf, 3, 1), zeros_labels}, op, kLoss));
     rows.push_back(op_row(name("CrossEntropy_pm1e4_4x", k),
                           {with_value_in({4, k}, 55, 1e4f, -1e4f, 5, 0), labels_in(4, k, 56)}, op,
-                          kUlp));
+                          kLoss));
     // The old hand-written case: 1e4 and -1e4 in one row, -88 in the next.
     std::vector<float> v(std::size_t(2 * k), 0.0f);
     v[0] = 1e4f;
@@ -190,7 +196,7 @@ void cross_entropy_rows(std::vector<Row>& rows) {
     v[std::size_t(k)] = -88.0f;
     rows.push_back(op_row(name("CrossEntropy_mixed_extremes_2x", k),
                           {values_in(v, {2, k}), [] { return from_vector(std::vector<std::int32_t>{1, 0}, {2}); }},
-                          op, kUlp));
+                          op, kLoss));
   }
   for (const auto& [tag, o] : {std::pair{"sum", sum}, std::pair{"mean", mean}}) {
     rows.push_back(layer_row(name("LayerCrossEntropy_labels_", tag, "_33x12"),
@@ -206,7 +212,7 @@ void elementwise_loss_rows(std::vector<Row>& rows) {
   const LossOptions sum{Reduction::Sum, true}, mean{Reduction::Mean, true};
   for (std::int64_t n : {std::int64_t(1), std::int64_t(3), std::int64_t(257), std::int64_t(4096),
                          std::int64_t((1 << 18) + 5)}) {
-    const Tolerance tol{1e-5f, n > 5000 ? 2e-4f : 2e-5f};
+    const Tolerance tol = kLoss;
     for (const auto& [tag, o] : {std::pair{"sum", sum}, std::pair{"mean", mean}}) {
       rows.push_back(op_row(name("Bce_", tag, "_n", n),
                             {normal_in({n}, 61, 0.0f, 3.0f), uniform_in({n}, 62, 0.0f, 1.0f)},
@@ -234,7 +240,7 @@ void elementwise_loss_rows(std::vector<Row>& rows) {
                         [](const std::vector<Tensor>& in, Device) {
                           return loss_results(bce_with_logits(in[0], in[1]));
                         },
-                        kUlp));
+                        kLoss));
   rows.push_back(op_row("Bce_7x5x3",
                         {normal_in({7, 5, 3}, 67, 0.0f, 3.0f), uniform_in({7, 5, 3}, 68, 0.0f, 1.0f)},
                         [](const std::vector<Tensor>& in, Device) {
@@ -323,7 +329,7 @@ void reduce_rows(std::vector<Row>& rows) {
                             [axis](const std::vector<Tensor>& in, Device) {
                               return Results{{"sum", sum(in[0], axis)}};
                             },
-                            kReduce));
+                            kSum));
       if (s.dim(axis) > 0)  // an empty axis means NaN on both devices; one row below
         rows.push_back(op_row(name("Mean_", shape_name(s), "_axis", axis), {normal_in(s, 91)},
                               [axis](const std::vector<Tensor>& in, Device) {
@@ -335,7 +341,7 @@ void reduce_rows(std::vector<Row>& rows) {
                           [](const std::vector<Tensor>& in, Device) {
                             return Results{{"sum", sum_all(in[0])}};
                           },
-                          {1e-4f, 1e-4f}));
+                          kSum));
     if (s.dim(s.rank() - 1) > 0)
       rows.push_back(op_row(name("Argmax_", shape_name(s)), {normal_in(s, 93)},
                             [](const std::vector<Tensor>& in, Device) {
@@ -465,10 +471,10 @@ void dense_rows(std::vector<Row>& rows) {
   for (const auto& [b, in, out] : std::vector<std::array<std::int64_t, 3>>{
            {1, 1, 1}, {7, 3, 5}, {128, 784, 256}, {70000, 3, 2}, {33, 1025, 10}}) {
     rows.push_back(layer_row(name("LayerDense_", b, "x", in, "_to_", out), make<Dense>(out),
-                             {normal_in({b, in}, 120)}, b > 1000 ? Tolerance{2e-4f, 1e-4f} : kGemm));
+                             {normal_in({b, in}, 120)}, kDense));
   }
   rows.push_back(layer_row("LayerDense_nobias_9x6_to_4", make<Dense>(4, DenseOptions{false}),
-                           {normal_in({9, 6}, 121)}, kGemm));
+                           {normal_in({9, 6}, 121)}, kDense));
   DenseOptions tf32;
   tf32.allow_tf32 = true;
   rows.push_back(layer_row("LayerDense_tf32_32x300_to_20", make<Dense>(20, tf32), {normal_in({32, 300}, 122, 0.0f, 0.1f)},
@@ -605,7 +611,7 @@ void pool_rows(std::vector<Row>& rows) {
 void batchnorm_rows(std::vector<Row>& rows) {
   for (const Shape& s : std::vector<Shape>{{2, 3, 3, 3}, {1, 1, 1, 2}, {8, 16, 5, 7}, {128, 4, 1, 1},
                                            {2, 5, 129, 257}, {70000, 2, 1, 1}}) {
-    const Tolerance tol{1e-4f, 1e-4f};
+    const Tolerance tol = s.numel() > 10000 ? Tolerance{5e-4f, 5e-4f} : Tolerance{1e-4f, 1e-4f};
     rows.push_back(layer_row(name("LayerBatchNorm2d_train_", shape_name(s)), make<BatchNorm2d>(),
                              {normal_in(s, 170, 1.0f, 2.0f)}, tol));
     rows.push_back(layer_row(name("LayerBatchNorm2d_eval_", shape_name(s)), make<BatchNorm2d>(),
@@ -728,6 +734,41 @@ void model_rows(std::vector<Row>& rows) {
                           return train_steps(net, in[0], in[1], 5, 0.1f);
                         },
                         {1e-5f, 1e-4f}));
+  // The DataLoader, batch for batch over two epochs (shuffled, normalised, a partial
+  // last batch). Each batch is cloned on the compute stream as soon as it comes and
+  // read back only at the end: a copy that overwrote a pinned slot or a device
+  // buffer before the clone ran (a missing or misplaced event) shows as a mismatch.
+  for (const auto& [pname, prefetch] :
+       {std::pair{"on", LoaderPrefetch::On}, std::pair{"off", LoaderPrefetch::Off}}) {
+    rows.push_back(op_row(name("DataLoader_prefetch_", pname, "_1000x784"), {},
+                          [prefetch = prefetch](const std::vector<Tensor>&, Device d) {
+                            const Tensor images = uniform_in({1000, 784}, 228, 0.0f, 1.0f)();
+                            const Tensor labels = labels_in(1000, 10, 229)();
+                            LoaderOptions o;
+                            o.batch_size = 96;  // 10 full batches and one of 40
+                            o.seed = 17;
+                            o.mean = 0.3f;
+                            o.stddev = 0.35f;
+                            o.prefetch = prefetch;
+                            o.device = d;
+                            DataLoader loader(images, labels, o);
+                            Results r;
+                            std::vector<std::int32_t> sizes;
+                            for (std::int64_t epoch : {0, 1}) {
+                              loader.start_epoch(epoch);
+                              Batch batch;
+                              while (loader.next(batch)) {
+                                const std::string tag = name("epoch", epoch, ".batch", batch.index);
+                                r.emplace_back(tag + ".x", batch.x.clone());
+                                r.emplace_back(tag + ".y", batch.y.clone());
+                                sizes.push_back(std::int32_t(batch.size));
+                              }
+                            }
+                            r.emplace_back("sizes", from_vector(sizes));
+                            return r;
+                          },
+                          kExact));
+  }
   // A graph with fan-out (x feeds two Dense layers and a Concat): summed gradients.
   rows.push_back(op_row("ModelGraph_diamond_9x6", {normal_in({9, 6}, 224), normal_in({9, 3}, 225)},
                         [](const std::vector<Tensor>& in, Device d) {

@@ -1,0 +1,72 @@
+// Which GPUs a build runs on (core/cuda_arch.hpp): the list parsing and the
+// compatibility rules, on the CPU; the start-up error's text.
+#include "core/cuda_arch.hpp"
+
+#include "core/error.hpp"
+#include "test_util.hpp"
+
+namespace minidl {
+namespace {
+
+using detail::arch_can_run;
+using detail::check_cuda_arch;
+using detail::parse_cuda_architectures;
+
+TEST(CudaArch, ParsesCMakeLists) {
+  const auto a = parse_cuda_architectures("80-real;86-real;89-real;90");
+  ASSERT_EQ(a.size(), 4u);
+  EXPECT_EQ(a[0].major, 8);
+  EXPECT_EQ(a[0].minor, 0);
+  EXPECT_TRUE(a[0].sass);
+  EXPECT_FALSE(a[0].ptx);
+  EXPECT_EQ(a[3].major, 9);
+  EXPECT_TRUE(a[3].sass);
+  EXPECT_TRUE(a[3].ptx);
+  const auto b = parse_cuda_architectures("120-virtual");
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].major, 12);
+  EXPECT_FALSE(b[0].sass);
+  EXPECT_TRUE(b[0].ptx);
+  EXPECT_TRUE(parse_cuda_architectures("").empty());
+  for (const char* bad : {"native", "9", "sm_90", "90-fake", "80;x"})
+    MINIDL_EXPECT_THROW_WITH(parse_cuda_architectures(bad), ValueError, "cannot read");
+}
+
+TEST(CudaArch, TheDefaultRunsOnTheGpusUsersHave) {
+  const auto d = parse_cuda_architectures("80-real;86-real;89-real;90");
+  EXPECT_TRUE(arch_can_run(d, 8, 0));   // A100
+  EXPECT_TRUE(arch_can_run(d, 8, 6));   // RTX 3090, A10
+  EXPECT_TRUE(arch_can_run(d, 8, 7));   // Jetson Orin: sm_80 code runs on 8.7
+  EXPECT_TRUE(arch_can_run(d, 8, 9));   // L4, RTX 4090
+  EXPECT_TRUE(arch_can_run(d, 9, 0));   // H100, H200
+  EXPECT_TRUE(arch_can_run(d, 10, 0));  // newer: the compute_90 PTX, JIT-compiled
+  EXPECT_TRUE(arch_can_run(d, 12, 0));
+  EXPECT_FALSE(arch_can_run(d, 7, 5));  // T4: older than anything built
+}
+
+TEST(CudaArch, TheOldDefaultRanOnlyOnHopper) {
+  const auto old = parse_cuda_architectures("90");
+  EXPECT_FALSE(arch_can_run(old, 8, 0));
+  EXPECT_FALSE(arch_can_run(old, 8, 6));
+  EXPECT_FALSE(arch_can_run(old, 8, 9));
+  EXPECT_TRUE(arch_can_run(old, 9, 0));
+  // Machine code alone does not run on a later major, nor on a lower minor.
+  EXPECT_FALSE(arch_can_run(parse_cuda_architectures("90-real"), 10, 0));
+  EXPECT_FALSE(arch_can_run(parse_cuda_architectures("86-real"), 8, 0));
+}
+
+TEST(CudaArch, StartUpErrorNamesDeviceCapabilityAndBuild) {
+  MINIDL_EXPECT_THROW_WITH(check_cuda_arch("NVIDIA A100-SXM4-80GB", 8, 0, "90"), DeviceError,
+                           "NVIDIA A100-SXM4-80GB", "compute capability 8.0", "sm_90",
+                           "compute_90 (PTX)", "CMAKE_CUDA_ARCHITECTURES=80");
+  check_cuda_arch("NVIDIA H100", 9, 0, "90");  // fine: no throw
+  check_cuda_arch("NVIDIA L4", 8, 9, "80-real;86-real;89-real;90");
+}
+
+TEST(CudaArch, BuiltListIsReadable) {
+  // The list compiled into this library parses (empty in a CPU-only build).
+  EXPECT_NO_THROW(parse_cuda_architectures(built_cuda_architectures()));
+}
+
+}  // namespace
+}  // namespace minidl
