@@ -208,6 +208,9 @@ Options parse_options(int argc, const char* const argv[]) {
         throw ValueError(detail::concat(n, " applies to ", models, " only (this run is --model ",
                                         c.model, ")"));
   };
+  if (given("--export-onnx") && !nn)
+    throw ValueError(
+        "--export-onnx: the SVM has no ONNX export (use --svm-save for a LIBSVM model)");
   only_for({"--channels", "--conv-backend"}, c.model == "cnn", "--model cnn");
   only_for({"--hidden", "--dropout", "--epochs", "--batch", "--optimizer", "--lr", "--lr-schedule",
             "--momentum", "--weight-decay", "--save", "--resume", "--export-onnx"},
