@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "../core/device.hpp"
 #include "../core/error.hpp"
 
 namespace minidl::svm {
@@ -43,5 +44,19 @@ std::vector<std::int64_t> select_working_set(const std::vector<std::int8_t>& y,
   }
   return ws;
 }
+
+#if !MINIDL_WITH_CUDA
+// A CPU-only build has no select_ws_kernel: the declared entry point says so (the
+// CUDA build defines it in smo_cuda.cu), so callers link and get a DeviceError.
+namespace cuda {
+std::vector<std::int64_t> select_working_set(const std::vector<std::int8_t>&,
+                                             const std::vector<double>&,
+                                             const std::vector<double>&,
+                                             const std::vector<double>&, int, int) {
+  throw DeviceError(detail::concat("cuda::select_working_set: no CUDA backend: ",
+                                   cuda_unavailable_reason()));
+}
+}  // namespace cuda
+#endif
 
 }  // namespace minidl::svm
