@@ -1,8 +1,12 @@
 #include "trainer.hpp"
 
+#include <cmath>
+#include <cstdlib>
+
 
 #include "data/loader.hpp"
 #include "io/checkpoint.hpp"
+#include "io/safetensors.hpp"
 #include "layers/activation.hpp"
 #include "layers/conv.hpp"
 #include "layers/dense.hpp"
@@ -18,6 +22,21 @@ namespace minidl::train {
 Dataset first_rows(const Dataset& d, std::int64_t limit) { return first_samples(d, limit); }
 
 namespace {
+
+// The rate a resumed run started with (the Trainer's "trainer.base_lr" extra), so that
+// its schedule continues the same curve: minidl-train refuses --lr with --resume,
+// so config.lr is only the default there. A checkpoint without it (written before
+// the library Trainer) keeps `fallback`; a malformed value is left to the
+// Trainer's own checks when it loads the checkpoint.
+float checkpoint_base_lr(const std::string& path, float fallback) {
+  const auto meta = load_safetensors(path).metadata;
+  const auto it = meta.find("user.trainer.base_lr");  // save_checkpoint's prefix for extras
+  if (it == meta.end()) return fallback;
+  char* end = nullptr;
+  const double v = std::strtod(it->second.c_str(), &end);
+  if (end == it->second.c_str() || *end != '\0' || !std::isfinite(v) || v <= 0.0) return fallback;
+  return static_cast<float>(v);
+}
 
 std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c,
                                           const std::vector<Parameter*>& params) {
@@ -143,6 +162,7 @@ TrainingRun::TrainingRun(TrainConfig config, Dataset train, Dataset test)
   MINIDL_CHECK(test_.images.defined() && test_.images.size(0) > 0, ValueError,
                "the test set is empty: nothing to evaluate on");
   const std::int64_t features = train_.images.size(1);
+  if (!config_.resume.empty()) config_.lr = checkpoint_base_lr(config_.resume, config_.lr);
   model_ = std::make_unique<Sequential>(build_model(config_, features));
   optimizer_ = make_optimizer(config_, model_->graph().parameters());
   train_loader_ = std::make_unique<DataLoader>(train_.images, train_.labels,

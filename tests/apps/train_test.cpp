@@ -107,6 +107,7 @@ TEST(TrainingRun, ResumeContinuesExactly) {
 TEST(TrainingRun, CosineScheduleAnnealsAndResumesExactly) {
   TrainConfig c = small_config();  // 512 images, batch 32: 16 steps an epoch, 48 in all
   c.lr_schedule = "cosine";
+  c.lr *= 0.5f;  // not the default: the resumed run below is given only the default
   TrainingRun a(c, synthetic(512, 1), synthetic(128, 2));
   const auto full = a.run(nullptr, nullptr);
   ASSERT_EQ(full.size(), 3u);
@@ -129,6 +130,7 @@ TEST(TrainingRun, CosineScheduleAnnealsAndResumesExactly) {
   });
   TrainConfig second = c;
   second.resume = after2;
+  second.lr = small_config().lr;  // minidl-train refuses --lr with --resume: the rate comes back
   TrainingRun d(second, synthetic(512, 1), synthetic(128, 2));
   EXPECT_EQ(d.start_epoch(), 2);
   const auto resumed = d.run(nullptr, nullptr);
