@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "io_test_util.hpp"
 #include "test_util.hpp"
 
 namespace minidl {
@@ -27,47 +28,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "minidl-atomic-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr)
-      throw std::runtime_error("mkdtemp failed: " + std::string(std::strerror(errno)));
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(path_)) names.push_back(e.path().filename());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  std::string path_;
-};
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_all(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
+using test::read_bytes;
+using test::TempDir;
+using test::write_bytes;
 
 TEST(AtomicFile, CommitReplacesTheTargetAndLeavesNothingElse) {
   TempDir dir;
   const std::string path = dir.file("model.txt");
-  write_all(path, "old contents\n");
+  write_bytes(path, "old contents\n");
   {
     AtomicFile f(path, "test");
     EXPECT_EQ(f.path(), path);
@@ -75,24 +43,24 @@ TEST(AtomicFile, CommitReplacesTheTargetAndLeavesNothingElse) {
     f.print("nr_class %d\n", 3);
     f.write(std::string("SV\n"));
     f.write(nullptr, 0);
-    EXPECT_EQ(read_all(path), "old contents\n");  // nothing visible before the commit
+    EXPECT_EQ(read_bytes(path), "old contents\n");  // nothing visible before the commit
     f.commit();
   }
-  EXPECT_EQ(read_all(path), "nr_class 3\nSV\n");
+  EXPECT_EQ(read_bytes(path), "nr_class 3\nSV\n");
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"model.txt"});
 }
 
 TEST(AtomicFile, WithoutCommitTheOldFileStaysAndTheTemporaryGoes) {
   TempDir dir;
   const std::string path = dir.file("ckpt");
-  write_all(path, "keep me");
+  write_bytes(path, "keep me");
   try {
     AtomicFile f(path, "test");
     f.print("half a file");
     throw std::runtime_error("interrupted");
   } catch (const std::runtime_error&) {
   }
-  EXPECT_EQ(read_all(path), "keep me");
+  EXPECT_EQ(read_bytes(path), "keep me");
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"ckpt"});
 }
 
@@ -101,7 +69,7 @@ TEST(AtomicFile, WithoutCommitTheOldFileStaysAndTheTemporaryGoes) {
 TEST(AtomicFile, FailedWriteSaysWhyAndKeepsTheOldFile) {
   TempDir dir;
   const std::string path = dir.file("data.txt");
-  write_all(path, "the previous good file\n");
+  write_bytes(path, "the previous good file\n");
   std::string message;
   {
     const test::FileSizeLimit limit(4096);
@@ -117,7 +85,7 @@ TEST(AtomicFile, FailedWriteSaysWhyAndKeepsTheOldFile) {
   ASSERT_FALSE(message.empty()) << "the write past the file-size limit did not fail";
   for (const char* fragment : {"write_test", "data.txt", "File too large", "errno", "unchanged"})
     EXPECT_NE(message.find(fragment), std::string::npos) << message << " lacks " << fragment;
-  EXPECT_EQ(read_all(path), "the previous good file\n");
+  EXPECT_EQ(read_bytes(path), "the previous good file\n");
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"data.txt"});
 }
 
@@ -145,14 +113,14 @@ TEST(AtomicFile, RefusesNonRegularTargets) {
 // A symbolic link is replaced by the new file; what it pointed to is untouched.
 TEST(AtomicFile, ReplacesASymlinkNotItsTarget) {
   TempDir dir;
-  write_all(dir.file("real"), "real");
+  write_bytes(dir.file("real"), "real");
   fs::create_symlink(dir.file("real"), dir.file("link"));
   AtomicFile f(dir.file("link"), "save");
   f.write(std::string("new"));
   f.commit();
   EXPECT_FALSE(fs::is_symlink(dir.file("link")));
-  EXPECT_EQ(read_all(dir.file("link")), "new");
-  EXPECT_EQ(read_all(dir.file("real")), "real");
+  EXPECT_EQ(read_bytes(dir.file("link")), "new");
+  EXPECT_EQ(read_bytes(dir.file("real")), "real");
 }
 
 // The target turning into a folder while the file is written: commit refuses,
@@ -172,7 +140,7 @@ TEST(AtomicFile, TargetReplacedDuringTheWriteIsNotClobbered) {
 
 TEST(AtomicFile, UncreatableTemporaryFileSaysWhy) {
   TempDir dir;
-  write_all(dir.file("plain"), "x");
+  write_bytes(dir.file("plain"), "x");
   MINIDL_EXPECT_THROW_WITH(AtomicFile(dir.file("plain/f"), "save"), IoError,
                            "cannot create the temporary file", "Not a directory");
   MINIDL_EXPECT_THROW_WITH(AtomicFile(dir.file("missing/f"), "save"), IoError,
@@ -182,7 +150,7 @@ TEST(AtomicFile, UncreatableTemporaryFileSaysWhy) {
 TEST(CheckWritable, ReportsWhatIsWrongBeforeAnythingIsWritten) {
   TempDir dir;
   check_writable(dir.file("new.csv"), "--out");
-  write_all(dir.file("plain"), "x");
+  write_bytes(dir.file("plain"), "x");
   MINIDL_EXPECT_THROW_WITH(check_writable(dir.file("missing/model"), "--svm-save"), IoError,
                            "--svm-save", "missing/model", "No such file or directory");
   MINIDL_EXPECT_THROW_WITH(check_writable(dir.file("plain/model"), "--save"), IoError, "--save",
