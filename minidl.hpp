@@ -25,6 +25,8 @@
 #include "data/fashion_mnist.hpp"
 #include "data/idx.hpp"
 #include "data/loader.hpp"
+#include "dist/collectives.hpp"
+#include "dist/process.hpp"
 #include "io/atomic_file.hpp"
 #include "io/checkpoint.hpp"
 #include "io/onnx_export.hpp"

@@ -20,6 +20,7 @@ packages=(
   libgtest-dev libbenchmark-dev
   dataset-fashion-mnist libsvm-tools
   libonnx-dev libprotobuf-dev python3-venv
+  libopenmpi-dev openmpi-bin
 )
 venv_packages=(onnxruntime==1.32.0 numpy==2.4.6)
 for arg in "$@"; do
