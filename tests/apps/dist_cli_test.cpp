@@ -1,10 +1,13 @@
 // minidl-train killed while it writes a checkpoint, and minidl-train under
 // `mpirun -np 2` (data-parallel training, the distributed SVM) against one process.
+#include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <map>
 
 #include "cli_test_util.hpp"
 #include "io/safetensors.hpp"
+#include "training/trainer.hpp"
 
 namespace minidl::train {
 namespace {
@@ -72,6 +75,39 @@ TEST(MinidlTrainCrash, KilledWhileSavingLeavesAResumableCheckpoint) {
                                   {{"MINIDL_TEST_KILL_IN_COMMIT", "after:2"}});
   EXPECT_EQ(killed_after.status, 128 + SIGKILL) << killed_after.err;
   EXPECT_EQ(epochs_done(after), "2");
+}
+
+// ---- under mpirun -np 2 ------------------------------------------------------
+
+std::string line_with(const std::string& text, const std::string& start) {
+  const std::size_t at = text.find(start);
+  if (at == std::string::npos) return "(no line '" + start + "')";
+  return text.substr(at, text.find('\n', at) - at);
+}
+
+// The one-vs-one pairs shared by 2 ranks (svm/distributed_fit.hpp) give the LIBSVM
+// model file one process writes, byte for byte (both with one OpenMP thread per
+// process: the kernel matrix's GEMM rounds differently with another thread count,
+// distributed or not), and the same sharded prediction.
+TEST(MinidlTrainMpi, SvmAcrossTwoRanksWritesTheSameModelFile) {
+  MINIDL_SKIP_WITHOUT_MPI();
+  Folder f;
+  const std::string data = data_folder(f, 150, 40);
+  for (const char* kernel : {"rbf", "linear"}) {
+    SCOPED_TRACE(kernel);
+    const std::string one_model = f.file(std::string("one-") + kernel),
+                      two_model = f.file(std::string("two-") + kernel);
+    const Result one = run(f, small(data, f, {"--model", "svm", "--svm-kernel", kernel,
+                                              "--svm-save", one_model}));
+    ASSERT_EQ(one.status, 0) << one.err;
+    const Result two = run_mpi(f, 2, small(data, f, {"--model", "svm", "--svm-kernel", kernel,
+                                                     "--svm-save", two_model}));
+    ASSERT_EQ(two.status, 0) << two.err << two.out;
+    const std::string a = read_all(one_model), b = read_all(two_model);
+    EXPECT_FALSE(a.empty());
+    EXPECT_TRUE(a == b) << "the model files differ";
+    EXPECT_EQ(line_with(two.out, "test accuracy"), line_with(one.out, "test accuracy"));
+  }
 }
 
 }  // namespace
