@@ -79,10 +79,187 @@ TEST(MinidlTrainCrash, KilledWhileSavingLeavesAResumableCheckpoint) {
 
 // ---- under mpirun -np 2 ------------------------------------------------------
 
+// The largest |a - b| - (atol + rtol |b|) over every tensor; <= 0 when all are within.
+double worst_excess(const Checkpoint& a, const Checkpoint& b, double atol, double rtol,
+                    std::string* where) {
+  double worst = -1e300;
+  for (const auto& [name, values] : a.tensors) {
+    const auto it = b.tensors.find(name);
+    if (it == b.tensors.end() || it->second.size() != values.size()) {
+      *where = name + " (missing or another size)";
+      return 1e300;
+    }
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const double ref = it->second[i];
+      const double excess = std::fabs(double(values[i]) - ref) - (atol + rtol * std::fabs(ref));
+      if (excess > worst) {
+        worst = excess;
+        *where = name + "[" + std::to_string(i) + "] " + std::to_string(values[i]) + " vs " +
+                 std::to_string(ref);
+      }
+    }
+  }
+  return worst;
+}
+
 std::string line_with(const std::string& text, const std::string& start) {
   const std::size_t at = text.find(start);
   if (at == std::string::npos) return "(no line '" + start + "')";
   return text.substr(at, text.find('\n', at) - at);
+}
+
+// 64 training images (4 global batches of 16), 40 test images: a few seconds.
+struct Runs {
+  Folder f;
+  std::string data = data_folder(f, 64, 40);
+  std::vector<std::string> args(const std::vector<std::string>& more, const std::string& out) {
+    return join({"--data", data, "--out", f.file(out), "--no-progress", "--device", "cpu",
+                 "--epochs", "2", "--batch", "16"},
+                more);
+  }
+};
+
+// One process with --batch 16 and two with 8 each take the same steps: same
+// losses, same test accuracy, weights equal up to rounding. Tolerance: the two
+// runs add the same float32 terms in another order (each rank's gradient is a mean
+// over 8 samples, then the ranks' means are averaged, instead of one mean over 16),
+// about 1e-7 relative per gradient element; 8 steps of SGD (lr 0.05) or Adam
+// (lr 1e-3: an update of at most ~lr per step whatever the gradient's rounding)
+// keep the weights within atol 1e-5 + rtol 1e-4 (the worst measured difference is
+// printed on failure).
+TEST(MinidlTrainMpi, TwoRanksTrainLikeOneProcessWithTheGlobalBatch) {
+  MINIDL_SKIP_WITHOUT_MPI();
+  Runs r;
+  const std::vector<std::vector<std::string>> models = {
+      {"--hidden", "16", "--optimizer", "sgd", "--lr", "0.05"},
+      {"--hidden", "16", "--optimizer", "adam"},
+      {"--model", "cnn", "--channels", "2,4", "--hidden", "8", "--dropout", "0", "--conv-backend",
+       "cpu"},
+  };
+  int k = 0;
+  for (const auto& model : models) {
+    std::string label;
+    for (const std::string& a : model) label += a + " ";
+    SCOPED_TRACE(label);
+    const std::string one_ckpt = r.f.file("one" + std::to_string(k) + ".safetensors");
+    const std::string two_ckpt = r.f.file("two" + std::to_string(k) + ".safetensors");
+    const Result one = run(r.f, r.args(join(model, {"--save", one_ckpt}), "out1"));
+    ASSERT_EQ(one.status, 0) << one.err;
+    const Result two = run_mpi(r.f, 2, r.args(join(model, {"--save", two_ckpt}), "out2"));
+    ASSERT_EQ(two.status, 0) << two.err << two.out;
+    EXPECT_CONTAINS(two.out, "x 2 processes");
+    EXPECT_EQ(line_with(two.out, "test accuracy"), line_with(one.out, "test accuracy"));
+    const Checkpoint a = read_checkpoint(two_ckpt), b = read_checkpoint(one_ckpt);
+    std::string where;
+    const double excess = worst_excess(a, b, 1e-5, 1e-4, &where);
+    EXPECT_LE(excess, 0.0) << "worst: " << where;
+    // The per-epoch training loss (all-reduced) agrees to float32 rounding.
+    const auto history = [](const Checkpoint& c) {
+      return parse_metrics_csv(c.metadata.at("user.trainer.history"));
+    };
+    const auto ha = history(a), hb = history(b);
+    ASSERT_EQ(ha.size(), 2u);
+    ASSERT_EQ(hb.size(), 2u);
+    for (std::size_t e = 0; e < 2; ++e) {
+      EXPECT_NEAR(ha[e].train_loss, hb[e].train_loss, 1e-5 * std::fabs(hb[e].train_loss));
+      EXPECT_NEAR(ha[e].val_loss, hb[e].val_loss, 1e-5 * std::fabs(hb[e].val_loss));
+      EXPECT_EQ(ha[e].val_accuracy, hb[e].val_accuracy);
+    }
+    ++k;
+  }
+}
+
+// Rank 1 runs in its own folder: relative --out and --save paths would land there
+// if it wrote anything. Only rank 0's folder gets files, and only rank 0 prints.
+TEST(MinidlTrainMpi, OnlyRankZeroWritesAndPrints) {
+  MINIDL_SKIP_WITHOUT_MPI();
+  Runs r;
+  const std::string a = r.f.file("rank0"), b = r.f.file("rank1");
+  fs::create_directories(a);
+  fs::create_directories(b);
+  const Result two =
+      run_mpi(r.f, 2,
+              {"--data", r.data, "--out", "out", "--no-progress", "--device", "cpu", "--epochs",
+               "2", "--batch", "16", "--hidden", "8", "--save", "ckpt.safetensors"},
+              {}, {a, b});
+  ASSERT_EQ(two.status, 0) << two.err << two.out;
+  for (const char* file : {"out/metrics.csv", "out/curves.svg", "out/confusion.csv",
+                           "ckpt.safetensors"})
+    EXPECT_TRUE(fs::is_regular_file(a + "/" + file)) << file;
+  EXPECT_TRUE(fs::is_empty(b)) << "rank 1 wrote into its folder";
+  std::size_t lines = 0;
+  for (std::size_t at = two.out.find("test accuracy"); at != std::string::npos;
+       at = two.out.find("test accuracy", at + 1))
+    ++lines;
+  EXPECT_EQ(lines, 1u) << two.out;
+}
+
+// A 2-rank checkpoint after epoch 1 resumed on 2 ranks ends bit for bit where an
+// uninterrupted 2-rank run ends (the same operations in the same order), and on
+// one process within the tolerance above.
+TEST(MinidlTrainMpi, TwoRanksResumeFromACheckpoint) {
+  MINIDL_SKIP_WITHOUT_MPI();
+  Runs r;
+  const std::vector<std::string> model{"--hidden", "16", "--optimizer", "sgd"};
+  const std::string whole = r.f.file("whole.safetensors"), half = r.f.file("half.safetensors");
+  ASSERT_EQ(run_mpi(r.f, 2, r.args(join(model, {"--lr", "0.05", "--save", whole}), "o1")).status,
+            0);
+  std::vector<std::string> first = r.args(join(model, {"--lr", "0.05", "--save", half}), "o2");
+  first[std::find(first.begin(), first.end(), "--epochs") - first.begin() + 1] = "1";
+  ASSERT_EQ(run_mpi(r.f, 2, first).status, 0);
+  const std::string resumed2 = r.f.file("resumed2.safetensors");
+  fs::copy_file(half, resumed2);
+  const Result two = run_mpi(r.f, 2, r.args(join(model, {"--resume", resumed2, "--save",
+                                                         resumed2}), "o3"));
+  ASSERT_EQ(two.status, 0) << two.err << two.out;
+  EXPECT_CONTAINS(two.out, "after epoch 1 of 2");
+  expect_same_tensors(read_checkpoint(resumed2), read_checkpoint(whole));
+  const std::string resumed1 = r.f.file("resumed1.safetensors");
+  fs::copy_file(half, resumed1);
+  const Result one = run(r.f, r.args(join(model, {"--resume", resumed1, "--save", resumed1}),
+                                     "o4"));
+  ASSERT_EQ(one.status, 0) << one.err;
+  std::string where;
+  EXPECT_LE(worst_excess(read_checkpoint(resumed1), read_checkpoint(whole), 1e-5, 1e-4, &where),
+            0.0)
+      << where;
+}
+
+// Rank 0 killed (SIGKILL) in its second checkpoint's commit: mpirun ends the job
+// with a non-zero status, the checkpoint is epoch 1's complete file, and 2 ranks
+// resumed from it end where an uninterrupted run does. Killed just after the
+// rename, the checkpoint is epoch 2's.
+TEST(MinidlTrainMpi, RankZeroKilledWhileSavingLeavesAResumableCheckpoint) {
+  MINIDL_SKIP_WITHOUT_MPI();
+  Runs r;
+  const std::vector<std::string> model{"--hidden", "16", "--optimizer", "sgd", "--epochs", "3"};
+  const std::string whole = r.f.file("whole.safetensors"), ckpt = r.f.file("ckpt.safetensors");
+  ASSERT_EQ(run_mpi(r.f, 2, r.args(join(model, {"--lr", "0.05", "--save", whole}), "o1")).status,
+            0);
+  const Result killed = run_mpi(r.f, 2, r.args(join(model, {"--lr", "0.05", "--save", ckpt}), "o2"),
+                                {{"MINIDL_TEST_KILL_IN_COMMIT", "before:2"}});
+  EXPECT_NE(killed.status, 0) << killed.out;
+  EXPECT_EQ(epochs_done(ckpt), "1");
+  const Result resumed = run_mpi(r.f, 2, r.args(join(model, {"--resume", ckpt, "--save", ckpt}), "o3"));
+  ASSERT_EQ(resumed.status, 0) << resumed.err << resumed.out;
+  expect_same_tensors(read_checkpoint(ckpt), read_checkpoint(whole));
+
+  const std::string after = r.f.file("after.safetensors");
+  const Result killed_after =
+      run_mpi(r.f, 2, r.args(join(model, {"--lr", "0.05", "--save", after}), "o4"),
+              {{"MINIDL_TEST_KILL_IN_COMMIT", "after:2"}});
+  EXPECT_NE(killed_after.status, 0);
+  EXPECT_EQ(epochs_done(after), "2");
+}
+
+TEST(MinidlTrainMpi, GlobalBatchNotDivisibleByTheRanksIsRefused) {
+  MINIDL_SKIP_WITHOUT_MPI();
+  Runs r;
+  const Result two = run_mpi(r.f, 2, join(r.args({"--hidden", "8"}, "o"), {"--batch", "15"}));
+  EXPECT_NE(two.status, 0);
+  EXPECT_CONTAINS(two.err, "--batch 15 is the global batch");
+  EXPECT_CONTAINS(two.err, "multiple of 2");
+  EXPECT_EQ(two.out.find("epoch 1"), std::string::npos) << two.out;
 }
 
 // The one-vs-one pairs shared by 2 ranks (svm/distributed_fit.hpp) give the LIBSVM
