@@ -60,5 +60,6 @@
 #include "svm/libsvm_format.hpp"
 #include "svm/model_file.hpp"
 #include "svm/primal.hpp"
+#include "svm/probability.hpp"
 #include "svm/svc.hpp"
 #include "training/trainer.hpp"
