@@ -6,7 +6,7 @@
 #include <mutex>
 #include <utility>
 
-#include "../core/random.hpp"
+#include "cross_validation.hpp"
 
 namespace minidl::svm {
 
@@ -164,33 +164,6 @@ std::vector<double> couple_pairwise(const std::vector<double>& r, int k) {
   return p;
 }
 
-namespace {
-
-// Fold per sample of one sub-problem, stratified by side: each side's samples are
-// shuffled (Fisher-Yates driven by Philox words, so the folds depend on the seed
-// only) and dealt round-robin, the deal continuing from one side to the next so
-// that folds differ in size by at most one.
-std::vector<int> side_folds(const std::vector<std::int8_t>& y, int folds, std::uint64_t seed,
-                            std::uint64_t stream) {
-  std::vector<int> fold(y.size());
-  std::size_t dealt = 0;
-  std::uint64_t draw = 0;
-  for (std::int8_t side : {std::int8_t{1}, std::int8_t{-1}}) {
-    std::vector<std::size_t> idx;
-    for (std::size_t i = 0; i < y.size(); ++i)
-      if (y[i] == side) idx.push_back(i);
-    for (std::size_t i = idx.size(); i > 1; --i) {
-      const Philox4x32 w = philox_block(seed, stream, draw++);
-      const std::uint64_t bits = (std::uint64_t{w.v[0]} << 32) | w.v[1];
-      std::swap(idx[i - 1], idx[static_cast<std::size_t>(bits % i)]);
-    }
-    for (std::size_t i : idx) fold[i] = static_cast<int>(dealt++ % static_cast<std::size_t>(folds));
-  }
-  return fold;
-}
-
-}  // namespace
-
 void fit_probability(SVC& model, const Tensor& x_in, const Tensor& y_in,
                      const ProbabilityOptions& options) {
   MINIDL_CHECK(model.fitted(), ValueError, "fit_probability: the model is not fitted");
@@ -243,8 +216,10 @@ void fit_probability(SVC& model, const Tensor& x_in, const Tensor& y_in,
   std::vector<std::vector<double>> dec(pairs.size());
   for (std::int64_t p = 0; p < n_pairs; ++p) {
     const BinaryResult& r = pairs[static_cast<std::size_t>(p)];
+    // Stratified by side; each pair its own Philox stream.
     fold_of[static_cast<std::size_t>(p)] =
-        side_folds(r.y, options.folds, options.seed, static_cast<std::uint64_t>(p));
+        stratified_folds(std::vector<std::int32_t>(r.y.begin(), r.y.end()), options.folds,
+                         options.seed, static_cast<std::uint64_t>(p));
     dec[static_cast<std::size_t>(p)].assign(r.samples.size(), 0.0);
   }
   const float* xp = x.data<float>();
