@@ -64,6 +64,7 @@ CrossValidationResult cross_validate(const SvcOptions& options, const Tensor& x_
   concurrent = std::max(1, std::min(concurrent, folds));
   if (dev.is_cuda()) concurrent = 1;
   SvcOptions fold_options = options;
+  fold_options.progress = nullptr;  // folds run concurrently: progress comes through cv.on_fold
   if (concurrent > 1) {
     std::size_t budget = options.memory_budget;
     if (budget == 0)  // SVC's own default on the CPU: half the physical memory

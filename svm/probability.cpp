@@ -209,6 +209,7 @@ void fit_probability(SVC& model, const Tensor& x_in, const Tensor& y_in,
   base.class_weight.clear();
   base.multi_class = MultiClass::OneVsOne;
   base.C = 1.0;
+  base.progress = nullptr;  // concurrent fits: progress comes through options.on_fit
 
   const auto n_pairs = static_cast<std::int64_t>(pairs.size());
   const std::int64_t folds = options.folds;
@@ -225,6 +226,7 @@ void fit_probability(SVC& model, const Tensor& x_in, const Tensor& y_in,
   const float* xp = x.data<float>();
   std::exception_ptr error;
   std::mutex error_mutex;
+  std::int64_t fits_done = 0;
   // Each job writes only the held-out entries of its own pair's dec.
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::int64_t job = 0; job < n_pairs * folds; ++job) {
@@ -267,6 +269,10 @@ void fit_probability(SVC& model, const Tensor& x_in, const Tensor& y_in,
       // Two classes {+1, -1} are ordered (+1, -1): a positive value means +1.
       const std::vector<float> f = binary.decision_function(gather(test_idx).to(dev)).to_vector<float>();
       for (std::size_t t = 0; t < test_idx.size(); ++t) out[test_idx[t]] = f[t];
+      if (options.on_fit) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        options.on_fit(++fits_done, n_pairs * folds);
+      }
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mutex);
       if (!error) error = std::current_exception();

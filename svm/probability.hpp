@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "../core/tensor.hpp"
@@ -61,6 +62,9 @@ std::vector<double> couple_pairwise(const std::vector<double>& r, int k);
 struct ProbabilityOptions {
   int folds = 5;           ///< internal cross-validation folds, >= 2
   std::uint64_t seed = 1;  ///< fold assignment (Philox; the same seed gives the same folds)
+  /// Called after each pair x fold fit (done, total), never two calls at once. The
+  /// model's own SvcOptions::progress is not passed to these fits.
+  std::function<void(std::int64_t done, std::int64_t total)> on_fit;
 };
 
 /// Fits the Platt sigmoid of every one-vs-one decision of `model`, which must have

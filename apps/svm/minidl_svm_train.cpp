@@ -64,8 +64,13 @@ int run(int argc, char** argv) {
   // A model file that cannot be written is found now, not after training.
   if (cmd.folds == 0) check_writable(cmd.model_file, "model_file");
   const svm::LibsvmData data = svm::read_libsvm(cmd.training_file);
-  const svm::SvcOptions options = svc_options(cmd.svm);
+  svm::SvcOptions options = svc_options(cmd.svm);
   ProgressLine progress(stderr, progress_wanted(cmd.progress, cmd.quiet));
+  if (progress.enabled())
+    options.progress = [&](const svm::SolveProgress& p) {
+      progress.update(p.problems_done, p.problems_total, "sub-problems", p.iterations,
+                      p.elapsed_s);
+    };
 
   if (cmd.folds > 0) {
     svm::CrossValidationOptions cv;
@@ -100,7 +105,11 @@ int run(int argc, char** argv) {
   if (cmd.svm.probability) {
     svm::ProbabilityOptions po;
     po.seed = cmd.seed;
-    progress.stage("probability (5-fold Platt fits)");
+    progress.stage("probability estimates");
+    if (progress.enabled())
+      po.on_fit = [&](std::int64_t done, std::int64_t total) {
+        progress.update(done, total, "cross-validation fits");
+      };
     svm::fit_probability(model, data.x.to(device), data.y.to(device), po);
     progress.finish();
   }

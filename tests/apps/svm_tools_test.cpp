@@ -221,6 +221,12 @@ TEST(SvmTools, QuietProgressAndDefaultModelName) {
   EXPECT_CONTAINS(forced.err, "cross-validation: 3/3 folds");
   EXPECT_CONTAINS(forced.err, " elapsed");
   EXPECT_CONTAINS(forced.out, "Cross Validation Accuracy = ");
+  const Result fit = run(dir, kTrain, {"--progress", "-b", "1", dir.file("train"), dir.file("pm")});
+  ASSERT_EQ(fit.status, 0) << fit.err;
+  EXPECT_CONTAINS(fit.err, "training: 3/3 sub-problems, ");
+  EXPECT_CONTAINS(fit.err, " iterations, ");
+  EXPECT_CONTAINS(fit.err, "probability estimates: 15/15 cross-validation fits");
+  EXPECT_EQ(fit.err.substr(fit.err.size() - 4), "\r\x1b[K");  // the line is cleared at the end
   const Result plain = run(dir, kTrain, {"-v", "3", dir.file("train")});
   EXPECT_EQ(plain.err, "");
   const Result silenced = run(dir, kTrain, {"--progress", "-q", "-v", "3", dir.file("train")});
