@@ -26,6 +26,7 @@
 #include "data/idx.hpp"
 #include "data/loader.hpp"
 #include "dist/collectives.hpp"
+#include "dist/data_parallel.hpp"
 #include "dist/process.hpp"
 #include "io/atomic_file.hpp"
 #include "io/checkpoint.hpp"
