@@ -22,7 +22,8 @@ foreach(dir core kernels layers optim data io svm training dist)
           PATTERN "conv2d_igemm.hpp" EXCLUDE PATTERN "online_softmax.hpp" EXCLUDE
           PATTERN "conv2d_algo.hpp" EXCLUDE PATTERN "chunked_sum.hpp" EXCLUDE
           PATTERN "alias.hpp" EXCLUDE PATTERN "ce_tile.hpp" EXCLUDE PATTERN "working_set.hpp" EXCLUDE
-          PATTERN "mpi_detail.hpp" EXCLUDE PATTERN "nccl_detail.hpp" EXCLUDE ${minidl_cuda_header_rule})
+          PATTERN "mpi_detail.hpp" EXCLUDE PATTERN "nccl_detail.hpp" EXCLUDE
+          PATTERN "collectives_detail.hpp" EXCLUDE ${minidl_cuda_header_rule})
 endforeach()
 install(EXPORT minidlTargets NAMESPACE minidl:: FILE minidlTargets.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/minidl)

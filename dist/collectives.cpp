@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "../kernels/arith.hpp"
+#include "collectives_detail.hpp"
 #include "mpi_detail.hpp"
 #include "process.hpp"
 #if MINIDL_WITH_NCCL
@@ -217,16 +218,10 @@ void check_engine(const Tensor& t, const char* where) {
 
 // ---- tensors -----------------------------------------------------------------------
 
-Work all_reduce_async(Tensor& tensor, ReduceOp op) {
-  const char* where = "dist::all_reduce";
-  const detail::ProcessState& s = require_init(where);
-  check_tensor(tensor, where);
-  MINIDL_CHECK(op == ReduceOp::Sum || tensor.dtype() == DType::Float32, DTypeError, where,
-               ": ReduceOp::Mean needs a float32 tensor, got ", tensor.dtype());
-  if (s.world == 1) return Work();
-  check_engine(tensor, where);
+namespace {
+// The data movement of all_reduce, after the checks.
+Work start_all_reduce(Tensor& tensor, ReduceOp op, const detail::ProcessState& s) {
 #if MINIDL_WITH_MPI
-  check_across(describe(Kind::AllReduce, &tensor, static_cast<std::int64_t>(op)), where);
 #if MINIDL_WITH_NCCL
   if (tensor.device().is_cuda()) return Work(detail::nccl_all_reduce(tensor, op));
 #endif
@@ -259,11 +254,36 @@ Work all_reduce_async(Tensor& tensor, ReduceOp op) {
   }
   return Work(std::move(work));
 #else
+  (void)tensor;
+  (void)op;
+  (void)s;
   return Work();
 #endif
 }
+}  // namespace
+
+Work all_reduce_async(Tensor& tensor, ReduceOp op) {
+  const char* where = "dist::all_reduce";
+  const detail::ProcessState& s = require_init(where);
+  check_tensor(tensor, where);
+  MINIDL_CHECK(op == ReduceOp::Sum || tensor.dtype() == DType::Float32, DTypeError, where,
+               ": ReduceOp::Mean needs a float32 tensor, got ", tensor.dtype());
+  if (s.world == 1) return Work();
+  check_engine(tensor, where);
+#if MINIDL_WITH_MPI
+  check_across(describe(Kind::AllReduce, &tensor, static_cast<std::int64_t>(op)), where);
+#endif
+  return start_all_reduce(tensor, op, s);
+}
 
 void all_reduce(Tensor& tensor, ReduceOp op) { all_reduce_async(tensor, op).wait(); }
+
+Work detail::all_reduce_sum_unchecked(Tensor& tensor) {
+  const detail::ProcessState& s = require_init("dist::all_reduce");
+  if (s.world == 1) return Work();
+  check_engine(tensor, "dist::all_reduce");
+  return start_all_reduce(tensor, ReduceOp::Sum, s);
+}
 
 Work broadcast_async(Tensor& tensor, int root) {
   const char* where = "dist::broadcast";

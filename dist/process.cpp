@@ -3,10 +3,12 @@
 // was not started by an MPI launcher.
 #include "process.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <thread>
 
 #include "mpi_detail.hpp"
 
@@ -61,6 +63,9 @@ void print_rank_error(int rank, const std::string& message) {
 [[noreturn]] void end_job(int code) {
 #if MINIDL_WITH_MPI
   if (process_state().uses_mpi && !process_state().finalized) {
+    // mpirun forwards a process's output asynchronously, and MPI_Abort has it
+    // kill the job at once: give it a moment to pass the message on first.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
     MPI_Abort(MPI_COMM_WORLD, code);
   }
 #endif

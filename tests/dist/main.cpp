@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <iostream>
+#include <string>
 #include <vector>
 
 #include "dist/collectives.hpp"
@@ -16,17 +17,22 @@ namespace {
 class RankFailurePrinter : public ::testing::EmptyTestEventListener {
  public:
   explicit RankFailurePrinter(int rank) : rank_(rank) {}
+  // The name is kept here: UnitTest::current_test_info() would lock the mutex
+  // that GoogleTest holds while it reports a result.
+  void OnTestStart(const ::testing::TestInfo& info) override {
+    test_ = std::string(info.test_suite_name()) + "." + info.name();
+  }
   void OnTestPartResult(const ::testing::TestPartResult& result) override {
     if (!result.failed()) return;
-    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::cout << "[rank " << rank_ << "] FAILED " << (info ? info->test_suite_name() : "") << "."
-              << (info ? info->name() : "") << " at " << (result.file_name() ? result.file_name() : "?")
-              << ":" << result.line_number() << "\n"
+    std::cout << "[rank " << rank_ << "] FAILED " << test_ << " at "
+              << (result.file_name() ? result.file_name() : "?") << ":" << result.line_number()
+              << "\n"
               << result.message() << std::endl;
   }
 
  private:
   int rank_;
+  std::string test_;
 };
 
 }  // namespace
