@@ -102,31 +102,56 @@ double worst_excess(const Checkpoint& a, const Checkpoint& b, double atol, doubl
   return worst;
 }
 
-std::string line_with(const std::string& text, const std::string& start) {
-  const std::size_t at = text.find(start);
+// The last line of `text` that starts with `start` (the final summary, after the
+// per-epoch lines).
+std::string last_line(const std::string& text, const std::string& start) {
+  const std::size_t at = text.rfind("\n" + start);
   if (at == std::string::npos) return "(no line '" + start + "')";
-  return text.substr(at, text.find('\n', at) - at);
+  return text.substr(at + 1, text.find('\n', at + 1) - at - 1);
+}
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// `args` with `option`'s value set to `value` (replaced where present, else appended).
+std::vector<std::string> with(std::vector<std::string> args, const std::string& option,
+                              const std::string& value) {
+  const auto it = std::find(args.begin(), args.end(), option);
+  if (it != args.end() && it + 1 != args.end()) {
+    *(it + 1) = value;
+  } else {
+    args.insert(args.end(), {option, value});
+  }
+  return args;
 }
 
 // 64 training images (4 global batches of 16), 40 test images: a few seconds.
 struct Runs {
   Folder f;
   std::string data = data_folder(f, 64, 40);
+  // --epochs 2 --batch 16 unless `more` says otherwise.
   std::vector<std::string> args(const std::vector<std::string>& more, const std::string& out) {
-    return join({"--data", data, "--out", f.file(out), "--no-progress", "--device", "cpu",
-                 "--epochs", "2", "--batch", "16"},
-                more);
+    std::vector<std::string> a{"--data", data, "--out", f.file(out), "--no-progress",
+                               "--device", "cpu", "--epochs", "2", "--batch", "16"};
+    for (std::size_t i = 0; i + 1 < more.size(); i += 2) a = with(a, more[i], more[i + 1]);
+    if (more.size() % 2 == 1) a.push_back(more.back());
+    return a;
   }
 };
 
 // One process with --batch 16 and two with 8 each take the same steps: same
 // losses, same test accuracy, weights equal up to rounding. Tolerance: the two
 // runs add the same float32 terms in another order (each rank's gradient is a mean
-// over 8 samples, then the ranks' means are averaged, instead of one mean over 16),
-// about 1e-7 relative per gradient element; 8 steps of SGD (lr 0.05) or Adam
-// (lr 1e-3: an update of at most ~lr per step whatever the gradient's rounding)
-// keep the weights within atol 1e-5 + rtol 1e-4 (the worst measured difference is
-// printed on failure).
+// over 8 samples, then the ranks' sums are combined, instead of one mean over 16),
+// about 1e-7 relative per gradient element, and 8 steps carry that forward without
+// much growth on these small models: measured, the largest difference of any
+// weight or optimizer slot is 6e-7 relative (SGD's momentum of the last layer,
+// 8.156135 vs 8.156130) and 6e-8 absolute with Adam and on the CNN. The bound,
+// 1e-5 + 1e-4 |w|, is 100x that, and still far below what one wrong step (a lost
+// or doubled gradient, a misplaced shard) would change. The values are printed.
 TEST(MinidlTrainMpi, TwoRanksTrainLikeOneProcessWithTheGlobalBatch) {
   MINIDL_SKIP_WITHOUT_MPI();
   Runs r;
@@ -148,11 +173,15 @@ TEST(MinidlTrainMpi, TwoRanksTrainLikeOneProcessWithTheGlobalBatch) {
     const Result two = run_mpi(r.f, 2, r.args(join(model, {"--save", two_ckpt}), "out2"));
     ASSERT_EQ(two.status, 0) << two.err << two.out;
     EXPECT_CONTAINS(two.out, "x 2 processes");
-    EXPECT_EQ(line_with(two.out, "test accuracy"), line_with(one.out, "test accuracy"));
+    EXPECT_EQ(last_line(two.out, "test accuracy"), last_line(one.out, "test accuracy"));
     const Checkpoint a = read_checkpoint(two_ckpt), b = read_checkpoint(one_ckpt);
     std::string where;
     const double excess = worst_excess(a, b, 1e-5, 1e-4, &where);
     EXPECT_LE(excess, 0.0) << "worst: " << where;
+    std::string where_abs;
+    const double largest = worst_excess(a, b, 0.0, 0.0, &where_abs);
+    std::printf("[ info ] %s: largest |w2 - w1| %.3g at %s\n", label.c_str(), largest,
+                where_abs.c_str());
     // The per-epoch training loss (all-reduced) agrees to float32 rounding.
     const auto history = [](const Checkpoint& c) {
       return parse_metrics_csv(c.metadata.at("user.trainer.history"));
@@ -187,11 +216,8 @@ TEST(MinidlTrainMpi, OnlyRankZeroWritesAndPrints) {
                            "ckpt.safetensors"})
     EXPECT_TRUE(fs::is_regular_file(a + "/" + file)) << file;
   EXPECT_TRUE(fs::is_empty(b)) << "rank 1 wrote into its folder";
-  std::size_t lines = 0;
-  for (std::size_t at = two.out.find("test accuracy"); at != std::string::npos;
-       at = two.out.find("test accuracy", at + 1))
-    ++lines;
-  EXPECT_EQ(lines, 1u) << two.out;
+  EXPECT_EQ(occurrences(two.out, "confusion matrix:"), 1u) << two.out;
+  EXPECT_EQ(occurrences(two.out, "minidl "), 1u) << two.out;  // the banner
 }
 
 // A 2-rank checkpoint after epoch 1 resumed on 2 ranks ends bit for bit where an
@@ -204,9 +230,10 @@ TEST(MinidlTrainMpi, TwoRanksResumeFromACheckpoint) {
   const std::string whole = r.f.file("whole.safetensors"), half = r.f.file("half.safetensors");
   ASSERT_EQ(run_mpi(r.f, 2, r.args(join(model, {"--lr", "0.05", "--save", whole}), "o1")).status,
             0);
-  std::vector<std::string> first = r.args(join(model, {"--lr", "0.05", "--save", half}), "o2");
-  first[std::find(first.begin(), first.end(), "--epochs") - first.begin() + 1] = "1";
-  ASSERT_EQ(run_mpi(r.f, 2, first).status, 0);
+  ASSERT_EQ(run_mpi(r.f, 2, with(r.args(join(model, {"--lr", "0.05", "--save", half}), "o2"),
+                                "--epochs", "1"))
+                .status,
+            0);
   const std::string resumed2 = r.f.file("resumed2.safetensors");
   fs::copy_file(half, resumed2);
   const Result two = run_mpi(r.f, 2, r.args(join(model, {"--resume", resumed2, "--save",
@@ -232,21 +259,25 @@ TEST(MinidlTrainMpi, TwoRanksResumeFromACheckpoint) {
 TEST(MinidlTrainMpi, RankZeroKilledWhileSavingLeavesAResumableCheckpoint) {
   MINIDL_SKIP_WITHOUT_MPI();
   Runs r;
-  const std::vector<std::string> model{"--hidden", "16", "--optimizer", "sgd", "--epochs", "3"};
+  const std::vector<std::string> model{"--hidden", "16", "--optimizer", "sgd"};
   const std::string whole = r.f.file("whole.safetensors"), ckpt = r.f.file("ckpt.safetensors");
-  ASSERT_EQ(run_mpi(r.f, 2, r.args(join(model, {"--lr", "0.05", "--save", whole}), "o1")).status,
+  ASSERT_EQ(run_mpi(r.f, 2, with(r.args(join(model, {"--lr", "0.05", "--save", whole}), "o1"),
+                                      "--epochs", "3"))
+                .status,
             0);
-  const Result killed = run_mpi(r.f, 2, r.args(join(model, {"--lr", "0.05", "--save", ckpt}), "o2"),
-                                {{"MINIDL_TEST_KILL_IN_COMMIT", "before:2"}});
+  const Result killed =
+      run_mpi(r.f, 2, with(r.args(join(model, {"--lr", "0.05", "--save", ckpt}), "o2"), "--epochs", "3"),
+              {{"MINIDL_TEST_KILL_IN_COMMIT", "before:2"}});
   EXPECT_NE(killed.status, 0) << killed.out;
   EXPECT_EQ(epochs_done(ckpt), "1");
-  const Result resumed = run_mpi(r.f, 2, r.args(join(model, {"--resume", ckpt, "--save", ckpt}), "o3"));
+  const Result resumed = run_mpi(
+      r.f, 2, with(r.args(join(model, {"--resume", ckpt, "--save", ckpt}), "o3"), "--epochs", "3"));
   ASSERT_EQ(resumed.status, 0) << resumed.err << resumed.out;
   expect_same_tensors(read_checkpoint(ckpt), read_checkpoint(whole));
 
   const std::string after = r.f.file("after.safetensors");
   const Result killed_after =
-      run_mpi(r.f, 2, r.args(join(model, {"--lr", "0.05", "--save", after}), "o4"),
+      run_mpi(r.f, 2, with(r.args(join(model, {"--lr", "0.05", "--save", after}), "o4"), "--epochs", "3"),
               {{"MINIDL_TEST_KILL_IN_COMMIT", "after:2"}});
   EXPECT_NE(killed_after.status, 0);
   EXPECT_EQ(epochs_done(after), "2");
@@ -255,7 +286,7 @@ TEST(MinidlTrainMpi, RankZeroKilledWhileSavingLeavesAResumableCheckpoint) {
 TEST(MinidlTrainMpi, GlobalBatchNotDivisibleByTheRanksIsRefused) {
   MINIDL_SKIP_WITHOUT_MPI();
   Runs r;
-  const Result two = run_mpi(r.f, 2, join(r.args({"--hidden", "8"}, "o"), {"--batch", "15"}));
+  const Result two = run_mpi(r.f, 2, r.args({"--hidden", "8", "--batch", "15"}, "o"));
   EXPECT_NE(two.status, 0);
   EXPECT_CONTAINS(two.err, "--batch 15 is the global batch");
   EXPECT_CONTAINS(two.err, "multiple of 2");
@@ -283,7 +314,7 @@ TEST(MinidlTrainMpi, SvmAcrossTwoRanksWritesTheSameModelFile) {
     const std::string a = read_all(one_model), b = read_all(two_model);
     EXPECT_FALSE(a.empty());
     EXPECT_TRUE(a == b) << "the model files differ";
-    EXPECT_EQ(line_with(two.out, "test accuracy"), line_with(one.out, "test accuracy"));
+    EXPECT_EQ(last_line(two.out, "test accuracy"), last_line(one.out, "test accuracy"));
   }
 }
 
