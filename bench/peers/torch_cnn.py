@@ -16,6 +16,10 @@ Cases (named like minidl's, batch 128 as cnn_config()):
   <dev>/cnn_adam/128       one step per timed sample on CUDA (events around it, like minidl);
                            on the CPU, per-step time from perf_counter around runs of steps
   cuda/cnn_adam_x50/128    50 steps per timed sample (CUDA only)
+<dev>/<case>_compile/<B>: on the CPU with PyTorch 2.x, the same step with the model through
+torch.compile (TorchInductor, forward and backward; the optimizer eager with the implementation
+that was fastest), compared with minidl's <case>; --no-compile skips it. The first steps compile
+(tens of seconds) and are not timed.
 Each case is timed with every Adam implementation this torch offers on the device
 (`default`; `foreach=True`; `fused=True` where supported) and the fastest is compared.
 images/s = B x steps / time; the median sample is reported. GFLOP/s counts the convolution
@@ -37,8 +41,10 @@ cuda/cnn_adam_own/128 (and their _x50 twins).
 use, as minidl's OpenMP). --sweep runs every {environment} x {1, 2 threads} configuration in a
 subprocess and compares minidl with PyTorch's best (see torch_mlp.py; bench/peers/_common.py).
 
-Runs with whichever python has torch: if `import torch` fails it re-executes itself with
-/usr/bin/python3 (Debian's python3-torch) when that is another interpreter.
+Which torch: the project's .venv when it holds one (tools/setup.sh --peers: PyTorch 2.x), else
+this interpreter's, else /usr/bin/python3's (Debian's python3-torch 1.13); `--torch venv|debian`
+(or $MINIDL_PEER_TORCH) picks one, re-executing the script with that interpreter. The JSON's
+context records which torch ran (torch_build: version, BLAS, oneDNN, threads, __config__.show()).
 """
 from __future__ import annotations
 
@@ -97,6 +103,7 @@ def cases_for(dev):
 
 def minidl_names(name):
     """cuda/cnn_adam[_x50]/128 -> itself and cuda/cnn_adam_<backend>[_x50]/128 per backend."""
+    name = _common.eager_name(name)  # <case>_compile (torch.compile) -> <case>
     dev, case, batch = name.split("/")
     names = [name]
     if dev == "cuda":
