@@ -41,6 +41,14 @@ float checkpoint_base_lr(const std::string& path, float fallback) {
   return static_cast<float>(v);
 }
 
+// Rank r's dropout seed: SplitMix64's mix of seed + r * golden ratio.
+std::uint64_t rank_seed(std::uint64_t seed, int rank) {
+  std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(rank);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c,
                                           const std::vector<Parameter*>& params) {
   if (c.optimizer == "sgd") {
@@ -196,6 +204,17 @@ TrainingRun::TrainingRun(TrainConfig config, Dataset train, Dataset test)
   o.data_parallel = dist::initialized();  // a no-op in a world of one
   trainer_ = std::make_unique<Trainer>(*model_, *optimizer_, std::move(o));
   start_epoch_ = trainer_->epochs_done();
+  // Dropout: every process's graph generator starts from the same seed (and a
+  // resumed run restores rank 0's position everywhere), so without this each
+  // process would draw the masks rank 0 draws for its share. Rank r > 0 switches to
+  // its own stream at the same offset: independent masks per process, resumable
+  // (the checkpoint keeps rank 0's seed, and this runs again after the load).
+  if (world > 1 && dist::rank() > 0) {
+    Generator& gen = model_->graph().generator();
+    const std::uint64_t offset = gen.offset();
+    gen = Generator(rank_seed(gen.seed(), dist::rank()));
+    gen.set_offset(offset);
+  }
 }
 
 Evaluation TrainingRun::evaluate() { return minidl::evaluate(*model_, *test_loader_); }
