@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/conv2d.hpp"
 #include "test_util.hpp"
 
 namespace minidl::train {
@@ -166,7 +167,7 @@ TEST(MinidlTrain, UnreadableDataFolderIsReportedAsUnreadable) {
 TEST(MinidlTrain, EveryHelpValueRuns) {
   Folder f;
   const std::string data = data_folder(f);
-  const std::vector<std::vector<std::string>> runs = {
+  std::vector<std::vector<std::string>> runs = {
       join(kTinyMlp, {"--optimizer", "sgd"}),
       join(kTinyMlp, {"--optimizer", "adam", "--lr-schedule", "cosine"}),
       join(kTinyMlp, {"--optimizer", "adamw", "--lr-schedule", "constant"}),
@@ -181,6 +182,10 @@ TEST(MinidlTrain, EveryHelpValueRuns) {
       {"--model", "svm", "--svm-kernel", "sigmoid", "--svm-gamma", "auto",
        "--svm-multi-class", "ovo", "--svm-save", f.file("model.txt")},
   };
+  if (cpu::onednn_available()) {
+    runs.push_back({"--model", "cnn", "--channels", "2", "--hidden", "8", "--epochs", "1",
+                    "--conv-backend", "onednn"});
+  }
   for (const auto& extra : runs) {
     std::string label;
     for (const std::string& a : extra) label += a + " ";
