@@ -148,8 +148,7 @@ dnnl::primitive_attr user_scratchpad() {
 }
 
 // The forward primitive descriptor (backward passes take it as their hint).
-dnnl::convolution_forward::primitive_desc forward_pd(const Conv2dGeometry& g, const Descs& d,
-                                                     bool bias) {
+dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool bias) {
   const auto algo = dnnl::algorithm::convolution_direct;
   const auto prop = dnnl::prop_kind::forward_training;
   const dnnl::convolution_forward::desc desc =
@@ -164,7 +163,7 @@ std::unique_ptr<Plan> make_plan(const Conv2dGeometry& g, Pass pass, bool bias) {
   auto plan = std::make_unique<Plan>();
   const Descs d = descs(g);
   const auto algo = dnnl::algorithm::convolution_direct;
-  const auto fwd = forward_pd(g, d, bias);
+  const auto fwd = forward_pd(d, bias);
   memory::desc scratch;
   switch (pass) {
     case Pass::Forward: {

@@ -14,84 +14,33 @@
 // is below eps (LIBSVM's rule) or after max_iter iterations. No shrinking: every
 // iteration scans all l variables, which keeps the gradient exact throughout.
 //
-// Kernel rows come from a KernelRows source: an LRU cache (a memory budget) over
-// rows gathered from a precomputed full kernel matrix, shared by every
-// one-vs-one pair by indexing, or computed on demand with GEMM.
+// Kernel rows come from a KernelRows source (svm/kernel_rows.hpp).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <vector>
 
 #include "../core/tensor.hpp"
 #include "kernel_function.hpp"
+#include "kernel_rows.hpp"
 
 namespace minidl::svm {
-
-/// Rows of a problem's l x l kernel matrix K (K itself; the solver applies y).
-class KernelRows {
- public:
-  virtual ~KernelRows() = default;
-  virtual std::int64_t size() const = 0;
-  /// Row i: l floats. The pointer stays valid at least until two further calls.
-  virtual const float* row(std::int64_t i) = 0;
-  /// K(x_i, x_i).
-  virtual float diag(std::int64_t i) const = 0;
-  /// Rows idx[0], idx[1], ... into out [idx.size(), l] (overwritten): a working
-  /// set's rows at once. The default copies row() one by one.
-  virtual void rows(const std::vector<std::int64_t>& idx, float* out);
-};
-
-/// An LRU cache of rows; a miss calls fill(i, out) to write row i's l floats.
-/// Keeps max(2, budget_bytes / (4 l)) rows (never more than l).
-class CachedKernelRows final : public KernelRows {
- public:
-  using Fill = std::function<void(std::int64_t i, float* out)>;
-  /// Writes rows[0..count) into out [count, l]: the misses of rows() in one GEMM.
-  using FillBatch = std::function<void(const std::int64_t* rows, std::int64_t count, float* out)>;
-  CachedKernelRows(std::int64_t l, std::vector<float> diag, std::size_t budget_bytes, Fill fill,
-                   FillBatch fill_batch = {});
-  std::int64_t size() const override { return l_; }
-  const float* row(std::int64_t i) override;
-  float diag(std::int64_t i) const override { return diag_[static_cast<std::size_t>(i)]; }
-  /// Hits are copied from the cache; the misses are computed together with
-  /// fill_batch (one GEMM) when there is one, then cached.
-  void rows(const std::vector<std::int64_t>& idx, float* out) override;
-  std::int64_t misses() const { return misses_; }
-
- private:
-  float* acquire(std::int64_t i);  // a slot for row i (evicting the LRU), most recent
-  std::int64_t l_;
-  std::vector<float> diag_;
-  Fill fill_;
-  FillBatch fill_batch_;
-  std::int64_t capacity_;
-  std::vector<float> storage_;
-  std::vector<std::int64_t> slot_of_;  // row -> slot, -1 when absent
-  std::vector<std::int64_t> row_of_;   // slot -> row
-  std::list<std::int64_t> lru_;        // slots, most recent first
-  std::vector<std::list<std::int64_t>::iterator> where_;
-  std::int64_t misses_ = 0;
-};
-
-/// Rows of the sub-matrix K[idx, idx] of a precomputed row-major n_full x n_full
-/// matrix `full` (CPU memory that must outlive the result), gathered on demand.
-std::unique_ptr<KernelRows> subset_kernel_rows(const float* full, std::int64_t n_full,
-                                               std::vector<std::int64_t> idx,
-                                               std::size_t budget_bytes);
-
-/// Rows of K(x, x) for x float32 [l, d] on the CPU, computed on a cache miss with
-/// GEMM (kernel_matrix on the missing row, or on all of a working set's missing
-/// rows at once).
-std::unique_ptr<KernelRows> computed_kernel_rows(const Tensor& x, const KernelParams& params,
-                                                 std::size_t budget_bytes);
 
 struct SmoOptions {
   double eps = 1e-3;          ///< stop when m(a) - M(a) <= eps
   std::int64_t max_iter = 0;  ///< 0: LIBSVM's max(10^7, 100 l)
 };
+
+/// A solver's progress hook: when set, the solver calls it with its iteration count
+/// so far, every kProgressStride iterations (smo_solve) or every outer iteration
+/// (smo_solve_decomposition). It does not change the result; what it throws ends
+/// the solve and propagates.
+using IterationHook = std::function<void(std::int64_t iterations)>;
+
+/// How often smo_solve calls its IterationHook.
+inline constexpr std::int64_t kProgressStride = 4096;
 
 struct SmoResult {
   std::vector<double> alpha;   ///< the solution, 0 <= alpha_i <= C_i
@@ -108,7 +57,7 @@ struct SmoResult {
 /// rho is LIBSVM's: the mean of y_i G_i over free alphas, else the midpoint of
 /// the bounds the others give.
 SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp, double cn,
-                    const SmoOptions& options = {});
+                    const SmoOptions& options = {}, const IterationHook& on_iterations = {});
 
 /// The decomposition SMO of the GPU solver (smo_cuda.cu), step for step on the
 /// CPU: each outer iteration takes the working set of the q/2 largest -y_t G_t in
@@ -120,7 +69,8 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
 /// the working set's kernel rows. Stops when the global violation is below eps.
 /// Same requirements and result as smo_solve; 2 <= working_set.
 SmoResult smo_solve_decomposition(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
-                                  double cn, const SmoOptions& options, int working_set);
+                                  double cn, const SmoOptions& options, int working_set,
+                                  const IterationHook& on_iterations = {});
 
 /// Fills r.rho, r.objective and r.max_violation from r.alpha and r.grad (LIBSVM's
 /// rules; used by the CPU and the CUDA solvers alike).
@@ -129,6 +79,55 @@ void smo_finish(SmoResult& r, const std::vector<std::int8_t>& y, double cp, doub
 /// m(a) - M(a) for a given alpha and gradient (the KKT check, used by diagnostics).
 double max_kkt_violation(const std::vector<double>& alpha, const std::vector<double>& grad,
                          const std::vector<std::int8_t>& y, double cp, double cn);
+
+// ---- the one entry: many sub-problems on x's device -------------------------------
+
+/// One binary sub-problem of a multi-class fit: the training indices it uses, their
+/// +1 / -1 labels (same length), and the C of the +1 and of the -1 samples.
+struct BinaryProblem {
+  std::vector<std::int64_t> samples;
+  std::vector<std::int8_t> y;
+  double cp = 0.0;
+  double cn = 0.0;
+};
+
+/// What solve_problems reports while it runs.
+struct SolveProgress {
+  std::int64_t problems_done = 0;   ///< sub-problems finished
+  std::int64_t problems_total = 0;  ///< sub-problems this call solves
+  /// Solver iterations so far over all sub-problems, finished and running (outer
+  /// iterations for the decomposition solvers, two-variable steps for smo_solve).
+  std::int64_t iterations = 0;
+  double elapsed_s = 0.0;  ///< seconds since solve_problems started
+};
+using ProgressCallback = std::function<void(const SolveProgress&)>;
+
+struct SolveConfig {
+  KernelParams kernel;  ///< gamma resolved (check_kernel_params passes)
+  SmoOptions smo;       ///< eps, max_iter
+  /// Bytes the kernel matrix or kernel-row caches may take (host memory on the CPU,
+  /// device memory on a GPU); 0: half the physical memory on the CPU, 80% of the free
+  /// device memory on a GPU. The full n x n float32 matrix is computed once (one GEMM)
+  /// and shared by all sub-problems when it fits; otherwise each sub-problem caches
+  /// (CPU) or recomputes per working set with GEMM (CUDA) the rows it needs.
+  std::size_t memory_budget = 0;
+  int working_set = 1024;          ///< decomposition solvers' working set (2..1024)
+  bool cpu_decomposition = false;  ///< CPU: smo_solve_decomposition instead of smo_solve
+  /// Called after every finished sub-problem (the last call has problems_done ==
+  /// problems_total) and, while sub-problems run, at most about every 0.2 s. Calls
+  /// come from the solving threads but never two at once; it must not throw.
+  ProgressCallback progress;
+};
+
+/// Solves every problem in `problems` where x is: on the CPU (OpenMP over the
+/// sub-problems, smo_solve or smo_solve_decomposition) for a CPU tensor, on the GPU
+/// (cuda::smo_solve_problems) for a CUDA one. x float32 [n, d]; every sample index
+/// in [0, n). Results in the order of `problems`. Each problem is solved exactly as
+/// smo_solve (or the decomposition solver) would alone, so a subset of a fit's
+/// problems solved here gives the same results as solving them all at once.
+/// Throws what the solvers throw (ValueError for bad labels or C).
+std::vector<SmoResult> solve_problems(const Tensor& x, const std::vector<BinaryProblem>& problems,
+                                      const SolveConfig& config);
 
 namespace cuda {
 /// One binary sub-problem for the GPU solver: the training indices, their +1/-1
@@ -139,6 +138,9 @@ struct SmoProblem {
   double cp = 0.0;
   double cn = 0.0;
   SmoResult* result = nullptr;
+  /// When set: called with the outer iterations so far after each outer iteration
+  /// (done = false) and once when the result is filled (done = true).
+  std::function<void(std::int64_t iterations, bool done)> on_progress;
 };
 /// How many problems smo_solve_problems solves at once, each with its own stream
 /// and buffers: up to 8 with the full kernel matrix, 1 when it computes rows.

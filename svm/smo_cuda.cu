@@ -589,6 +589,7 @@ void smo_solve_problems(const float* k_full, const float* x, std::int64_t n, std
           grad_update_kernel<<<grid_for(l, device), kBlock, 0, stream>>>(
               b.kws, static_cast<int>(l), b.ws_count, b.delta, b.y, b.grad);
           MINIDL_CUDA_LAUNCH_CHECK("svm grad_update_kernel");
+          if (prob.on_progress) prob.on_progress(outer + 1, false);
         }
         res.alpha.assign(static_cast<std::size_t>(l), 0.0);
         res.grad.assign(static_cast<std::size_t>(l), 0.0);
@@ -599,6 +600,7 @@ void smo_solve_problems(const float* k_full, const float* x, std::int64_t n, std
         MINIDL_CUDA_CHECK(cudaStreamSynchronize(stream));
         res.iterations = outer;
         smo_finish(res, *prob.y, prob.cp, prob.cn);
+        if (prob.on_progress) prob.on_progress(outer, true);
       }
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mutex);

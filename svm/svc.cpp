@@ -3,14 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
-#include <memory>
-#include <mutex>
 #include <utility>
 
-#include <unistd.h>
-
-#include "../core/context.hpp"
-#include "../core/dispatch.hpp"
 #include "../kernels/gemm.hpp"
 #include "smo.hpp"
 
@@ -51,40 +45,40 @@ std::vector<std::int32_t> libsvm_class_order(const std::vector<std::int32_t>& y)
 
 }  // namespace
 
-SVC& SVC::fit(const Tensor& x_in, const Tensor& y_in) {
-  const SvcOptions& o = options_;
-  MINIDL_CHECK(x_in.defined() && x_in.rank() == 2 && x_in.dtype() == DType::Float32, ShapeError,
+namespace {
+
+void check_fit_operands(const Tensor& x, const Tensor& y) {
+  MINIDL_CHECK(x.defined() && x.rank() == 2 && x.dtype() == DType::Float32, ShapeError,
                "SVC::fit: x must be float32 [n, d], got ",
-               x_in.defined() ? x_in.description() : std::string("an undefined tensor"));
-  MINIDL_CHECK(y_in.defined() && y_in.rank() == 1 && y_in.dtype() == DType::Int32, ShapeError,
+               x.defined() ? x.description() : std::string("an undefined tensor"));
+  MINIDL_CHECK(y.defined() && y.rank() == 1 && y.dtype() == DType::Int32, ShapeError,
                "SVC::fit: y must be int32 [n], got ",
-               y_in.defined() ? y_in.description() : std::string("an undefined tensor"));
-  MINIDL_CHECK(y_in.size(0) == x_in.size(0), ShapeError, "SVC::fit: x ", x_in.shape(), " and y ",
-               y_in.shape(), " have different numbers of samples");
-  MINIDL_CHECK(x_in.size(0) > 0, ValueError, "SVC::fit: x has no samples: ", x_in.shape(),
+               y.defined() ? y.description() : std::string("an undefined tensor"));
+  MINIDL_CHECK(y.size(0) == x.size(0), ShapeError, "SVC::fit: x ", x.shape(), " and y ",
+               y.shape(), " have different numbers of samples");
+  MINIDL_CHECK(x.size(0) > 0, ValueError, "SVC::fit: x has no samples: ", x.shape(),
                "; a classifier needs samples of at least two classes");
-  MINIDL_CHECK(x_in.size(1) > 0, ShapeError, "SVC::fit: x has no features: ", x_in.shape());
+  MINIDL_CHECK(x.size(1) > 0, ShapeError, "SVC::fit: x has no features: ", x.shape());
+}
+
+void check_options(const SvcOptions& o) {
   MINIDL_CHECK(std::isfinite(o.C) && o.C > 0, ValueError, "SVC: C must be finite and > 0, got ",
                o.C);
   MINIDL_CHECK(std::isfinite(o.tol) && o.tol > 0, ValueError,
                "SVC: tol must be finite and > 0, got ", o.tol);
   MINIDL_CHECK(o.max_iter >= 0, ValueError, "SVC: max_iter must be >= 0, got ", o.max_iter);
+}
 
-  const bool on_cuda = x_in.device().is_cuda();
-  const Tensor x = x_in.to(Device::cpu());
+void check_finite(const Tensor& x) {
   const std::int64_t n = x.size(0);
   const std::int64_t d = x.size(1);
   const float* xp = x.data<float>();
   for (std::int64_t t = 0; t < n * d; ++t)
     MINIDL_CHECK(std::isfinite(xp[t]), ValueError, "SVC::fit: x[", t / d, ", ", t % d,
                  "] = ", xp[t], " is not finite");
-  const std::vector<std::int32_t> y = y_in.to_vector<std::int32_t>();
-  std::vector<std::int32_t> classes = libsvm_class_order(y);
-  MINIDL_CHECK(classes.size() >= 2, ValueError,
-               "SVC::fit: the training labels hold a single class (", classes[0],
-               "); a classifier needs at least two");
-  const auto k = static_cast<std::int32_t>(classes.size());
+}
 
+KernelParams resolve_kernel(const SvcOptions& o, const Tensor& x) {
   KernelParams kp;
   kp.type = o.kernel;
   kp.coef0 = o.coef0;
@@ -101,17 +95,13 @@ SVC& SVC::fit(const Tensor& x_in, const Tensor& y_in) {
       break;
   }
   check_kernel_params(kp);
+  return kp;
+}
 
-  // Class index per sample, counts, C per class.
-  std::vector<std::int32_t> cls(static_cast<std::size_t>(n));
-  std::vector<std::int64_t> count(static_cast<std::size_t>(k), 0);
-  for (std::int64_t t = 0; t < n; ++t) {
-    const auto c = static_cast<std::int32_t>(
-        std::find(classes.begin(), classes.end(), y[static_cast<std::size_t>(t)]) -
-        classes.begin());
-    cls[static_cast<std::size_t>(t)] = c;
-    ++count[static_cast<std::size_t>(c)];
-  }
+// C per class: C, times class_weight or the balanced weight.
+std::vector<double> class_costs(const SvcOptions& o, const std::vector<std::int32_t>& classes,
+                                const std::vector<std::int64_t>& count, std::int64_t n) {
+  const auto k = static_cast<std::int32_t>(classes.size());
   std::vector<double> c_of(static_cast<std::size_t>(k), o.C);
   if (o.balanced) {
     for (std::int32_t c = 0; c < k; ++c)
@@ -127,15 +117,18 @@ SVC& SVC::fit(const Tensor& x_in, const Tensor& y_in) {
       c_of[static_cast<std::size_t>(it - classes.begin())] = o.C * w;
     }
   }
+  return c_of;
+}
 
-  // The sub-problems.
-  std::vector<BinaryResult> results;
-  if (o.multi_class == MultiClass::OneVsOne || k == 2) {
+// The sub-problems: one-vs-one pairs (i, j), i < j, class i +1; or class i against the rest.
+void make_problems(SvcPlan& plan, const std::vector<double>& c_of, double c_rest) {
+  const auto k = static_cast<std::int32_t>(plan.classes.size());
+  const std::int64_t n = plan.n_samples;
+  const std::vector<std::int32_t>& cls = plan.sample_class;
+  if (!plan.one_vs_rest) {
     for (std::int32_t i = 0; i < k; ++i)
       for (std::int32_t j = i + 1; j < k; ++j) {
-        BinaryResult r;
-        r.positive_class = i;
-        r.negative_class = j;
+        BinaryProblem r;
         for (std::int32_t side : {i, j})
           for (std::int64_t t = 0; t < n; ++t)
             if (cls[static_cast<std::size_t>(t)] == side) {
@@ -144,132 +137,159 @@ SVC& SVC::fit(const Tensor& x_in, const Tensor& y_in) {
             }
         r.cp = c_of[static_cast<std::size_t>(i)];
         r.cn = c_of[static_cast<std::size_t>(j)];
-        results.push_back(std::move(r));
+        plan.problems.push_back(std::move(r));
+        plan.problem_classes.emplace_back(i, j);
       }
   } else {
     for (std::int32_t i = 0; i < k; ++i) {
-      BinaryResult r;
-      r.positive_class = i;
-      r.negative_class = -1;
+      BinaryProblem r;
       for (std::int64_t t = 0; t < n; ++t) {
         r.samples.push_back(t);
         r.y.push_back(cls[static_cast<std::size_t>(t)] == i ? 1 : -1);
       }
       // The rest's C: the weight of the rest as one class is C (LIBSVM has no OvR).
       r.cp = c_of[static_cast<std::size_t>(i)];
-      r.cn = o.C;
-      results.push_back(std::move(r));
+      r.cn = c_rest;
+      plan.problems.push_back(std::move(r));
+      plan.problem_classes.emplace_back(i, -1);
     }
   }
+}
 
-  // The kernel: the full matrix once when it fits the budget, else cached rows.
-  std::size_t budget = o.memory_budget;
-  if (budget == 0) {
-    if (on_cuda) {
-      budget = static_cast<std::size_t>(
-          0.8 * double(CudaContext::get(x_in.device().index()).memory_info().device_free));
-    } else {
-      budget = static_cast<std::size_t>(sysconf(_SC_PHYS_PAGES)) *
-               static_cast<std::size_t>(sysconf(_SC_PAGE_SIZE)) / 2;
-    }
+// A sub-problem's solution with the course notes' diagnostics: y_t f_t = G_t + 1
+// (f without b), so y_t z_t = G_t + 1 - y_t rho.
+BinaryResult binary_result(const BinaryProblem& prob, std::pair<std::int32_t, std::int32_t> pair,
+                           SmoResult s, double tol) {
+  BinaryResult r;
+  r.positive_class = pair.first;
+  r.negative_class = pair.second;
+  r.samples = prob.samples;
+  r.y = prob.y;
+  r.cp = prob.cp;
+  r.cn = prob.cn;
+  const auto l = r.samples.size();
+  r.rho = s.rho;
+  r.iterations = s.iterations;
+  r.converged = s.converged;
+  r.max_kkt_violation = max_kkt_violation(s.alpha, s.grad, r.y, r.cp, r.cn);
+  r.dual_objective = -s.objective;
+  r.margin.resize(l);
+  r.slack.resize(l);
+  r.category.resize(l);
+  for (std::size_t t = 0; t < l; ++t) {
+    const double yz = s.grad[t] + 1.0 - r.y[t] * s.rho;
+    r.margin[t] = yz;
+    r.slack[t] = std::max(0.0, 1.0 - yz);
+    r.category[t] = yz < 0                      ? MarginCategory::Misclassified
+                    : std::fabs(yz - 1.0) <= tol ? MarginCategory::OnMargin
+                    : yz < 1.0                  ? MarginCategory::InsideMargin
+                                                : MarginCategory::CorrectSide;
+    r.sum_alpha_y += s.alpha[t] * r.y[t];
+    if (s.alpha[t] > 0) ++r.n_sv;
+    if (s.alpha[t] >= (r.y[t] > 0 ? r.cp : r.cn)) ++r.n_bsv;
   }
-  // On the GPU the solver's per-worker buffers (svm/smo.hpp) share the budget with
-  // the full matrix.
-  std::int64_t l_max = 0;
-  for (const BinaryResult& r : results)
-    l_max = std::max<std::int64_t>(l_max, static_cast<std::int64_t>(r.samples.size()));
-  const double solver_bytes =
-      on_cuda ? double(cuda::solver_buffer_bytes(l_max, d, o.working_set, true, results.size()))
-              : 0.0;
-  const double full_bytes = double(n) * double(n) * 4.0 + solver_bytes;
-  const bool full = full_bytes <= static_cast<double>(budget);
-  const std::size_t row_budget =
-      full ? std::size_t{256} << 20 : std::max<std::size_t>(budget / 2, std::size_t{16} << 20);
+  r.alpha = std::move(s.alpha);
+  return r;
+}
 
-  SmoOptions so;
-  so.eps = o.tol;
-  so.max_iter = o.max_iter;
-  const auto n_problems = static_cast<std::int64_t>(results.size());
-  std::vector<SmoResult> solved(static_cast<std::size_t>(n_problems));
-  if (on_cuda) {
-    const Device dev = x_in.device();
-    Tensor kd;
-    if (full) {
-      kd = empty({n, n}, dev);
-      const Tensor norms = row_sq_norms(x_in);
-      kernel_matrix(x_in, x_in, kd, kp, norms, norms);
-    }
-    std::vector<cuda::SmoProblem> problems;
-    for (std::int64_t p = 0; p < n_problems; ++p) {
-      BinaryResult& r = results[static_cast<std::size_t>(p)];
-      problems.push_back({&r.samples, &r.y, r.cp, r.cn, &solved[static_cast<std::size_t>(p)]});
-    }
-    MINIDL_CUDA_CALL(cuda::smo_solve_problems(full ? kd.data<float>() : nullptr, x_in.data<float>(),
-                                              n, d, kp, problems, so, o.working_set, dev.index()));
-  } else {
-    Tensor kfull;
-    if (full) {
-      kfull = empty({n, n});
-      const Tensor norms = row_sq_norms(x);
-      kernel_matrix(x, x, kfull, kp, norms, norms);
-    }
-    std::exception_ptr error;
-    std::mutex error_mutex;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (std::int64_t p = 0; p < n_problems; ++p) {
-      try {
-        BinaryResult& r = results[static_cast<std::size_t>(p)];
-        const auto l = static_cast<std::int64_t>(r.samples.size());
-        std::unique_ptr<KernelRows> rows;
-        const std::size_t cache = std::min<std::size_t>(row_budget, std::size_t(l) * l * 4 + 8);
-        if (full) {
-          rows = subset_kernel_rows(kfull.data<float>(), n, r.samples, cache);
-        } else {
-          Tensor xs = empty({l, d});
-          for (std::int64_t t = 0; t < l; ++t)
-            std::copy_n(xp + r.samples[static_cast<std::size_t>(t)] * d, d,
-                        xs.data<float>() + t * d);
-          rows = computed_kernel_rows(xs, kp, cache);
-        }
-        solved[static_cast<std::size_t>(p)] =
-            o.cpu_decomposition ? smo_solve_decomposition(*rows, r.y, r.cp, r.cn, so, o.working_set)
-                                : smo_solve(*rows, r.y, r.cp, r.cn, so);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
-      }
-    }
-    if (error) std::rethrow_exception(error);
-  }
+}  // namespace
 
-  // Diagnostics from each solution: y_t f_t = G_t + 1 (f without b), so y_t z_t = G_t + 1 - y_t
-  // rho.
-  for (std::int64_t p = 0; p < n_problems; ++p) {
-    BinaryResult& r = results[static_cast<std::size_t>(p)];
-    SmoResult& s = solved[static_cast<std::size_t>(p)];
-    const auto l = r.samples.size();
-    r.rho = s.rho;
-    r.iterations = s.iterations;
-    r.converged = s.converged;
-    r.max_kkt_violation = max_kkt_violation(s.alpha, s.grad, r.y, r.cp, r.cn);
-    r.dual_objective = -s.objective;
-    r.margin.resize(l);
-    r.slack.resize(l);
-    r.category.resize(l);
-    for (std::size_t t = 0; t < l; ++t) {
-      const double yz = s.grad[t] + 1.0 - r.y[t] * s.rho;
-      r.margin[t] = yz;
-      r.slack[t] = std::max(0.0, 1.0 - yz);
-      r.category[t] = yz < 0                         ? MarginCategory::Misclassified
-                      : std::fabs(yz - 1.0) <= o.tol ? MarginCategory::OnMargin
-                      : yz < 1.0                     ? MarginCategory::InsideMargin
-                                                     : MarginCategory::CorrectSide;
-      r.sum_alpha_y += s.alpha[t] * r.y[t];
-      if (s.alpha[t] > 0) ++r.n_sv;
-      if (s.alpha[t] >= (r.y[t] > 0 ? r.cp : r.cn)) ++r.n_bsv;
-    }
-    r.alpha = std::move(s.alpha);
+SvcPlan SVC::plan(const Tensor& x_in, const Tensor& y_in) const {
+  check_fit_operands(x_in, y_in);
+  check_options(options_);
+  const Tensor x = x_in.to(Device::cpu());
+  check_finite(x);
+  const std::vector<std::int32_t> y = y_in.to_vector<std::int32_t>();
+  SvcPlan plan;
+  plan.n_samples = x.size(0);
+  plan.n_features = x.size(1);
+  plan.classes = libsvm_class_order(y);
+  MINIDL_CHECK(plan.classes.size() >= 2, ValueError,
+               "SVC::fit: the training labels hold a single class (", plan.classes[0],
+               "); a classifier needs at least two");
+  plan.kernel = resolve_kernel(options_, x);
+  const auto k = static_cast<std::int32_t>(plan.classes.size());
+  plan.one_vs_rest = options_.multi_class == MultiClass::OneVsRest && k > 2;
+  // Class index per sample, counts, C per class.
+  plan.sample_class.resize(y.size());
+  std::vector<std::int64_t> count(static_cast<std::size_t>(k), 0);
+  for (std::size_t t = 0; t < y.size(); ++t) {
+    const auto c = static_cast<std::int32_t>(
+        std::find(plan.classes.begin(), plan.classes.end(), y[t]) - plan.classes.begin());
+    plan.sample_class[t] = c;
+    ++count[static_cast<std::size_t>(c)];
   }
+  make_problems(plan, class_costs(options_, plan.classes, count, plan.n_samples), options_.C);
+  return plan;
+}
+
+namespace {
+
+void check_plan_x(const SvcPlan& plan, const Tensor& x, const char* where) {
+  MINIDL_CHECK(x.defined() && x.rank() == 2 && x.dtype() == DType::Float32 &&
+                   x.size(0) == plan.n_samples && x.size(1) == plan.n_features,
+               ShapeError, "SVC::", where, ": x must be the float32 [", plan.n_samples, ", ",
+               plan.n_features, "] the plan was made from, got ",
+               x.defined() ? x.description() : std::string("an undefined tensor"));
+}
+
+}  // namespace
+
+std::vector<SmoResult> SVC::solve(const SvcPlan& plan, const Tensor& x,
+                                  const std::vector<std::int64_t>& which) const {
+  check_plan_x(plan, x, "solve");
+  const auto total = static_cast<std::int64_t>(plan.problems.size());
+  std::vector<char> seen(plan.problems.size(), 0);
+  std::vector<BinaryProblem> chosen;
+  chosen.reserve(which.size());
+  for (std::int64_t p : which) {
+    MINIDL_CHECK(p >= 0 && p < total, ValueError, "SVC::solve: problem index ", p,
+                 " is outside the plan's ", total, " problems");
+    MINIDL_CHECK(!seen[static_cast<std::size_t>(p)], ValueError, "SVC::solve: problem ", p,
+                 " is listed twice");
+    seen[static_cast<std::size_t>(p)] = 1;
+    chosen.push_back(plan.problems[static_cast<std::size_t>(p)]);
+  }
+  SolveConfig config;
+  config.kernel = plan.kernel;
+  config.smo.eps = options_.tol;
+  config.smo.max_iter = options_.max_iter;
+  config.memory_budget = options_.memory_budget;
+  config.working_set = options_.working_set;
+  config.cpu_decomposition = options_.cpu_decomposition;
+  config.progress = options_.progress;
+  return solve_problems(x, chosen, config);
+}
+
+std::vector<SmoResult> SVC::solve(const SvcPlan& plan, const Tensor& x) const {
+  std::vector<std::int64_t> all(plan.problems.size());
+  for (std::size_t p = 0; p < all.size(); ++p) all[p] = static_cast<std::int64_t>(p);
+  return solve(plan, x, all);
+}
+
+SVC& SVC::assemble(SvcPlan plan, const Tensor& x_in, std::vector<SmoResult> solutions) {
+  check_plan_x(plan, x_in, "assemble");
+  const auto nd = static_cast<std::int64_t>(plan.problems.size());
+  MINIDL_CHECK(static_cast<std::int64_t>(solutions.size()) == nd, ShapeError, "SVC::assemble: ",
+               solutions.size(), " solutions for a plan of ", nd, " problems");
+  for (std::size_t p = 0; p < solutions.size(); ++p)
+    MINIDL_CHECK(solutions[p].alpha.size() == plan.problems[p].samples.size() &&
+                     solutions[p].grad.size() == plan.problems[p].samples.size(),
+                 ShapeError, "SVC::assemble: solution ", p, " has ", solutions[p].alpha.size(),
+                 " alphas and ", solutions[p].grad.size(), " gradients for a problem of ",
+                 plan.problems[p].samples.size(), " samples");
+  const Tensor x = x_in.to(Device::cpu());
+  const float* xp = x.data<float>();
+  const std::int64_t n = plan.n_samples;
+  const std::int64_t d = plan.n_features;
+  const auto k = static_cast<std::int32_t>(plan.classes.size());
+  const std::vector<std::int32_t>& cls = plan.sample_class;
+
+  std::vector<BinaryResult> results;
+  results.reserve(solutions.size());
+  for (std::size_t p = 0; p < solutions.size(); ++p)
+    results.push_back(binary_result(plan.problems[p], plan.problem_classes[p],
+                                    std::move(solutions[p]), options_.tol));
 
   // Support vectors: samples with alpha > 0 in any sub-problem, grouped by class.
   std::vector<std::int64_t> sv_pos(static_cast<std::size_t>(n), -1);
@@ -288,7 +308,6 @@ SVC& SVC::fit(const Tensor& x_in, const Tensor& y_in) {
         ++n_support[static_cast<std::size_t>(c)];
       }
   const auto n_sv = static_cast<std::int64_t>(support.size());
-  const auto nd = static_cast<std::int64_t>(results.size());
   std::vector<double> coef(static_cast<std::size_t>(n_sv * nd), 0.0);
   std::vector<double> rho(static_cast<std::size_t>(nd));
   for (std::int64_t p = 0; p < nd; ++p) {
@@ -303,9 +322,9 @@ SVC& SVC::fit(const Tensor& x_in, const Tensor& y_in) {
   for (std::int64_t s = 0; s < n_sv; ++s)
     std::copy_n(xp + support[static_cast<std::size_t>(s)] * d, d, sv.data<float>() + s * d);
 
-  kernel_ = kp;
+  kernel_ = plan.kernel;
   n_features_ = d;
-  classes_ = std::move(classes);
+  classes_ = std::move(plan.classes);
   support_ = std::move(support);
   n_support_ = std::move(n_support);
   sv_class_ = std::move(sv_class);
@@ -313,9 +332,17 @@ SVC& SVC::fit(const Tensor& x_in, const Tensor& y_in) {
   coef_ = std::move(coef);
   rho_ = std::move(rho);
   results_ = std::move(results);
-  one_vs_rest_ = o.multi_class == MultiClass::OneVsRest && k > 2;
+  prob_a_.clear();
+  prob_b_.clear();
+  one_vs_rest_ = plan.one_vs_rest;
   fitted_ = true;
   return *this;
+}
+
+SVC& SVC::fit(const Tensor& x, const Tensor& y) {
+  SvcPlan p = plan(x, y);
+  std::vector<SmoResult> solutions = solve(p, x);
+  return assemble(std::move(p), x, std::move(solutions));
 }
 
 void SVC::check_fitted(const char* where) const {
@@ -405,6 +432,22 @@ std::vector<double> SVC::dual_coef() const {
         if (c == j) out[static_cast<std::size_t>(i * n_sv + s)] = v;
       }
   return out;
+}
+
+void SVC::set_probability(std::vector<double> prob_a, std::vector<double> prob_b) {
+  check_fitted("set_probability");
+  MINIDL_CHECK(!one_vs_rest_, ValueError,
+               "SVC::set_probability: probabilities are defined for one-vs-one models only");
+  const auto nd = static_cast<std::size_t>(n_decisions());
+  MINIDL_CHECK(prob_a.size() == nd && prob_b.size() == nd, ValueError,
+               "SVC::set_probability: ", prob_a.size(), " probA and ", prob_b.size(),
+               " probB values for ", nd, " decisions");
+  for (std::size_t p = 0; p < nd; ++p)
+    MINIDL_CHECK(std::isfinite(prob_a[p]) && std::isfinite(prob_b[p]), ValueError,
+                 "SVC::set_probability: probA[", p, "] = ", prob_a[p], ", probB[", p,
+                 "] = ", prob_b[p], " must be finite");
+  prob_a_ = std::move(prob_a);
+  prob_b_ = std::move(prob_b);
 }
 
 std::vector<double> SVC::intercept() const {

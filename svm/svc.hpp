@@ -19,10 +19,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "../core/tensor.hpp"
 #include "kernel_function.hpp"
+#include "smo.hpp"
 
 namespace minidl::svm {
 
@@ -60,6 +62,11 @@ struct SvcOptions {
   /// LIBSVM's two-variable SMO (smo_solve, the default and the faster on a CPU).
   bool cpu_decomposition = false;
   MultiClass multi_class = MultiClass::OneVsOne;
+  /// Called while fit / solve run: sub-problems done of the total, solver
+  /// iterations, seconds elapsed (svm/smo.hpp, SolveConfig::progress: after every
+  /// sub-problem and at most about every 0.2 s in between, never two calls at once).
+  /// It does not change the model.
+  ProgressCallback progress;
 
   /// gamma_mode = Value, gamma = g (chainable: SvcOptions{}.with_gamma(0.5)).
   SvcOptions& with_gamma(double g) {
@@ -95,6 +102,23 @@ struct BinaryResult {
   std::int64_t n_bsv = 0;  ///< alpha = C_i
 };
 
+/// A fit's sub-problems before they are solved (SVC::plan): what fit decides from
+/// the data and the options. Step 1 of fit; plan -> solve -> assemble is fit.
+struct SvcPlan {
+  KernelParams kernel;  ///< gamma resolved
+  std::int64_t n_samples = 0;
+  std::int64_t n_features = 0;
+  std::vector<std::int32_t> classes;       ///< labels in LIBSVM's order
+  std::vector<std::int32_t> sample_class;  ///< per training sample: index into classes
+  /// One per decision, in decision order: pairs (0,1), (0,2), ..., (1,2), ... for
+  /// one-vs-one; class c against the rest for one-vs-rest.
+  std::vector<BinaryProblem> problems;
+  /// (positive class, negative class) per problem, indices into classes; the
+  /// negative class is -1 for one-vs-rest ("all the others").
+  std::vector<std::pair<std::int32_t, std::int32_t>> problem_classes;
+  bool one_vs_rest = false;  ///< k > 2 classes trained one-vs-rest
+};
+
 class SVC {
  public:
   explicit SVC(SvcOptions options = {});
@@ -105,6 +129,31 @@ class SVC {
   /// DTypeError for mismatched operands. Runs where x is: the CPU solver for a CPU
   /// tensor, the GPU decomposition solver (smo_cuda.cu) for a CUDA tensor.
   SVC& fit(const Tensor& x, const Tensor& y);
+
+  // fit in three steps, for callers that solve the sub-problems themselves (one
+  // subset of the one-vs-one pairs per process, then one model from all of them):
+  //   const SvcPlan plan = svc.plan(x, y);
+  //   std::vector<SmoResult> mine = svc.solve(plan, x, my_problem_indices);
+  //   ... gather every problem's SmoResult, in plan.problems order ...
+  //   svc.assemble(plan, x, all);  // the same model fit(x, y) gives
+
+  /// Step 1: checks x, y and the options (the errors fit lists), resolves gamma,
+  /// orders the classes and lists the sub-problems. Does not change *this.
+  SvcPlan plan(const Tensor& x, const Tensor& y) const;
+  /// Step 2: solves plan.problems[which[0]], plan.problems[which[1]], ... where x is
+  /// (svm/smo.hpp, solve_problems), with this SVC's options (tol, max_iter,
+  /// memory_budget, working_set, cpu_decomposition, progress). Results in the order
+  /// of `which`. Requires x as given to plan; ValueError for an index outside
+  /// [0, plan.problems.size()) or repeated.
+  std::vector<SmoResult> solve(const SvcPlan& plan, const Tensor& x,
+                               const std::vector<std::int64_t>& which) const;
+  /// Step 2 for every problem of the plan.
+  std::vector<SmoResult> solve(const SvcPlan& plan, const Tensor& x) const;
+  /// Step 3: the fitted model from every problem's solution (solutions[p] solves
+  /// plan.problems[p]): diagnostics per sub-problem, support vectors, coefficients.
+  /// Requires x as given to plan; ShapeError for a solution count or a solution
+  /// length that does not match the plan.
+  SVC& assemble(SvcPlan plan, const Tensor& x, std::vector<SmoResult> solutions);
 
   /// Decision values float32 [m, n_decisions] (one column per sub-problem: pairs
   /// (0,1), (0,2), ..., (1,2), ... for one-vs-one; one per class for one-vs-rest;
@@ -143,6 +192,16 @@ class SVC {
   /// The sub-problems' solutions and diagnostics (empty for a loaded model).
   const std::vector<BinaryResult>& binary_results() const { return results_; }
 
+  /// Platt sigmoids P(first class of decision p | z_p) = 1 / (1 + exp(prob_a[p] z_p +
+  /// prob_b[p])), one per one-vs-one decision (LIBSVM's probA / probB): set by
+  /// fit_probability (probability.hpp) or a model file; empty otherwise.
+  bool has_probability() const { return !prob_a_.empty(); }
+  const std::vector<double>& prob_a() const { return prob_a_; }
+  const std::vector<double>& prob_b() const { return prob_b_; }
+  /// Requires a fitted one-vs-one model and n_decisions() finite values in each;
+  /// ValueError otherwise. Refitting the model (fit) clears them.
+  void set_probability(std::vector<double> prob_a, std::vector<double> prob_b);
+
   /// Builds a fitted model from its parts (model files): one-vs-one; sv grouped by
   /// class with n_support; coef [n_sv * n_pairs]; rho [n_pairs].
   static SVC from_parts(const KernelParams& kernel, std::vector<std::int32_t> classes,
@@ -164,6 +223,7 @@ class SVC {
   std::vector<double> coef_;
   std::vector<double> rho_;
   std::vector<BinaryResult> results_;
+  std::vector<double> prob_a_, prob_b_;
   bool one_vs_rest_ = false;  // k > 2 classes trained one-vs-rest
 };
 

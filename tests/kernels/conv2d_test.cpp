@@ -240,8 +240,11 @@ TEST(Conv2d, OneDnnMatchesCpuBackend) {
       SCOPED_TRACE(round == 0 ? "first call (plans made)" : "second call (cached plans)");
       const Tensor y = conv2d(d.x, d.w, b, p);
       EXPECT_TRUE(test::all_close(y.to_vector<float>(), y_ref.to_vector<float>(), 1e-4f, 1e-4f));
-      if (round == 0) y_first = y.to_vector<float>();
-      else EXPECT_EQ(y.to_vector<float>(), y_first) << "the same call twice differs";
+      if (round == 0) {
+        y_first = y.to_vector<float>();
+      } else {
+        EXPECT_EQ(y.to_vector<float>(), y_first) << "the same call twice differs";
+      }
       Tensor dx = full(d.x.shape(), 3.0, Device::cpu());  // overwritten
       conv2d_backward_data(d.dz, d.w, d.x.shape(), dx, p);
       EXPECT_TRUE(test::all_close(dx.to_vector<float>(), dx_ref.to_vector<float>(), 1e-4f, 1e-4f));
