@@ -44,10 +44,17 @@ ConvBackend parse_conv_backend(const std::string& name) {
 }
 
 // Auto on the CPU: oneDNN wherever minidl is built with it, except the shapes the AVX2
-// direct path takes (one input channel at stride 1: the CNN's first layer), where that
-// path ran faster than oneDNN's jit:avx2 primitives (README, "CPU convolutions").
-// A fixed rule rather than a timing at first use: the choice, and so the result's bits,
-// must not depend on how busy the machine was when the run started.
+// direct path takes (one input channel at stride 1: the CNN's first layer). Measured on the
+// 2-core AVX2 build machine with one thread (OMP_NUM_THREADS=1 minidl_bench_conv
+// --benchmark_filter='cpu(_onednn)?/conv_(fwd|bwd_data|bwd_filter)/cnn_conv'
+// --benchmark_enable_random_interleaving=true --benchmark_repetitions=3; under load from
+// other builds, so indicative), ms per call, cpu vs onednn (oneDNN picked jit:avx2):
+//   cnn_conv1  fwd 12.0 vs 10.9, bwd data 12.2 vs 70.3, bwd filter 12.1 vs 53.8
+//   cnn_conv2  fwd 117 vs 89.7,  bwd data 223 vs 74.0,  bwd filter 123 vs 106
+// and the CNN's training step (minidl_bench_train cpu/cnn_adam{,_cpu,_onednn}/128): auto
+// 304 images/s, all-cpu 243, all-oneDNN 271. A fixed rule rather than a timing at first
+// use: the choice, and so the result's bits, must not depend on how busy the machine was
+// when the run started.
 ConvBackend conv2d_cpu_auto_backend(const Conv2dGeometry& g) {
   if (!cpu::onednn_available()) return ConvBackend::Cpu;
   if (cpu::conv_detail::direct_applies(g)) return ConvBackend::Cpu;
