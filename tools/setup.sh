@@ -31,6 +31,7 @@ packages=(
   libgtest-dev libbenchmark-dev
   dataset-fashion-mnist libsvm-tools
   libonnx-dev libprotobuf-dev python3-venv
+  libopenmpi-dev openmpi-bin
   libdnnl-dev
 )
 venv_packages=(onnxruntime==1.32.0 numpy==2.4.6)

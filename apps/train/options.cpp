@@ -231,11 +231,13 @@ Options parse_options(int argc, const char* const argv[]) {
   return o;
 }
 
-void check_paths(const Options& o) {
-  check_writable_folder(o.out_dir, "--out");
-  if (!o.train.save.empty()) check_writable(o.train.save, "--save");
-  if (!o.svm.save_model.empty()) check_writable(o.svm.save_model, "--svm-save");
-  if (!o.export_onnx.empty()) check_writable(o.export_onnx, "--export-onnx");
+void check_paths(const Options& o, bool outputs) {
+  if (outputs) {
+    check_writable_folder(o.out_dir, "--out");
+    if (!o.train.save.empty()) check_writable(o.train.save, "--save");
+    if (!o.svm.save_model.empty()) check_writable(o.svm.save_model, "--svm-save");
+    if (!o.export_onnx.empty()) check_writable(o.export_onnx, "--export-onnx");
+  }
   if (!o.train.resume.empty()) {
     struct stat st {};
     if (::stat(o.train.resume.c_str(), &st) != 0)
