@@ -105,15 +105,6 @@ Sequential build_mlp(const TrainConfig& config, std::int64_t features) {
   return net;
 }
 
-namespace {
-ConvBackend parse_conv_backend(const std::string& name) {
-  for (ConvBackend b : {ConvBackend::Auto, ConvBackend::Cpu, ConvBackend::Cudnn, ConvBackend::Own})
-    if (name == conv_backend_name(b)) return b;
-  throw ValueError(detail::concat("unknown convolution backend '", name,
-                                  "' (auto, cpu, cudnn or own)"));
-}
-}  // namespace
-
 Sequential build_cnn(const TrainConfig& config, std::int64_t features) {
   MINIDL_CHECK(config.model == "cnn", ValueError, "build_cnn for model '",
                config.model, "'");
