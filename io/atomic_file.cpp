@@ -2,6 +2,7 @@
 #include "atomic_file.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,8 @@
 #include <chrono>
 #include <cstdarg>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <random>
 #include <utility>
@@ -73,6 +76,46 @@ std::string temporary_name(const std::string& path) {
   std::snprintf(suffix, sizeof suffix, ".tmp.%ld.%u.%016llx", static_cast<long>(::getpid()),
                 counter.fetch_add(1), static_cast<unsigned long long>(r));
   return path + suffix;
+}
+
+// MINIDL_TEST_KILL_IN_COMMIT (header), read at every commit (a getenv beside an
+// fsync costs nothing). A malformed value is a ValueError, never a silently
+// ignored hook (a crash test whose process never crashes would pass).
+struct KillHook {
+  long commit = 0;  // 1-based; 0 = no hook
+  bool after_rename = false;
+};
+
+KillHook kill_hook() {
+  KillHook h;
+  const char* v = std::getenv("MINIDL_TEST_KILL_IN_COMMIT");
+  if (v == nullptr || *v == '\0') return h;
+  const char* number = v;
+  if (std::strncmp(v, "before:", 7) == 0) {
+    number = v + 7;
+  } else if (std::strncmp(v, "after:", 6) == 0) {
+    number = v + 6;
+    h.after_rename = true;
+  }
+  char* end = nullptr;
+  errno = 0;
+  const long n = std::strtol(number, &end, 10);
+  if (end == number || *end != '\0' || errno != 0 || n < 1)
+    throw ValueError(detail::concat("MINIDL_TEST_KILL_IN_COMMIT is '", detail::excerpt(v),
+                                    "': expected before:N or after:N with N >= 1"));
+  h.commit = n;
+  return h;
+}
+
+// Commits made while the hook is set, counted from 1 (so a forked child that sets
+// it counts its own commits only).
+std::atomic<long> g_hooked_commits{0};
+
+// At the chosen commit and point, dies the way a killed process does: SIGKILL, no
+// destructor, no unlink of the temporary file.
+void maybe_kill_in_commit(const KillHook& h, long number, bool after_rename) {
+  if (h.commit != 0 && number == h.commit && after_rename == h.after_rename)
+    ::kill(::getpid(), SIGKILL);
 }
 
 }  // namespace
@@ -194,11 +237,15 @@ void AtomicFile::commit() {
   if (closed != 0) fail("cannot close the temporary file", close_err);
   // Again just before the rename: the target may have changed while writing.
   check_replaceable(path_, who_ + "(" + quoted(path_) + ")");
+  const KillHook hook = kill_hook();
+  const long number = hook.commit != 0 ? g_hooked_commits.fetch_add(1) + 1 : 0;
+  maybe_kill_in_commit(hook, number, false);
   if (::rename(temp_.c_str(), path_.c_str()) != 0) {
     fail("cannot rename the temporary file over the target", errno);
   }
   committed_ = true;
   sync_folder();
+  maybe_kill_in_commit(hook, number, true);
 }
 
 void AtomicFile::fail(const char* what, int err) const {

@@ -73,6 +73,16 @@ class AtomicFile {
   /// the old file kept, except when only the folder's fsync fails: then the new
   /// file is in place and the message says its durability is not guaranteed.
   /// Call at most once; nothing may be written after it.
+  ///
+  /// Crash-test hook: with the environment variable MINIDL_TEST_KILL_IN_COMMIT set
+  /// to "before:N" (or just "N") the process sends itself SIGKILL in its N-th
+  /// commit() once the temporary file is complete, fsync'ed and closed, just
+  /// before the rename; with "after:N", just after the rename and the folder's
+  /// fsync. That is a process killed while saving, at the two points that matter
+  /// (the tests check that the target is then the old complete file or the new
+  /// one). The commits a process makes while the variable is set are counted from 1;
+  /// a malformed value throws ValueError from commit() (the old file is kept).
+  /// Unset (the normal case), it costs a getenv per commit.
   void commit();
 
   const std::string& path() const { return path_; }

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -136,6 +137,66 @@ TEST(AtomicFile, TargetReplacedDuringTheWriteIsNotClobbered) {
   }
   EXPECT_TRUE(fs::is_directory(path));
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"out"});
+}
+
+// A process killed while committing (MINIDL_TEST_KILL_IN_COMMIT, the hook the
+// crash tests of minidl-train use): killed before the rename, the target is the old
+// complete file and the complete temporary stays behind; killed after it, the
+// target is the new file. Commits before the chosen one go through.
+int commit_in_killed_child(const std::string& path, const char* hook) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setenv("MINIDL_TEST_KILL_IN_COMMIT", hook, 1);
+    try {
+      for (int i = 1; i <= 3; ++i) {
+        AtomicFile f(path, "crash_test");
+        f.print("version %d\n", i);
+        f.commit();
+      }
+    } catch (...) {
+      ::_exit(3);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+TEST(AtomicFile, KilledBeforeTheRenameLeavesTheOldFile) {
+  TempDir dir;
+  const std::string path = dir.file("ckpt");
+  EXPECT_EQ(commit_in_killed_child(path, "before:2"), 128 + SIGKILL);
+  EXPECT_EQ(read_bytes(path), "version 1\n");
+  const std::vector<std::string> names = dir.entries();
+  ASSERT_EQ(names.size(), 2u) << "expected the target and the complete temporary file";
+  EXPECT_EQ(names[0], "ckpt");
+  EXPECT_EQ(names[1].rfind("ckpt.tmp.", 0), 0u) << names[1];
+  EXPECT_EQ(read_bytes(dir.file(names[1])), "version 2\n");
+  // "N" alone means before the rename.
+  TempDir dir2;
+  EXPECT_EQ(commit_in_killed_child(dir2.file("ckpt"), "1"), 128 + SIGKILL);
+  EXPECT_FALSE(fs::exists(dir2.file("ckpt")));
+}
+
+TEST(AtomicFile, KilledAfterTheRenameLeavesTheNewFile) {
+  TempDir dir;
+  const std::string path = dir.file("ckpt");
+  EXPECT_EQ(commit_in_killed_child(path, "after:2"), 128 + SIGKILL);
+  EXPECT_EQ(read_bytes(path), "version 2\n");
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"ckpt"});
+}
+
+TEST(AtomicFile, MalformedKillHookIsAnErrorNotIgnored) {
+  TempDir dir;
+  const std::string path = dir.file("ckpt");
+  write_bytes(path, "old");
+  for (const char* bad : {"soon", "before:0", "after:", "during:1", "2x"}) {
+    EXPECT_EQ(commit_in_killed_child(path, bad), 3) << bad;
+    EXPECT_EQ(read_bytes(path), "old") << bad;
+  }
+  EXPECT_EQ(commit_in_killed_child(path, ""), 0);  // empty: no hook
+  EXPECT_EQ(read_bytes(path), "version 3\n");
 }
 
 TEST(AtomicFile, UncreatableTemporaryFileSaysWhy) {
