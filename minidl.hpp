@@ -59,6 +59,8 @@
 #include "svm/kernel_function.hpp"
 #include "svm/libsvm_format.hpp"
 #include "svm/model_file.hpp"
+#include "svm/cross_validation.hpp"
 #include "svm/primal.hpp"
+#include "svm/probability.hpp"
 #include "svm/svc.hpp"
 #include "training/trainer.hpp"

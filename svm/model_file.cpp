@@ -11,7 +11,6 @@
 #include <limits>
 #include <new>
 #include <set>
-#include <sstream>
 #include <vector>
 
 #include "../io/atomic_file.hpp"
@@ -37,6 +36,12 @@ void save_libsvm_model(const std::string& path, const SVC& model) {
   for (double r : model.rho()) f.print(" %.17g", r);
   f.print("\nlabel");
   for (std::int32_t l : model.classes()) f.print(" %d", l);
+  if (model.has_probability()) {
+    f.print("\nprobA");
+    for (double a : model.prob_a()) f.print(" %.17g", a);
+    f.print("\nprobB");
+    for (double b : model.prob_b()) f.print(" %.17g", b);
+  }
   f.print("\nnr_sv");
   for (std::int64_t c : model.n_support()) f.print(" %lld", static_cast<long long>(c));
   f.print("\nSV\n");
@@ -63,27 +68,50 @@ void save_libsvm_model(const std::string& path, const SVC& model) {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& path, std::int64_t line, const std::string& what) {
-  throw IoError(detail::concat(path, ":", line, ": ", what));
+// A whitespace-separated token and its 1-based column (byte offset) in its line.
+struct Token {
+  std::string text;
+  std::int64_t col;
+};
+
+std::vector<Token> split(const std::string& line) {
+  std::vector<Token> out;
+  std::size_t i = 0;
+  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; };
+  while (i < line.size()) {
+    while (i < line.size() && space(line[i])) ++i;
+    const std::size_t start = i;
+    while (i < line.size() && !space(line[i])) ++i;
+    if (i > start)
+      out.push_back({line.substr(start, i - start), static_cast<std::int64_t>(start) + 1});
+  }
+  return out;
 }
 
-double parse_double(const std::string& tok, const std::string& path, std::int64_t line) {
+// "<path>:<line>:<column>: <what>", the compiler's format editors jump to.
+[[noreturn]] void fail(const std::string& path, std::int64_t line, std::int64_t col,
+                       const std::string& what) {
+  throw IoError(detail::concat(path, ":", line, ":", col, ": ", what));
+}
+
+double parse_double(const std::string& tok, const std::string& path, std::int64_t line,
+                    std::int64_t col) {
   char* end = nullptr;
   const double v = std::strtod(tok.c_str(), &end);
   if (tok.empty() || *end != '\0' || !std::isfinite(v))
-    fail(path, line, detail::excerpt(tok) + " is not a finite number");
+    fail(path, line, col, detail::excerpt(tok) + " is not a finite number");
   return v;
 }
 
 // An integer in [lo, hi], converted without truncation: "nr_class 9999999999"
 // and "label 99999999999" are errors, not wrapped values.
 long long parse_int(const std::string& tok, const char* what, long long lo, long long hi,
-                    const std::string& path, std::int64_t line) {
+                    const std::string& path, std::int64_t line, std::int64_t col) {
   char* end = nullptr;
   errno = 0;
   const long long v = std::strtoll(tok.c_str(), &end, 10);
   if (tok.empty() || *end != '\0' || errno == ERANGE || v < lo || v > hi)
-    fail(path, line,
+    fail(path, line, col,
          detail::concat(what, " ", detail::excerpt(tok), " is not an integer in [", lo, ", ", hi,
                         "]"));
   return v;
@@ -113,85 +141,98 @@ SVC load_model(const std::string& path, std::int64_t num_features, std::size_t m
   std::string text;
   std::int64_t line = 0;
   bool in_sv = false;
+  std::vector<double> prob_a, prob_b;
+  std::int64_t prob_line = 0;
   while (!in_sv && std::getline(in, text)) {
     ++line;
-    std::istringstream ls(text);
-    std::string key;
-    if (!(ls >> key)) continue;
-    std::vector<std::string> vals;
-    for (std::string v; ls >> v;) vals.push_back(v);
+    const std::vector<Token> toks = split(text);
+    if (toks.empty()) continue;
+    const std::string& key = toks[0].text;
+    const std::int64_t n_vals = static_cast<std::int64_t>(toks.size()) - 1;
+    const auto val = [&](std::int64_t i) -> const std::string& {
+      return toks[static_cast<std::size_t>(i + 1)].text;
+    };
+    const auto col = [&](std::int64_t i) { return toks[static_cast<std::size_t>(i + 1)].col; };
     const auto need = [&](long long count) {
-      if (static_cast<long long>(vals.size()) != count)
+      if (n_vals != count)
         fail(path, line,
-             detail::concat("\"", key, "\" expects ", count, " values, got ", vals.size()));
+             n_vals > count ? col(count) : static_cast<std::int64_t>(text.size()) + 1,
+             detail::concat(detail::excerpt(key), " expects ", count, " values, got ",
+                            n_vals));
     };
     if (key != "SV" && !seen.insert(key).second)
-      fail(path, line, "duplicate header key " + detail::excerpt(key));
+      fail(path, line, 1, "duplicate header key " + detail::excerpt(key));
     if (key == "svm_type") {
       need(1);
-      if (vals[0] != "c_svc")
-        fail(path, line, "svm_type " + detail::excerpt(vals[0]) + " is not supported (only c_svc)");
+      if (val(0) != "c_svc")
+        fail(path, line, col(0),
+             "svm_type " + detail::excerpt(val(0)) + " is not supported (only c_svc)");
     } else if (key == "kernel_type") {
       need(1);
       try {
-        kp.type = kernel_from_name(vals[0]);
+        kp.type = kernel_from_name(val(0));
       } catch (const ValueError&) {
-        fail(path, line, "kernel_type " + detail::excerpt(vals[0]) + " is not supported");
+        fail(path, line, col(0), "kernel_type " + detail::excerpt(val(0)) + " is not supported");
       }
       have_kernel = true;
     } else if (key == "degree") {
       need(1);
       kp.degree = static_cast<int>(
-          parse_int(vals[0], "degree", 0, std::numeric_limits<int>::max(), path, line));
+          parse_int(val(0), "degree", 0, std::numeric_limits<int>::max(), path, line, col(0)));
     } else if (key == "gamma") {
       need(1);
-      kp.gamma = parse_double(vals[0], path, line);
+      kp.gamma = parse_double(val(0), path, line, col(0));
     } else if (key == "coef0") {
       need(1);
-      kp.coef0 = parse_double(vals[0], path, line);
+      kp.coef0 = parse_double(val(0), path, line, col(0));
     } else if (key == "nr_class") {
       need(1);
       // A label per class on the label line: at most half the file's bytes.
-      nr_class = parse_int(vals[0], "nr_class", 2, std::min(max_count / 2 + 1, 1LL << 31), path,
-                           line);
+      nr_class = parse_int(val(0), "nr_class", 2, std::min(max_count / 2 + 1, 1LL << 31), path,
+                           line, col(0));
     } else if (key == "total_sv") {
       need(1);
-      total_sv = parse_int(vals[0], "total_sv", 0, max_count, path, line);
-    } else if (key == "rho") {
-      if (nr_class < 2) fail(path, line, "rho before nr_class");
+      total_sv = parse_int(val(0), "total_sv", 0, max_count, path, line, col(0));
+    } else if (key == "rho" || key == "probA" || key == "probB") {
+      if (nr_class < 2) fail(path, line, 1, key + " before nr_class");
       need(nr_class * (nr_class - 1) / 2);
-      for (const std::string& v : vals) rho.push_back(parse_double(v, path, line));
+      std::vector<double>& out = key == "rho" ? rho : key == "probA" ? prob_a : prob_b;
+      for (std::int64_t i = 0; i < n_vals; ++i)
+        out.push_back(parse_double(val(i), path, line, col(i)));
+      if (key != "rho") prob_line = line;
     } else if (key == "label") {
-      if (nr_class < 2) fail(path, line, "label before nr_class");
+      if (nr_class < 2) fail(path, line, 1, "label before nr_class");
       need(nr_class);
-      for (const std::string& v : vals) {
+      for (std::int64_t i = 0; i < n_vals; ++i) {
         const auto l = static_cast<std::int32_t>(parse_int(
-            v, "label", std::numeric_limits<std::int32_t>::min(),
-            std::numeric_limits<std::int32_t>::max(), path, line));
+            val(i), "label", std::numeric_limits<std::int32_t>::min(),
+            std::numeric_limits<std::int32_t>::max(), path, line, col(i)));
         if (std::find(labels.begin(), labels.end(), l) != labels.end())
-          fail(path, line, detail::concat("label ", l, " appears twice"));
+          fail(path, line, col(i), detail::concat("label ", l, " appears twice"));
         labels.push_back(l);
       }
     } else if (key == "nr_sv") {
-      if (nr_class < 2) fail(path, line, "nr_sv before nr_class");
-      if (total_sv < 0) fail(path, line, "nr_sv before total_sv");
+      if (nr_class < 2) fail(path, line, 1, "nr_sv before nr_class");
+      if (total_sv < 0) fail(path, line, 1, "nr_sv before total_sv");
       need(nr_class);
       long long sum = 0;
-      for (const std::string& v : vals) {
-        const long long c = parse_int(v, "nr_sv", 0, total_sv, path, line);
+      for (std::int64_t i = 0; i < n_vals; ++i) {
+        const long long c = parse_int(val(i), "nr_sv", 0, total_sv, path, line, col(i));
         sum += c;  // <= total_sv before each addition: no overflow
         if (sum > total_sv)
-          fail(path, line, detail::concat("nr_sv adds up to more than total_sv ", total_sv));
+          fail(path, line, col(i),
+               detail::concat("nr_sv adds up to more than total_sv ", total_sv));
         nr_sv.push_back(c);
       }
       if (sum != total_sv)
-        fail(path, line, detail::concat("nr_sv adds up to ", sum, ", total_sv is ", total_sv));
-    } else if (key == "probA" || key == "probB" || key == "prob_density_marks") {
-      // probability outputs: not used by minidl's predictions
+        fail(path, line, 1, detail::concat("nr_sv adds up to ", sum, ", total_sv is ", total_sv));
+    } else if (key == "prob_density_marks") {
+      // one-class SVM's density marks (LIBSVM >= 3.3): meaningless for c_svc, ignored
     } else if (key == "SV") {
+      if (n_vals != 0) fail(path, line, col(0), "the \"SV\" line takes no values");
       in_sv = true;
     } else {
-      fail(path, line, "unknown model-file key " + detail::excerpt(key));
+      fail(path, line, 1, "unknown model-file key " + detail::excerpt(key));
     }
   }
   MINIDL_CHECK(in_sv, IoError, path, ": no \"SV\" line (not a LIBSVM model?)");
@@ -199,20 +240,24 @@ SVC load_model(const std::string& path, std::int64_t num_features, std::size_t m
                    !nr_sv.empty(),
                IoError, path,
                ": the header lacks one of kernel_type, nr_class, total_sv, rho, label, nr_sv");
+  if (prob_a.empty() != prob_b.empty())
+    fail(path, prob_line, 1,
+         prob_a.empty() ? "probB without probA (probability models carry both)"
+                        : "probA without probB (probability models carry both)");
   const auto k = static_cast<std::int64_t>(nr_class);
   const auto n_sv = static_cast<std::int64_t>(total_sv);
   // A support-vector line holds k - 1 coefficients, each a character and a
   // separator at least.
   const long long left = file_bytes - static_cast<long long>(in.tellg());
   if (n_sv > 0 && (left < 0 || n_sv > left / (2 * (k - 1))))
-    fail(path, line,
+    fail(path, line, 1,
          detail::concat("total_sv ", n_sv, " support vectors of ", k - 1,
                         " coefficients need at least ", 2 * (k - 1), " bytes each, but only ",
                         std::max(left, 0LL), " bytes follow the SV line"));
   const std::int64_t np = k * (k - 1) / 2;
   // n_sv * np doubles: bounded by the same limit as the dense support vectors.
   if (n_sv > 0 && static_cast<double>(n_sv) * double(np) * 8.0 > double(max_dense_bytes))
-    fail(path, line,
+    fail(path, line, 1,
          detail::concat(n_sv, " support vectors x ", np, " class pairs of coefficients would take ",
                         detail::gib_text(double(n_sv) * double(np) * 8.0), ", more than the limit of ",
                         detail::gib_text(double(max_dense_bytes)), " (max_dense_bytes)"));
@@ -230,33 +275,44 @@ SVC load_model(const std::string& path, std::int64_t num_features, std::size_t m
   std::int64_t max_index = 0;
   for (std::int64_t s = 0; s < n_sv; ++s) {
     if (!std::getline(in, text))
-      fail(path, line + 1, detail::concat("expected ", n_sv, " support vectors, found ", s));
+      fail(path, line + 1, 1, detail::concat("expected ", n_sv, " support vectors, found ", s));
     ++line;
-    std::istringstream ls(text);
-    std::string tok;
+    const std::vector<Token> toks = split(text);
+    if (static_cast<std::int64_t>(toks.size()) < k - 1)
+      fail(path, line, static_cast<std::int64_t>(text.size()) + 1,
+           detail::concat("missing dual coefficients: a support vector of a ", k,
+                          "-class model starts with ", k - 1, ", this line has ", toks.size(),
+                          " values"));
     for (std::int64_t r = 0; r < k - 1; ++r) {
-      if (!(ls >> tok)) fail(path, line, "missing dual coefficients");
-      sv_coef[static_cast<std::size_t>(r * n_sv + s)] = parse_double(tok, path, line);
+      const Token& t = toks[static_cast<std::size_t>(r)];
+      sv_coef[static_cast<std::size_t>(r * n_sv + s)] = parse_double(t.text, path, line, t.col);
     }
     std::int64_t last = 0;
-    while (ls >> tok) {
+    for (std::size_t ti = static_cast<std::size_t>(k - 1); ti < toks.size(); ++ti) {
+      const std::string& tok = toks[ti].text;
+      const std::int64_t c = toks[ti].col;
       const std::size_t colon = tok.find(':');
       if (colon == std::string::npos)
-        fail(path, line, detail::excerpt(tok) + " is not <index>:<value>");
+        fail(path, line, c, detail::excerpt(tok) + " is not <index>:<value>");
       const long long idx = parse_int(tok.substr(0, colon), "feature index", 1,
-                                      std::numeric_limits<std::int64_t>::max(), path, line);
+                                      std::numeric_limits<std::int64_t>::max(), path, line, c);
       if (idx <= last)
-        fail(path, line, detail::concat("feature index ", idx, " does not increase"));
+        fail(path, line, c,
+             detail::concat("feature index ", idx, " does not increase (after ", last, ")"));
       if (dense_bytes(idx) > double(max_dense_bytes))
-        fail(path, line,
+        fail(path, line, c,
              detail::concat("feature index ", idx, " makes the support vectors a dense [", n_sv,
                             ", ", idx, "] float32 matrix of ", detail::gib_text(dense_bytes(idx)),
                             ", more than the limit of ", detail::gib_text(double(max_dense_bytes)),
                             " (max_dense_bytes)"));
       last = idx;
       max_index = std::max<std::int64_t>(max_index, idx);
-      feats[static_cast<std::size_t>(s)].push_back(
-          {idx, static_cast<float>(parse_double(tok.substr(colon + 1), path, line))});
+      const std::int64_t value_col = c + static_cast<std::int64_t>(colon) + 1;
+      const double value = parse_double(tok.substr(colon + 1), path, line, value_col);
+      if (std::fabs(value) > double(std::numeric_limits<float>::max()))
+        fail(path, line, value_col,
+             "feature value " + detail::excerpt(tok.substr(colon + 1)) + " is not finite in float32");
+      feats[static_cast<std::size_t>(s)].push_back({idx, static_cast<float>(value)});
     }
   }
   const std::int64_t d = std::max<std::int64_t>({max_index, num_features, 1});
@@ -285,8 +341,10 @@ SVC load_model(const std::string& path, std::int64_t num_features, std::size_t m
     }
   if (kp.type == KernelType::Linear && kp.gamma <= 0) kp.gamma = 1.0;  // unused by linear
   try {
-    return SVC::from_parts(kp, std::move(labels), std::move(nr_sv), sv, std::move(coef),
-                           std::move(rho));
+    SVC model = SVC::from_parts(kp, std::move(labels), std::move(nr_sv), sv, std::move(coef),
+                                std::move(rho));
+    if (!prob_a.empty()) model.set_probability(std::move(prob_a), std::move(prob_b));
+    return model;
   } catch (const ValueError& e) {
     throw IoError(detail::concat(path, ": ", e.what()));
   }

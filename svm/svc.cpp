@@ -367,6 +367,8 @@ SVC& SVC::assemble(SvcPlan plan, const Samples& x_in, std::vector<SmoResult> sol
   coef_ = std::move(coef);
   rho_ = std::move(rho);
   results_ = std::move(results);
+  prob_a_.clear();
+  prob_b_.clear();
   one_vs_rest_ = plan.one_vs_rest;
   fitted_ = true;
   return *this;
@@ -509,6 +511,22 @@ std::vector<double> SVC::dual_coef() const {
         if (c == j) out[static_cast<std::size_t>(i * n_sv + s)] = v;
       }
   return out;
+}
+
+void SVC::set_probability(std::vector<double> prob_a, std::vector<double> prob_b) {
+  check_fitted("set_probability");
+  MINIDL_CHECK(!one_vs_rest_, ValueError,
+               "SVC::set_probability: probabilities are defined for one-vs-one models only");
+  const auto nd = static_cast<std::size_t>(n_decisions());
+  MINIDL_CHECK(prob_a.size() == nd && prob_b.size() == nd, ValueError,
+               "SVC::set_probability: ", prob_a.size(), " probA and ", prob_b.size(),
+               " probB values for ", nd, " decisions");
+  for (std::size_t p = 0; p < nd; ++p)
+    MINIDL_CHECK(std::isfinite(prob_a[p]) && std::isfinite(prob_b[p]), ValueError,
+                 "SVC::set_probability: probA[", p, "] = ", prob_a[p], ", probB[", p,
+                 "] = ", prob_b[p], " must be finite");
+  prob_a_ = std::move(prob_a);
+  prob_b_ = std::move(prob_b);
 }
 
 std::vector<double> SVC::intercept() const {

@@ -208,6 +208,16 @@ class SVC {
   /// The sub-problems' solutions and diagnostics (empty for a loaded model).
   const std::vector<BinaryResult>& binary_results() const { return results_; }
 
+  /// Platt sigmoids P(first class of decision p | z_p) = 1 / (1 + exp(prob_a[p] z_p +
+  /// prob_b[p])), one per one-vs-one decision (LIBSVM's probA / probB): set by
+  /// fit_probability (probability.hpp) or a model file; empty otherwise.
+  bool has_probability() const { return !prob_a_.empty(); }
+  const std::vector<double>& prob_a() const { return prob_a_; }
+  const std::vector<double>& prob_b() const { return prob_b_; }
+  /// Requires a fitted one-vs-one model and n_decisions() finite values in each;
+  /// ValueError otherwise. Refitting the model (fit) clears them.
+  void set_probability(std::vector<double> prob_a, std::vector<double> prob_b);
+
   /// Builds a fitted model from its parts (model files): one-vs-one; sv grouped by
   /// class with n_support; coef [n_sv * n_pairs]; rho [n_pairs].
   static SVC from_parts(const KernelParams& kernel, std::vector<std::int32_t> classes,
@@ -230,6 +240,7 @@ class SVC {
   std::vector<double> coef_;
   std::vector<double> rho_;
   std::vector<BinaryResult> results_;
+  std::vector<double> prob_a_, prob_b_;
   bool one_vs_rest_ = false;  // k > 2 classes trained one-vs-rest
 };
 

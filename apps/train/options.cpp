@@ -16,38 +16,11 @@
 
 #include "core/error.hpp"
 #include "io/atomic_file.hpp"
+#include "option_values.hpp"
+#include "svm_options.hpp"
 
 namespace minidl::train {
 namespace {
-
-[[noreturn]] void bad(const std::string& option, const std::string& text, const std::string& what) {
-  throw ValueError(detail::concat(option, ": ", detail::excerpt(text, 64), " ", what));
-}
-
-long long parse_integer(const std::string& option, const std::string& text, long long lo,
-                        long long hi) {
-  char* end = nullptr;
-  errno = 0;
-  const long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno == ERANGE || v < lo || v > hi || std::isspace(static_cast<unsigned char>(text[0])))
-    bad(option, text, detail::concat("is not an integer in [", lo, ", ", hi, "]"));
-  return v;
-}
-
-// A finite number in [lo, hi] (lo excluded when lo_open).
-double parse_real(const std::string& option, const std::string& text, double lo, bool lo_open,
-                  double hi) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  const bool in_range = lo_open ? v > lo : v >= lo;
-  if (text.empty() || *end != '\0' || !std::isfinite(v) || !in_range || v > hi ||
-      std::isspace(static_cast<unsigned char>(text[0]))) {
-    std::ostringstream range;
-    range << (lo_open ? "(" : "[") << lo << ", " << hi << "]";
-    bad(option, text, "is not a finite number in " + range.str());
-  }
-  return v;
-}
 
 std::uint64_t parse_seed(const std::string& text) {
   std::uint64_t v = 0;
@@ -64,7 +37,7 @@ std::uint64_t parse_seed(const std::string& text) {
     }
     v = v * 10 + digit;
   }
-  if (!ok) bad("--seed", text, "is not an integer in [0, 18446744073709551615]");
+  if (!ok) bad_value("--seed", text, "is not an integer in [0, 18446744073709551615]");
   return v;
 }
 
@@ -78,26 +51,12 @@ std::vector<std::int64_t> parse_sizes(const std::string& option, const std::stri
     const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos
                                                                            : comma - start);
     if (item.empty())
-      bad(option, text, "has an empty item (expected sizes separated by commas, e.g. 256,128)");
+      bad_value(option, text, "has an empty item (expected sizes separated by commas, e.g. 256,128)");
     sizes.push_back(parse_integer(option, item, 1, max));
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
   return sizes;
-}
-
-bool is_one_of(const std::string& v, std::initializer_list<const char*> allowed) {
-  for (const char* a : allowed)
-    if (v == a) return true;
-  return false;
-}
-
-void check_member(const std::string& option, const std::string& v,
-                  std::initializer_list<const char*> allowed) {
-  if (is_one_of(v, allowed)) return;
-  std::string list;
-  for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-  bad(option, v, "is not one of " + list);
 }
 
 }  // namespace
@@ -251,17 +210,12 @@ Options parse_options(int argc, const char* const argv[]) {
             n, ")"));
   }
 
-  s.C = parse_real("--svm-c", svm_c, 0.0, true, 1e12);
-  s.tol = parse_real("--svm-tol", svm_tol, 0.0, true, 1e6);
-  check_member("--svm-kernel", s.kernel, {"linear", "poly", "polynomial", "rbf", "sigmoid"});
-  if (s.kernel == "poly") s.kernel = "polynomial";
-  if (s.gamma != "scale" && s.gamma != "auto") {
-    char* end = nullptr;
-    const double g = std::strtod(s.gamma.c_str(), &end);
-    if (s.gamma.empty() || *end != '\0' || !std::isfinite(g) || g <= 0)
-      bad("--svm-gamma", s.gamma, "is not scale, auto or a finite number > 0");
-  }
-  check_member("--svm-multi-class", s.multi_class, {"ovo", "ovr"});
+  // The SVM's values: one parser with minidl-svm-train (svm_options.hpp).
+  set_svm_option(s, SvmSetting::C, "--svm-c", svm_c);
+  set_svm_option(s, SvmSetting::Tol, "--svm-tol", svm_tol);
+  set_svm_option(s, SvmSetting::Kernel, "--svm-kernel", s.kernel);
+  set_svm_option(s, SvmSetting::Gamma, "--svm-gamma", s.gamma);
+  set_svm_option(s, SvmSetting::MultiClass, "--svm-multi-class", s.multi_class);
   if (!s.save_model.empty() && s.multi_class == "ovr")
     throw ValueError(
         "--svm-save with --svm-multi-class ovr: LIBSVM's model format holds one-vs-one models "

@@ -49,35 +49,6 @@ struct Standardiser {
   }
 };
 
-svm::SvcOptions svc_options(const SvmConfig& c) {
-  svm::SvcOptions o;
-  o.C = c.C;
-  // "poly" is what --help and LIBSVM's svm-train call it; the library says "polynomial".
-  o.kernel = svm::kernel_from_name(c.kernel == "poly" ? "polynomial" : c.kernel);
-  if (c.gamma == "scale") {
-    o.gamma_mode = svm::GammaMode::Scale;
-  } else if (c.gamma == "auto") {
-    o.gamma_mode = svm::GammaMode::Auto;
-  } else {
-    o.gamma_mode = svm::GammaMode::Value;
-    try {
-      std::size_t used = 0;
-      o.gamma = std::stod(c.gamma, &used);
-      if (used != c.gamma.size()) throw std::invalid_argument("trailing");
-    } catch (const std::exception&) {
-      throw ValueError("--svm-gamma: " + detail::excerpt(c.gamma, 64) +
-                       " is not scale, auto or a number");
-    }
-  }
-  o.tol = c.tol;
-  o.degree = c.degree;
-  o.coef0 = c.coef0;
-  MINIDL_CHECK(c.multi_class == "ovo" || c.multi_class == "ovr", ValueError, "--svm-multi-class: '",
-               c.multi_class, "' is not ovo or ovr");
-  o.multi_class = c.multi_class == "ovo" ? svm::MultiClass::OneVsOne : svm::MultiClass::OneVsRest;
-  return o;
-}
-
 }  // namespace
 
 SvmReport run_svm(const SvmConfig& config, Device device, const Dataset& train,

@@ -7,21 +7,10 @@
 #include <vector>
 
 #include "data/fashion_mnist.hpp"
+#include "svm_options.hpp"
 #include "trainer.hpp"
 
 namespace minidl::train {
-
-struct SvmConfig {
-  double C = 10.0;
-  std::string kernel = "rbf";  // linear | poly | rbf | sigmoid
-  std::string gamma =
-      "auto";  // scale | auto | a number (auto = 1/784, the Fashion-MNIST paper's setting)
-  double tol = 1e-3;
-  int degree = 3;
-  double coef0 = 0.0;
-  std::string multi_class = "ovo";  // ovo | ovr
-  std::string save_model;           // LIBSVM model file to write ("" = none)
-};
 
 struct SvmReport {
   Evaluation evaluation;

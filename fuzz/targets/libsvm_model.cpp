@@ -1,9 +1,11 @@
-// Fuzz target "libsvm_model": load_libsvm_model, then predictions with what loaded.
+// Fuzz target "libsvm_model": load_libsvm_model, then predictions with what loaded
+// (and class probabilities when the file carries probA / probB).
 #include <cmath>
 #include <vector>
 
 #include "../../core/error.hpp"
 #include "../../svm/model_file.hpp"
+#include "../../svm/probability.hpp"
 #include "../targets.hpp"
 
 namespace minidl::fuzz {
@@ -22,6 +24,21 @@ int libsvm_model(const std::uint8_t* data, std::size_t size) {
       bool known = false;
       for (std::int32_t c : model.classes()) known = known || c == l;
       if (!known) violated("SVC::predict returned a label that is not one of the model's classes");
+    }
+    if (model.has_probability()) {
+      const auto k = static_cast<int>(model.classes().size());
+      const std::vector<double> p = svm::predict_proba(model, xs);
+      if (p.size() != static_cast<std::size_t>(3 * k))
+        violated("predict_proba returned the wrong number of probabilities");
+      for (int i = 0; i < 3; ++i) {
+        double sum = 0;
+        for (int c = 0; c < k; ++c) {
+          const double v = p[static_cast<std::size_t>(i * k + c)];
+          if (!(v >= 0.0 && v <= 1.0)) violated("predict_proba returned a value outside [0, 1]");
+          sum += v;
+        }
+        if (std::fabs(sum - 1.0) > 1e-6) violated("predict_proba's row does not sum to 1");
+      }
     }
   } catch (const Error&) {
   }

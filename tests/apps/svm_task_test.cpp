@@ -1,5 +1,6 @@
 #include "svm_task.hpp"
 
+#include <unistd.h>
 #include <cstdio>
 #include <filesystem>
 
@@ -22,8 +23,9 @@ Dataset blobs(std::int64_t n, std::uint64_t seed) {
 }
 
 TEST(SvmTask, FitsPredictsAndSavesALibsvmModel) {
-  const std::string model =
-      (std::filesystem::temp_directory_path() / "minidl_svm_task_test.model").string();
+  const std::string model = (std::filesystem::temp_directory_path() /
+                             ("minidl_svm_task_test_" + std::to_string(::getpid()) + ".model"))
+                                .string();
   SvmConfig c;
   c.gamma = "scale";
   c.save_model = model;

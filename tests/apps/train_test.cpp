@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -38,7 +40,9 @@ TrainConfig small_config() {
 }
 
 std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("minidl_train_test_" + name)).string();
+  return (std::filesystem::temp_directory_path() /
+          ("minidl_train_test_" + std::to_string(::getpid()) + "_" + name))
+      .string();
 }
 
 TEST(TrainingRun, LearnsTheSyntheticProblem) {

@@ -1,5 +1,7 @@
 #include "io/checkpoint.hpp"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -18,7 +20,9 @@ namespace minidl {
 namespace {
 
 std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("minidl_checkpoint_test_" + name)).string();
+  return (std::filesystem::temp_directory_path() /
+          ("minidl_checkpoint_test_" + std::to_string(::getpid()) + "_" + name))
+      .string();
 }
 
 Sequential small_net(std::uint64_t seed, std::int64_t hidden = 6) {

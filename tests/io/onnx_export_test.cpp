@@ -1,6 +1,7 @@
 #include "io/onnx_export.hpp"
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -30,7 +31,8 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path temp_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("minidl_onnx_test_" + name);
+  const fs::path dir =
+      fs::temp_directory_path() / ("minidl_onnx_test_" + std::to_string(::getpid()) + "_" + name);
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;

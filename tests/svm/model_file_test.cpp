@@ -234,5 +234,63 @@ TEST(ModelFile, SupportVectorWidthIsBounded) {
   MINIDL_EXPECT_THROW_WITH(load_libsvm_model(dir.file("folder")), IoError, "not a regular file");
 }
 
+// probA / probB (svm-train -b 1): read, checked, carried to predict_proba and
+// written back; every error names the line and the column.
+TEST(ModelFile, ProbabilitySigmoidsAndColumns) {
+  svm_test::TempDir dir;
+  const auto write = [&](const std::string& text) {
+    std::ofstream(dir.file("m")) << text;
+    return dir.file("m");
+  };
+  const auto model = [](const std::string& prob) {
+    return "svm_type c_svc\nkernel_type rbf\ngamma 0.5\nnr_class 2\ntotal_sv 2\nrho 0.1\n"
+           "label 1 -1\n" +
+           prob + "nr_sv 1 1\nSV\n1 1:0.5\n-1 2:1\n";
+  };
+  const SVC plain = load_libsvm_model(write(model("")));
+  EXPECT_FALSE(plain.has_probability());
+  const SVC with = load_libsvm_model(write(model("probA -2.5\nprobB 0.25\n")));
+  ASSERT_TRUE(with.has_probability());
+  EXPECT_EQ(with.prob_a(), std::vector<double>{-2.5});
+  EXPECT_EQ(with.prob_b(), std::vector<double>{0.25});
+  save_libsvm_model(dir.file("again"), with);
+  const SVC again = load_libsvm_model(dir.file("again"));
+  EXPECT_EQ(again.prob_a(), with.prob_a());
+  EXPECT_EQ(again.prob_b(), with.prob_b());
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(model("probA -2.5\n"))), IoError, "m:8:1:",
+                           "probA without probB");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(model("probB -2.5\n"))), IoError, "m:8:1:",
+                           "probB without probA");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(model("probA -2.5 1\nprobB 1\n"))), IoError,
+                           "m:8:12:", "\"probA\" expects 1 values, got 2");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(model("probA x\nprobB 1\n"))), IoError,
+                           "m:8:7:", "\"x\" is not a finite number");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(model("probA nan\nprobB 1\n"))), IoError,
+                           "m:8:7:", "not a finite number");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write("svm_type c_svc\nprobA 1\n")), IoError,
+                           "m:2:1:", "probA before nr_class");
+  // Columns on support-vector lines: the coefficient, the index and the value.
+  const std::string head =
+      "svm_type c_svc\nkernel_type rbf\ngamma 0.5\nnr_class 2\ntotal_sv 2\nrho 0.1\nlabel 1 -1\n"
+      "nr_sv 1 1\nSV\n1 1:0.5\n";
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(head + "-1 2:1 1:3\n")), IoError, "m:11:8:",
+                           "feature index 1 does not increase (after 2)");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(head + "-1  2:abc\n")), IoError, "m:11:7:",
+                           "\"abc\" is not a finite number");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(head + "-1 2:1e39\n")), IoError, "m:11:6:",
+                           "not finite in float32");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(head + "zz 2:1\n")), IoError, "m:11:1:",
+                           "\"zz\" is not a finite number");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(head + "-1 0:1\n")), IoError, "m:11:4:",
+                           "feature index \"0\"");
+  // One-vs-rest models hold no probabilities.
+  SvcOptions o;
+  o.multi_class = MultiClass::OneVsRest;
+  SVC ovr(o);
+  const LibsvmData d = svm_test::make_blobs(60, 2, {0, 1, 2}, 2.0f, 3);
+  ovr.fit(d.x, d.y);
+  MINIDL_EXPECT_THROW_WITH(ovr.set_probability({1, 1, 1}, {0, 0, 0}), ValueError, "one-vs-one");
+}
+
 }  // namespace
 }  // namespace minidl::svm

@@ -137,4 +137,48 @@ inline std::string fmt17(double v) {
   return buf;
 }
 
+/// What svm-predict -b 1 writes: the "labels ..." header and per test sample the
+/// predicted label and one probability per label (in the header's order).
+struct LibsvmProbabilities {
+  std::vector<std::int32_t> labels;
+  std::vector<std::int32_t> predicted;
+  std::vector<double> probability;  // [samples * labels.size()]
+};
+
+inline LibsvmProbabilities read_probability_output(const std::string& path) {
+  LibsvmProbabilities r;
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line)) return r;
+  std::istringstream head(line);
+  std::string word;
+  head >> word;
+  EXPECT_EQ(word, "labels") << path;
+  for (std::int32_t l; head >> l;) r.labels.push_back(l);
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    double label = 0;
+    if (!(ls >> label)) continue;
+    r.predicted.push_back(static_cast<std::int32_t>(std::lround(label)));
+    for (std::size_t c = 0; c < r.labels.size(); ++c) {
+      double p = -1;
+      ls >> p;
+      r.probability.push_back(p);
+    }
+  }
+  return r;
+}
+
+/// Runs svm-predict -b 1 and reads its output file.
+inline LibsvmProbabilities svm_predict_probability(const std::string& test,
+                                                   const std::string& model,
+                                                   const std::string& out,
+                                                   const std::string& log) {
+  const std::string cmd = "/usr/bin/svm-predict -b 1 '" + test + "' '" + model + "' '" + out +
+                          "' > '" + log + "' 2>&1";
+  const int rc = std::system(cmd.c_str());
+  EXPECT_EQ(rc, 0) << cmd << "\n" << read_text(log);
+  return read_probability_output(out);
+}
+
 }  // namespace minidl::svm_test

@@ -1,5 +1,7 @@
 #include "training/trainer.hpp"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -54,7 +56,9 @@ LoaderOptions loader(bool shuffle) {
 }
 
 std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("minidl_trainer_test_" + name)).string();
+  return (std::filesystem::temp_directory_path() /
+          ("minidl_trainer_test_" + std::to_string(::getpid()) + "_" + name))
+      .string();
 }
 
 std::vector<std::vector<float>> parameters_of(Sequential& net) {

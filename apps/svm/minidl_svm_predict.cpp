@@ -1,0 +1,116 @@
+// minidl-svm-predict: LIBSVM's svm-predict command line and files, predicted by
+// minidl (the options: --help).
+//
+//   minidl-svm-predict test.libsvm train.libsvm.model predictions
+//   minidl-svm-predict -b 1 test.libsvm model predictions   # "labels ..." + probabilities
+//
+// The output file is svm-predict's: one label per line ("%.17g"), or with -b 1 a
+// "labels l1 l2 ..." header and per sample the label and one probability per class
+// ("%g"), the label being the most probable class (as svm-predict -b 1's). stdout
+// gets "Accuracy = x% (a/b) (classification)" as svm-predict prints it (not with -q).
+// Test features beyond the model's width are kept (they count in the RBF
+// distance, as in LIBSVM's sparse kernels).
+#include <cstdio>
+#include <iostream>
+
+#include "core/device.hpp"
+#include "core/info.hpp"
+#include "io/atomic_file.hpp"
+#include "svm/libsvm_format.hpp"
+#include "svm/model_file.hpp"
+#include "svm/probability.hpp"
+#include "svm/svc.hpp"
+#include "svm_options.hpp"
+
+namespace {
+
+using namespace minidl;
+using namespace minidl::train;
+
+int run(int argc, char** argv) {
+  SvmPredictCommand cmd;
+  try {
+    cmd = parse_svm_predict_command(argc, argv);
+  } catch (const SvmHelpRequested& help) {
+    std::cout << help.what();
+    return 0;
+  }
+  if (cmd.threads > 0) set_cpu_threads(cmd.threads);
+  Device device = Device::cpu();
+  if (cmd.device == "auto") {
+    if (cuda_available()) device = Device::cuda();
+  } else {
+    device = Device::parse(cmd.device);
+    check_device(device);
+  }
+  check_writable(cmd.output_file, "output_file");
+  svm::LibsvmData test = svm::read_libsvm(cmd.test_file);
+  const std::int64_t d_test = test.x.size(1);
+  const svm::SVC model = svm::load_libsvm_model(cmd.model_file, d_test);
+  const std::int64_t d = model.n_features();
+  if (d > d_test) {  // the model uses features the test file never names: they are 0
+    Tensor wide = zeros({test.x.size(0), d});
+    const float* src = test.x.data<float>();
+    float* dst = wide.data<float>();
+    for (std::int64_t i = 0; i < test.x.size(0); ++i)
+      std::copy_n(src + i * d_test, d_test, dst + i * d);
+    test.x = wide;
+  }
+  if (cmd.probability && !model.has_probability())
+    throw ValueError(cmd.model_file +
+                     ": the model has no probability estimates (no probA / probB); train it with "
+                     "-b 1, or predict without -b 1");
+  if (!cmd.probability && model.has_probability() && !cmd.quiet)
+    std::printf("Model supports probability estimates, but disabled in prediction.\n");
+
+  const Tensor x = test.x.to(device);
+  const auto k = static_cast<int>(model.classes().size());
+  std::vector<std::int32_t> predicted;
+  std::vector<double> prob;
+  if (cmd.probability) {
+    prob = svm::predict_proba(model, x);
+    for (std::int32_t c : svm::most_probable(prob, k))
+      predicted.push_back(model.classes()[static_cast<std::size_t>(c)]);
+  } else {
+    predicted = model.predict(x).to_vector<std::int32_t>();
+  }
+
+  AtomicFile out(cmd.output_file, "output_file");
+  if (cmd.probability) {
+    out.write("labels");
+    for (std::int32_t l : model.classes()) out.print(" %d", l);
+    out.write("\n");
+  }
+  const std::vector<std::int32_t> truth = test.y.to_vector<std::int32_t>();
+  std::int64_t correct = 0;
+  for (std::size_t i = 0; i < predicted.size(); ++i) {
+    if (cmd.probability) {
+      out.print("%g", double(predicted[i]));
+      for (int c = 0; c < k; ++c) out.print(" %g", prob[i * static_cast<std::size_t>(k) + c]);
+      out.write("\n");
+    } else {
+      out.print("%.17g\n", double(predicted[i]));
+    }
+    correct += predicted[i] == truth[i];
+  }
+  out.commit();
+  if (!cmd.quiet) {
+    const auto total = static_cast<long long>(predicted.size());
+    std::printf("Accuracy = %g%% (%lld/%lld) (classification)\n",
+                100.0 * static_cast<double>(correct) / static_cast<double>(total),
+                static_cast<long long>(correct), total);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::cerr << "minidl-svm-predict: " << e.what() << "\n";
+    return 1;
+  }
+}

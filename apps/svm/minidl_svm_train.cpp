@@ -1,0 +1,130 @@
+// minidl-svm-train: LIBSVM's svm-train command line and files, trained by minidl's
+// SVC (the options: apps/train/svm_options.hpp, or --help).
+//
+//   minidl-svm-train -c 10 -g 0.05 train.libsvm            # writes train.libsvm.model
+//   minidl-svm-train -b 1 -t 0 train.libsvm model          # with probA / probB
+//   minidl-svm-train -v 5 -q train.libsvm                  # "Cross Validation Accuracy = ..%"
+//
+// What it prints on stdout follows svm-train (per sub-problem "optimization
+// finished, #iter = ..", "nu", "obj, rho", "nSV, nBSV", then "Total nSV"), so
+// scripts that read svm-train's output read this one; -q silences it, except the
+// cross-validation accuracy, which svm-train prints with -q too. Progress goes to
+// stderr on a terminal (or with --progress). The model file is LIBSVM's: svm-predict
+// reads it.
+#include <cstdio>
+#include <iostream>
+
+#include "core/device.hpp"
+#include "core/info.hpp"
+#include "io/atomic_file.hpp"
+#include "option_values.hpp"
+#include "svm/cross_validation.hpp"
+#include "svm/libsvm_format.hpp"
+#include "svm/model_file.hpp"
+#include "svm/probability.hpp"
+#include "svm/svc.hpp"
+#include "svm_options.hpp"
+#include "svm_progress.hpp"
+
+namespace {
+
+using namespace minidl;
+using namespace minidl::train;
+
+Device resolve_device(const std::string& name) {
+  if (name == "auto") return cuda_available() ? Device::cuda() : Device::cpu();
+  const Device d = Device::parse(name);
+  check_device(d);
+  return d;
+}
+
+// svm-train's summary of one sub-problem.
+void print_subproblem(const svm::BinaryResult& r) {
+  double sum_alpha = 0;
+  for (double a : r.alpha) sum_alpha += a;
+  std::printf("optimization finished, #iter = %lld\n", static_cast<long long>(r.iterations));
+  std::printf("nu = %f\n", sum_alpha / (r.cp * static_cast<double>(r.alpha.size())));
+  std::printf("obj = %f, rho = %f\n", -r.dual_objective, r.rho);
+  std::printf("nSV = %lld, nBSV = %lld\n", static_cast<long long>(r.n_sv),
+              static_cast<long long>(r.n_bsv));
+  if (!r.converged)
+    std::printf("WARNING: reaching max number of iterations\n");
+}
+
+int run(int argc, char** argv) {
+  SvmTrainCommand cmd;
+  try {
+    cmd = parse_svm_train_command(argc, argv);
+  } catch (const SvmHelpRequested& help) {
+    std::cout << help.what();
+    return 0;
+  }
+  if (cmd.threads > 0) set_cpu_threads(cmd.threads);
+  const Device device = resolve_device(cmd.device);
+  // A model file that cannot be written is found now, not after training.
+  if (cmd.folds == 0) check_writable(cmd.model_file, "model_file");
+  const svm::LibsvmData data = svm::read_libsvm(cmd.training_file);
+  svm::SvcOptions options = svc_options(cmd.svm);
+  ProgressLine progress(stderr, progress_wanted(cmd.progress, cmd.quiet));
+  if (progress.enabled())
+    options.progress = [&](const svm::SolveProgress& p) {
+      progress.update(p.problems_done, p.problems_total, "sub-problems", p.iterations,
+                      p.elapsed_s);
+    };
+
+  if (cmd.folds > 0) {
+    svm::CrossValidationOptions cv;
+    cv.folds = cmd.folds;
+    cv.seed = cmd.seed;
+    cv.probability = cmd.svm.probability;
+    if (cv.folds > data.x.size(0) && !cmd.quiet)
+      std::fprintf(stderr,
+                   "WARNING: # folds > # data. Will use # folds = # data instead (i.e., "
+                   "leave-one-out cross validation)\n");
+    progress.stage("cross-validation");
+    const int shown_folds = static_cast<int>(std::min<std::int64_t>(cv.folds, data.x.size(0)));
+    progress.update(0, shown_folds, "folds");
+    cv.on_fold = [&](int done, int total) { progress.update(done, total, "folds"); };
+    const svm::CrossValidationResult r =
+        svm::cross_validate(options, data.x.to(device), data.y.to(device), cv);
+    progress.finish();
+    std::printf("Cross Validation Accuracy = %g%%\n", 100.0 * r.accuracy);
+    return 0;
+  }
+
+  svm::SVC model(options);
+  progress.stage("training");
+  model.fit(data.x.to(device), data.y.to(device));
+  progress.finish();
+  if (!cmd.quiet) {
+    for (const svm::BinaryResult& r : model.binary_results()) print_subproblem(r);
+    std::int64_t total = 0;
+    for (std::int64_t c : model.n_support()) total += c;
+    std::printf("Total nSV = %lld\n", static_cast<long long>(total));
+  }
+  if (cmd.svm.probability) {
+    svm::ProbabilityOptions po;
+    po.seed = cmd.seed;
+    progress.stage("probability estimates");
+    if (progress.enabled())
+      po.on_fit = [&](std::int64_t done, std::int64_t total) {
+        progress.update(done, total, "cross-validation fits");
+      };
+    svm::fit_probability(model, data.x.to(device), data.y.to(device), po);
+    progress.finish();
+  }
+  svm::save_libsvm_model(cmd.model_file, model);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::cerr << "minidl-svm-train: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,60 @@
+#include "svm_progress.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace minidl::train {
+
+std::string clock_text(double seconds) {
+  const auto s = static_cast<long long>(std::llround(std::max(seconds, 0.0)));
+  char buf[48];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", s / 3600, (s / 60) % 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lld:%02lld", s / 60, s % 60);
+  return buf;
+}
+
+std::string progress_text(const std::string& stage, std::int64_t done, std::int64_t total,
+                          const char* unit, std::int64_t iterations, double elapsed_s) {
+  std::string text = detail::concat(stage, ": ", done, "/", total, " ", unit);
+  if (iterations >= 0) text += detail::concat(", ", iterations, " iterations");
+  text += ", " + clock_text(elapsed_s) + " elapsed";
+  if (done > 0 && done < total)
+    text += ", about " +
+            clock_text(elapsed_s * static_cast<double>(total - done) / static_cast<double>(done)) +
+            " left";
+  return text;
+}
+
+void ProgressLine::stage(std::string name) {
+  stage_ = std::move(name);
+  start_ = std::chrono::steady_clock::now();
+}
+
+void ProgressLine::update(std::int64_t done, std::int64_t total, const char* unit,
+                          std::int64_t iterations, double elapsed_s) {
+  if (!enabled_) return;
+  if (elapsed_s < 0)
+    elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  std::fprintf(out_, "\r%s\x1b[K", progress_text(stage_, done, total, unit, iterations, elapsed_s).c_str());
+  std::fflush(out_);
+  drawn_ = true;
+}
+
+void ProgressLine::finish() {
+  if (!drawn_) return;
+  std::fprintf(out_, "\r\x1b[K");
+  std::fflush(out_);
+  drawn_ = false;
+}
+
+bool progress_wanted(bool forced, bool quiet) {
+  return !quiet && (forced || ::isatty(STDERR_FILENO) == 1);
+}
+
+}  // namespace minidl::train

@@ -1,0 +1,187 @@
+// The SVM's command-line options (apps/train/svm_options.hpp): svm-train's and
+// svm-predict's options with LIBSVM's meanings, checked strictly, and one parser
+// behind minidl-train --model svm and minidl-svm-train.
+#include "svm_options.hpp"
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "options.hpp"
+#include "svm_progress.hpp"
+#include "test_util.hpp"
+
+namespace minidl::train {
+namespace {
+
+SvmTrainCommand train(std::initializer_list<const char*> args) {
+  std::vector<const char*> argv{"minidl-svm-train"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return parse_svm_train_command(static_cast<int>(argv.size()), argv.data());
+}
+
+SvmPredictCommand predict(std::initializer_list<const char*> args) {
+  std::vector<const char*> argv{"minidl-svm-predict"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return parse_svm_predict_command(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(SvmTrainCommand, LibsvmDefaults) {
+  const SvmTrainCommand c = train({"data/heart_scale"});
+  EXPECT_EQ(c.training_file, "data/heart_scale");
+  EXPECT_EQ(c.model_file, "heart_scale.model");  // svm-train: in ".", folders dropped
+  EXPECT_EQ(c.svm.C, 1.0);
+  EXPECT_EQ(c.svm.kernel, "rbf");
+  EXPECT_EQ(c.svm.gamma, "auto");  // 1 / num_features
+  EXPECT_EQ(c.svm.tol, 1e-3);
+  EXPECT_EQ(c.svm.degree, 3);
+  EXPECT_EQ(c.svm.coef0, 0.0);
+  EXPECT_FALSE(c.svm.probability);
+  EXPECT_EQ(c.folds, 0);
+  EXPECT_FALSE(c.quiet);
+  EXPECT_EQ(c.device, "auto");
+  const svm::SvcOptions o = svc_options(c.svm);
+  EXPECT_EQ(o.gamma_mode, svm::GammaMode::Auto);
+  EXPECT_EQ(o.memory_budget, 0u);
+  EXPECT_EQ(o.multi_class, svm::MultiClass::OneVsOne);
+}
+
+TEST(SvmTrainCommand, EveryOptionWithLibsvmMeaning) {
+  const SvmTrainCommand c =
+      train({"-s", "0", "-t", "1", "-d", "4", "-g", "0.25", "-r", "-1.5", "-c", "100", "-e",
+             "1e-5", "-m", "200", "-h", "0", "-b", "1", "-w1", "2", "-w-1", "0.5", "-q",
+             "--device", "cpu", "--threads=3", "--seed", "9", "--progress", "train.txt",
+             "out/model"});
+  EXPECT_EQ(c.svm.kernel, "polynomial");
+  EXPECT_EQ(c.svm.degree, 4);
+  EXPECT_EQ(c.svm.gamma, "0.25");
+  EXPECT_EQ(c.svm.coef0, -1.5);
+  EXPECT_EQ(c.svm.C, 100.0);
+  EXPECT_EQ(c.svm.tol, 1e-5);
+  EXPECT_EQ(c.svm.cache_mb, 200.0);
+  EXPECT_FALSE(c.shrinking);
+  EXPECT_TRUE(c.svm.probability);
+  EXPECT_TRUE(c.quiet);
+  EXPECT_TRUE(c.progress);
+  EXPECT_EQ(c.device, "cpu");
+  EXPECT_EQ(c.threads, 3);
+  EXPECT_EQ(c.seed, 9u);
+  EXPECT_EQ(c.model_file, "out/model");
+  const svm::SvcOptions o = svc_options(c.svm);
+  EXPECT_EQ(o.kernel, svm::KernelType::Polynomial);
+  EXPECT_EQ(o.gamma_mode, svm::GammaMode::Value);
+  EXPECT_EQ(o.gamma, 0.25);
+  EXPECT_EQ(o.memory_budget, std::size_t{200} << 20);
+  EXPECT_EQ(o.class_weight, (std::map<std::int32_t, double>{{1, 2.0}, {-1, 0.5}}));
+  for (const auto& [t, name] : std::vector<std::pair<const char*, const char*>>{
+           {"0", "linear"}, {"1", "polynomial"}, {"2", "rbf"}, {"3", "sigmoid"}})
+    EXPECT_EQ(train({"-t", t, "f"}).svm.kernel, name);
+  EXPECT_EQ(train({"-v", "5", "f"}).folds, 5);
+  EXPECT_EQ(train({"-v", "3", "--multi-class", "ovr", "f"}).svm.multi_class, "ovr");
+  EXPECT_EQ(train({"-g", "scale", "f"}).svm.gamma, "scale");
+}
+
+TEST(SvmTrainCommand, RefusesWhatMinidlDoesNotDo) {
+  MINIDL_EXPECT_THROW_WITH(train({"-s", "1", "f"}), ValueError, "-s 1 (nu-SVC) is not supported",
+                           "C-SVC (-s 0) only");
+  MINIDL_EXPECT_THROW_WITH(train({"-s", "2", "f"}), ValueError, "one-class SVM");
+  MINIDL_EXPECT_THROW_WITH(train({"-s", "3", "f"}), ValueError, "epsilon-SVR");
+  MINIDL_EXPECT_THROW_WITH(train({"-s", "4", "f"}), ValueError, "nu-SVR");
+  MINIDL_EXPECT_THROW_WITH(train({"-s", "5", "f"}), ValueError, "-s", "[0, 4]");
+  MINIDL_EXPECT_THROW_WITH(train({"-t", "4", "f"}), ValueError, "-t", "precomputed",
+                           "not supported");
+  MINIDL_EXPECT_THROW_WITH(train({"-n", "0.5", "f"}), ValueError, "-n (nu)");
+  MINIDL_EXPECT_THROW_WITH(train({"-p", "0.1", "f"}), ValueError, "-p", "epsilon-SVR");
+  MINIDL_EXPECT_THROW_WITH(train({"-b", "1", "--multi-class", "ovr", "f"}), ValueError,
+                           "-b 1 with --multi-class ovr");
+  MINIDL_EXPECT_THROW_WITH(train({"--multi-class", "ovr", "f"}), ValueError,
+                           "one-vs-one models only");
+}
+
+TEST(SvmTrainCommand, BadValuesNameTheOption) {
+  // svm-train reads these with atof / atoi: "-c abc" is C = 0, "-v 1x" is 1.
+  MINIDL_EXPECT_THROW_WITH(train({"-c", "0", "f"}), ValueError, "-c: \"0\"", "(0, ");
+  MINIDL_EXPECT_THROW_WITH(train({"-c", "abc", "f"}), ValueError, "-c: \"abc\"");
+  MINIDL_EXPECT_THROW_WITH(train({"-c", "nan", "f"}), ValueError, "-c");
+  MINIDL_EXPECT_THROW_WITH(train({"-g", "-1", "f"}), ValueError, "-g", "scale, auto or");
+  MINIDL_EXPECT_THROW_WITH(train({"-g", "0", "f"}), ValueError, "-g");
+  MINIDL_EXPECT_THROW_WITH(train({"-e", "0", "f"}), ValueError, "-e");
+  MINIDL_EXPECT_THROW_WITH(train({"-m", "-5", "f"}), ValueError, "-m");
+  MINIDL_EXPECT_THROW_WITH(train({"-d", "-1", "f"}), ValueError, "-d", "[0, 1000]");
+  MINIDL_EXPECT_THROW_WITH(train({"-d", "2.5", "f"}), ValueError, "-d");
+  MINIDL_EXPECT_THROW_WITH(train({"-r", "inf", "f"}), ValueError, "-r");
+  MINIDL_EXPECT_THROW_WITH(train({"-h", "2", "f"}), ValueError, "-h", "[0, 1]");
+  MINIDL_EXPECT_THROW_WITH(train({"-b", "yes", "f"}), ValueError, "-b");
+  MINIDL_EXPECT_THROW_WITH(train({"-v", "1", "f"}), ValueError, "-v", "[2, ");
+  MINIDL_EXPECT_THROW_WITH(train({"-v", "1x", "f"}), ValueError, "-v");
+  MINIDL_EXPECT_THROW_WITH(train({"-t", "rbff", "f"}), ValueError, "-t", "is not one of");
+  MINIDL_EXPECT_THROW_WITH(train({"-w", "2", "f"}), ValueError, "-w needs a class label");
+  MINIDL_EXPECT_THROW_WITH(train({"-wx", "2", "f"}), ValueError, "-wx", "\"x\"");
+  MINIDL_EXPECT_THROW_WITH(train({"-w1", "0", "f"}), ValueError, "-w1", "\"0\"");
+  MINIDL_EXPECT_THROW_WITH(train({"-w1", "2", "-w1", "3", "f"}), ValueError,
+                           "second weight for label 1");
+  MINIDL_EXPECT_THROW_WITH(train({"-x", "1", "f"}), ValueError, "unknown option \"-x\"");
+  MINIDL_EXPECT_THROW_WITH(train({"-cc", "1", "f"}), ValueError, "unknown option \"-cc\"");
+  MINIDL_EXPECT_THROW_WITH(train({"--bogus", "f"}), ValueError, "unknown option \"--bogus\"");
+  MINIDL_EXPECT_THROW_WITH(train({"--device", "gpu7", "f"}), ValueError, "--device");
+  MINIDL_EXPECT_THROW_WITH(train({"--threads", "-1", "f"}), ValueError, "--threads");
+  MINIDL_EXPECT_THROW_WITH(train({"--progress=1", "f"}), ValueError, "--progress takes no value");
+  MINIDL_EXPECT_THROW_WITH(train({"-c"}), ValueError, "-c needs a value");
+  MINIDL_EXPECT_THROW_WITH(train({}), ValueError, "missing training_set_file");
+  MINIDL_EXPECT_THROW_WITH(train({"-q"}), ValueError, "missing training_set_file");
+  MINIDL_EXPECT_THROW_WITH(train({"a", "b", "-c"}), ValueError, "unexpected argument \"-c\"");
+  MINIDL_EXPECT_THROW_WITH(train({"--help"}), SvmHelpRequested, "Usage: minidl-svm-train",
+                           "-wi weight", "--multi-class");
+}
+
+TEST(SvmPredictCommand, LibsvmOptions) {
+  const SvmPredictCommand c = predict({"-b", "1", "-q", "--device=cpu", "t", "m", "o"});
+  EXPECT_TRUE(c.probability);
+  EXPECT_TRUE(c.quiet);
+  EXPECT_EQ(c.device, "cpu");
+  EXPECT_EQ(c.test_file, "t");
+  EXPECT_EQ(c.model_file, "m");
+  EXPECT_EQ(c.output_file, "o");
+  EXPECT_FALSE(predict({"t", "m", "o"}).probability);
+  MINIDL_EXPECT_THROW_WITH(predict({"t", "m"}), ValueError, "missing output_file");
+  MINIDL_EXPECT_THROW_WITH(predict({}), ValueError, "missing test_file, model_file and output_file");
+  MINIDL_EXPECT_THROW_WITH(predict({"t", "m", "o", "x"}), ValueError, "too many arguments");
+  MINIDL_EXPECT_THROW_WITH(predict({"-b", "2", "t", "m", "o"}), ValueError, "-b", "[0, 1]");
+  MINIDL_EXPECT_THROW_WITH(predict({"-c", "1", "t", "m", "o"}), ValueError, "unknown option \"-c\"");
+  MINIDL_EXPECT_THROW_WITH(predict({"--help"}), SvmHelpRequested, "Usage: minidl-svm-predict");
+}
+
+// minidl-train --model svm and minidl-svm-train parse a value with one function:
+// the same value is refused the same way whatever the option's spelling.
+TEST(SvmOptions, OneParserForBothCommandLines) {
+  const auto minidl_train = [](std::initializer_list<const char*> args) {
+    std::vector<const char*> argv{"minidl-train", "--model", "svm"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return parse_options(static_cast<int>(argv.size()), argv.data());
+  };
+  MINIDL_EXPECT_THROW_WITH(minidl_train({"--svm-c", "-3"}), ValueError,
+                           "--svm-c: \"-3\" is not a finite number in (0, 1e+12]");
+  MINIDL_EXPECT_THROW_WITH(train({"-c", "-3", "f"}), ValueError,
+                           "-c: \"-3\" is not a finite number in (0, 1e+12]");
+  MINIDL_EXPECT_THROW_WITH(minidl_train({"--svm-kernel", "4"}), ValueError, "--svm-kernel",
+                           "precomputed");
+  EXPECT_EQ(minidl_train({"--svm-kernel", "3"}).svm.kernel, "sigmoid");
+  SvmConfig c;
+  set_svm_option(c, SvmSetting::Kernel, "--svm-kernel", "poly");
+  EXPECT_EQ(c.kernel, "polynomial");
+}
+
+TEST(SvmProgress, LineNamesDoneTotalIterationsTimeAndEstimate) {
+  EXPECT_EQ(clock_text(0), "0:00");
+  EXPECT_EQ(clock_text(75.4), "1:15");
+  EXPECT_EQ(clock_text(3725), "1:02:05");
+  EXPECT_EQ(progress_text("training", 3, 45, "sub-problems", 120000, 12.0),
+            "training: 3/45 sub-problems, 120000 iterations, 0:12 elapsed, about 2:48 left");
+  EXPECT_EQ(progress_text("cross-validation", 0, 5, "folds", -1, 1.0),
+            "cross-validation: 0/5 folds, 0:01 elapsed");
+  EXPECT_EQ(progress_text("training", 45, 45, "sub-problems", 7, 30.0),
+            "training: 45/45 sub-problems, 7 iterations, 0:30 elapsed");
+}
+
+}  // namespace
+}  // namespace minidl::train
