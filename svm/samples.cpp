@@ -43,9 +43,13 @@ std::string Samples::description() const {
 }
 
 Samples with_storage(const Samples& x, Storage mode, std::size_t max_dense_bytes) {
+  // Auto keeps CSR sparse below kSparseDensity, and also when its dense form would
+  // take more than 1 GiB (a high-dimensional set is never expanded unasked).
   const bool want_sparse =
       mode == Storage::Sparse ||
-      (mode == Storage::Auto && x.sparse() && x.csr().density() < kSparseDensity);
+      (mode == Storage::Auto && x.sparse() &&
+       (x.csr().density() < kSparseDensity ||
+        double(x.csr().rows) * double(x.csr().cols) * 4.0 > double(std::size_t{1} << 30)));
   if (want_sparse == x.sparse()) return x;
   if (want_sparse) return Samples(std::make_shared<const CsrMatrix>(csr_from_dense(x.dense())),
                                   x.device());

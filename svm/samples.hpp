@@ -45,7 +45,8 @@ class Samples {
 
 /// How SVC keeps the training data (SvcOptions::storage).
 enum class Storage {
-  Auto,    ///< sparse samples stay sparse when density < kSparseDensity, else dense
+  Auto,    ///< sparse samples stay sparse when density < kSparseDensity or when
+           ///< dense they would take over 1 GiB; else dense
   Dense,   ///< always dense (sparse samples are expanded: n x d floats)
   Sparse,  ///< always CSR (dense samples are compressed)
 };
