@@ -67,10 +67,12 @@ class KernelRows {
 
 /// An LRU cache of rows; a miss calls fill(i, out) to write row i's l floats, or
 /// fill_batch when there is one (then fill may be empty).
-/// Memory: storage for `capacity` rows plus a batch buffer of prefetch_limit()
-/// rows, within budget_bytes: capacity = max(2, budget / (4 l) - batch rows), never
-/// more than l; with fill_batch and room for it, batches of up to 64 rows (at most
-/// capacity / 2). A budget under two rows still gets two (the solver's minimum).
+/// Memory: storage for up to `capacity` rows (allocated as rows are cached) plus,
+/// with fill_batch, a batch buffer of max(prefetch_limit(), 2) rows, within
+/// budget_bytes: capacity = max(2, budget / (4 l) - buffer rows), never more than
+/// l; batches of up to 64 rows when the budget has room (at most capacity / 2).
+/// A budget under the floor gets it: two rows (the solver's minimum), plus the
+/// two-row buffer with fill_batch (a single row is computed as two).
 class CachedKernelRows final : public KernelRows {
  public:
   using Fill = std::function<void(std::int64_t i, float* out)>;

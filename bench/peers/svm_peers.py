@@ -19,7 +19,9 @@ reported as such, and the larger sizes are skipped for it):
                 wheel loads libcusparse.so.9.0, CUDA 9: it does not import without it)
 The data are written once per size as LIBSVM text (not timed); the Python solvers read
 the same standardised arrays. Prints fit / predict seconds, accuracy, support vectors
-and, per size, each peer's fit time over minidl's (> 1: minidl is faster).
+and, per size, each peer's fit time over minidl's (> 1: minidl is faster), wall-clock and
+CPU (user + system: the fairer figure on a loaded machine; minidl's and svm-train's include
+reading the LIBSVM text, the Python solvers' only the fit).
 
   python3 bench/peers/svm_peers.py [--sizes 10000,60000] [--time-limit 1800]
          [--solvers minidl,svm-train,sklearn,sklearnex,thundersvm] [--minidl-bin build/bin]
@@ -69,14 +71,21 @@ def prepare(data_dir, n, work):
     return paths, gamma
 
 
+def children_cpu():
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run_timed(cmd, limit, env=None):
-    """(seconds, completed process or None when the time limit ran out)."""
+    """(seconds, completed process or None when the time limit ran out, CPU seconds)."""
     t0 = time.perf_counter()
+    c0 = children_cpu()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, env=env)
     except subprocess.TimeoutExpired:
-        return time.perf_counter() - t0, None
-    return time.perf_counter() - t0, p
+        return time.perf_counter() - t0, None, children_cpu() - c0
+    return time.perf_counter() - t0, p, children_cpu() - c0
 
 
 def accuracy_of(pred_path, test_path):
@@ -101,16 +110,16 @@ def count_sv(model_path):
 def run_cli(train_bin, predict_bin, extra, paths, gamma, limit, work, tag):
     model = os.path.join(work, "%s.model" % tag)
     pred = os.path.join(work, "%s.pred" % tag)
-    fit_s, p = run_timed([train_bin, "-c", "10", "-g", repr(gamma), "-e", "0.001", "-m", "1000"]
-                         + extra + [paths["train"], model], limit)
+    fit_s, p, fit_cpu = run_timed([train_bin, "-c", "10", "-g", repr(gamma), "-e", "0.001", "-m",
+                                   "1000"] + extra + [paths["train"], model], limit)
     if p is None:
         return {"status": "time limit (%d s)" % limit}
     if p.returncode != 0:
         return {"status": "failed: " + (p.stderr or p.stdout)[-300:]}
-    predict_s, p = run_timed([predict_bin, paths["test"], model, pred], limit)
+    predict_s, p, _ = run_timed([predict_bin, paths["test"], model, pred], limit)
     if p is None or p.returncode != 0:
         return {"status": "predict failed", "fit_s": fit_s}
-    return {"status": "ok", "fit_s": fit_s, "predict_s": predict_s,
+    return {"status": "ok", "fit_s": fit_s, "fit_cpu_s": fit_cpu, "predict_s": predict_s,
             "accuracy": accuracy_of(pred, paths["test"]), "n_sv": count_sv(model)}
 
 
@@ -118,8 +127,8 @@ def run_python(solver, python, paths, gamma, limit, work):
     out = os.path.join(work, "%s_result.json" % solver)
     if os.path.exists(out):
         os.remove(out)
-    _, p = run_timed([python, os.path.abspath(__file__), CHILD, solver, paths["npz"], repr(gamma),
-                      out], limit)
+    _, p, _ = run_timed([python, os.path.abspath(__file__), CHILD, solver, paths["npz"],
+                         repr(gamma), out], limit)
     if p is None:
         return {"status": "time limit (%d s)" % limit}
     if p.returncode != 0 or not os.path.exists(out):
@@ -149,14 +158,17 @@ def child(solver, npz, gamma, out):
     else:
         raise SystemExit("unknown solver " + solver)
     t0 = time.perf_counter()
+    c0 = time.process_time()
     svc.fit(d["x_train"], d["y_train"])
     fit_s = time.perf_counter() - t0
+    fit_cpu = time.process_time() - c0
     t0 = time.perf_counter()
     pred = svc.predict(d["x_test"])
     predict_s = time.perf_counter() - t0
     n_sv = getattr(svc, "support_", None)
     with open(out, "w") as f:
-        json.dump({"status": "ok", "version": version, "fit_s": fit_s, "predict_s": predict_s,
+        json.dump({"status": "ok", "version": version, "fit_s": fit_s, "fit_cpu_s": fit_cpu,
+                   "predict_s": predict_s,
                    "accuracy": float(np.mean(pred == d["y_test"])),
                    "n_sv": int(len(n_sv)) if n_sv is not None else None}, f)
 
@@ -208,18 +220,21 @@ def main():
             if r["status"].startswith("time limit"):
                 gave_up.add(s)
             if r["status"] == "ok":
-                print("%-11s fit %8.2f s  predict %7.2f s  accuracy %.4f  SVs %s  %s"
-                      % (s, r["fit_s"], r["predict_s"], r["accuracy"], r.get("n_sv"),
-                         r.get("version", "")), flush=True)
+                print("%-11s fit %8.2f s (CPU %8.2f s)  predict %7.2f s  accuracy %.4f  SVs %s  %s"
+                      % (s, r["fit_s"], r.get("fit_cpu_s", float("nan")), r["predict_s"],
+                         r["accuracy"], r.get("n_sv"), r.get("version", "")), flush=True)
             else:
                 print("%-11s %s" % (s, r["status"]), flush=True)
         base = row.get("minidl", {})
         if base.get("status") == "ok":
-            print("fit time over minidl's (> 1: minidl faster); accuracy difference in points:")
+            print("fit time over minidl's (> 1: minidl faster), wall and CPU; accuracy "
+                  "difference in points:")
             for s, r in row.items():
                 if s != "minidl" and r.get("status") == "ok":
-                    print("  %-11s %6.2fx   %+.2f" % (s, r["fit_s"] / base["fit_s"],
-                                                      100 * (r["accuracy"] - base["accuracy"])))
+                    print("  %-11s %6.2fx  %6.2fx   %+.2f"
+                          % (s, r["fit_s"] / base["fit_s"],
+                             r.get("fit_cpu_s", float("nan")) / base["fit_cpu_s"],
+                             100 * (r["accuracy"] - base["accuracy"])))
         results.append({"train_images": n, "gamma": gamma, "solvers": row})
     if args.out:
         with open(args.out, "w") as f:
