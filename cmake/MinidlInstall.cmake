@@ -8,7 +8,7 @@ install(TARGETS minidl EXPORT minidlTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES minidl.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/minidl)
-foreach(dir core kernels layers optim data io svm training)
+foreach(dir core kernels layers optim data io svm training dist)
   # dispatch.hpp is internal; cuda_check.hpp needs the CUDA headers, so it is
   # installed only with the CUDA backend.
   set(minidl_cuda_header_rule)
@@ -19,9 +19,11 @@ foreach(dir core kernels layers optim data io svm training)
           FILES_MATCHING PATTERN "*.hpp" PATTERN "dispatch.hpp" EXCLUDE PATTERN "checks.hpp" EXCLUDE
           PATTERN "elementwise_cpu.hpp" EXCLUDE PATTERN "update_cpu.hpp" EXCLUDE PATTERN "loader_cuda.hpp" EXCLUDE
           PATTERN "pool2d_math.hpp" EXCLUDE PATTERN "smo_step.hpp" EXCLUDE
-          PATTERN "conv2d_igemm.hpp" EXCLUDE PATTERN "online_softmax.hpp" EXCLUDE
+          PATTERN "conv2d_igemm.hpp" EXCLUDE PATTERN "conv2d_cpu.hpp" EXCLUDE PATTERN "online_softmax.hpp" EXCLUDE
           PATTERN "conv2d_algo.hpp" EXCLUDE PATTERN "chunked_sum.hpp" EXCLUDE
-          PATTERN "alias.hpp" EXCLUDE PATTERN "ce_tile.hpp" EXCLUDE PATTERN "working_set.hpp" EXCLUDE ${minidl_cuda_header_rule})
+          PATTERN "alias.hpp" EXCLUDE PATTERN "ce_tile.hpp" EXCLUDE PATTERN "working_set.hpp" EXCLUDE
+          PATTERN "mpi_detail.hpp" EXCLUDE PATTERN "nccl_detail.hpp" EXCLUDE
+          PATTERN "collectives_detail.hpp" EXCLUDE ${minidl_cuda_header_rule})
 endforeach()
 install(EXPORT minidlTargets NAMESPACE minidl:: FILE minidlTargets.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/minidl)

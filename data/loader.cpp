@@ -180,9 +180,30 @@ struct DataLoader::Impl {
   int in_flight_slot = -1;  // the slot the worker is filling with batch `cursor`
   Worker worker;
 
-  void fill(int slot, std::int64_t index, bool on_worker) {
+  // Batch `index` of the epoch as this shard sees it: where its samples start in
+  // `order`, how many it has, and the size of the global batch.
+  struct Share {
+    std::int64_t begin = 0;
+    std::int64_t count = 0;
+    std::int64_t global = 0;
+  };
+  Share share(std::int64_t index) const {
+    Share s;
     const std::int64_t begin = index * options.batch_size;
-    const std::int64_t count = std::min(options.batch_size, n - begin);
+    s.global = std::min(options.batch_size, n - begin);
+    const std::int64_t w = options.shards;
+    const std::int64_t r = options.shard;
+    const std::int64_t base = s.global / w;
+    const std::int64_t extra = s.global % w;
+    s.count = base + (r < extra ? 1 : 0);
+    s.begin = begin + r * base + std::min(r, extra);
+    return s;
+  }
+
+  void fill(int slot, std::int64_t index, bool on_worker) {
+    const Share sh = share(index);
+    const std::int64_t begin = sh.begin;
+    const std::int64_t count = sh.count;
     Slot& s = slots[static_cast<std::size_t>(slot)];
     if (transfer) transfer->wait_host_free(slot);
     gather(order.data() + begin, count, s.host_x.data<float>(), s.host_y.data<std::int32_t>(),
@@ -274,6 +295,13 @@ DataLoader::DataLoader(const Tensor& images, const Tensor& labels, LoaderOptions
   MINIDL_CHECK(!options.drop_last || options.batch_size <= images.size(0), ValueError,
                "DataLoader: drop_last with batch_size ", options.batch_size, " > ", images.size(0),
                " samples gives no batch at all");
+  MINIDL_CHECK(options.shards >= 1, ValueError, "DataLoader: shards must be >= 1, got ",
+               options.shards);
+  MINIDL_CHECK(options.shard >= 0 && options.shard < options.shards, ValueError,
+               "DataLoader: shard ", options.shard, " is outside [0, ", options.shards, ")");
+  MINIDL_CHECK(options.shards <= options.batch_size, ValueError, "DataLoader: batch_size ",
+               options.batch_size, " (the global batch) is smaller than shards = ", options.shards,
+               ": some shards would never get a sample");
   check_device(options.device);
 
   m.images = images;
@@ -287,7 +315,8 @@ DataLoader::DataLoader(const Tensor& images, const Tensor& labels, LoaderOptions
                (options.prefetch == LoaderPrefetch::Auto && m.on_cuda);
 
   std::vector<std::int64_t> x_dims = images.shape().dims();
-  x_dims[0] = std::min(options.batch_size, m.n);
+  const std::int64_t global_rows = std::min(options.batch_size, m.n);
+  x_dims[0] = (global_rows + options.shards - 1) / options.shards;
   const Shape x_shape(x_dims);
   const Shape y_shape{x_dims[0]};
   if (m.on_cuda) {
@@ -321,6 +350,10 @@ DataLoader& DataLoader::operator=(DataLoader&&) noexcept = default;
 
 std::int64_t DataLoader::size() const { return impl_->n; }
 std::int64_t DataLoader::batches_per_epoch() const { return impl_->batches; }
+std::int64_t DataLoader::local_batch_size() const {
+  const std::int64_t global_rows = std::min(impl_->options.batch_size, impl_->n);
+  return (global_rows + impl_->options.shards - 1) / impl_->options.shards;
+}
 std::int64_t DataLoader::epoch() const { return impl_->epoch; }
 const LoaderOptions& DataLoader::options() const { return impl_->options; }
 
@@ -364,8 +397,9 @@ bool DataLoader::next(Batch& batch) {
     m.worker.run([impl, ahead, index] { impl->fill(ahead, index, /*on_worker=*/true); });
   }
   const Impl::Slot& s = m.slots[static_cast<std::size_t>(slot)];
-  const std::int64_t begin = m.cursor * m.options.batch_size;
-  batch.size = std::min(m.options.batch_size, m.n - begin);
+  const Impl::Share sh = m.share(m.cursor);
+  batch.size = sh.count;
+  batch.global_size = sh.global;
   batch.index = m.cursor;
   batch.x = first_rows(s.batch_x, batch.size);
   batch.y = first_rows(s.batch_y, batch.size);

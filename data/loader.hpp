@@ -58,13 +58,28 @@ struct LoaderOptions {
   float mean = 0.0f;    ///< x -> (x - mean) / stddev; the defaults leave x unchanged
   float stddev = 1.0f;  ///< finite, > 0
   LoaderPrefetch prefetch = LoaderPrefetch::Auto;
+  /// Sharding for data-parallel training (dist::sharded() sets both from the
+  /// process's rank and world size). With shards = W > 1, batch_size is the GLOBAL
+  /// batch B: batch k of an epoch is the global batch at positions [k B, min((k+1) B,
+  /// N)) of the epoch's order (the same Philox shuffle on every shard), and shard r
+  /// gets its contiguous share of it: of a global batch of L samples, L / W samples,
+  /// plus one when r < L % W, following the shares of shards 0..r-1. So the shards'
+  /// batches, concatenated in shard order, are exactly the batch one loader with
+  /// shards = 1 gives; every shard has the same batches_per_epoch(); and a shard's
+  /// share of a last, partial batch of fewer than W samples may be empty
+  /// (Batch::size 0; drop_last drops the partial global batch instead).
+  int shard = 0;   ///< in [0, shards)
+  int shards = 1;  ///< >= 1, <= batch_size
 };
 
 struct Batch {
   Tensor x;                ///< float32 [size, ...] (the images' trailing shape) on options.device
   Tensor y;                ///< int32 [size] on options.device
   std::int64_t size = 0;   ///< samples in this batch: batch_size, or fewer for the last
+                           ///< (sharded: this shard's share, possibly 0)
   std::int64_t index = 0;  ///< 0, 1, ... within the epoch
+  /// Samples in the global batch this batch is a share of (== size unsharded).
+  std::int64_t global_size = 0;
 };
 
 /// The order of epoch `epoch` for n samples: a permutation of 0..n-1 from a
@@ -79,8 +94,8 @@ class DataLoader {
  public:
   /// Requires: images a float32 CPU tensor [N, ...] (rank >= 1), labels an int32
   /// CPU tensor [N], N >= 1; batch_size >= 1 (and <= N with drop_last, which would
-  /// otherwise give no batch); a finite mean; a finite stddev > 0; a usable
-  /// device. Throws ValueError, DTypeError, ShapeError or DeviceError naming the
+  /// otherwise give no batch); 1 <= shards <= batch_size and 0 <= shard < shards;
+  /// a finite mean; a finite stddev > 0; a usable device. Throws ValueError, DTypeError, ShapeError or DeviceError naming the
   /// argument otherwise. The loader keeps handles to images and labels (no copy):
   /// do not modify them while it is in use.
   /// The loader starts at epoch 0; call start_epoch() to choose another.
@@ -93,8 +108,11 @@ class DataLoader {
 
   /// N, the number of samples.
   std::int64_t size() const;
-  /// ceil(N / batch_size), or floor(N / batch_size) with drop_last.
+  /// ceil(N / batch_size), or floor(N / batch_size) with drop_last (the same on every shard).
   std::int64_t batches_per_epoch() const;
+  /// The most samples a batch of this loader holds: min(batch_size, N) unsharded,
+  /// ceil(min(batch_size, N) / shards) sharded (build the model for that batch).
+  std::int64_t local_batch_size() const;
   /// The current epoch.
   std::int64_t epoch() const;
   const LoaderOptions& options() const;

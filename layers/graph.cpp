@@ -260,6 +260,9 @@ void Graph::run_backward(Value loss, const Tensor* upstream) {
     node.layer->backward(in, out.current, out.current_grad, d_in);
     for (auto& [info, scratch] : accumulate)
       minidl::add(info->current_grad, scratch, info->current_grad);
+    if (grad_ready_hook_) {
+      for (Parameter* p : node.layer->parameters()) grad_ready_hook_(*p);
+    }
   }
 }
 

@@ -19,8 +19,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "layer.hpp"
@@ -66,6 +68,21 @@ class Graph {
   /// parameter or a requires_grad input (else ValueError: nothing to differentiate).
   /// Only layers between the inputs and `v` run; parameter grads accumulate.
   void backward(Value v, const Tensor& upstream);
+
+  /// Called during backward for each parameter, once per backward pass, as soon as
+  /// its gradient for that pass is final: right after the layer that owns it (a
+  /// layer appears once in a graph) has run its backward, before the layers
+  /// upstream of it run. The order is backward's: the last layer's parameters
+  /// first. Layers that the pass does not reach are not reported. The hook may
+  /// start work that reads the gradient (dist::DataParallel starts all-reducing
+  /// it) and may throw (backward stops there). An empty function removes it;
+  /// setting one replaces the previous (there is one hook per graph).
+  using GradReadyHook = std::function<void(Parameter&)>;
+  void set_grad_ready_hook(GradReadyHook hook) { grad_ready_hook_ = std::move(hook); }
+  bool has_grad_ready_hook() const { return static_cast<bool>(grad_ready_hook_); }
+
+  /// The batch size of the last forward (0 before any).
+  std::int64_t current_batch() const { return current_batch_; }
 
   /// A value from the last forward (a view at the current batch size).
   Tensor value(Value v) const;
@@ -150,6 +167,7 @@ class Graph {
   std::vector<Value> inputs_;
   std::int64_t batch_size_ = 0;
   std::int64_t current_batch_ = 0;
+  GradReadyHook grad_ready_hook_;
 };
 
 }  // namespace minidl

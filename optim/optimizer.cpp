@@ -132,6 +132,7 @@ void Optimizer::set_learning_rate(float lr) {
 }
 
 void Optimizer::step() {
+  if (before_step_) before_step_();
   for (std::size_t i = 0; i < parameters_.size(); ++i) check_parameter(i);
   update(steps_ + 1);
   ++steps_;

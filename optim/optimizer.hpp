@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -39,6 +40,14 @@ class Optimizer {
 
   /// Sets every parameter's grad to 0 (in place, on its device, asynchronously on CUDA).
   void zero_grad();
+
+  /// Called at the start of every step(), before the parameters are checked and
+  /// updated: dist::DataParallel waits there for the gradients' all-reduce. If it
+  /// throws, step() throws without updating anything. An empty function removes
+  /// it; setting one replaces the previous (one hook per optimizer).
+  using StepHook = std::function<void()>;
+  void set_before_step_hook(StepHook hook) { before_step_ = std::move(hook); }
+  bool has_before_step_hook() const { return static_cast<bool>(before_step_); }
 
   float learning_rate() const { return learning_rate_; }
   /// Requires a finite lr >= 0 (ValueError). Takes effect at the next step();
@@ -117,6 +126,7 @@ class Optimizer {
   std::string who_;
   std::vector<std::string> slot_names_;
   std::vector<std::vector<Tensor>> slots_;  // [parameter][slot]
+  StepHook before_step_;
 };
 
 namespace optim_detail {

@@ -6,6 +6,9 @@
 #include <limits>
 #include <sstream>
 
+#include "../dist/collectives.hpp"
+#include "../dist/data_parallel.hpp"
+#include "../dist/process.hpp"
 #include "../io/checkpoint.hpp"
 #include "../kernels/arith.hpp"
 #include "../kernels/fill.hpp"
@@ -82,14 +85,30 @@ double parse_finite(const std::map<std::string, std::string>& extra, const std::
 Evaluation evaluate(const TrainableGraph& model, DataLoader& loader) {
   check_model(model, "evaluate");
   Graph& g = *model.graph;
+  const LoaderOptions& lo = loader.options();
+  const bool sharded = lo.shards > 1;
+  if (sharded) {
+    const int world = dist::initialized() ? dist::world_size() : 1;
+    const int rank = dist::initialized() ? dist::rank() : 0;
+    MINIDL_CHECK(lo.shards == world && lo.shard == rank, ValueError, "evaluate: the loader is shard ",
+                 lo.shard, " of ", lo.shards, ", but this process is rank ", rank, " of ", world,
+                 " (dist::init() and dist::sharded() make them agree)");
+  }
   g.eval();
   loader.start_epoch(loader.epoch());
   Evaluation e;
+  // The classes from the built logits, so a process whose shard is empty still
+  // has a confusion matrix of the right size to combine.
+  const Shape& built_logits = g.value_shape(model.logits);
+  if (built_logits.rank() == 2)
+    e.confusion.assign(static_cast<std::size_t>(built_logits.dim(1)),
+                       std::vector<std::int64_t>(static_cast<std::size_t>(built_logits.dim(1)), 0));
   Batch batch;
   double loss_sum = 0;
   std::int64_t correct = 0, seen = 0;
   try {
     while (loader.next(batch)) {
+      if (batch.size == 0) continue;  // an empty share of the last batch
       g.forward({batch.x, batch.y});
       loss_sum += static_cast<double>(g.value(model.loss).item<float>()) *
                   static_cast<double>(batch.size);
@@ -114,6 +133,19 @@ Evaluation evaluate(const TrainableGraph& model, DataLoader& loader) {
     throw;
   }
   g.train();
+  if (sharded) {
+    std::vector<double> sums{loss_sum};
+    dist::all_reduce(sums);
+    loss_sum = sums[0];
+    std::vector<std::int64_t> counts{seen, correct};
+    for (const auto& row : e.confusion) counts.insert(counts.end(), row.begin(), row.end());
+    dist::all_reduce(counts);
+    seen = counts[0];
+    correct = counts[1];
+    std::size_t at = 2;
+    for (auto& row : e.confusion)
+      for (std::int64_t& c : row) c = counts[at++];
+  }
   e.loss = seen ? loss_sum / static_cast<double>(seen) : 0.0;
   e.accuracy = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
   e.samples = seen;
@@ -126,6 +158,8 @@ Evaluation evaluate(Sequential& model, DataLoader& loader) {
 
 Trainer::Trainer(Sequential& model, Optimizer& optimizer, TrainerOptions options)
     : Trainer(trainable(model), optimizer, std::move(options)) {}
+
+Trainer::~Trainer() = default;
 
 Trainer::Trainer(const TrainableGraph& model, Optimizer& optimizer, TrainerOptions options)
     : model_(model),
@@ -243,6 +277,29 @@ std::vector<EpochMetrics> Trainer::fit(DataLoader& train, DataLoader* validation
   const Device device = g.device();
   check_options();
   const std::int64_t steps = train.batches_per_epoch();
+  // Data parallel (one DataParallel for the trainer's life; the options may turn it off).
+  if (!options_.data_parallel) data_parallel_.reset();
+  if (options_.data_parallel && !data_parallel_) {
+    MINIDL_CHECK(dist::initialized(), ValueError,
+                 "Trainer: data_parallel needs dist::init() first (a dist::Session in main)");
+    data_parallel_ = std::make_unique<dist::DataParallel>(g, optimizer_);
+  }
+  const bool parallel = data_parallel_ && data_parallel_->active();
+  if (parallel) {
+    const LoaderOptions& lo = train.options();
+    MINIDL_CHECK(lo.shards == dist::world_size() && lo.shard == dist::rank(), ValueError,
+                 "Trainer: data_parallel with ", dist::world_size(),
+                 " processes needs the training loader of this process's shard (LoaderOptions "
+                 "from dist::sharded()); it is shard ",
+                 lo.shard, " of ", lo.shards, " and this process is rank ", dist::rank());
+  }
+  // The sum over processes of a value each holds (itself with one process).
+  auto global_sum = [&](double v) {
+    if (!parallel) return v;
+    std::vector<double> values{v};
+    dist::all_reduce(values);
+    return values[0];
+  };
   Tensor running = zeros({}, device);  // the epoch's loss sum, kept on the device
   stopped_early_ = options_.early_stopping.enabled &&
                    stale_epochs_ >= options_.early_stopping.patience;
@@ -260,7 +317,8 @@ std::vector<EpochMetrics> Trainer::fit(DataLoader& train, DataLoader* validation
     const int epoch = epochs_done_;  // 0-based
     train.start_epoch(epoch);
     Batch batch;
-    std::int64_t images = 0;
+    std::int64_t images = 0;        // of the global batches (== local_images with one process)
+    std::int64_t local_images = 0;  // this process's samples (its share of the loss)
     std::int64_t done = 0;
     if (resume_step_ > 0) {
       // A mid-epoch checkpoint: the same order, the first steps already taken.
@@ -269,8 +327,11 @@ std::vector<EpochMetrics> Trainer::fit(DataLoader& train, DataLoader* validation
                    " steps (written with another batch size or data set?)");
       for (; done < resume_step_ && train.next(batch); ++done) {
       }
-      fill(running, static_cast<double>(resume_running_));
       images = resume_images_;
+      // The checkpoint's sum is over every process: rank 0 carries it.
+      const bool carry = !parallel || dist::rank() == 0;
+      fill(running, carry ? static_cast<double>(resume_running_) : 0.0);
+      local_images = carry ? resume_images_ : 0;
       resume_step_ = 0;
     } else {
       fill(running, 0.0);
@@ -279,8 +340,12 @@ std::vector<EpochMetrics> Trainer::fit(DataLoader& train, DataLoader* validation
     std::int64_t timed_images = 0;
     while (train.next(batch)) {
       optimizer_.zero_grad();
-      g.forward({batch.x, batch.y});
-      g.backward(loss_value);
+      // An empty share of the last global batch: no forward, but the step (and
+      // its all-reduce) all the same.
+      if (batch.size > 0) {
+        g.forward({batch.x, batch.y});
+        g.backward(loss_value);
+      }
       if (options_.schedule) {
         const float lr = options_.schedule->learning_rate(optimizer_.steps());
         optimizer_.set_learning_rate(
@@ -289,9 +354,10 @@ std::vector<EpochMetrics> Trainer::fit(DataLoader& train, DataLoader* validation
         optimizer_.set_learning_rate(static_cast<float>(static_cast<double>(base_lr_) * lr_factor_));
       }
       optimizer_.step();
-      axpy(static_cast<float>(batch.size), g.value(loss_value), running);
-      images += batch.size;
-      timed_images += batch.size;
+      if (batch.size > 0) axpy(static_cast<float>(batch.size), g.value(loss_value), running);
+      images += batch.global_size;
+      local_images += batch.size;
+      timed_images += batch.global_size;
       ++done;
       if (options_.on_progress && (done % options_.report_every == 0 || done == steps)) {
         const float sum = running.item<float>();
@@ -299,21 +365,23 @@ std::vector<EpochMetrics> Trainer::fit(DataLoader& train, DataLoader* validation
         const double seconds = std::chrono::duration<double>(clock::now() - t0).count();
         const double rate = static_cast<double>(timed_images) / std::max(seconds, 1e-9);
         const double left = static_cast<double>(train.size() - images);
-        options_.on_progress(Progress{epoch + 1, options_.epochs, done, steps,
-                                      static_cast<double>(sum) / static_cast<double>(images), rate,
-                                      left / std::max(rate, 1e-9)});
+        options_.on_progress(Progress{
+            epoch + 1, options_.epochs, done, steps,
+            static_cast<double>(sum) / static_cast<double>(std::max<std::int64_t>(local_images, 1)),
+            rate, left / std::max(rate, 1e-9)});
       }
       if (options_.checkpoint_every_steps > 0 && done % options_.checkpoint_every_steps == 0 &&
           done < steps) {
-        save(done, running.item<float>(), images);
+        const double sum = global_sum(static_cast<double>(running.item<float>()));
+        if (!parallel || dist::rank() == 0) save(done, static_cast<float>(sum), images);
       }
     }
     EpochMetrics m;
     m.epoch = epoch + 1;
-    const float sum = running.item<float>();
-    check_finite(sum, epoch + 1, done);
-    m.train_loss =
-        static_cast<double>(sum) / static_cast<double>(std::max<std::int64_t>(images, 1));
+    const double sum = global_sum(static_cast<double>(running.item<float>()));
+    const double samples = global_sum(static_cast<double>(local_images));
+    check_finite(static_cast<float>(sum), epoch + 1, done);
+    m.train_loss = sum / std::max(samples, 1.0);
     m.seconds = std::chrono::duration<double>(clock::now() - t0).count();  // item() waited
     m.images_per_second = static_cast<double>(timed_images) / std::max(m.seconds, 1e-9);
     m.learning_rate = optimizer_.learning_rate();
@@ -322,12 +390,27 @@ std::vector<EpochMetrics> Trainer::fit(DataLoader& train, DataLoader* validation
       last_eval_ = evaluate(model_, *validation);
       m.val_loss = last_eval_.loss;
       m.val_accuracy = last_eval_.accuracy;
+      if (parallel) {
+        // Rank 0's numbers everywhere, so every process takes the same plateau and
+        // early-stopping decisions (BatchNorm statistics differ per process).
+        std::string text = detail::concat(format_double(m.val_loss), ' ',
+                                          format_double(m.val_accuracy));
+        text = dist::broadcast(text, 0);
+        std::istringstream in(text);
+        in >> m.val_loss >> m.val_accuracy;
+      }
       monitored = m.val_loss;
+    }
+    if (parallel) {
+      // Likewise for the training loss (an all-reduce need not round alike everywhere).
+      std::string text = dist::broadcast(format_double(m.train_loss), 0);
+      m.train_loss = std::stod(text);
+      if (validation == nullptr) monitored = m.train_loss;
     }
     history_.push_back(m);
     ++epochs_done_;
     end_of_epoch(monitored);
-    if (!options_.checkpoint.empty()) save(0, 0.0f, 0);
+    if (!options_.checkpoint.empty() && (!parallel || dist::rank() == 0)) save(0, 0.0f, 0);
     if (options_.on_epoch) options_.on_epoch(m);
   }
   return history_;

@@ -82,7 +82,11 @@ struct Evaluation {
 /// Runs `model` in evaluation mode (dropout off, batch-norm running statistics)
 /// over every batch of `loader` from the start of its current epoch (the loader is
 /// restarted; use one without shuffling or drop_last to see every sample once),
-/// then puts it back in training mode. The labels must be int32 class indices in
+/// then puts it back in training mode. A sharded loader (LoaderOptions::shards > 1,
+/// dist/) is evaluated by every process of the job on its shard and the results
+/// are summed across processes (a collective: every process calls evaluate() at
+/// the same point; ValueError unless shards == dist::world_size() and shard ==
+/// dist::rank()), so every process gets the evaluation of the whole set. The labels must be int32 class indices in
 /// [0, classes) (ValueError naming the sample otherwise). The loss sums the
 /// per-batch mean losses weighted by the batch size, in double on the host; this
 /// reads every batch's loss and predictions back (evaluation is not a training step).
@@ -151,7 +155,31 @@ struct TrainerOptions {
   /// A checkpoint to start from ("" = none); the model and the optimizer must be
   /// the ones it was written from (the same architecture and optimizer kind).
   std::string resume;
+  /// Data-parallel training across the processes of an MPI job (dist/): fit()
+  /// attaches a dist::DataParallel to the model and the optimizer (parameters and
+  /// buffers broadcast from rank 0, gradients averaged over the global batch in
+  /// buckets during backward; see dist/data_parallel.hpp, which also says what
+  /// happens to BatchNorm). Requires dist::init(). With more than one process:
+  ///  - the training loader must be this process's shard (LoaderOptions from
+  ///    dist::sharded(): shard = rank, shards = world size; ValueError otherwise),
+  ///    its batch_size the global batch; a process whose share of the last batch
+  ///    is empty still takes the step (it contributes no samples);
+  ///  - the epoch's train_loss is the mean over all processes' samples; the
+  ///    progress callback's loss is this process's running mean (no communication
+  ///    inside the epoch), its rate and ETA count global images;
+  ///  - a sharded validation loader is evaluated in shards and combined
+  ///    (evaluate()); an unsharded one is evaluated whole by every process. Either
+  ///    way the epoch's validation metrics (and so the plateau and early-stopping
+  ///    decisions) are rank 0's, broadcast, so every process decides alike;
+  ///  - checkpoints are written by rank 0 only (a mid-epoch one records the
+  ///    running loss summed over processes); every process can resume from one.
+  /// With one process it changes nothing.
+  bool data_parallel = false;
 };
+
+namespace dist {
+class DataParallel;
+}
 
 class Trainer {
  public:
@@ -160,6 +188,9 @@ class Trainer {
   /// `resume`, loads the checkpoint (the model must be built).
   Trainer(const TrainableGraph& model, Optimizer& optimizer, TrainerOptions options = {});
   Trainer(Sequential& model, Optimizer& optimizer, TrainerOptions options = {});
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
 
   /// Trains from where the trainer stands (epoch 0, or the checkpoint's position)
   /// up to options.epochs, or until early stopping; evaluates on `validation`
@@ -206,6 +237,7 @@ class Trainer {
   int plateau_epochs_ = 0;
   int stale_epochs_ = 0;
   bool stopped_early_ = false;
+  std::unique_ptr<dist::DataParallel> data_parallel_;  // with options_.data_parallel
 };
 
 /// Per-epoch metrics as CSV (a header, then one row per epoch, 9 significant

@@ -1,8 +1,10 @@
 """Code shared by the PyTorch peers in bench/peers/ (not a peer itself: tools/gpu-runner.sh
 runs every bench/peers/*.py except those whose name starts with `_`).
 
-  import_torch(script)      import torch, or re-execute the script with /usr/bin/python3
-                            (Debian's python3-torch) when this interpreter lacks it
+  import_torch(script)      import torch from the project's .venv (PyTorch 2.x, tools/setup.sh
+                            --peers) when it has one, else Debian's python3-torch
+                            (/usr/bin/python3); --torch venv|debian picks one
+  torch_build/_summary      which torch ran: version, BLAS, oneDNN, threads (each peer's JSON)
   peer_parser / parse_args  the options every peer takes (--device, --threads, --repeat,
                             --warmup, --filter, --out, --minidl), unknown ones ignored with a
                             warning: tools/gpu-runner.sh passes MINIDL_PEER_ARGS to every peer
@@ -37,24 +39,111 @@ torch = None  # set by import_torch
 
 
 # ---------------------------------------------------------------------------- torch
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV = os.path.join(REPO, ".venv")
+DEBIAN_PYTHON = "/usr/bin/python3"
+TORCH_CHOICES = ("auto", "venv", "debian")
+
+
+def torch_choice():
+    """Which torch the peer asked for: --torch auto|venv|debian on the command line (read here,
+    before the parser exists: the parser needs torch), else $MINIDL_PEER_TORCH, else auto."""
+    choice = os.environ.get("MINIDL_PEER_TORCH", "auto") or "auto"
+    argv = sys.argv[1:]
+    for i, a in enumerate(argv):
+        if a == "--torch" and i + 1 < len(argv):
+            choice = argv[i + 1]
+        elif a.startswith("--torch="):
+            choice = a.split("=", 1)[1]
+    if choice not in TORCH_CHOICES:
+        sys.stderr.write("--torch / MINIDL_PEER_TORCH must be one of %s, got %r\n"
+                         % (", ".join(TORCH_CHOICES), choice))
+        sys.exit(2)
+    return choice
+
+
+def venv_has(module):
+    """True when the project's .venv (tools/setup.sh) holds `module` (checked on disk: no
+    interpreter started)."""
+    lib = os.path.join(VENV, "lib")
+    try:
+        pys = [d for d in os.listdir(lib) if d.startswith("python")]
+    except OSError:
+        return False
+    return any(os.path.exists(os.path.join(lib, d, "site-packages", module, "__init__.py"))
+               for d in pys)
+
+
+def in_venv():
+    return os.path.realpath(sys.prefix) == os.path.realpath(VENV)
+
+
+def _reexec(python):
+    os.environ["MINIDL_PEER_REEXEC"] = "1"
+    sys.stdout.flush()
+    os.execv(python, [python] + sys.argv)
+
+
 def import_torch(script):
-    """Returns the torch module. When this interpreter cannot import it, re-executes the
-    calling script with /usr/bin/python3 (once: MINIDL_PEER_REEXEC marks the second try);
-    exits with status 3 when neither can."""
+    """Returns the torch module, from the interpreter --torch / $MINIDL_PEER_TORCH names:
+      auto    the project's .venv when it holds torch (tools/setup.sh --peers: PyTorch 2.x),
+              else this interpreter, else /usr/bin/python3 (Debian's python3-torch 1.13)
+      venv    the project's .venv only
+      debian  /usr/bin/python3 (Debian's python3-torch) only
+    Re-executes the calling script with the right interpreter (once: MINIDL_PEER_REEXEC marks
+    the second try); exits with status 3 when the chosen torch cannot be imported."""
     global torch
+    choice = torch_choice()
+    venv_python = os.path.join(VENV, "bin", "python")
+    if os.environ.get("MINIDL_PEER_REEXEC") != "1":
+        if choice in ("auto", "venv") and not in_venv() and venv_has("torch"):
+            _reexec(venv_python)
+        if choice == "debian" and (sys.prefix != sys.base_prefix
+                                   or os.path.realpath(sys.executable) != os.path.realpath(DEBIAN_PYTHON)):
+            _reexec(DEBIAN_PYTHON)
     try:
         import torch as _torch
     except ImportError:
-        alt = "/usr/bin/python3"
-        if (os.environ.get("MINIDL_PEER_REEXEC") != "1" and os.path.exists(alt)
-                and os.path.realpath(sys.executable) != os.path.realpath(alt)):
-            os.environ["MINIDL_PEER_REEXEC"] = "1"
-            os.execv(alt, [alt] + sys.argv)
-        sys.stderr.write("%s: PyTorch is not importable by %s%s\n"
-                         % (script, sys.executable, "" if not os.path.exists(alt) else " nor by " + alt))
+        alt = DEBIAN_PYTHON
+        if (choice == "auto" and os.environ.get("MINIDL_PEER_REEXEC") != "1" and os.path.exists(alt)
+                and (sys.prefix != sys.base_prefix
+                     or os.path.realpath(sys.executable) != os.path.realpath(alt))):
+            _reexec(alt)
+        sys.stderr.write("%s: PyTorch (--torch %s) is not importable by %s\n"
+                         % (script, choice, sys.executable))
         sys.exit(3)
     torch = _torch
     return _torch
+
+
+def torch_build():
+    """Which torch produced the figures: version, where it was loaded from, its BLAS, oneDNN
+    and threading as torch.__config__ reports them."""
+    show = torch.__config__.show()
+    info = {"version": torch.__version__, "python": sys.executable,
+            "file": os.path.dirname(torch.__file__),
+            "source": "venv" if in_venv() else "system",
+            "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+            "mkldnn_available": bool(torch.backends.mkldnn.is_available()),
+            "mkldnn_enabled": bool(torch.backends.mkldnn.enabled),
+            "config_show": show}
+    m = re.search(r"BLAS_INFO=([^,\s]+)", show)
+    info["blas"] = m.group(1) if m else None
+    m = re.search(r"(?:oneDNN|MKL-DNN)[^\n]*?v[0-9][0-9.]*", show)
+    info["onednn"] = re.sub(r"^.*?(oneDNN|MKL-DNN)", r"\1", m.group(0)).strip() if m else None
+    try:
+        info["parallel_info"] = torch.__config__.parallel_info()
+    except AttributeError:
+        pass
+    return info
+
+
+def torch_summary():
+    """One line: torch version, source, BLAS, oneDNN, threads."""
+    b = torch_build()
+    return "torch %s (%s: %s; BLAS %s; %s; mkldnn %s; %d threads)" % (
+        b["version"], b["source"], b["python"], b["blas"], b["onednn"] or "no oneDNN",
+        "on" if b["mkldnn_available"] and b["mkldnn_enabled"] else "off", b["threads"])
 
 
 def cuda_missing(script, dev):
@@ -80,6 +169,10 @@ def peer_parser(doc, bench, threads_help, repeat_help, warmup_help):
     ap.add_argument("--filter", default="", help="only cases whose name matches this regex")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--minidl", help="%s JSON to compare with" % bench)
+    ap.add_argument("--torch", choices=TORCH_CHOICES, default="auto",
+                    help="which PyTorch: auto (the project's .venv when it has torch, else "
+                         "Debian's), venv, or debian (/usr/bin/python3's python3-torch); "
+                         "also $MINIDL_PEER_TORCH")
     return ap
 
 
@@ -465,6 +558,7 @@ def sweep(args, passthrough, script_path, case_prefix, compare):
     blas = blas_choices() if args.sweep_blas else [("system", None)]
     print("PyTorch %s CPU configuration sweep; system libblas.so.3 -> %s; load %s"
           % (torch.__version__, system_blas_alternative(), loadavg()))
+    print(torch_summary())
     configs = []
     for (bname, ldpath), (ename, env), threads in itertools.product(blas, SWEEP_ENVS, SWEEP_THREADS):
         label = "%s, %d thr%s" % (ename, threads, "" if bname == "system" else ", blas=" + bname)
@@ -531,6 +625,7 @@ def sweep(args, passthrough, script_path, case_prefix, compare):
                         if re.search("blas|lapack", p)})
     print("BLAS files mapped by the children: %s" % ", ".join(blas_seen))
     out = {"context": {"peer": "pytorch", "mode": "sweep", "torch_version": torch.__version__,
+                       "torch_build": torch_build(),
                        "device": "cpu", "device_name": device_name("cpu"),
                        "system_libblas": system_blas_alternative(), "host": platform.node(),
                        "date": utc_now()},
@@ -542,12 +637,13 @@ def sweep(args, passthrough, script_path, case_prefix, compare):
     return 0 if best else 1
 
 
-def sweep_passthrough(args, flags=("quick",), options=("repeat", "warmup", "seconds", "impl", "filter")):
+def sweep_passthrough(args, flags=("quick", "no_compile"),
+                      options=("repeat", "warmup", "seconds", "impl", "filter", "contended")):
     """The single-run options of `args` a sweep hands to each child."""
     passthrough = []
     for flag in flags:
         if getattr(args, flag):
-            passthrough.append("--" + flag)
+            passthrough.append("--" + flag.replace("_", "-"))
     for flag in options:
         v = getattr(args, flag)
         if v and v != "all":
@@ -559,10 +655,129 @@ TRAIN_ENV_VARS = ["OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENB
                   "MKL_NUM_THREADS", "LD_LIBRARY_PATH"]
 
 
+class BusyLoop:
+    """The competing busy process of the contended cases, as minidl's (bench/busy_loop.hpp):
+    `/bin/sh -c 'while :; do :; done'`, pinned to the last CPU this process may use or not;
+    started before the case's warm-up, killed after its timing."""
+
+    def __init__(self, pinned):
+        self.pinned, self.proc, self.cpu = pinned, None, None
+        if pinned:
+            try:
+                self.cpu = max(os.sched_getaffinity(0))
+            except (AttributeError, ValueError):
+                self.cpu = None
+
+    def __enter__(self):
+        cpu = self.cpu
+
+        def pin():
+            if cpu is not None:
+                os.sched_setaffinity(0, {cpu})
+        self.proc = subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"], preexec_fn=pin)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+        return False
+
+
+CONTENTION = {"": None, "_contended": False, "_contended_pinned": True}
+
+
+def contended_names(args):
+    """The contention suffixes to time: "" (quiet) and, with --contended, _contended (busy
+    loop unpinned) and _contended_pinned."""
+    mode = getattr(args, "contended", None)
+    if not mode:
+        return [""]
+    return [""] + {"unpinned": ["_contended"], "pinned": ["_contended_pinned"],
+                   "both": ["_contended", "_contended_pinned"]}[mode]
+
+
+def with_suffix(name, suffix):
+    dev, case, batch = name.split("/")
+    return "%s/%s%s/%s" % (dev, case, suffix, batch)
+
+
+def compile_available(dev):
+    """torch.compile exists (PyTorch 2.x) and is not switched off (--no-compile)."""
+    return hasattr(torch, "compile") and dev == "cpu"
+
+
+def _time_case(args, dev, cname, kind, impl, batch, steps, make_step, step_flops, compiled,
+               busy=None):
+    """One timed configuration of a case: a dict with images_per_second etc., or with error.
+    busy: None (quiet) or the pinning of a BusyLoop running beside the warm-up and timing."""
+    step = None
+    loop = None
+    try:
+        step = make_step(dev, kind, impl, batch)
+        if compiled:
+            # forward and backward through TorchInductor (AOTAutograd); the optimizer step
+            # stays eager with the impl that was fastest uncompiled.
+            step.model = torch.compile(step.model)
+        if busy is not None:
+            loop = BusyLoop(busy).__enter__()
+        t0 = time.perf_counter()
+        if dev == "cuda":
+            times = time_steps_cuda(step, args.warmup or 10,
+                                    args.repeat or (50 if steps == 1 else 10), steps)
+            k = steps
+        else:
+            times, k = time_steps_cpu(step, args.warmup or 5,
+                                      args.seconds if args.seconds > 0 else (0.5 if args.quick else 2.0),
+                                      args.repeat or (5 if args.quick else 7))
+        wall = time.perf_counter() - t0
+        loss = float(step.loss.item())
+    except Exception as e:  # one broken case must not hide the rest
+        print("%-26s %-8s ERROR %s: %s" % (cname, impl, type(e).__name__, str(e).splitlines()[0][:200]
+                                            if str(e) else ""))
+        return {"impl": impl, "error": "%s: %s" % (type(e).__name__, e)}
+    finally:
+        if loop is not None:
+            loop.__exit__(None, None, None)
+        step = None
+        if dev == "cuda":
+            torch.cuda.synchronize()
+    med = statistics.median(times)
+    r = {"impl": impl, "us_per_step": med * 1e6, "min_us": min(times) * 1e6,
+         "max_us": max(times) * 1e6, "samples": len(times), "steps_per_sample": k,
+         "images_per_second": batch / med, "gflops": step_flops(batch) / med * 1e-9,
+         "loss": loss}
+    if compiled:
+        r["compiled"] = True
+        r["seconds_with_compile"] = wall
+    print("%-26s %-8s %12.0f %12.1f %10.1f %9.2f %8s" % (cname, impl, r["images_per_second"],
+                                                        r["us_per_step"], r["min_us"], r["gflops"],
+                                                        "%dx%d" % (len(times), k)))
+    sys.stdout.flush()
+    return r
+
+
+COMPILE_SUFFIX = "_compile"  # <dev>/<case>_compile/<batch>: the torch.compile twin of a case
+
+
+def compiled_name(name):
+    dev, case, batch = name.split("/")
+    return "%s/%s%s/%s" % (dev, case, COMPILE_SUFFIX, batch)
+
+
+def eager_name(name):
+    """cpu/mlp_adam_compile/128 -> cpu/mlp_adam/128 (minidl has no compiled twin)."""
+    dev, case, batch = name.split("/")
+    if case.endswith(COMPILE_SUFFIX):
+        case = case[:-len(COMPILE_SUFFIX)]
+    return "%s/%s/%s" % (dev, case, batch)
+
+
 def run_train_cases(args, dev, cases, make_step, step_flops):
     """Times each case (name, optimizer kind, batch, steps per CUDA sample) with every
-    optimizer implementation (args.impl: all or one) and keeps the fastest.
-    make_step(dev, kind, impl, batch) -> an object with run() and .loss after it."""
+    optimizer implementation (args.impl: all or one) and keeps the fastest; then, on the CPU
+    with torch.compile (PyTorch 2.x, not --no-compile), its twin <case>_compile: the model
+    through torch.compile with the fastest optimizer implementation.
+    make_step(dev, kind, impl, batch) -> an object with .model, run() and .loss after it."""
     kinds = sorted({c[1] for c in cases})
     impls = {kind: optimizer_impls(kind, dev) for kind in kinds}
     if args.impl != "all":
@@ -570,39 +785,10 @@ def run_train_cases(args, dev, cases, make_step, step_flops):
     results = []
     print("%-26s %-8s %12s %12s %10s %9s %8s" % ("case", "impl", "img/s", "median us", "min us",
                                                  "GFLOP/s", "samples"))
+    want_compile = compile_available(dev) and not getattr(args, "no_compile", False)
     for cname, kind, batch, steps in cases:
-        per_impl = []
-        for impl in impls[kind]:
-            step = None
-            try:
-                step = make_step(dev, kind, impl, batch)
-                if dev == "cuda":
-                    times = time_steps_cuda(step, args.warmup or 10,
-                                            args.repeat or (50 if steps == 1 else 10), steps)
-                    k = steps
-                else:
-                    times, k = time_steps_cpu(step, args.warmup or 5,
-                                              args.seconds if args.seconds > 0 else (0.5 if args.quick else 2.0),
-                                              args.repeat or (5 if args.quick else 7))
-                loss = float(step.loss.item())
-            except Exception as e:  # one broken case must not hide the rest
-                print("%-26s %-8s ERROR %s: %s" % (cname, impl, type(e).__name__, e))
-                per_impl.append({"impl": impl, "error": "%s: %s" % (type(e).__name__, e)})
-                continue
-            finally:
-                step = None
-                if dev == "cuda":
-                    torch.cuda.synchronize()
-            med = statistics.median(times)
-            r = {"impl": impl, "us_per_step": med * 1e6, "min_us": min(times) * 1e6,
-                 "max_us": max(times) * 1e6, "samples": len(times), "steps_per_sample": k,
-                 "images_per_second": batch / med, "gflops": step_flops(batch) / med * 1e-9,
-                 "loss": loss}
-            per_impl.append(r)
-            print("%-26s %-8s %12.0f %12.1f %10.1f %9.2f %8s" % (cname, impl, r["images_per_second"],
-                                                                r["us_per_step"], r["min_us"], r["gflops"],
-                                                                "%dx%d" % (len(times), k)))
-            sys.stdout.flush()
+        per_impl = [_time_case(args, dev, cname, kind, impl, batch, steps, make_step, step_flops,
+                               False) for impl in impls[kind]]
         good = [p for p in per_impl if "error" not in p]
         res = {"name": cname, "optimizer": kind, "batch": batch, "steps_per_sample": steps,
                "impls": per_impl}
@@ -611,6 +797,27 @@ def run_train_cases(args, dev, cases, make_step, step_flops):
             res.update({"ips": best["images_per_second"], "impl": best["impl"],
                         "us_per_step": best["us_per_step"]})
         results.append(res)
+        if not good:
+            continue
+        # The twins, each with the fastest optimizer implementation: contended (a busy loop
+        # beside it), torch.compile, and torch.compile contended.
+        twins = [(sfx, False) for sfx in contended_names(args)[1:] if dev == "cpu"]
+        if want_compile:
+            twins += [(sfx, True) for sfx in contended_names(args) if dev == "cpu"]
+        for sfx, compiled in twins:
+            tname = with_suffix(cname, sfx)
+            if compiled:
+                tname = compiled_name(tname)
+            r = _time_case(args, dev, tname, kind, res["impl"], batch, steps, make_step,
+                           step_flops, compiled, CONTENTION[sfx])
+            tres = {"name": tname, "optimizer": kind, "batch": batch, "steps_per_sample": steps,
+                    "impls": [r], "compiled": compiled, "contended": sfx[1:] or None,
+                    "optional": True}
+            if "error" not in r:
+                tres.update({"ips": r["images_per_second"],
+                             "impl": ("compile+" if compiled else "") + r["impl"],
+                             "us_per_step": r["us_per_step"]})
+            results.append(tres)
     return results
 
 
@@ -618,6 +825,7 @@ def train_context(dev, args):
     ctx = {
         "peer": "pytorch",
         "torch_version": torch.__version__,
+        "torch_build": torch_build(),
         "torch_cuda": torch.version.cuda,
         "python": platform.python_version(),
         "device": dev,
@@ -651,6 +859,7 @@ def train_single(args, script, cases, make_step, step_flops, compare, extra_cont
           % (torch.__version__, ctx["device_name"], dev,
              ", %d threads" % torch.get_num_threads() if dev == "cpu" else ", CUDA %s" % torch.version.cuda,
              ctx["loadavg_at_start"], ctx["env"] or "{}"))
+    print(torch_summary())
     if dev == "cpu":
         print("BLAS mapped: %s" % ", ".join(ctx["blas_mapped"]))
         if os.environ.get("MINIDL_PEER_SWEEP_CHILD") != "1":
@@ -666,7 +875,7 @@ def train_single(args, script, cases, make_step, step_flops, compare, extra_cont
         out["minidl"] = compare(results, args.minidl, "PyTorch (best optimizer implementation per case)")
     if args.out:
         write_json(args.out, out)
-    return 1 if any("ips" not in r for r in results) else 0
+    return 1 if any("ips" not in r and not r.get("optional") for r in results) else 0
 
 
 def add_train_args(ap):
@@ -676,6 +885,13 @@ def add_train_args(ap):
                     help="cpu: total timed seconds per case and implementation (default 2, quick 0.5)")
     ap.add_argument("--impl", default="all", choices=["all", "default", "foreach", "fused"],
                     help="optimizer implementation(s) to time (default: every one available)")
+    ap.add_argument("--contended", nargs="?", const="both", choices=["unpinned", "pinned", "both"],
+                    help="cpu: also time each case with a busy loop (sh -c 'while :; do :; done') "
+                         "beside it, unpinned (<case>_contended), pinned to the last CPU "
+                         "(<case>_contended_pinned) or both (the default), as minidl_bench_train's "
+                         "contended cases")
+    ap.add_argument("--no-compile", action="store_true",
+                    help="cpu: skip the torch.compile twin of each case (<case>_compile)")
     ap.add_argument("--sweep", action="store_true",
                     help="cpu: run every environment x threads configuration in a subprocess")
     ap.add_argument("--sweep-blas", action="store_true",

@@ -21,12 +21,15 @@ time.perf_counter; the median over --repeat calls after --warmup is reported.
       [--warmup W] [--filter REGEX] [--out FILE.json] [--minidl MINIDL.json]
 
 --minidl takes `minidl_bench_conv --benchmark_out=F --benchmark_out_format=json` and prints
-minidl's time, PyTorch's and torch/minidl (> 1: minidl is faster), matched by name; on CUDA
-each torch case is compared with both minidl backends (cuda_cudnn/..., cuda_own/...) and
-with the benchmark's direct cuDNN calls (cuda_cudnn_direct/...).
+minidl's time, PyTorch's and torch/minidl (> 1: minidl is faster), matched by name; on the CPU
+each torch case is compared with both minidl CPU backends (cpu/..., cpu_onednn/...), on CUDA
+with both minidl backends (cuda_cudnn/..., cuda_own/...) and with the benchmark's direct
+cuDNN calls (cuda_cudnn_direct/...).
 
-Runs with whichever python has torch: if `import torch` fails it re-executes itself with
-/usr/bin/python3 (Debian's python3-torch) when that is another interpreter.
+Which torch: the project's .venv when it holds one (tools/setup.sh --peers: PyTorch 2.x), else
+this interpreter's, else /usr/bin/python3's (Debian's python3-torch 1.13); `--torch venv|debian`
+(or $MINIDL_PEER_TORCH) picks one, re-executing the script with that interpreter. The JSON's
+context records which torch ran (torch_build: version, BLAS, oneDNN, threads, __config__.show()).
 """
 from __future__ import annotations
 
@@ -111,6 +114,7 @@ def main():
 
     context = {
         "peer": "pytorch", "torch_version": torch.__version__, "device": dev,
+        "torch_build": _common.torch_build(),
         "device_name": _common.device_name(dev),
         "threads": torch.get_num_threads() if dev == "cpu" else None,
         "cudnn": torch.backends.cudnn.version() if dev == "cuda" else None,
@@ -120,6 +124,7 @@ def main():
     print("PyTorch %s peer of minidl_bench_conv on %s%s; median of %d calls after %d warm-up"
           % (torch.__version__, dev, " (%d threads)" % torch.get_num_threads() if dev == "cpu"
              else "", repeat, warmup))
+    print(_common.torch_summary())
     print("%-34s %10s %10s %10s" % ("case", "median ms", "min ms", "GFLOP/s"))
     results = []
     for sname, xs, ws in SHAPES:
@@ -154,7 +159,8 @@ def main():
             if "error" in r:
                 continue
             rest = r["name"].split("/", 1)[1]
-            prefixes = ["cpu"] if dev == "cpu" else ["cuda_cudnn", "cuda_own", "cuda_cudnn_direct"]
+            prefixes = (["cpu", "cpu_onednn"] if dev == "cpu"
+                        else ["cuda_cudnn", "cuda_own", "cuda_cudnn_direct"])
             for pre in prefixes:
                 m = mk.get(pre + "/" + rest)
                 if m is None:

@@ -36,8 +36,10 @@ and prints minidl's time, PyTorch's time and torch/minidl (> 1: minidl is faster
 name (Google Benchmark's `/manual_time`, `/real_time`, `/iterations:N`... suffixes are ignored).
 Unmatched names are listed, never fatal.
 
-Runs with whichever python has torch: if `import torch` fails it re-executes itself with
-/usr/bin/python3 (Debian's python3-torch) when that is another interpreter.
+Which torch: the project's .venv when it holds one (tools/setup.sh --peers: PyTorch 2.x), else
+this interpreter's, else /usr/bin/python3's (Debian's python3-torch 1.13); `--torch venv|debian`
+(or $MINIDL_PEER_TORCH) picks one, re-executing the script with that interpreter. The JSON's
+context records which torch ran (torch_build: version, BLAS, oneDNN, threads, __config__.show()).
 """
 from __future__ import annotations
 
@@ -239,7 +241,7 @@ def main():
     name = _common.device_name(dev)
     context = {
         "peer": "pytorch",
-        "torch_version": torch.__version__,
+        "torch_version": torch.__version__, "torch_build": _common.torch_build(),
         "torch_cuda": torch.version.cuda,
         "python": platform.python_version(),
         "device": dev,
@@ -261,6 +263,7 @@ def main():
           % (torch.__version__, name, dev,
              ", %d threads" % torch.get_num_threads() if dev == "cpu" else
              ", CUDA %s" % torch.version.cuda, repeat, warmup, context["elementwise_outputs"]))
+    print(_common.torch_summary())
     print("%-34s %11s %11s %9s   %s" % ("case", "median us", "min us", "GB/s", "op"))
 
     results = []

@@ -13,6 +13,13 @@ Cases (named like minidl's, `<device>/<case>/<batch>`, batch 128 and 1024):
                                                  around it, like minidl); on the CPU, per-step
                                                  time from perf_counter around runs of steps
   cuda/mlp_adam_x50/<B>, cuda/mlp_sgd_x50/<B>    50 steps per timed sample (CUDA only)
+  cpu/mlp_<opt>_contended[_pinned]/<B>          with --contended: a busy loop (sh -c 'while :;
+                                                 do :; done') beside the step, unpinned or pinned
+                                                 to the last CPU, as minidl's contended cases
+<dev>/<case>_compile/<B>: on the CPU with PyTorch 2.x, the same step with the model through
+torch.compile (TorchInductor, forward and backward; the optimizer eager with the implementation
+that was fastest), compared with minidl's <case>; --no-compile skips it. The first steps compile
+(tens of seconds) and are not timed.
 Each case is timed with every optimizer implementation this torch offers on the device
 (`default`; `foreach=True`; `fused=True` where supported) and the fastest is compared.
 images/s = B x steps / time; the median sample is reported.
@@ -36,8 +43,10 @@ are never touched. Each child reports which BLAS files it actually mapped.
 The CNN cases of the same minidl JSON (cnn_adam...) are bench/peers/torch_cnn.py's; the code
 both share (options, timing, the JSON comparison, the sweep) is in bench/peers/_common.py.
 
-Runs with whichever python has torch: if `import torch` fails it re-executes itself with
-/usr/bin/python3 (Debian's python3-torch) when that is another interpreter.
+Which torch: the project's .venv when it holds one (tools/setup.sh --peers: PyTorch 2.x), else
+this interpreter's, else /usr/bin/python3's (Debian's python3-torch 1.13); `--torch venv|debian`
+(or $MINIDL_PEER_TORCH) picks one, re-executing the script with that interpreter. The JSON's
+context records which torch ran (torch_build: version, BLAS, oneDNN, threads, __config__.show()).
 """
 from __future__ import annotations
 
@@ -83,7 +92,9 @@ def cases_for(dev, quick):
 
 def compare(results, minidl_path, title, dev="cpu"):
     # The CNN cases of the same JSON are torch_cnn.py's.
-    return _common.compare_images_per_second(results, minidl_path, dev, title, family=r"/mlp_")
+    # <case>_compile (torch.compile) is compared with minidl's <case>.
+    return _common.compare_images_per_second(results, minidl_path, dev, title, family=r"/mlp_",
+                                             minidl_names=lambda n: [_common.eager_name(n)])
 
 
 def main():

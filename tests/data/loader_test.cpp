@@ -389,5 +389,115 @@ TEST(LoaderCuda, DropLastAndEarlyExit) {
   CudaContext::get(0).synchronize();
 }
 
+// Sharding (data-parallel training): W loaders, shard 0..W-1 of one global batch
+// size, together give exactly the batches of one unsharded loader.
+TEST(Loader, ShardsSplitEveryGlobalBatchExactly) {
+  const Toy toy = make_toy(103);
+  for (int shards : {1, 2, 3, 4}) {
+    for (bool drop_last : {false, true}) {
+      LoaderOptions whole_options;
+      whole_options.batch_size = 10;
+      whole_options.seed = 9;
+      whole_options.drop_last = drop_last;
+      DataLoader whole(toy.images, toy.labels, whole_options);
+      std::vector<DataLoader> parts;
+      for (int r = 0; r < shards; ++r) {
+        LoaderOptions o = whole_options;
+        o.shard = r;
+        o.shards = shards;
+        parts.emplace_back(toy.images, toy.labels, o);
+        EXPECT_EQ(parts.back().batches_per_epoch(), whole.batches_per_epoch());
+        EXPECT_EQ(parts.back().local_batch_size(), (10 + shards - 1) / shards);
+      }
+      for (std::int64_t epoch = 0; epoch < 2; ++epoch) {
+        whole.start_epoch(epoch);
+        for (DataLoader& p : parts) p.start_epoch(epoch);
+        std::vector<std::int32_t> seen;
+        Batch wb;
+        while (whole.next(wb)) {
+          const std::vector<std::int32_t> expected = wb.y.to_vector<std::int32_t>();
+          std::vector<std::int32_t> joined;
+          for (int r = 0; r < shards; ++r) {
+            Batch pb;
+            ASSERT_TRUE(parts[static_cast<std::size_t>(r)].next(pb));
+            EXPECT_EQ(pb.index, wb.index);
+            EXPECT_EQ(pb.global_size, wb.size);
+            // Shares differ by at most one, the larger ones first.
+            const std::int64_t share = wb.size / shards + (r < wb.size % shards ? 1 : 0);
+            EXPECT_EQ(pb.size, share) << "shard " << r << " of " << shards << ", batch " << wb.index;
+            EXPECT_EQ(pb.x.shape(), (Shape{share, 2, 3}));
+            const std::vector<std::int32_t> y = pb.y.to_vector<std::int32_t>();
+            const std::vector<float> x = pb.x.to_vector<float>();
+            for (std::size_t i = 0; i < y.size(); ++i)
+              EXPECT_EQ(x[i * 6 + 5], static_cast<float>(10 * y[i] + 5));
+            joined.insert(joined.end(), y.begin(), y.end());
+          }
+          EXPECT_EQ(joined, expected) << shards << " shards, batch " << wb.index;
+          seen.insert(seen.end(), joined.begin(), joined.end());
+        }
+        for (DataLoader& p : parts) {
+          Batch pb;
+          EXPECT_FALSE(p.next(pb));
+        }
+        // Every sample exactly once (the last, partial batch of 3 included), or
+        // all but the dropped partial batch.
+        EXPECT_EQ(seen.size(), drop_last ? 100u : 103u);
+        std::set<std::int32_t> unique(seen.begin(), seen.end());
+        EXPECT_EQ(unique.size(), seen.size());
+        if (!drop_last) {
+          EXPECT_TRUE(is_permutation_of_iota(seen));
+        }
+      }
+    }
+  }
+}
+
+// A last global batch smaller than the number of shards: some shares are empty.
+TEST(Loader, ShardsOfAShortLastBatchMayBeEmpty) {
+  const Toy toy = make_toy(21);
+  std::vector<std::int64_t> last_sizes;
+  for (int r = 0; r < 3; ++r) {
+    LoaderOptions o;
+    o.batch_size = 10;
+    o.shuffle = false;
+    o.shard = r;
+    o.shards = 3;
+    DataLoader loader(toy.images, toy.labels, o);
+    EXPECT_EQ(loader.batches_per_epoch(), 3);
+    Batch b;
+    std::vector<std::int64_t> sizes;
+    while (loader.next(b)) {
+      sizes.push_back(b.size);
+      if (b.index == 2) {
+        EXPECT_EQ(b.global_size, 1);
+        EXPECT_EQ(b.x.shape(), (Shape{b.size, 2, 3}));
+        if (b.size == 1) {
+          EXPECT_EQ(b.y.to_vector<std::int32_t>(), std::vector<std::int32_t>{20});
+        }
+      }
+    }
+    // 10 = 4 + 3 + 3, 1 = 1 + 0 + 0.
+    EXPECT_EQ(sizes, (std::vector<std::int64_t>{r == 0 ? 4 : 3, r == 0 ? 4 : 3, r == 0 ? 1 : 0}));
+  }
+}
+
+TEST(Loader, RejectsBadShards) {
+  const Toy toy = make_toy(10);
+  LoaderOptions o;
+  o.batch_size = 4;
+  o.shards = 0;
+  MINIDL_EXPECT_THROW_WITH(DataLoader(toy.images, toy.labels, o), ValueError, "shards", "0");
+  o.shards = 2;
+  o.shard = 2;
+  MINIDL_EXPECT_THROW_WITH(DataLoader(toy.images, toy.labels, o), ValueError, "shard 2",
+                           "[0, 2)");
+  o.shard = -1;
+  MINIDL_EXPECT_THROW_WITH(DataLoader(toy.images, toy.labels, o), ValueError, "shard -1");
+  o.shard = 0;
+  o.shards = 5;
+  MINIDL_EXPECT_THROW_WITH(DataLoader(toy.images, toy.labels, o), ValueError, "batch_size 4",
+                           "shards = 5");
+}
+
 }  // namespace
 }  // namespace minidl

@@ -1,0 +1,166 @@
+// The NCCL engine for collectives on CUDA tensors (see nccl_detail.hpp). No
+// kernels: NCCL's own. UNVERIFIED: built and linked, never run (no GPU where it
+// was written).
+//
+// One communicator per process, for the CUDA device of the process's first
+// collective on a CUDA tensor: rank 0 makes NCCL's unique id and broadcasts it
+// over MPI, then every process joins with ncclCommInitRank (every process makes
+// that first call together, as every collective is called by all). A later
+// collective on another device is refused (DeviceError): NCCL binds a
+// communicator to one device. The collectives run on a communication stream of
+// their own, after an event recorded on the compute stream (so they read what
+// the kernels queued before them wrote); Work::wait() makes the compute stream
+// wait for their completion event. Nothing here blocks the host.
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <memory>
+
+#include "../core/context.hpp"
+#include "../core/cuda_check.hpp"
+#include "mpi_detail.hpp"
+#include "nccl_detail.hpp"
+
+namespace minidl::dist::detail {
+
+namespace {
+
+void check_nccl(ncclResult_t status, const char* call, const char* file, int line) {
+  if (status == ncclSuccess) return;
+  throw Error(minidl::detail::concat(call, " failed on rank ", process_state().rank, ": ",
+                     ncclGetErrorString(status), " (", static_cast<int>(status), ") at ", file,
+                     ":", line));
+}
+#define MINIDL_NCCL_CHECK(call) check_nccl((call), #call, __FILE__, __LINE__)
+
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) {
+    MINIDL_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != device) MINIDL_CUDA_CHECK(cudaSetDevice(device));
+    device_ = device;
+  }
+  ~DeviceScope() {
+    if (previous_ != device_) (void)cudaSetDevice(previous_);
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  int previous_ = 0;
+  int device_ = 0;
+};
+
+// The process's communicator; lives until the process exits (destroying it
+// after MPI_Finalize or CUDA's teardown would be unsafe).
+struct Communicator {
+  int device = -1;
+  ncclComm_t comm = nullptr;
+  cudaStream_t stream = nullptr;
+};
+
+Communicator& communicator(int device) {
+  static Communicator c;
+  if (c.comm != nullptr) {
+    MINIDL_CHECK(c.device == device, DeviceError, "dist: the NCCL communicator of this process is ",
+                 "bound to cuda:", c.device, "; a collective on cuda:", device,
+                 " is not supported (use one GPU per process)");
+    return c;
+  }
+  const ProcessState& s = process_state();
+  ncclUniqueId id{};
+  if (s.rank == 0) MINIDL_NCCL_CHECK(ncclGetUniqueId(&id));
+  MINIDL_MPI_CHECK(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD));
+  DeviceScope scope(device);
+  MINIDL_CUDA_CHECK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
+  MINIDL_NCCL_CHECK(ncclCommInitRank(&c.comm, s.world, id, s.rank));
+  c.device = device;
+  return c;
+}
+
+ncclDataType_t nccl_type(DType t) { return t == DType::Int32 ? ncclInt32 : ncclFloat32; }
+
+class NcclWork final : public PendingWork {
+ public:
+  NcclWork(int device, std::vector<Tensor> keep) : device_(device), keep_(std::move(keep)) {}
+  ~NcclWork() override {
+    if (done_event_ != nullptr) (void)cudaEventDestroy(done_event_);
+  }
+
+  cudaEvent_t* event() { return &done_event_; }
+
+  void wait() override {
+    if (waited_) return;
+    waited_ = true;
+    DeviceScope scope(device_);
+    MINIDL_CUDA_CHECK(cudaStreamWaitEvent(CudaContext::get(device_).stream(), done_event_, 0));
+    keep_.clear();  // later frees are ordered after the compute stream's wait
+  }
+  bool test() override {
+    if (waited_) return true;
+    const cudaError_t status = cudaEventQuery(done_event_);
+    if (status == cudaErrorNotReady) return false;
+    MINIDL_CUDA_CHECK(status);
+    return true;
+  }
+
+ private:
+  int device_;
+  std::vector<Tensor> keep_;
+  cudaEvent_t done_event_ = nullptr;
+  bool waited_ = false;
+};
+
+// Runs `launch(comm, stream)` on the communication stream after the compute
+// stream's queued work, and returns the Work that orders the compute stream after it.
+template <class Launch>
+std::unique_ptr<PendingWork> enqueue(int device, std::vector<Tensor> keep, Launch launch) {
+  Communicator& c = communicator(device);
+  DeviceScope scope(device);
+  cudaStream_t compute = CudaContext::get(device).stream();
+  cudaEvent_t inputs_ready = nullptr;
+  MINIDL_CUDA_CHECK(cudaEventCreateWithFlags(&inputs_ready, cudaEventDisableTiming));
+  const cudaError_t recorded = cudaEventRecord(inputs_ready, compute);
+  const cudaError_t waited =
+      recorded == cudaSuccess ? cudaStreamWaitEvent(c.stream, inputs_ready, 0) : recorded;
+  (void)cudaEventDestroy(inputs_ready);  // released once the wait is satisfied
+  MINIDL_CUDA_CHECK(waited);
+  auto work = std::make_unique<NcclWork>(device, std::move(keep));
+  launch(c.comm, c.stream);
+  MINIDL_CUDA_CHECK(cudaEventCreateWithFlags(work->event(), cudaEventDisableTiming));
+  MINIDL_CUDA_CHECK(cudaEventRecord(*work->event(), c.stream));
+  return work;
+}
+
+}  // namespace
+
+std::unique_ptr<PendingWork> nccl_all_reduce(Tensor& tensor, ReduceOp op) {
+  void* data = tensor.raw_data();
+  const auto count = static_cast<std::size_t>(tensor.numel());
+  const ncclDataType_t type = nccl_type(tensor.dtype());
+  const ncclRedOp_t red = op == ReduceOp::Mean ? ncclAvg : ncclSum;
+  return enqueue(tensor.device().index(), {tensor}, [&](ncclComm_t comm, cudaStream_t stream) {
+    MINIDL_NCCL_CHECK(ncclAllReduce(data, data, count, type, red, comm, stream));
+  });
+}
+
+std::unique_ptr<PendingWork> nccl_broadcast(Tensor& tensor, int root) {
+  void* data = tensor.raw_data();
+  const auto count = static_cast<std::size_t>(tensor.numel());
+  const ncclDataType_t type = nccl_type(tensor.dtype());
+  return enqueue(tensor.device().index(), {tensor}, [&](ncclComm_t comm, cudaStream_t stream) {
+    MINIDL_NCCL_CHECK(ncclBroadcast(data, data, count, type, root, comm, stream));
+  });
+}
+
+std::unique_ptr<PendingWork> nccl_all_gather(const Tensor& tensor, Tensor& out) {
+  const void* in = tensor.raw_data();
+  void* dst = out.raw_data();
+  const auto count = static_cast<std::size_t>(tensor.numel());
+  const ncclDataType_t type = nccl_type(tensor.dtype());
+  return enqueue(tensor.device().index(), {tensor, out}, [&](ncclComm_t comm, cudaStream_t stream) {
+    MINIDL_NCCL_CHECK(ncclAllGather(in, dst, count, type, comm, stream));
+  });
+}
+
+}  // namespace minidl::dist::detail
