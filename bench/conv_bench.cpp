@@ -6,7 +6,10 @@
 //   <dev>/conv_bwd_data/<shape>       dx from dy and w                       (F FLOPs)
 //   <dev>/conv_bwd_filter/<shape>     dw += corr(x, dy), db += sum dy        (F FLOPs)
 //   <dev>/conv_fwd_bwd/<shape>        the three above, one training step's work (3 F)
-// with F = 2 B M P Q C K1 K2 and <dev> = cpu, cuda_cudnn (minidl's cuDNN backend),
+// with F = 2 B M P Q C K1 K2 and <dev> = cpu (backend `cpu`: im2col + OpenBLAS, the AVX2
+// direct path for conv1), cpu_onednn (backend `onednn`, when built with oneDNN; its cases
+// record oneDNN's implementation, e.g. jit:avx2, and the one `auto` runs), cuda_cudnn
+// (minidl's cuDNN backend),
 // cuda_own (minidl's own kernel) or cuda_cudnn_direct: cuDNN called directly, as a user
 // would without minidl (own handle on the same stream, descriptors made once, the fastest
 // algorithm cudnnFind*Algorithm reports for each pass with CUDNN_FMA_MATH, i.e. FP32 like
@@ -272,6 +275,14 @@ void conv(benchmark::State& state, Device device, ConvBackend backend, const Con
   const Tensor dy = normal(y.shape(), 0.0f, 1.0f, gen, device);
   Tensor dx = empty(shape.x, device), dw = zeros(shape.w, device), db = zeros({shape.w[0]}, device);
   const double f = g.forward_flops();
+  if (device.is_cpu()) {
+    state.SetLabel(std::string("auto runs ") + conv_backend_name(conv2d_cpu_auto_backend(g)) +
+                   (backend == ConvBackend::OneDnn
+                        ? "; oneDNN " + cpu::conv2d_onednn_impl(g, part == Part::BwdData ? 1
+                                                                   : part == Part::BwdFilter ? 2
+                                                                                             : 0)
+                        : std::string()));
+  }
   switch (part) {
     case Part::Fwd:
       run_timed(state, device, f, [&] { conv2d_forward(x, w, b, y, p); });
@@ -310,6 +321,7 @@ void register_all() {
     ConvBackend backend;
   };
   std::vector<Dev> devs{{"cpu", Device::cpu(), ConvBackend::Cpu}};
+  if (cpu::onednn_available()) devs.push_back({"cpu_onednn", Device::cpu(), ConvBackend::OneDnn});
   if (cuda_available()) {
     devs.push_back({"cuda_cudnn", Device::cuda(), ConvBackend::Cudnn});
     devs.push_back({"cuda_own", Device::cuda(), ConvBackend::Own});

@@ -17,6 +17,15 @@
 //   cuda/cnn_adam_<conv>/128  (CUDA only) every convolution forced to one backend:
 //                             cudnn or own (minidl's implicit-GEMM kernels)
 //   cuda/cnn_adam[_<conv>]_x50/128   50 steps per iteration, as for the MLP
+//   cpu/cnn_adam/<B>          also at B = 32 and 256 on the CPU
+//   cpu/cnn_adam_<conv>/128   every convolution on one CPU backend: cpu (im2col + OpenBLAS,
+//                             with the AVX2 direct path) or onednn (when built with oneDNN)
+//   cpu/<case>_contended/<B>, cpu/<case>_contended_pinned/<B>
+//                             (for mlp_adam/128, mlp_sgd/128 and cnn_adam/128) the same step
+//                             with a competing busy process beside it (bench/busy_loop.hpp: a
+//                             shell busy loop, unpinned or pinned to the last CPU), started
+//                             before the warm-up and killed after the timing: a shared machine
+//                             (CI runner, laptop, a data loader beside the trainer)
 //
 // Counters: images_per_second (B x steps / time), GFLOP/s, us_per_step. GFLOP/s counts the
 // multiply-adds of the GEMMs and convolutions only (bias, activations, pooling, dropout, the
@@ -62,6 +71,8 @@
 #include <vector>
 
 #include "bench_util.hpp"
+#include "busy_loop.hpp"
+#include "core/cpu_features.hpp"
 #include "core/info.hpp"
 #include "core/tensor.hpp"
 #include "kernels/conv2d.hpp"
@@ -177,12 +188,16 @@ struct TrainStep {
   Tensor x, y;
 };
 
-/// What a case trains: its model builder, optimizer, batch and FLOPs per step.
+enum class Contention { None, Unpinned, Pinned };
+
+/// What a case trains: its model builder, optimizer, batch and FLOPs per step, and the busy
+/// process beside it.
 struct Workload {
   std::function<Sequential()> build;
   Opt opt;
   std::int64_t batch;
   double flops_per_step;
+  Contention contention = Contention::None;
 };
 
 void report(benchmark::State& state, const Workload& w, int steps_per_iteration, double seconds,
@@ -228,6 +243,9 @@ std::string no_sync_check(TrainStep& step, int device) {
 
 void train(benchmark::State& state, const std::string& name, const Workload& w, Device device,
            int steps_per_iteration) {
+  std::unique_ptr<BusyLoop> busy;  // before the warm-up, gone after the timing
+  if (w.contention != Contention::None)
+    busy = std::make_unique<BusyLoop>(w.contention == Contention::Pinned);
   TrainStep step(w.build(), device, w.opt, w.batch);
   for (int i = 0; i < 3; ++i) step.run();  // warm-up: first touch, pool growth, module loading
   const float first_loss = step.loss();    // reads back (synchronises) outside the timing
@@ -270,6 +288,7 @@ void train(benchmark::State& state, const std::string& name, const Workload& w, 
   }
   report(state, w, steps_per_iteration, seconds, device.is_cuda() ? host_seconds : 0.0);
   state.counters["loss"] = last_loss;
+  if (busy) state.counters["busy_loop_cpu"] = busy->cpu();
 }
 
 /// Registers `<dev>/<model>/<B>` and, on CUDA, `<dev>/<model>_x50/<B>` as well.
@@ -292,26 +311,49 @@ void register_case(Device device, const std::string& model, const Workload& w) {
   }
 }
 
+// The contended twins of a CPU case: _contended and _contended_pinned.
+void register_contended(Device device, const std::string& model, Workload w) {
+  if (device.is_cuda()) return;
+  w.contention = Contention::Unpinned;
+  register_case(device, model + "_contended", w);
+  w.contention = Contention::Pinned;
+  register_case(device, model + "_contended_pinned", w);
+}
+
 void register_for(Device device) {
   for (std::int64_t batch : {128, 1024}) {
     for (Opt opt : {Opt::Adam, Opt::Sgd}) {
-      register_case(device, std::string("mlp_") + opt_name(opt),
-                    Workload{[device, batch] { return build_mlp_model(device, batch); }, opt, batch,
-                             mlp_step_flops(batch)});
+      const std::string model = std::string("mlp_") + opt_name(opt);
+      const Workload w{[device, batch] { return build_mlp_model(device, batch); }, opt, batch,
+                       mlp_step_flops(batch)};
+      register_case(device, model, w);
+      if (batch == 128) register_contended(device, model, w);
     }
   }
-  // The CNN: `auto` as minidl-train runs it; on CUDA also each GPU backend on its own.
+  // The CNN: `auto` as minidl-train runs it (on the CPU also at batch 32 and 256, and with a
+  // busy process beside it); each backend of the device on its own.
   std::vector<ConvBackend> backends{ConvBackend::Auto};
-  if (device.is_cuda()) backends.insert(backends.end(), {ConvBackend::Cudnn, ConvBackend::Own});
+  if (device.is_cuda()) {
+    backends.insert(backends.end(), {ConvBackend::Cudnn, ConvBackend::Own});
+  } else {
+    backends.push_back(ConvBackend::Cpu);
+    if (cpu::onednn_available()) backends.push_back(ConvBackend::OneDnn);
+  }
+  const std::int64_t side = 28;  // sqrt(kFeatures), as build_cnn derives it
   for (ConvBackend backend : backends) {
-    const train::TrainConfig c = cnn_train_config(device, backend);
-    const std::int64_t side = 28;  // sqrt(kFeatures), as build_cnn derives it
-    const std::string model = backend == ConvBackend::Auto
-                                  ? "cnn_adam"
-                                  : "cnn_adam_" + std::string(conv_backend_name(backend));
-    register_case(device, model,
-                  Workload{[c] { return train::build_cnn(c, kFeatures); }, Opt::Adam, c.batch,
-                           cnn_step_flops(c, side, c.batch)});
+    train::TrainConfig c = cnn_train_config(device, backend);
+    const bool is_auto = backend == ConvBackend::Auto;
+    const std::string model =
+        is_auto ? "cnn_adam" : "cnn_adam_" + std::string(conv_backend_name(backend));
+    std::vector<std::int64_t> batches{c.batch};
+    if (is_auto && !device.is_cuda()) batches = {32, c.batch, 256};
+    for (std::int64_t batch : batches) {
+      c.batch = batch;
+      const Workload w{[c] { return train::build_cnn(c, kFeatures); }, Opt::Adam, c.batch,
+                       cnn_step_flops(c, side, c.batch)};
+      register_case(device, model, w);
+      if (is_auto && batch == kCnnBatch) register_contended(device, model, w);
+    }
   }
 }
 
@@ -325,6 +367,9 @@ void add_cpu_context() {
   benchmark::AddCustomContext("omp_max_threads", std::to_string(omp_get_max_threads()));
   benchmark::AddCustomContext("openblas_threads", std::to_string(info.openblas_threads));
   benchmark::AddCustomContext("openblas_config", info.openblas_config);
+  benchmark::AddCustomContext("cpu_features", cpu_features_string());
+  benchmark::AddCustomContext("onednn", cpu::onednn_available() ? cpu::onednn_version()
+                                                                : std::string("(not built in)"));
   for (const char* var : {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
                           "OPENBLAS_NUM_THREADS", "OMP_PROC_BIND"}) {
     benchmark::AddCustomContext(std::string("env_") + var, env_or(var, "(unset)"));

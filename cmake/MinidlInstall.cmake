@@ -19,7 +19,7 @@ foreach(dir core kernels layers optim data io svm training dist)
           FILES_MATCHING PATTERN "*.hpp" PATTERN "dispatch.hpp" EXCLUDE PATTERN "checks.hpp" EXCLUDE
           PATTERN "elementwise_cpu.hpp" EXCLUDE PATTERN "update_cpu.hpp" EXCLUDE PATTERN "loader_cuda.hpp" EXCLUDE
           PATTERN "pool2d_math.hpp" EXCLUDE PATTERN "smo_step.hpp" EXCLUDE
-          PATTERN "conv2d_igemm.hpp" EXCLUDE PATTERN "online_softmax.hpp" EXCLUDE
+          PATTERN "conv2d_igemm.hpp" EXCLUDE PATTERN "conv2d_cpu.hpp" EXCLUDE PATTERN "online_softmax.hpp" EXCLUDE
           PATTERN "conv2d_algo.hpp" EXCLUDE PATTERN "chunked_sum.hpp" EXCLUDE
           PATTERN "alias.hpp" EXCLUDE PATTERN "ce_tile.hpp" EXCLUDE PATTERN "working_set.hpp" EXCLUDE
           PATTERN "mpi_detail.hpp" EXCLUDE PATTERN "nccl_detail.hpp" EXCLUDE

@@ -1,7 +1,9 @@
 // 2-D convolution (cross-correlation, no kernel reversal), forward and the three
-// gradients, on three backends: CPU (im2col + OpenBLAS SGEMM, OpenMP over the
-// batch), cuDNN 9 (algorithms found per shape and cached with their workspace),
-// and minidl's own CUDA kernel (implicit GEMM with shared-memory tiles).
+// gradients, on four backends: on the CPU, `cpu` (im2col + OpenBLAS SGEMM, OpenMP over
+// the batch, an AVX2 direct path for one input channel; the oracle) and `onednn`
+// (oneDNN's convolution primitives, planned per shape and cached, when minidl is built
+// with oneDNN); on CUDA, cuDNN 9 (algorithms found per shape and cached with their
+// workspace) and minidl's own kernel (implicit GEMM with shared-memory tiles).
 //
 // Layout: NCHW activations, x [B, C_in, H, W], y [B, C_out, P, Q] (cuDNN's and
 // PyTorch's default), weights [C_out, C_in, K1, K2] (PyTorch's), bias [C_out].
@@ -44,14 +46,20 @@ namespace minidl {
 
 enum class ConvPadding { Valid, Same, HalfKernel, Explicit };
 
-/// Which implementation runs. CPU tensors always use the CPU code (Auto or Cpu;
-/// Cudnn / Own on CPU tensors are a DeviceError). CUDA tensors: Auto = cuDNN,
-/// except asymmetric `same` padding (even kernels), which cuDNN cannot express
-/// and minidl's own kernel handles; Cudnn = cuDNN (ValueError on asymmetric
-/// padding); Own = minidl's implicit-GEMM kernels; Cpu on CUDA tensors = DeviceError.
-enum class ConvBackend { Auto, Cpu, Cudnn, Own };
+/// Which implementation runs.
+/// CPU tensors: Cpu = im2col + OpenBLAS (with the AVX2 direct path where it applies);
+/// OneDnn = oneDNN (ValueError when minidl was built without it); Auto = oneDNN when
+/// built with it, except where conv2d_cpu_auto_uses_onednn says the `cpu` backend is
+/// faster, else Cpu. Cudnn / Own on CPU tensors are a DeviceError.
+/// CUDA tensors: Auto = cuDNN, except asymmetric `same` padding (even kernels), which
+/// cuDNN cannot express and minidl's own kernel handles; Cudnn = cuDNN (ValueError on
+/// asymmetric padding); Own = minidl's implicit-GEMM kernels; Cpu / OneDnn on CUDA
+/// tensors = DeviceError.
+enum class ConvBackend { Auto, Cpu, Cudnn, Own, OneDnn };
 
-const char* conv_backend_name(ConvBackend b);  // "auto", "cpu", "cudnn", "own"
+const char* conv_backend_name(ConvBackend b);  // "auto", "cpu", "cudnn", "own", "onednn"
+/// The backend named `name` (one of conv_backend_name's); ValueError listing them otherwise.
+ConvBackend parse_conv_backend(const std::string& name);
 
 struct Conv2dParams {
   std::int64_t stride_h = 1;
@@ -82,6 +90,10 @@ struct Conv2dGeometry {
 Conv2dGeometry conv2d_geometry(const Shape& x, const Shape& w, const Conv2dParams& params,
                                const std::string& who = "conv2d");
 
+/// The CPU backend Auto runs for g on this machine and build (Cpu or OneDnn): the rule
+/// and the measurements behind it are in kernels/conv2d.cpp.
+ConvBackend conv2d_cpu_auto_backend(const Conv2dGeometry& g);
+
 /// y [B, M, P, Q] = conv(x, w) (+ b when b is defined, [M]). Overwrites y
 /// (allocated when undefined). y must not alias x.
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y,
@@ -108,11 +120,27 @@ Tensor conv_weight_from_course(const Tensor& w_course);
 Tensor conv_weight_to_course(const Tensor& w);
 
 namespace cpu {
+// Backend `cpu`: im2col + OpenBLAS (kernels/conv2d_im2col.cpp), with the AVX2 direct path
+// (kernels/conv2d_direct.cpp) where it applies.
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
                     float* y);
 void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx);
 void conv2d_backward_filter(const Conv2dGeometry& g, const float* x, const float* dy, float* dw,
                             float beta);
+// Backend `onednn` (kernels/conv2d_onednn.cpp). Same contracts as the three above; without
+// oneDNN in the build each throws ValueError.
+/// Whether this minidl was built with oneDNN, and its version ("2.6.3"; "" without).
+bool onednn_available();
+std::string onednn_version();
+void conv2d_forward_onednn(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
+                           float* y);
+void conv2d_backward_data_onednn(const Conv2dGeometry& g, const float* dy, const float* w,
+                                 float* dx);
+void conv2d_backward_filter_onednn(const Conv2dGeometry& g, const float* x, const float* dy,
+                                   float* dw, float beta);
+/// oneDNN's name for the implementation it picked for pass 0 (forward with bias),
+/// 1 (backward data) or 2 (backward weights) of g, e.g. "jit:avx2" (plans it if needed).
+std::string conv2d_onednn_impl(const Conv2dGeometry& g, int pass);
 }  // namespace cpu
 
 namespace cuda {

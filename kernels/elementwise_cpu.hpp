@@ -8,13 +8,14 @@
 // for the polynomial ones (sigmoid, tanh: about 12 instructions a float). map_wide
 // runs the same functor, inlined into a copy of the loop compiled for AVX2+FMA
 // (8 floats a vector, fused multiply-adds, blends; 3x the SSE2 loop's rate), when
-// the CPU has both (checked once at run time, as conv2d's direct path does). The
+// the CPU has both (core/cpu_features.hpp, asked once). The
 // math stays written once, in functors.hpp; FMA contraction may move a result by
 // an ulp or two against the SSE2 loop (tests/kernels/activation_test.cpp).
 #pragma once
 
 #include <cstdint>
 
+#include "../core/cpu_features.hpp"
 #include "chunked_sum.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -35,15 +36,8 @@ void map(float* out, std::int64_t n, F f, const In*... in) {
   for (std::int64_t i = 0; i < n; ++i) out[i] = f(in[i]...);
 }
 
-/// Whether this CPU runs AVX2 and FMA instructions (and so map_avx2).
-inline bool cpu_has_avx2_fma() {
-#if MINIDL_CPU_AVX2
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-#else
-  return false;
-#endif
-}
+/// Whether this CPU runs AVX2 and FMA instructions (and so map_avx2): core/cpu_features.hpp.
+using minidl::cpu_has_avx2_fma;
 
 #if MINIDL_CPU_AVX2
 /// map compiled for AVX2+FMA. Requires cpu_has_avx2_fma(). (The pragma must sit in

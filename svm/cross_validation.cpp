@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <iterator>
 #include <mutex>
 
 #include "../core/random.hpp"
@@ -103,7 +104,14 @@ CrossValidationResult cross_validate(const SvcOptions& options, const Tensor& x_
       } else {
         const Tensor xt = gather(train_idx);
         const Tensor yt = from_vector(train_y, {static_cast<std::int64_t>(train_y.size())}).to(dev);
-        SVC model(fold_options);
+        // A class weight for a class this training part lacks (a tiny class all in
+        // the held-out fold) names no sample here: SVC would refuse it.
+        SvcOptions o = fold_options;
+        for (auto it = o.class_weight.begin(); it != o.class_weight.end();)
+          it = std::find(train_y.begin(), train_y.end(), it->first) == train_y.end()
+                   ? o.class_weight.erase(it)
+                   : std::next(it);
+        SVC model(o);
         model.fit(xt, yt);
         const Tensor xs = gather(test_idx);
         if (cv.probability) {

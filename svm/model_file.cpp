@@ -226,11 +226,26 @@ SVC load_model(const std::string& path, std::int64_t num_features, std::size_t m
       fail(path, line, 1, "unknown model-file key " + detail::excerpt(key));
     }
   }
-  MINIDL_CHECK(in_sv, IoError, path, ": no \"SV\" line (not a LIBSVM model?)");
-  MINIDL_CHECK(have_kernel && nr_class >= 2 && total_sv >= 0 && !rho.empty() && !labels.empty() &&
-                   !nr_sv.empty(),
-               IoError, path,
-               ": the header lacks one of kernel_type, nr_class, total_sv, rho, label, nr_sv");
+  if (!in_sv)
+    fail(path, line + 1, 1,
+         "the file ends before the \"SV\" line that starts the support vectors (not a LIBSVM "
+         "model?)");
+  {
+    // svm-predict crashes on a header without rho or nr_sv; name what is missing.
+    std::string missing;
+    const auto need_key = [&](bool present, const char* key) {
+      if (!present) missing += (missing.empty() ? "" : ", ") + std::string(key);
+    };
+    need_key(seen.count("svm_type") > 0, "svm_type");
+    need_key(have_kernel, "kernel_type");
+    need_key(nr_class >= 2, "nr_class");
+    need_key(total_sv >= 0, "total_sv");
+    need_key(!rho.empty(), "rho");
+    need_key(!labels.empty(), "label");
+    need_key(!nr_sv.empty(), "nr_sv");
+    if (!missing.empty())
+      fail(path, line, 1, "the header before \"SV\" lacks " + missing);
+  }
   if (prob_a.empty() != prob_b.empty())
     fail(path, prob_line, 1,
          prob_a.empty() ? "probB without probA (probability models carry both)"

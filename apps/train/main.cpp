@@ -6,10 +6,20 @@
 //   minidl-train --resume ckpt.safetensors --epochs 10   # continues with epoch 6
 //   minidl-train --model cnn            # 2 x (conv 5x5 same + ReLU + max-pool 2), dense 1024
 //   minidl-train --export-onnx model.onnx   # the trained model for ONNX Runtime & co.
+//   mpirun -np 4 minidl-train ...       # data-parallel: --batch is the global batch
 //
 // Writes <out>/metrics.csv (per epoch), <out>/curves.svg (loss and accuracy
 // curves; open it in a browser) and <out>/confusion.csv.
+//
+// Under mpirun (or srun) every process runs this program; rank 0 alone prints,
+// writes the outputs and the checkpoints (training/trainer.hpp), the others
+// train and evaluate their shard silently. An error on any rank ends the whole
+// job (dist::abort) with "[rank r] error: minidl-train: <message>".
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
 
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +28,7 @@
 #include <sstream>
 
 #include "core/info.hpp"
+#include "dist/process.hpp"
 #include "io/onnx_export.hpp"
 #include "options.hpp"
 #include "report.hpp"
@@ -30,6 +41,11 @@ using namespace minidl;
 using namespace minidl::train;
 
 int run(int argc, char** argv) {
+  const int world = dist::world_size();
+  const bool rank0 = dist::rank() == 0;
+  // Only rank 0 prints: the other ranks' standard output goes nowhere (their errors
+  // still reach stderr, through dist::abort).
+  if (!rank0) std::cout.rdbuf(nullptr);
   Options options;
   try {
     options = parse_options(argc, argv);
@@ -37,22 +53,35 @@ int run(int argc, char** argv) {
     std::cout << help.what();
     return 0;
   }
-  // Everything that can be wrong with the outputs is found now, not after training.
-  check_paths(options);
+  // Everything that can be wrong with the outputs is found now, not after training
+  // (on rank 0, the one that writes them; every rank reads --resume).
+  check_paths(options, rank0);
   TrainConfig& config = options.train;
   SvmConfig& svm_config = options.svm;
   const std::string& data_dir = options.data_dir;
   const std::string& out_dir = options.out_dir;
   const bool no_progress = options.no_progress;
-  if (options.threads > 0) set_cpu_threads(options.threads);
+  if (options.threads > 0) {
+    set_cpu_threads(options.threads);
+  } else if (dist::local_size() > 1 && std::getenv("OMP_NUM_THREADS") == nullptr) {
+    // Processes sharing a node share its cores: all of them each would oversubscribe.
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    set_cpu_threads(std::max(1, cores / dist::local_size()));
+  }
   if (options.device == "auto") {
-    config.device = cuda_available() ? Device::cuda() : Device::cpu();
+    // One GPU per process on a node: local rank r uses GPU r (modulo the count).
+    config.device = cuda_available()
+                        ? Device::cuda(dist::local_rank() % std::max(1, cuda_device_count()))
+                        : Device::cpu();
   } else {
     config.device = Device::parse(options.device);
+    if (config.device.is_cuda() && world > 1 && options.device == "cuda")
+      config.device = Device::cuda(dist::local_rank() % std::max(1, cuda_device_count()));
     check_device(config.device);
   }
 
   std::cout << "minidl " << version() << " on " << config.device;
+  if (world > 1) std::cout << " x " << world << " processes";
   if (config.device.is_cuda())
     std::cout << " (" << CudaContext::get(config.device.index()).info().name << ")";
   if (config.model == "svm") {
@@ -108,6 +137,7 @@ int run(int argc, char** argv) {
               << " support vectors\n\ntest accuracy " << 100.0 * r.evaluation.accuracy << "% ("
               << r.evaluation.samples << " images)\n\nconfusion matrix:\n"
               << confusion_table(r.evaluation, class_names);
+    if (!rank0) return 0;
     write_confusion(r.evaluation);
     std::ostringstream metrics;
     metrics.precision(9);
@@ -133,7 +163,7 @@ int run(int argc, char** argv) {
                 << ": nothing to train (raise --epochs to continue); evaluating it\n";
   }
 
-  const bool tty = !no_progress && ::isatty(STDOUT_FILENO);
+  const bool tty = rank0 && !no_progress && ::isatty(STDOUT_FILENO);
   auto on_progress = [&](const Progress& p) {
     std::cout << "\r" << progress_line(p) << "\x1b[K" << std::flush;
   };
@@ -142,7 +172,8 @@ int run(int argc, char** argv) {
     std::cout << epoch_line(m, config.epochs) << std::endl;
   };
   const std::vector<EpochMetrics> history =
-      trainer.run(tty ? std::function<void(const Progress&)>(on_progress) : nullptr, on_epoch);
+      trainer.run(tty ? std::function<void(const Progress&)>(on_progress) : nullptr,
+                  rank0 ? std::function<void(const EpochMetrics&)>(on_epoch) : nullptr);
 
   const Evaluation& final_eval = trainer.final_evaluation();
   std::cout << "\ntest accuracy " << std::fixed;
@@ -151,6 +182,7 @@ int run(int argc, char** argv) {
             << " images)\n\nconfusion matrix:\n"
             << confusion_table(final_eval, class_names);
 
+  if (!rank0) return 0;
   write_confusion(final_eval);
   write_text_file(out_dir + "/metrics.csv", test_metrics_csv(history));
   write_text_file(out_dir + "/curves.svg", curves_svg(history));
@@ -170,10 +202,17 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   try {
+    // A process started by mpirun / srun joins the job; otherwise a world of one.
+    minidl::dist::Session session;
     return run(argc, argv);
   } catch (const std::exception& e) {
     // Messages name what is wrong; the program's name is added here, once.
-    std::cerr << "minidl-train: " << shorten_tokens(e.what()) << "\n";
+    const std::string message = "minidl-train: " + shorten_tokens(e.what());
+    // With other processes waiting in a collective, end the whole job, not just
+    // this process (dist/process.hpp: never finalize after an error on one rank).
+    if (minidl::dist::initialized() && minidl::dist::world_size() > 1)
+      minidl::dist::abort(message);
+    std::cerr << message << "\n";
     return 1;
   }
 }

@@ -55,8 +55,10 @@ Options parse_options(int argc, const char* const argv[]);
 /// --out is (or can be created as) a writable folder, --save, --svm-save and
 /// --export-onnx can be
 /// written (a missing folder, a directory or a device node are errors), --resume
-/// is a readable regular file. IoError naming the option.
-void check_paths(const Options& options);
+/// is a readable regular file. IoError naming the option. Without `outputs` only
+/// --resume is checked (the ranks of a distributed run other than 0, which write
+/// nothing but read the checkpoint).
+void check_paths(const Options& options, bool outputs = true);
 
 /// `text` with every whitespace-separated token longer than `max` bytes cut to
 /// its first `max` bytes plus "...(N bytes)": a 5 MB argument is not echoed. The

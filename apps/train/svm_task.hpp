@@ -21,7 +21,11 @@ struct SvmReport {
 };
 
 /// Standardises train and test with train's per-pixel mean and standard
-/// deviation, fits an SVC on `device`, predicts the test set.
+/// deviation, fits an SVC on `device`, predicts the test set. Under mpirun (dist
+/// initialised, more than one process) it is a collective: the sub-problems are
+/// shared among the processes (svm/distributed_fit.hpp), every process gets the
+/// whole model, each predicts its slice of the test set and the confusion counts
+/// are summed; only rank 0 writes config.save_model.
 SvmReport run_svm(const SvmConfig& config, Device device, const Dataset& train,
                   const Dataset& test);
 

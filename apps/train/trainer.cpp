@@ -1,10 +1,13 @@
 #include "trainer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
 
 #include "data/loader.hpp"
+#include "dist/data_parallel.hpp"
+#include "dist/process.hpp"
 #include "io/checkpoint.hpp"
 #include "io/safetensors.hpp"
 #include "layers/activation.hpp"
@@ -59,6 +62,8 @@ std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c,
       detail::concat("unknown optimizer '", c.optimizer, "' (sgd, adam or adamw)"));
 }
 
+// --batch is the global batch; under mpirun each process loads its share of it
+// (dist::sharded: shard = rank, shards = world size).
 LoaderOptions loader_options(const TrainConfig& c, bool shuffle) {
   LoaderOptions o;
   o.batch_size = c.batch;
@@ -67,7 +72,7 @@ LoaderOptions loader_options(const TrainConfig& c, bool shuffle) {
   o.device = c.device;
   o.mean = kFashionMnistTrainMean;
   o.stddev = kFashionMnistTrainStd;
-  return o;
+  return dist::initialized() ? dist::sharded(o) : o;
 }
 
 // Both models' head: Dense(h) + ReLU (+ Dropout) per hidden size, Dense(10) "logits",
@@ -91,15 +96,6 @@ Sequential build_mlp(const TrainConfig& config, std::int64_t features) {
   add_classifier(net, config);
   return net;
 }
-
-namespace {
-ConvBackend parse_conv_backend(const std::string& name) {
-  for (ConvBackend b : {ConvBackend::Auto, ConvBackend::Cpu, ConvBackend::Cudnn, ConvBackend::Own})
-    if (name == conv_backend_name(b)) return b;
-  throw ValueError(detail::concat("unknown convolution backend '", name,
-                                  "' (auto, cpu, cudnn or own)"));
-}
-}  // namespace
 
 Sequential build_cnn(const TrainConfig& config, std::int64_t features) {
   MINIDL_CHECK(config.model == "cnn", ValueError, "build_cnn for model '",
@@ -161,14 +157,25 @@ TrainingRun::TrainingRun(TrainConfig config, Dataset train, Dataset test)
                "): nothing to train on");
   MINIDL_CHECK(test_.images.defined() && test_.images.size(0) > 0, ValueError,
                "the test set is empty: nothing to evaluate on");
+  const int world = dist::initialized() ? dist::world_size() : 1;
+  if (world > 1 && config_.batch % world != 0) {
+    const std::int64_t down = config_.batch / world * world;
+    throw ValueError(detail::concat(
+        "--batch ", config_.batch, " is the global batch, shared equally by the ", world,
+        " processes: it must be a multiple of ", world, " (e.g. --batch ",
+        down > 0 ? detail::concat(down, " or ") : std::string(), down + world, ")"));
+  }
   const std::int64_t features = train_.images.size(1);
   if (!config_.resume.empty()) config_.lr = checkpoint_base_lr(config_.resume, config_.lr);
-  model_ = std::make_unique<Sequential>(build_model(config_, features));
-  optimizer_ = make_optimizer(config_, model_->graph().parameters());
   train_loader_ = std::make_unique<DataLoader>(train_.images, train_.labels,
                                                loader_options(config_, true));
   test_loader_ =
       std::make_unique<DataLoader>(test_.images, test_.labels, loader_options(config_, false));
+  // Each process's model takes its share of a global batch (all of it in a world of one).
+  TrainConfig local = config_;
+  local.batch = config_.batch / world;
+  model_ = std::make_unique<Sequential>(build_model(local, features));
+  optimizer_ = make_optimizer(config_, model_->graph().parameters());
   TrainerOptions o;
   o.epochs = config_.epochs;
   const std::int64_t batches = train_loader_->batches_per_epoch();
@@ -177,6 +184,7 @@ TrainingRun::TrainingRun(TrainConfig config, Dataset train, Dataset test)
   o.checkpoint = config_.save;
   o.resume = config_.resume;
   o.report_every = 10;
+  o.data_parallel = dist::initialized();  // a no-op in a world of one
   trainer_ = std::make_unique<Trainer>(*model_, *optimizer_, std::move(o));
   start_epoch_ = trainer_->epochs_done();
 }

@@ -22,7 +22,7 @@ struct TrainConfig {
   std::vector<std::int64_t> hidden{256, 128};  // hidden Dense sizes (the CNN's: {1024})
   float dropout = 0.0f;                        // after each hidden Dense + ReLU
   // cnn only: a 5x5 `same` Conv2d + ReLU + 2x2 max-pool per entry, then the hidden
-  // Dense layers. conv_backend: auto | cpu | cudnn | own (kernels/conv2d.hpp).
+  // Dense layers. conv_backend: auto | cpu | onednn | cudnn | own (kernels/conv2d.hpp).
   std::vector<std::int64_t> conv_channels{32, 64};
   std::int64_t conv_kernel = 5;
   std::string conv_backend = "auto";

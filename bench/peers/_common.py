@@ -637,7 +637,8 @@ def sweep(args, passthrough, script_path, case_prefix, compare):
     return 0 if best else 1
 
 
-def sweep_passthrough(args, flags=("quick", "no_compile"), options=("repeat", "warmup", "seconds", "impl", "filter")):
+def sweep_passthrough(args, flags=("quick", "no_compile"),
+                      options=("repeat", "warmup", "seconds", "impl", "filter", "contended")):
     """The single-run options of `args` a sweep hands to each child."""
     passthrough = []
     for flag in flags:
@@ -654,20 +655,71 @@ TRAIN_ENV_VARS = ["OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENB
                   "MKL_NUM_THREADS", "LD_LIBRARY_PATH"]
 
 
+class BusyLoop:
+    """The competing busy process of the contended cases, as minidl's (bench/busy_loop.hpp):
+    `/bin/sh -c 'while :; do :; done'`, pinned to the last CPU this process may use or not;
+    started before the case's warm-up, killed after its timing."""
+
+    def __init__(self, pinned):
+        self.pinned, self.proc, self.cpu = pinned, None, None
+        if pinned:
+            try:
+                self.cpu = max(os.sched_getaffinity(0))
+            except (AttributeError, ValueError):
+                self.cpu = None
+
+    def __enter__(self):
+        cpu = self.cpu
+
+        def pin():
+            if cpu is not None:
+                os.sched_setaffinity(0, {cpu})
+        self.proc = subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"], preexec_fn=pin)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+        return False
+
+
+CONTENTION = {"": None, "_contended": False, "_contended_pinned": True}
+
+
+def contended_names(args):
+    """The contention suffixes to time: "" (quiet) and, with --contended, _contended (busy
+    loop unpinned) and _contended_pinned."""
+    mode = getattr(args, "contended", None)
+    if not mode:
+        return [""]
+    return [""] + {"unpinned": ["_contended"], "pinned": ["_contended_pinned"],
+                   "both": ["_contended", "_contended_pinned"]}[mode]
+
+
+def with_suffix(name, suffix):
+    dev, case, batch = name.split("/")
+    return "%s/%s%s/%s" % (dev, case, suffix, batch)
+
+
 def compile_available(dev):
     """torch.compile exists (PyTorch 2.x) and is not switched off (--no-compile)."""
     return hasattr(torch, "compile") and dev == "cpu"
 
 
-def _time_case(args, dev, cname, kind, impl, batch, steps, make_step, step_flops, compiled):
-    """One timed configuration of a case: a dict with images_per_second etc., or with error."""
+def _time_case(args, dev, cname, kind, impl, batch, steps, make_step, step_flops, compiled,
+               busy=None):
+    """One timed configuration of a case: a dict with images_per_second etc., or with error.
+    busy: None (quiet) or the pinning of a BusyLoop running beside the warm-up and timing."""
     step = None
+    loop = None
     try:
         step = make_step(dev, kind, impl, batch)
         if compiled:
             # forward and backward through TorchInductor (AOTAutograd); the optimizer step
             # stays eager with the impl that was fastest uncompiled.
             step.model = torch.compile(step.model)
+        if busy is not None:
+            loop = BusyLoop(busy).__enter__()
         t0 = time.perf_counter()
         if dev == "cuda":
             times = time_steps_cuda(step, args.warmup or 10,
@@ -684,6 +736,8 @@ def _time_case(args, dev, cname, kind, impl, batch, steps, make_step, step_flops
                                             if str(e) else ""))
         return {"impl": impl, "error": "%s: %s" % (type(e).__name__, e)}
     finally:
+        if loop is not None:
+            loop.__exit__(None, None, None)
         step = None
         if dev == "cuda":
             torch.cuda.synchronize()
@@ -743,16 +797,27 @@ def run_train_cases(args, dev, cases, make_step, step_flops):
             res.update({"ips": best["images_per_second"], "impl": best["impl"],
                         "us_per_step": best["us_per_step"]})
         results.append(res)
-        if want_compile and good:
-            cc = compiled_name(cname)
-            r = _time_case(args, dev, cc, kind, res["impl"], batch, steps, make_step, step_flops,
-                           True)
-            cres = {"name": cc, "optimizer": kind, "batch": batch, "steps_per_sample": steps,
-                    "impls": [r], "compiled": True, "optional": True}
+        if not good:
+            continue
+        # The twins, each with the fastest optimizer implementation: contended (a busy loop
+        # beside it), torch.compile, and torch.compile contended.
+        twins = [(sfx, False) for sfx in contended_names(args)[1:] if dev == "cpu"]
+        if want_compile:
+            twins += [(sfx, True) for sfx in contended_names(args) if dev == "cpu"]
+        for sfx, compiled in twins:
+            tname = with_suffix(cname, sfx)
+            if compiled:
+                tname = compiled_name(tname)
+            r = _time_case(args, dev, tname, kind, res["impl"], batch, steps, make_step,
+                           step_flops, compiled, CONTENTION[sfx])
+            tres = {"name": tname, "optimizer": kind, "batch": batch, "steps_per_sample": steps,
+                    "impls": [r], "compiled": compiled, "contended": sfx[1:] or None,
+                    "optional": True}
             if "error" not in r:
-                cres.update({"ips": r["images_per_second"], "impl": "compile+" + r["impl"],
+                tres.update({"ips": r["images_per_second"],
+                             "impl": ("compile+" if compiled else "") + r["impl"],
                              "us_per_step": r["us_per_step"]})
-            results.append(cres)
+            results.append(tres)
     return results
 
 
@@ -820,6 +885,11 @@ def add_train_args(ap):
                     help="cpu: total timed seconds per case and implementation (default 2, quick 0.5)")
     ap.add_argument("--impl", default="all", choices=["all", "default", "foreach", "fused"],
                     help="optimizer implementation(s) to time (default: every one available)")
+    ap.add_argument("--contended", nargs="?", const="both", choices=["unpinned", "pinned", "both"],
+                    help="cpu: also time each case with a busy loop (sh -c 'while :; do :; done') "
+                         "beside it, unpinned (<case>_contended), pinned to the last CPU "
+                         "(<case>_contended_pinned) or both (the default), as minidl_bench_train's "
+                         "contended cases")
     ap.add_argument("--no-compile", action="store_true",
                     help="cpu: skip the torch.compile twin of each case (<case>_compile)")
     ap.add_argument("--sweep", action="store_true",

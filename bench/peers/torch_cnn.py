@@ -12,10 +12,13 @@ cnn_config(), which bench/train_bench.cpp reuses):
   float32 throughout; on CUDA cuDNN with torch.backends.cudnn.benchmark = True (its own
   algorithm search, like minidl's) and TF32 off (minidl runs FP32 math), as torch_conv.py.
 
-Cases (named like minidl's, batch 128 as cnn_config()):
-  <dev>/cnn_adam/128       one step per timed sample on CUDA (events around it, like minidl);
+Cases (named like minidl's; batch 128 as cnn_config(), on the CPU also 32 and 256):
+  <dev>/cnn_adam/<B>       one step per timed sample on CUDA (events around it, like minidl);
                            on the CPU, per-step time from perf_counter around runs of steps
+                           (B = 32, 128, 256; --quick: 128 only)
   cuda/cnn_adam_x50/128    50 steps per timed sample (CUDA only)
+  cpu/cnn_adam_contended[_pinned]/<B>   with --contended: a busy loop beside the step
+                           (bench/peers/_common.py BusyLoop, as minidl's contended cases)
 <dev>/<case>_compile/<B>: on the CPU with PyTorch 2.x, the same step with the model through
 torch.compile (TorchInductor, forward and backward; the optimizer eager with the implementation
 that was fastest), compared with minidl's <case>; --no-compile skips it. The first steps compile
@@ -33,9 +36,10 @@ layer but conv1's dx, which neither framework computes: the input needs no gradi
 
 --minidl takes the JSON of `minidl_bench_train --benchmark_out=F --benchmark_out_format=json`
 and prints minidl's images/s (the median of its repetitions when it has them), PyTorch's and
-minidl/torch (> 1: minidl is faster). On CUDA each torch case is compared with every minidl
+minidl/torch (> 1: minidl is faster). Each torch case is compared with every minidl
 convolution backend case there is: cuda/cnn_adam/128 (auto), cuda/cnn_adam_cudnn/128 and
-cuda/cnn_adam_own/128 (and their _x50 twins).
+cuda/cnn_adam_own/128 (and their _x50 twins); cpu/cnn_adam/<B> (auto), cpu/cnn_adam_cpu/128
+(im2col + OpenBLAS) and cpu/cnn_adam_onednn/128.
 
 --threads: CPU intra-op threads (default: $OMP_NUM_THREADS, else every CPU this process may
 use, as minidl's OpenMP). --sweep runs every {environment} x {1, 2 threads} configuration in a
@@ -59,8 +63,10 @@ SIDE, CLASSES = 28, 10
 CONV_CHANNELS, KERNEL = [32, 64], 5
 HIDDEN, DROPOUT = 1024, 0.4
 BATCH = 128
+BATCHES = [32, 128, 256]  # the CPU cases (minidl_bench_train's cpu/cnn_adam/<B>)
 STEPS_PER_SAMPLE_CUDA = 50  # the cuda/..._x50 cases
-CONV_BACKENDS = ["cudnn", "own"]  # minidl's cuda/cnn_adam_<backend>/... cases
+CONV_BACKENDS = {"cuda": ["cudnn", "own"], "cpu": ["cpu", "onednn"]}  # minidl's
+# <dev>/cnn_adam_<backend>/... cases
 
 
 def step_flops(b):
@@ -92,9 +98,10 @@ def CnnStep(dev, kind, impl, batch, seed=1):
     return _common.TrainStep(make_model(), dev, kind, impl, batch, SIDE * SIDE, CLASSES)
 
 
-def cases_for(dev):
+def cases_for(dev, quick=False):
     """(name, optimizer, batch, steps per CUDA sample) for every case."""
-    cases = [("%s/cnn_adam/%d" % (dev, BATCH), "adam", BATCH, 1)]
+    cases = [("%s/cnn_adam/%d" % (dev, b), "adam", b, 1)
+             for b in ([BATCH] if quick or dev == "cuda" else BATCHES)]
     if dev == "cuda":
         cases.append(("%s/cnn_adam_x%d/%d" % (dev, STEPS_PER_SAMPLE_CUDA, BATCH), "adam", BATCH,
                       STEPS_PER_SAMPLE_CUDA))
@@ -106,9 +113,8 @@ def minidl_names(name):
     name = _common.eager_name(name)  # <case>_compile (torch.compile) -> <case>
     dev, case, batch = name.split("/")
     names = [name]
-    if dev == "cuda":
-        suffix = case[len("cnn_adam"):]  # "" or "_x50"
-        names += ["%s/cnn_adam_%s%s/%s" % (dev, b, suffix, batch) for b in CONV_BACKENDS]
+    suffix = case[len("cnn_adam"):]  # "", "_x50", "_contended", ...
+    names += ["%s/cnn_adam_%s%s/%s" % (dev, b, suffix, batch) for b in CONV_BACKENDS.get(dev, [])]
     return names
 
 
@@ -125,7 +131,7 @@ def main():
                      "this process may use, as minidl's OpenMP; torch's own default may be lower)",
         repeat_help="timed samples per case (default cuda: 50 single steps, 10 x50 runs; cpu: 7)",
         warmup_help="untimed steps first (default 10 cuda, 5 cpu)")
-    _common.add_train_args(ap)  # --quick changes nothing but the timings here (batch 128 only)
+    _common.add_train_args(ap)  # --quick: batch 128 only, shorter timings
     args = _common.parse_args(ap, "torch_cnn.py")
     if args.sweep:
         return _common.sweep(args, _common.sweep_passthrough(args), __file__, "cpu/cnn_",
@@ -136,7 +142,7 @@ def main():
         torch.backends.cuda.matmul.allow_tf32 = False
     extra = {"cudnn": torch.backends.cudnn.version()} if args.device == "cuda" else {}
     return _common.train_single(
-        args, "torch_cnn.py", cases_for(args.device), CnnStep, step_flops,
+        args, "torch_cnn.py", cases_for(args.device, args.quick), CnnStep, step_flops,
         lambda results, path, title: compare(results, path, title, args.device), extra)
 
 

@@ -21,9 +21,10 @@ time.perf_counter; the median over --repeat calls after --warmup is reported.
       [--warmup W] [--filter REGEX] [--out FILE.json] [--minidl MINIDL.json]
 
 --minidl takes `minidl_bench_conv --benchmark_out=F --benchmark_out_format=json` and prints
-minidl's time, PyTorch's and torch/minidl (> 1: minidl is faster), matched by name; on CUDA
-each torch case is compared with both minidl backends (cuda_cudnn/..., cuda_own/...) and
-with the benchmark's direct cuDNN calls (cuda_cudnn_direct/...).
+minidl's time, PyTorch's and torch/minidl (> 1: minidl is faster), matched by name; on the CPU
+each torch case is compared with both minidl CPU backends (cpu/..., cpu_onednn/...), on CUDA
+with both minidl backends (cuda_cudnn/..., cuda_own/...) and with the benchmark's direct
+cuDNN calls (cuda_cudnn_direct/...).
 
 Which torch: the project's .venv when it holds one (tools/setup.sh --peers: PyTorch 2.x), else
 this interpreter's, else /usr/bin/python3's (Debian's python3-torch 1.13); `--torch venv|debian`
@@ -158,7 +159,8 @@ def main():
             if "error" in r:
                 continue
             rest = r["name"].split("/", 1)[1]
-            prefixes = ["cpu"] if dev == "cpu" else ["cuda_cudnn", "cuda_own", "cuda_cudnn_direct"]
+            prefixes = (["cpu", "cpu_onednn"] if dev == "cpu"
+                        else ["cuda_cudnn", "cuda_own", "cuda_cudnn_direct"])
             for pre in prefixes:
                 m = mk.get(pre + "/" + rest)
                 if m is None:

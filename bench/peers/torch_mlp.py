@@ -13,6 +13,9 @@ Cases (named like minidl's, `<device>/<case>/<batch>`, batch 128 and 1024):
                                                  around it, like minidl); on the CPU, per-step
                                                  time from perf_counter around runs of steps
   cuda/mlp_adam_x50/<B>, cuda/mlp_sgd_x50/<B>    50 steps per timed sample (CUDA only)
+  cpu/mlp_<opt>_contended[_pinned]/<B>          with --contended: a busy loop (sh -c 'while :;
+                                                 do :; done') beside the step, unpinned or pinned
+                                                 to the last CPU, as minidl's contended cases
 <dev>/<case>_compile/<B>: on the CPU with PyTorch 2.x, the same step with the model through
 torch.compile (TorchInductor, forward and backward; the optimizer eager with the implementation
 that was fastest), compared with minidl's <case>; --no-compile skips it. The first steps compile

@@ -2,6 +2,7 @@
 // a user sees for bad data, bad options and unusual runs (exit status, stdout,
 // stderr). Each case crashed, misled or failed late before.
 #include "cli_test_util.hpp"
+#include "kernels/conv2d.hpp"
 
 namespace minidl::train {
 namespace {
@@ -35,7 +36,7 @@ TEST(MinidlTrain, UnreadableDataFolderIsReportedAsUnreadable) {
 TEST(MinidlTrain, EveryHelpValueRuns) {
   Folder f;
   const std::string data = data_folder(f);
-  const std::vector<std::vector<std::string>> runs = {
+  std::vector<std::vector<std::string>> runs = {
       join(kTinyMlp, {"--optimizer", "sgd"}),
       join(kTinyMlp, {"--optimizer", "adam", "--lr-schedule", "cosine"}),
       join(kTinyMlp, {"--optimizer", "adamw", "--lr-schedule", "constant"}),
@@ -50,6 +51,10 @@ TEST(MinidlTrain, EveryHelpValueRuns) {
       {"--model", "svm", "--svm-kernel", "sigmoid", "--svm-gamma", "auto",
        "--svm-multi-class", "ovo", "--svm-save", f.file("model.txt")},
   };
+  if (cpu::onednn_available()) {
+    runs.push_back({"--model", "cnn", "--channels", "2", "--hidden", "8", "--epochs", "1",
+                    "--conv-backend", "onednn"});
+  }
   for (const auto& extra : runs) {
     std::string label;
     for (const std::string& a : extra) label += a + " ";

@@ -132,6 +132,45 @@ inline Result run(const Folder& f, std::vector<std::string> args, bool as_nobody
   return run_program(f, std::move(args), as_nobody, env);
 }
 
+// Runs `mpirun --oversubscribe -np <np> minidl-train <args>` (as root too: the
+// OMPI_ALLOW_RUN_AS_ROOT pair), as run_program does. `per_rank_dirs`: one working
+// folder per rank (MPMD: `-np 1 -wdir A prog : -np 1 -wdir B prog`), so that a
+// relative output path of rank r lands in per_rank_dirs[r].
+inline Result run_mpi(const Folder& f, int np, const std::vector<std::string>& args,
+                      const std::vector<std::pair<std::string, std::string>>& env = {},
+                      const std::vector<std::string>& per_rank_dirs = {}) {
+#ifdef MINIDL_MPIEXEC
+  std::vector<std::string> argv{MINIDL_MPIEXEC, "--oversubscribe"};
+  auto add_program = [&](int n, const std::string& dir) {
+    argv.insert(argv.end(), {"-np", std::to_string(n)});
+    if (!dir.empty()) argv.insert(argv.end(), {"-wdir", dir});
+    argv.push_back(MINIDL_TRAIN_EXE);
+    argv.insert(argv.end(), args.begin(), args.end());
+  };
+  if (per_rank_dirs.empty()) {
+    add_program(np, "");
+  } else {
+    for (int r = 0; r < np; ++r) {
+      if (r > 0) argv.push_back(":");
+      add_program(1, per_rank_dirs[static_cast<std::size_t>(r)]);
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> all{{"OMPI_ALLOW_RUN_AS_ROOT", "1"},
+                                                       {"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"}};
+  all.insert(all.end(), env.begin(), env.end());
+  return run_program(f, argv, false, all);
+#else
+  (void)f, (void)np, (void)args, (void)env, (void)per_rank_dirs;
+  return Result{};
+#endif
+}
+
+#ifdef MINIDL_MPIEXEC
+#define MINIDL_SKIP_WITHOUT_MPI() (void)0
+#else
+#define MINIDL_SKIP_WITHOUT_MPI() GTEST_SKIP() << "built without MPI (no mpirun to run 2 ranks)"
+#endif
+
 #define EXPECT_CONTAINS(haystack, needle) \
   EXPECT_NE((haystack).find(needle), std::string::npos) << "lacks \"" << (needle) << "\" in:\n" << (haystack)
 

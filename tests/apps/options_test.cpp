@@ -84,7 +84,7 @@ TEST(Options, LayerSizes) {
 
 TEST(Options, EveryHelpValueIsAccepted) {
   for (const char* m : {"mlp", "cnn", "svm"}) EXPECT_EQ(parse({"--model", m}).train.model, m);
-  for (const char* b : {"auto", "cpu", "cudnn", "own"})
+  for (const char* b : {"auto", "cpu", "onednn", "cudnn", "own"})
     EXPECT_EQ(parse({"--model", "cnn", "--conv-backend", b}).train.conv_backend, b);
   for (const char* o : {"sgd", "adam", "adamw"})
     EXPECT_EQ(parse({"--optimizer", o}).train.optimizer, o);

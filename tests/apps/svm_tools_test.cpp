@@ -292,5 +292,43 @@ TEST(SvmTools, BadInputIsAClearErrorWithFileLineAndColumn) {
   EXPECT_FALSE(std::ifstream(dir.file("o")).good());  // nothing written on an error
 }
 
+// Model files on which svm-predict 3.24 dies of SIGSEGV (no nr_sv, no rho, fewer
+// support-vector lines than total_sv, a total_sv of 10^8) or reads garbage
+// (coefficients that are not numbers): minidl names the file, line and column.
+TEST(SvmTools, ModelsSvmPredictCrashesOnAreClearErrors) {
+  svm_test::TempDir dir;
+  write_sets(dir, 60);
+  ASSERT_EQ(run(dir, kTrain, {"-q", dir.file("train"), dir.file("good.model")}).status, 0);
+  const std::string good = read_all(dir.file("good.model"));
+  const auto without_line = [&](const std::string& key) {
+    const std::size_t at = good.find("\n" + key + " ") + 1;
+    return good.substr(0, at) + good.substr(good.find('\n', at) + 1);
+  };
+  std::string huge = good;
+  huge.replace(huge.find("total_sv "), huge.find('\n', huge.find("total_sv ")) - huge.find("total_sv "),
+               "total_sv 100000000");
+  std::string garbage = good;
+  const std::size_t first_sv = garbage.find("SV\n") + 3;
+  garbage.replace(first_sv, garbage.find(' ', first_sv) - first_sv, "x");
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases{
+      {without_line("nr_sv"), {":8:1: the header before \"SV\" lacks nr_sv"}},
+      {without_line("rho"), {":8:1: the header before \"SV\" lacks rho"}},
+      {good.substr(0, good.find("SV\n") + 3) + "0.5 0.5 1:1\n", {":9:1: total_sv ", "bytes follow the SV line"}},
+      {good.substr(0, good.rfind('\n', good.size() - 2) + 1), {" support vectors, found "}},
+      {huge, {":5:10: total_sv \"100000000\" is not an integer in [0, "}},
+      {garbage, {":10:1: \"x\" is not a finite number"}},
+      {"svm_type c_svc\nkernel_type rbf\n", {":3:1: the file ends before the \"SV\" line"}},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(i);
+    const std::string model = dir.file("bad" + std::to_string(i) + ".model");
+    std::ofstream(model) << cases[i].first;
+    const Result r = run(dir, kPredict, {dir.file("test"), model, dir.file("o")});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_CONTAINS(r.err, "minidl-svm-predict: " + model);
+    for (const std::string& fragment : cases[i].second) EXPECT_CONTAINS(r.err, fragment);
+  }
+}
+
 }  // namespace
 }  // namespace minidl::train

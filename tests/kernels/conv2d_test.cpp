@@ -1,5 +1,6 @@
 // conv2d against the course notes' formula in plain loops (double), on every
 // backend; central-difference gradient checks; CPU vs cuDNN vs own kernel.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -157,6 +158,14 @@ std::string describe(const Case& c) {
                         " stride ", c.sh, "x", c.sw, " padding ", int(c.padding));
 }
 
+// The absolute tolerance of a filter gradient against a double-precision reference: each
+// element sums B P Q products of N(0, 1) values, so float rounding grows with that count
+// (about eps n: 6e-4 for the CNN's first layer at batch 8, whose elements sum 6,272
+// products; the summation order decides where in that range a result lands).
+float filter_atol(const Conv2dGeometry& g) {
+  return std::max(1e-4f, 1e-7f * static_cast<float>(g.batch * g.out_h * g.out_w));
+}
+
 // Runs the three passes on `device` with `backend` and compares with the oracle.
 void check_against_oracle(Device device, ConvBackend backend) {
   std::uint64_t seed = 10;
@@ -180,11 +189,12 @@ void check_against_oracle(Device device, ConvBackend backend) {
     conv2d_backward_filter(d.x.to(device), d.dz.to(device), dw, p, /*accumulate=*/true);
     auto ref = oracle_filter(c, d.g, xv, dz);
     for (float& v : ref) v += 1.0f;
-    EXPECT_TRUE(test::all_close(conv_weight_to_course(dw).to_vector<float>(), ref, 1e-4f, 1e-4f));
+    EXPECT_TRUE(test::all_close(conv_weight_to_course(dw).to_vector<float>(), ref, filter_atol(d.g),
+                                1e-4f));
     Tensor dw0 = full(d.w.shape(), 7.0, device);
     conv2d_backward_filter(d.x.to(device), d.dz.to(device), dw0, p, /*accumulate=*/false);
     EXPECT_TRUE(test::all_close(conv_weight_to_course(dw0).to_vector<float>(),
-                                oracle_filter(c, d.g, xv, dz), 1e-4f, 1e-4f));
+                                oracle_filter(c, d.g, xv, dz), filter_atol(d.g), 1e-4f));
     Tensor db;
     conv2d_backward_bias(d.dz.to(device), db);
     std::vector<float> db_ref(static_cast<std::size_t>(c.M), 0.0f);
@@ -198,6 +208,101 @@ void check_against_oracle(Device device, ConvBackend backend) {
 }
 
 TEST(Conv2d, CpuMatchesCourseFormula) { check_against_oracle(Device::cpu(), ConvBackend::Cpu); }
+
+#define MINIDL_REQUIRE_ONEDNN()                                                   \
+  do {                                                                            \
+    if (!cpu::onednn_available()) GTEST_SKIP() << "minidl was built without oneDNN"; \
+  } while (0)
+
+TEST(Conv2d, OneDnnMatchesCourseFormula) {
+  MINIDL_REQUIRE_ONEDNN();
+  check_against_oracle(Device::cpu(), ConvBackend::OneDnn);
+}
+
+// oneDNN against the `cpu` backend (im2col + OpenBLAS, the oracle of the CPU backends) on
+// the shapes the CNN and ResNet-style nets run, large enough for oneDNN's blocked layouts,
+// its parallel batch split and the reorders: forward (with and without bias), both
+// gradients, overwrite and accumulate; twice, so the second call runs the cached plans.
+TEST(Conv2d, OneDnnMatchesCpuBackend) {
+  MINIDL_REQUIRE_ONEDNN();
+  using P = ConvPadding;
+  const std::vector<Case> cases = {
+      {8, 1, 28, 28, 32, 5, 5, 1, 1, P::Same},          // the CNN's conv1
+      {8, 32, 14, 14, 64, 5, 5, 1, 1, P::Same},         // the CNN's conv2
+      {4, 16, 15, 15, 24, 3, 3, 2, 2, P::Same},         // stride 2, odd side
+      {3, 8, 9, 11, 16, 4, 4, 1, 1, P::Same},           // even kernel: asymmetric padding
+      {5, 24, 10, 10, 8, 1, 1, 1, 1, P::Valid},         // pointwise
+      {2, 12, 13, 13, 20, 3, 3, 1, 2, P::Explicit, 2},  // explicit padding, mixed strides
+      {6, 10, 7, 7, 12, 3, 3, 1, 1, P::Valid, 0, false} // valid, no bias
+  };
+  std::uint64_t seed = 90;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(describe(c));
+    const Data d = make_data(c, seed++);
+    const Tensor b = c.bias ? d.b : Tensor();
+    const Conv2dParams ref_p = params_of(c, ConvBackend::Cpu), p = params_of(c, ConvBackend::OneDnn);
+    const Tensor y_ref = conv2d(d.x, d.w, b, ref_p);
+    Tensor dx_ref, dw_ref = zeros(d.w.shape());
+    conv2d_backward_data(d.dz, d.w, d.x.shape(), dx_ref, ref_p);
+    conv2d_backward_filter(d.x, d.dz, dw_ref, ref_p);
+    std::vector<float> y_first;
+    for (int round = 0; round < 2; ++round) {
+      SCOPED_TRACE(round == 0 ? "first call (plans made)" : "second call (cached plans)");
+      const Tensor y = conv2d(d.x, d.w, b, p);
+      EXPECT_TRUE(test::all_close(y.to_vector<float>(), y_ref.to_vector<float>(), 1e-4f, 1e-4f));
+      if (round == 0) {
+        y_first = y.to_vector<float>();
+      } else {
+        EXPECT_EQ(y.to_vector<float>(), y_first) << "the same call twice differs";
+      }
+      Tensor dx = full(d.x.shape(), 3.0, Device::cpu());  // overwritten
+      conv2d_backward_data(d.dz, d.w, d.x.shape(), dx, p);
+      EXPECT_TRUE(test::all_close(dx.to_vector<float>(), dx_ref.to_vector<float>(), 1e-4f, 1e-4f));
+      Tensor dw = full(d.w.shape(), 5.0, Device::cpu());
+      conv2d_backward_filter(d.x, d.dz, dw, p, /*accumulate=*/false);
+      EXPECT_TRUE(
+          test::all_close(dw.to_vector<float>(), dw_ref.to_vector<float>(), filter_atol(d.g), 1e-4f));
+      conv2d_backward_filter(d.x, d.dz, dw, p, /*accumulate=*/true);  // now 2 dw_ref
+      std::vector<float> twice = dw_ref.to_vector<float>();
+      for (float& v : twice) v *= 2.0f;
+      EXPECT_TRUE(test::all_close(dw.to_vector<float>(), twice, 2.0f * filter_atol(d.g), 1e-4f));
+    }
+  }
+}
+
+// Auto on the CPU runs a CPU backend (oneDNN or `cpu`, by conv2d_cpu_auto_backend's rule)
+// and gives that backend's result.
+TEST(Conv2d, CpuAutoRunsTheBackendItNames) {
+  using P = ConvPadding;
+  for (const Case& c : {Case{4, 1, 28, 28, 8, 5, 5, 1, 1, P::Same},
+                        Case{4, 8, 14, 14, 16, 5, 5, 1, 1, P::Same}}) {
+    SCOPED_TRACE(describe(c));
+    const Data d = make_data(c, 7);
+    const ConvBackend chosen = conv2d_cpu_auto_backend(d.g);
+    EXPECT_TRUE(chosen == ConvBackend::Cpu || chosen == ConvBackend::OneDnn);
+    if (!cpu::onednn_available()) {
+      EXPECT_EQ(chosen, ConvBackend::Cpu);
+    }
+    EXPECT_EQ(conv2d(d.x, d.w, d.b, params_of(c, ConvBackend::Auto)).to_vector<float>(),
+              conv2d(d.x, d.w, d.b, params_of(c, chosen)).to_vector<float>());
+  }
+}
+
+TEST(Conv2d, BackendNamesRoundTrip) {
+  for (ConvBackend b : {ConvBackend::Auto, ConvBackend::Cpu, ConvBackend::OneDnn,
+                        ConvBackend::Cudnn, ConvBackend::Own}) {
+    EXPECT_EQ(parse_conv_backend(conv_backend_name(b)), b);
+  }
+  MINIDL_EXPECT_THROW_WITH(parse_conv_backend("mkldnn"), ValueError, "mkldnn", "onednn");
+}
+
+TEST(Conv2d, OneDnnWithoutOneDnnIsAClearError) {
+  if (cpu::onednn_available()) GTEST_SKIP() << "minidl was built with oneDNN";
+  Conv2dParams p;
+  p.backend = ConvBackend::OneDnn;
+  MINIDL_EXPECT_THROW_WITH(conv2d(zeros({1, 2, 5, 5}), zeros({3, 2, 3, 3}), Tensor(), p), ValueError,
+                           "oneDNN");
+}
 
 // C[m, n] = sum_{k in [k_begin, k_end)} A[m, k] B[k, n] through an implicit-GEMM Op of the
 // own CUDA kernel, in plain loops on the host, stored as split z.
@@ -309,8 +414,9 @@ TEST(Conv2d, WeightConversionRoundTrips) {
   EXPECT_EQ(conv_weight_to_course(w).to_vector<float>(), a);
 }
 
-// Central differences of L = <r, conv(x, w, b)> for x, w and b.
-TEST(Conv2d, GradientsMatchCentralDifferences) {
+// Central differences of L = <r, conv(x, w, b)> for x, w and b, on each CPU backend.
+void check_gradients(ConvBackend backend) {
+  SCOPED_TRACE(conv_backend_name(backend));
   using P = ConvPadding;
   const std::vector<Case> cases = {{2, 3, 5, 6, 2, 3, 3, 2, 1, P::Same},
                                    {1, 2, 5, 5, 3, 2, 3, 1, 2, P::Valid},
@@ -320,7 +426,7 @@ TEST(Conv2d, GradientsMatchCentralDifferences) {
   for (const Case& c : cases) {
     SCOPED_TRACE(describe(c));
     Data d = make_data(c, seed++);
-    const Conv2dParams p = params_of(c);
+    const Conv2dParams p = params_of(c, backend);
     const Tensor r = d.dz;
     auto loss = [&](const Tensor& x, const Tensor& w, const Tensor& b) {
       return test::project(r, conv2d(x, w, b, p));
@@ -343,6 +449,13 @@ TEST(Conv2d, GradientsMatchCentralDifferences) {
   }
 }
 
+TEST(Conv2d, GradientsMatchCentralDifferences) { check_gradients(ConvBackend::Cpu); }
+
+TEST(Conv2d, OneDnnGradientsMatchCentralDifferences) {
+  MINIDL_REQUIRE_ONEDNN();
+  check_gradients(ConvBackend::OneDnn);
+}
+
 // CPU-vs-CUDA values for every backend are in the parity table (tests/parity).
 TEST(Conv2dCuda, CpuBackendRejectsCudaTensors) {
   MINIDL_REQUIRE_CUDA();
@@ -351,6 +464,15 @@ TEST(Conv2dCuda, CpuBackendRejectsCudaTensors) {
   p.backend = ConvBackend::Cpu;
   MINIDL_EXPECT_THROW_WITH(conv2d(zeros({1, 2, 5, 5}, gpu), zeros({3, 2, 3, 3}, gpu), Tensor(), p),
                            DeviceError, "cpu");
+}
+
+TEST(Conv2dCuda, OneDnnBackendRejectsCudaTensors) {
+  MINIDL_REQUIRE_CUDA();
+  const Device gpu = Device::cuda();
+  Conv2dParams p;
+  p.backend = ConvBackend::OneDnn;
+  MINIDL_EXPECT_THROW_WITH(conv2d(zeros({1, 2, 5, 5}, gpu), zeros({3, 2, 3, 3}, gpu), Tensor(), p),
+                           DeviceError, "onednn");
 }
 
 // An empty batch: empty outputs, and dw = 0 (overwrite) or unchanged (accumulate),
@@ -375,6 +497,11 @@ void check_empty_batch(Device device, ConvBackend backend) {
 }
 
 TEST(Conv2d, EmptyBatch) { check_empty_batch(Device::cpu(), ConvBackend::Cpu); }
+
+TEST(Conv2d, OneDnnEmptyBatch) {
+  MINIDL_REQUIRE_ONEDNN();
+  check_empty_batch(Device::cpu(), ConvBackend::OneDnn);
+}
 
 }  // namespace
 }  // namespace minidl

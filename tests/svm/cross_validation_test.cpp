@@ -109,6 +109,14 @@ TEST(CrossValidation, FoldWithOneTrainingClassPredictsIt) {
       cross_validate(SvcOptions{}.with_gamma(1.0), from_vector(x, {5, 1}), from_vector(y, {5}), cv);
   EXPECT_EQ(r.predicted[4], 0);  // never seen class 9 when predicting it
   EXPECT_EQ(r.correct, 4);
+  // A weight for class 9 applies where class 9 is trained on, and nowhere else.
+  std::vector<float> x2{0, 1, 2, 3, 10, 11};
+  std::vector<std::int32_t> y2{0, 0, 0, 0, 9, 1};
+  SvcOptions weighted = SvcOptions{}.with_gamma(1.0);
+  weighted.class_weight = {{9, 2.0}};
+  const CrossValidationResult w =
+      cross_validate(weighted, from_vector(x2, {6, 1}), from_vector(y2, {6}), cv);
+  EXPECT_EQ(w.folds, 5);
 }
 
 }  // namespace
