@@ -1,12 +1,15 @@
 #include "libsvm_format.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <new>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "../io/atomic_file.hpp"
@@ -20,16 +23,21 @@ namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-LibsvmData parse(std::istream& in, const std::string& name, std::int64_t num_features,
-                 std::size_t max_dense_bytes) {
-  struct Entry {
-    std::int64_t index;
-    float value;
-  };
-  std::vector<std::vector<Entry>> rows;
+// The parsed text: CSR rows and labels, and where the largest index was.
+struct Parsed {
+  CsrMatrix x;
   std::vector<std::int32_t> labels;
   std::int64_t max_index = 0;
   std::int64_t max_index_line = 0;
+};
+
+// max_dense_bytes > 0: the dense reader's limit on one row (its message); 0: CSR,
+// indices only bounded by int32.
+Parsed parse(std::istream& in, const std::string& name, std::int64_t num_features,
+             std::size_t max_dense_bytes) {
+  Parsed out;
+  std::vector<std::int32_t> row_cols;
+  std::vector<float> row_values;
   std::string text;
   std::int64_t line_no = 0;
   while (std::getline(in, text)) {
@@ -53,7 +61,8 @@ LibsvmData parse(std::istream& in, const std::string& name, std::int64_t num_fea
       fail(name, line_no,
            "label " + detail::excerpt(label_text) +
                " is not an integer in int32's range (minidl's SVC is a classifier)");
-    std::vector<Entry> row;
+    row_cols.clear();
+    row_values.clear();
     std::int64_t last = 0;
     for (std::string tok = next_token(); !tok.empty(); tok = next_token()) {
       const std::size_t colon = tok.find(':');
@@ -74,12 +83,16 @@ LibsvmData parse(std::istream& in, const std::string& name, std::int64_t num_fea
              detail::concat("feature index ", index, " exceeds the ", num_features,
                             " features expected"));
       // One row alone already needs index floats once dense.
-      if (double(index) * 4.0 > double(max_dense_bytes))
+      if (max_dense_bytes > 0 && double(index) * 4.0 > double(max_dense_bytes))
         fail(name, line_no,
              detail::concat("feature index ", index, " would make even one dense row take ",
                             detail::gib_text(double(index) * 4.0), ", more than the limit of ",
                             detail::gib_text(double(max_dense_bytes)),
                             " (max_dense_bytes; minidl reads LIBSVM data into a dense matrix)"));
+      if (index > std::numeric_limits<std::int32_t>::max())
+        fail(name, line_no,
+             detail::concat("feature index ", index, " is above 2147483647, the largest minidl "
+                                                     "reads (int32 column indices)"));
       errno = 0;
       const double value = std::strtod(val_text.c_str(), &end);
       if (val_text.empty() || *end != '\0')
@@ -88,36 +101,42 @@ LibsvmData parse(std::istream& in, const std::string& name, std::int64_t num_fea
         fail(name, line_no,
              "feature value " + detail::excerpt(val_text) + " is not finite in float32");
       last = index;
-      if (index > max_index) {
-        max_index = index;
-        max_index_line = line_no;
+      if (index > out.max_index) {
+        out.max_index = index;
+        out.max_index_line = line_no;
       }
-      row.push_back({index, static_cast<float>(value)});
+      row_cols.push_back(static_cast<std::int32_t>(index - 1));
+      row_values.push_back(static_cast<float>(value));
     }
-    rows.push_back(std::move(row));
-    labels.push_back(static_cast<std::int32_t>(label));
+    out.x.append_row(row_cols.data(), row_values.data(),
+                     static_cast<std::int64_t>(row_cols.size()), true);
+    out.labels.push_back(static_cast<std::int32_t>(label));
   }
   if (in.bad()) throw IoError(detail::concat(name, ": read error after line ", line_no));
-  MINIDL_CHECK(!rows.empty(), IoError, name, ": no samples");
-  const std::int64_t d = num_features > 0 ? num_features : max_index;
+  MINIDL_CHECK(out.x.rows > 0, IoError, name, ": no samples");
+  const std::int64_t d = num_features > 0 ? num_features : out.max_index;
   MINIDL_CHECK(d > 0, IoError, name, ": no features in any sample");
-  const auto n = static_cast<std::int64_t>(rows.size());
+  out.x.cols = d;
+  return out;
+}
+
+LibsvmData parse_dense(std::istream& in, const std::string& name, std::int64_t num_features,
+                       std::size_t max_dense_bytes) {
+  const Parsed p = parse(in, name, num_features, std::max<std::size_t>(max_dense_bytes, 1));
+  const std::int64_t n = p.x.rows;
+  const std::int64_t d = p.x.cols;
   const double bytes = double(n) * double(d) * 4.0;
   if (bytes > double(max_dense_bytes)) {
     const std::string why =
         num_features > 0 ? detail::concat("num_features ", num_features)
-                         : detail::concat("the largest feature index, ", max_index, " (line ",
-                                          max_index_line, ")");
+                         : detail::concat("the largest feature index, ", p.max_index, " (line ",
+                                          p.max_index_line, ")");
     throw IoError(detail::concat(name, ": ", n, " samples x ", d, " features (", why,
                                  ") would take ", detail::gib_text(bytes), " as a dense float32 matrix, more "
                                  "than the limit of ", detail::gib_text(double(max_dense_bytes)),
                                  " (max_dense_bytes)"));
   }
-  Tensor x = zeros({n, d});
-  float* xp = x.data<float>();
-  for (std::int64_t i = 0; i < n; ++i)
-    for (const Entry& e : rows[static_cast<std::size_t>(i)]) xp[i * d + e.index - 1] = e.value;
-  return {x, from_vector(labels, {n})};
+  return {csr_to_dense(p.x, max_dense_bytes), from_vector(p.labels, {n})};
 }
 
 }  // namespace
@@ -126,7 +145,7 @@ LibsvmData parse_libsvm(std::istream& in, const std::string& name, std::int64_t 
                         std::size_t max_dense_bytes) {
   MINIDL_CHECK(num_features >= 0, ValueError, "parse_libsvm: num_features ", num_features, " < 0");
   try {
-    return parse(in, name, num_features, max_dense_bytes);
+    return parse_dense(in, name, num_features, max_dense_bytes);
   } catch (const std::bad_alloc&) {
     throw IoError(detail::concat(name, ": out of host memory while reading LIBSVM data (limit ",
                                  detail::gib_text(double(max_dense_bytes)),
@@ -139,6 +158,26 @@ LibsvmData read_libsvm(const std::string& path, std::int64_t num_features,
   std::ifstream in(path);
   MINIDL_CHECK(in.is_open(), IoError, path, ": cannot open for reading: ", errno_text(errno));
   return parse_libsvm(in, path, num_features, max_dense_bytes);
+}
+
+LibsvmCsrData parse_libsvm_csr(std::istream& in, const std::string& name,
+                              std::int64_t num_features) {
+  MINIDL_CHECK(num_features >= 0 && num_features <= std::numeric_limits<std::int32_t>::max(),
+               ValueError, "parse_libsvm_csr: num_features ", num_features,
+               " is outside [0, 2147483647]");
+  try {
+    Parsed p = parse(in, name, num_features, 0);
+    const std::int64_t n = p.x.rows;
+    return {std::move(p.x), from_vector(p.labels, {n})};
+  } catch (const std::bad_alloc&) {
+    throw IoError(detail::concat(name, ": out of host memory while reading LIBSVM data"));
+  }
+}
+
+LibsvmCsrData read_libsvm_csr(const std::string& path, std::int64_t num_features) {
+  std::ifstream in(path);
+  MINIDL_CHECK(in.is_open(), IoError, path, ": cannot open for reading: ", errno_text(errno));
+  return parse_libsvm_csr(in, path, num_features);
 }
 
 void write_libsvm(const std::string& path, const Tensor& x, const Tensor& y) {

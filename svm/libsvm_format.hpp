@@ -2,8 +2,9 @@
 // machines", and the README of libsvm-tools): one sample per line,
 //   <label> <index>:<value> <index>:<value> ...
 // with 1-based feature indices in strictly increasing order; features left out
-// are 0. minidl reads it into a dense float32 matrix, because the solver works on
-// dense kernel matrices built by GEMM.
+// are 0. minidl reads it into a dense float32 matrix (parse_libsvm / read_libsvm)
+// or keeps it sparse, in CSR form (parse_libsvm_csr / read_libsvm_csr; svm/csr_matrix.hpp),
+// which SVC trains on without ever forming the dense n x d matrix.
 #pragma once
 
 #include <cstddef>
@@ -12,6 +13,7 @@
 #include <string>
 
 #include "../core/tensor.hpp"
+#include "csr_matrix.hpp"
 
 namespace minidl::svm {
 
@@ -46,6 +48,23 @@ LibsvmData parse_libsvm(std::istream& in, const std::string& name, std::int64_t 
 /// it cannot be opened.
 LibsvmData read_libsvm(const std::string& path, std::int64_t num_features = 0,
                        std::size_t max_dense_bytes = kMaxDenseBytes);
+
+/// A data set kept sparse: x in CSR form (cols = the number of features) and y
+/// int32 [n] (class labels).
+struct LibsvmCsrData {
+  CsrMatrix x;
+  Tensor y;
+};
+
+/// parse_libsvm without the dense matrix: the same syntax and the same errors
+/// ("<name>:<line>: ..."), except that no dense size limit applies; a feature index
+/// above 2147483647 (int32 column indices) is an IoError. Index i becomes column
+/// i - 1; x.cols is num_features when > 0, else the largest index seen. Memory is
+/// proportional to the non-zeros (8 bytes each, plus 8 per row).
+LibsvmCsrData parse_libsvm_csr(std::istream& in, const std::string& name,
+                              std::int64_t num_features = 0);
+/// parse_libsvm_csr on the file at `path`; IoError when it cannot be opened.
+LibsvmCsrData read_libsvm_csr(const std::string& path, std::int64_t num_features = 0);
 
 /// Writes x (float32 [n, d], any device) and y (int32 [n]) in LIBSVM format:
 /// zero features are left out, values printed with 9 significant digits so that

@@ -22,9 +22,9 @@ void save_libsvm_model(const std::string& path, const SVC& model) {
   const std::vector<double> dc = model.dual_coef();  // ValueError for one-vs-rest
   const KernelParams& kp = model.kernel();
   const auto k = static_cast<std::int64_t>(model.classes().size());
-  const Tensor& sv = model.support_vectors();
-  const std::int64_t n_sv = sv.size(0);
-  const std::int64_t d = sv.size(1);
+  const Samples sv = model.support_vector_samples();  // dense or CSR
+  const std::int64_t n_sv = sv.rows();
+  const std::int64_t d = sv.cols();
   AtomicFile f(path, "save_libsvm_model");
   f.print("svm_type c_svc\nkernel_type %s\n", kernel_name(kp.type));
   if (kp.type == KernelType::Polynomial) f.print("degree %d\n", kp.degree);
@@ -45,13 +45,22 @@ void save_libsvm_model(const std::string& path, const SVC& model) {
   f.print("\nnr_sv");
   for (std::int64_t c : model.n_support()) f.print(" %lld", static_cast<long long>(c));
   f.print("\nSV\n");
-  const float* svp = sv.data<float>();
+  const float* svp = sv.sparse() ? nullptr : sv.dense().data<float>();
   for (std::int64_t s = 0; s < n_sv; ++s) {
     for (std::int64_t r = 0; r < k - 1; ++r)
       f.print("%.17g ", dc[static_cast<std::size_t>(r * n_sv + s)]);
-    for (std::int64_t j = 0; j < d; ++j)
-      if (svp[s * d + j] != 0.0f)
-        f.print("%lld:%.9g ", static_cast<long long>(j) + 1, double(svp[s * d + j]));
+    if (sv.sparse()) {
+      const CsrMatrix& m = sv.csr();
+      for (std::int64_t t = m.row_ptr[static_cast<std::size_t>(s)];
+           t < m.row_ptr[static_cast<std::size_t>(s + 1)]; ++t)
+        if (m.values[static_cast<std::size_t>(t)] != 0.0f)
+          f.print("%lld:%.9g ", static_cast<long long>(m.col_idx[static_cast<std::size_t>(t)]) + 1,
+                  double(m.values[static_cast<std::size_t>(t)]));
+    } else {
+      for (std::int64_t j = 0; j < d; ++j)
+        if (svp[s * d + j] != 0.0f)
+          f.print("%lld:%.9g ", static_cast<long long>(j) + 1, double(svp[s * d + j]));
+    }
     f.write("\n");
   }
   f.commit();

@@ -39,6 +39,49 @@ double max_kkt_violation(const std::vector<double>& alpha, const std::vector<dou
   return std::max(0.0, gmax + gmax2);
 }
 
+namespace {
+
+// When row `must` is not cached and the source computes rows in batches: computes
+// it together with the rows the next iterations are likeliest to ask for, the
+// largest violators on either side (the top -y_t G_t in I_up, candidates for i, and
+// the top y_t G_t in I_low, candidates for j), alternating, up to the source's
+// prefetch limit. One GEMM of many rows costs little more than one row's GEMV
+// (memory-bound): at 60,000 Fashion-MNIST images a pair's 12,000-sample rows are
+// read from 37 MB of samples either way. Changes no value: only what is cached.
+void prefetch_likely_rows(KernelRows& k, std::int64_t must, const std::vector<std::int8_t>& y,
+                          const std::vector<double>& alpha, const std::vector<double>& grad,
+                          const std::vector<double>& cbox) {
+  const std::int64_t limit = k.prefetch_limit();
+  if (limit < 2) return;
+  const std::size_t half = static_cast<std::size_t>(limit / 2);
+  std::vector<std::pair<double, std::int64_t>> up, low;
+  for (std::size_t t = 0; t < y.size(); ++t) {
+    if (k.cached(static_cast<std::int64_t>(t))) continue;
+    if (ws_in_up(y[t], alpha[t], cbox[t])) up.emplace_back(-y[t] * grad[t], std::int64_t(t));
+    if (ws_in_low(y[t], alpha[t], cbox[t])) low.emplace_back(y[t] * grad[t], std::int64_t(t));
+  }
+  const auto top = [half](std::vector<std::pair<double, std::int64_t>>& v) {
+    const auto greater = [](const auto& a, const auto& b) {
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
+    };
+    if (v.size() > half) {
+      std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(half), v.end(), greater);
+      v.resize(half);
+    }
+    std::sort(v.begin(), v.end(), greater);
+  };
+  top(up);
+  top(low);
+  std::vector<std::int64_t> idx{must};
+  for (std::size_t r = 0; r < std::max(up.size(), low.size()); ++r) {
+    if (r < up.size() && up[r].second != must) idx.push_back(up[r].second);
+    if (r < low.size() && low[r].second != must) idx.push_back(low[r].second);
+  }
+  k.prefetch(idx);
+}
+
+}  // namespace
+
 SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp, double cn,
                     const SmoOptions& options, const IterationHook& on_iterations) {
   const std::int64_t l = k.size();
@@ -88,6 +131,7 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
     double gmax2 = -kInf;
     std::int64_t j = -1;
     double best = kInf;
+    if (i >= 0 && !k.cached(i)) prefetch_likely_rows(k, i, y, alpha, grad, cbox);
     const float* ki = i >= 0 ? k.row(i) : nullptr;
     const double qdi = i >= 0 ? qd[static_cast<std::size_t>(i)] : 0.0;
     for (std::size_t t = 0; t < L; ++t) {
@@ -119,6 +163,7 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
     // ---- the two-variable update (LIBSVM's Solver::Solve) ----
     const auto I = static_cast<std::size_t>(i);
     const auto J = static_cast<std::size_t>(j);
+    if (!k.cached(j)) prefetch_likely_rows(k, j, y, alpha, grad, cbox);
     ki = k.row(i);
     const float* kj = k.row(j);
     // Rows may have been evicted by the second call only if capacity < 2; it is >= 2.

@@ -25,6 +25,7 @@
 #include "../core/tensor.hpp"
 #include "kernel_function.hpp"
 #include "kernel_rows.hpp"
+#include "samples.hpp"
 
 namespace minidl::svm {
 
@@ -105,11 +106,16 @@ using ProgressCallback = std::function<void(const SolveProgress&)>;
 struct SolveConfig {
   KernelParams kernel;  ///< gamma resolved (check_kernel_params passes)
   SmoOptions smo;       ///< eps, max_iter
-  /// Bytes the kernel matrix or kernel-row caches may take (host memory on the CPU,
-  /// device memory on a GPU); 0: half the physical memory on the CPU, 80% of the free
-  /// device memory on a GPU. The full n x n float32 matrix is computed once (one GEMM)
-  /// and shared by all sub-problems when it fits; otherwise each sub-problem caches
-  /// (CPU) or recomputes per working set with GEMM (CUDA) the rows it needs.
+  /// Bytes the kernel matrix and kernel-row caches may take together (host memory
+  /// on the CPU, device memory on a GPU); 0: half the physical memory on the CPU,
+  /// 80% of the free device memory on a GPU. The full n x n float32 matrix is
+  /// computed once (one GEMM) and shared by all sub-problems when it fits with two
+  /// rows of cache per concurrently solved sub-problem; otherwise each sub-problem
+  /// caches (CPU: budget / sub-problems solved at once, with its batch buffer) or
+  /// recomputes per working set with GEMM (CUDA) the rows it needs. The CPU caches'
+  /// floor is 4 rows per sub-problem solved at once (the solver needs two, and
+  /// a row is computed as two to stay on sgemm): a budget below that is raised to it.
+  /// KernelMemory (kernel_rows.hpp) counts what is held.
   std::size_t memory_budget = 0;
   int working_set = 1024;          ///< decomposition solvers' working set (2..1024)
   bool cpu_decomposition = false;  ///< CPU: smo_solve_decomposition instead of smo_solve
@@ -120,13 +126,15 @@ struct SolveConfig {
 };
 
 /// Solves every problem in `problems` where x is: on the CPU (OpenMP over the
-/// sub-problems, smo_solve or smo_solve_decomposition) for a CPU tensor, on the GPU
-/// (cuda::smo_solve_problems) for a CUDA one. x float32 [n, d]; every sample index
-/// in [0, n). Results in the order of `problems`. Each problem is solved exactly as
+/// sub-problems, smo_solve or smo_solve_decomposition) for CPU samples, on the GPU
+/// (cuda::smo_solve_problems) for CUDA ones. x: dense float32 [n, d], or sparse
+/// (CSR; kernel rows from sparse dot products on the CPU, sparse_kernel.hpp; on a
+/// GPU the full kernel matrix by cuSPARSE, which must then fit the budget, else
+/// ValueError). Every sample index in [0, n). Results in the order of `problems`. Each problem is solved exactly as
 /// smo_solve (or the decomposition solver) would alone, so a subset of a fit's
 /// problems solved here gives the same results as solving them all at once.
 /// Throws what the solvers throw (ValueError for bad labels or C).
-std::vector<SmoResult> solve_problems(const Tensor& x, const std::vector<BinaryProblem>& problems,
+std::vector<SmoResult> solve_problems(const Samples& x, const std::vector<BinaryProblem>& problems,
                                       const SolveConfig& config);
 
 namespace cuda {

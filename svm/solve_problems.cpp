@@ -11,11 +11,13 @@
 #include <mutex>
 #include <utility>
 
+#include <omp.h>
 #include <unistd.h>
 
 #include "../core/context.hpp"
 #include "../core/dispatch.hpp"
 #include "smo.hpp"
+#include "sparse_kernel.hpp"
 
 namespace minidl::svm {
 
@@ -84,41 +86,66 @@ std::size_t resolve_budget(std::size_t requested, const Device& device) {
          static_cast<std::size_t>(sysconf(_SC_PAGE_SIZE)) / 2;
 }
 
-// How the kernel is provided: the whole n x n matrix, or rows per sub-problem.
+// How the kernel is provided: the whole n x n matrix, or rows per sub-problem,
+// and the bytes of each sub-problem's row cache (CPU), so that the full matrix plus
+// the caches of the sub-problems solved at once stay within the budget.
 struct KernelPlan {
   bool full = false;           // one n x n float32 matrix shared by all sub-problems
-  std::size_t row_budget = 0;  // bytes of each sub-problem's row cache
+  std::size_t row_budget = 0;  // bytes of each sub-problem's row cache (CPU)
 };
+
+int cpu_workers(std::size_t problems) {
+  return static_cast<int>(
+      std::max<std::size_t>(1, std::min<std::size_t>(problems, std::size_t(omp_get_max_threads()))));
+}
 
 KernelPlan plan_kernel(std::int64_t n, std::int64_t d, const std::vector<BinaryProblem>& problems,
                        const SolveConfig& config, const Device& device) {
-  const std::size_t budget = resolve_budget(config.memory_budget, device);
-  // On the GPU the solver's per-worker buffers (smo.hpp) share the budget with the
-  // full matrix.
+  const double budget = static_cast<double>(resolve_budget(config.memory_budget, device));
   std::int64_t l_max = 0;
   for (const BinaryProblem& p : problems)
     l_max = std::max<std::int64_t>(l_max, static_cast<std::int64_t>(p.samples.size()));
-  const double solver_bytes =
-      device.is_cuda() ? double(cuda::solver_buffer_bytes(l_max, d, config.working_set, true,
-                                                          problems.size()))
-                       : 0.0;
+  const double full_bytes = double(n) * double(n) * 4.0;
   KernelPlan plan;
-  plan.full = double(n) * double(n) * 4.0 + solver_bytes <= static_cast<double>(budget);
-  plan.row_budget =
-      plan.full ? std::size_t{256} << 20 : std::max<std::size_t>(budget / 2, std::size_t{16} << 20);
+  if (device.is_cuda()) {
+    // The solver's per-worker buffers (smo.hpp) share the budget with the full matrix.
+    plan.full = full_bytes + double(cuda::solver_buffer_bytes(l_max, d, config.working_set, true,
+                                                              problems.size())) <=
+                budget;
+    return plan;
+  }
+  const double workers = cpu_workers(problems.size());
+  // With the full matrix a row is a cheap gather: a few rows of cache are enough.
+  const double min_cache = 2.0 * double(l_max) * 4.0;
+  plan.full = full_bytes + workers * min_cache <= budget;
+  const double left = plan.full ? budget - full_bytes : budget;
+  plan.row_budget = static_cast<std::size_t>(std::max(0.0, left / workers));
   return plan;
 }
 
-std::vector<SmoResult> solve_on_cuda(const Tensor& x, const std::vector<BinaryProblem>& problems,
+std::vector<SmoResult> solve_on_cuda(const Samples& x, const std::vector<BinaryProblem>& problems,
                                      const SolveConfig& config, const KernelPlan& plan,
                                      ProgressTracker& progress) {
   const Device dev = x.device();
-  const std::int64_t n = x.size(0);
+  const std::int64_t n = x.rows();
   Tensor kd;
+  KernelMemoryLease kd_lease;
   if (plan.full) {
+    kd_lease.resize(static_cast<std::size_t>(n) * static_cast<std::size_t>(n) * 4);
     kd = empty({n, n}, dev);
-    const Tensor norms = row_sq_norms(x);
-    kernel_matrix(x, x, kd, config.kernel, norms, norms);
+    if (x.sparse()) {
+      MINIDL_CUDA_CALL(cuda::sparse_kernel_matrix(x.csr(), config.kernel, kd.data<float>(),
+                                                  dev.index()));
+    } else {
+      const Tensor norms = row_sq_norms(x.dense());
+      kernel_matrix(x.dense(), x.dense(), kd, config.kernel, norms, norms);
+    }
+  } else {
+    MINIDL_CHECK(!x.sparse(), ValueError, "solve_problems: sparse samples on ", dev.str(),
+                 " need the full ", n, " x ", n, " kernel matrix (",
+                 detail::gib_text(double(n) * double(n) * 4.0),
+                 ") within the memory budget; the GPU solver computes kernel rows per working "
+                 "set from dense samples only. Raise memory_budget, use dense samples, or the CPU");
   }
   std::vector<SmoResult> solved(problems.size());
   std::vector<cuda::SmoProblem> jobs;
@@ -133,39 +160,51 @@ std::vector<SmoResult> solve_on_cuda(const Tensor& x, const std::vector<BinaryPr
     };
     jobs.push_back(std::move(job));
   }
-  MINIDL_CUDA_CALL(cuda::smo_solve_problems(plan.full ? kd.data<float>() : nullptr,
-                                            x.data<float>(), n, x.size(1), config.kernel, jobs,
-                                            config.smo, config.working_set, dev.index()));
+  const float* xd = x.sparse() ? nullptr : x.dense().data<float>();
+  MINIDL_CUDA_CALL(cuda::smo_solve_problems(plan.full ? kd.data<float>() : nullptr, xd, n,
+                                            x.cols(), config.kernel, jobs, config.smo,
+                                            config.working_set, dev.index()));
   return solved;
 }
 
-std::vector<SmoResult> solve_on_cpu(const Tensor& x, const std::vector<BinaryProblem>& problems,
+std::vector<SmoResult> solve_on_cpu(const Samples& x, const std::vector<BinaryProblem>& problems,
                                     const SolveConfig& config, const KernelPlan& plan,
                                     ProgressTracker& progress) {
-  const std::int64_t n = x.size(0);
-  const std::int64_t d = x.size(1);
-  const float* xp = x.data<float>();
+  const std::int64_t n = x.rows();
+  const std::int64_t d = x.cols();
+  const bool sparse = x.sparse();
+  const float* xp = sparse ? nullptr : x.dense().data<float>();
   Tensor kfull;
+  KernelMemoryLease kfull_lease;
   if (plan.full) {
+    kfull_lease.resize(static_cast<std::size_t>(n) * static_cast<std::size_t>(n) * 4);
     kfull = empty({n, n});
-    const Tensor norms = row_sq_norms(x);
-    kernel_matrix(x, x, kfull, config.kernel, norms, norms);
+    if (sparse) {
+      sparse_kernel_matrix(x.csr(), x.csr(), config.kernel, kfull.data<float>());
+    } else {
+      const Tensor norms = row_sq_norms(x.dense());
+      kernel_matrix(x.dense(), x.dense(), kfull, config.kernel, norms, norms);
+    }
   }
   const auto n_problems = static_cast<std::int64_t>(problems.size());
   std::vector<SmoResult> solved(problems.size());
   std::exception_ptr error;
   std::mutex error_mutex;
   std::atomic<bool> failed{false};
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(cpu_workers(problems.size()))
   for (std::int64_t p = 0; p < n_problems; ++p) {
     if (failed.load()) continue;
     try {
       const BinaryProblem& b = problems[static_cast<std::size_t>(p)];
       const auto l = static_cast<std::int64_t>(b.samples.size());
       std::unique_ptr<KernelRows> rows;
-      const std::size_t cache = std::min<std::size_t>(plan.row_budget, std::size_t(l) * l * 4 + 8);
+      // A whole l x l matrix's worth is all a cache can use (plus its batch buffer).
+      const std::size_t cache =
+          std::min<std::size_t>(plan.row_budget, std::size_t(l) * std::size_t(l + 64) * 4);
       if (plan.full) {
         rows = subset_kernel_rows(kfull.data<float>(), n, b.samples, cache);
+      } else if (sparse) {
+        rows = sparse_kernel_rows(csr_gather_rows(x.csr(), b.samples), config.kernel, cache);
       } else {
         Tensor xs = empty({l, d});
         for (std::int64_t t = 0; t < l; ++t)
@@ -193,12 +232,17 @@ std::vector<SmoResult> solve_on_cpu(const Tensor& x, const std::vector<BinaryPro
 
 }  // namespace
 
-std::vector<SmoResult> solve_problems(const Tensor& x, const std::vector<BinaryProblem>& problems,
+std::vector<SmoResult> solve_problems(const Samples& x, const std::vector<BinaryProblem>& problems,
                                       const SolveConfig& config) {
-  MINIDL_CHECK(x.defined() && x.rank() == 2 && x.dtype() == DType::Float32, ShapeError,
-               "solve_problems: x must be float32 [n, d], got ",
-               x.defined() ? x.description() : std::string("an undefined tensor"));
-  const std::int64_t n = x.size(0);
+  if (x.sparse()) {
+    x.csr().check("solve_problems");
+  } else {
+    const Tensor& t = x.dense();
+    MINIDL_CHECK(t.defined() && t.rank() == 2 && t.dtype() == DType::Float32, ShapeError,
+                 "solve_problems: x must be float32 [n, d], got ",
+                 t.defined() ? t.description() : std::string("an undefined tensor"));
+  }
+  const std::int64_t n = x.rows();
   for (std::size_t p = 0; p < problems.size(); ++p) {
     const BinaryProblem& b = problems[p];
     MINIDL_CHECK(b.samples.size() == b.y.size(), ShapeError, "solve_problems: problem ", p, " has ",
@@ -209,7 +253,7 @@ std::vector<SmoResult> solve_problems(const Tensor& x, const std::vector<BinaryP
   }
   check_kernel_params(config.kernel);
   if (problems.empty()) return {};
-  const KernelPlan plan = plan_kernel(n, x.size(1), problems, config, x.device());
+  const KernelPlan plan = plan_kernel(n, x.cols(), problems, config, x.device());
   ProgressTracker progress(config.progress, problems.size());
   return x.device().is_cuda() ? solve_on_cuda(x, problems, config, plan, progress)
                               : solve_on_cpu(x, problems, config, plan, progress);

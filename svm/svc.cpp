@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <memory>
 #include <utility>
 
 #include "../kernels/gemm.hpp"
 #include "smo.hpp"
+#include "sparse_kernel.hpp"
 
 namespace minidl::svm {
 
@@ -47,18 +49,36 @@ std::vector<std::int32_t> libsvm_class_order(const std::vector<std::int32_t>& y)
 
 namespace {
 
-void check_fit_operands(const Tensor& x, const Tensor& y) {
-  MINIDL_CHECK(x.defined() && x.rank() == 2 && x.dtype() == DType::Float32, ShapeError,
-               "SVC::fit: x must be float32 [n, d], got ",
-               x.defined() ? x.description() : std::string("an undefined tensor"));
+void check_fit_operands(const Samples& xs, const Tensor& y) {
+  MINIDL_CHECK(xs.defined(), ShapeError, "SVC::fit: x must be float32 [n, d], got an undefined tensor");
+  if (!xs.sparse()) {
+    const Tensor& x = xs.dense();
+    MINIDL_CHECK(x.rank() == 2 && x.dtype() == DType::Float32, ShapeError,
+                 "SVC::fit: x must be float32 [n, d], got ", x.description());
+  }
   MINIDL_CHECK(y.defined() && y.rank() == 1 && y.dtype() == DType::Int32, ShapeError,
                "SVC::fit: y must be int32 [n], got ",
                y.defined() ? y.description() : std::string("an undefined tensor"));
-  MINIDL_CHECK(y.size(0) == x.size(0), ShapeError, "SVC::fit: x ", x.shape(), " and y ",
-               y.shape(), " have different numbers of samples");
-  MINIDL_CHECK(x.size(0) > 0, ValueError, "SVC::fit: x has no samples: ", x.shape(),
+  const Shape shape({xs.rows(), xs.cols()});
+  MINIDL_CHECK(y.size(0) == xs.rows(), ShapeError, "SVC::fit: x ", shape, " and y ", y.shape(),
+               " have different numbers of samples");
+  MINIDL_CHECK(xs.rows() > 0, ValueError, "SVC::fit: x has no samples: ", shape,
                "; a classifier needs samples of at least two classes");
-  MINIDL_CHECK(x.size(1) > 0, ShapeError, "SVC::fit: x has no features: ", x.shape());
+  MINIDL_CHECK(xs.cols() > 0, ShapeError, "SVC::fit: x has no features: ", shape);
+}
+
+// gamma = "scale" for CSR samples: the variance over all n*d values, zeros included.
+double csr_gamma_scale(const CsrMatrix& m) {
+  const double count = double(m.rows) * double(m.cols);
+  double sum = 0.0;
+  double sum_sq = 0.0;
+  for (float v : m.values) {
+    sum += v;
+    sum_sq += double(v) * v;
+  }
+  const double mean = sum / count;
+  const double var = std::max(0.0, sum_sq / count - mean * mean);
+  return var > 0.0 ? 1.0 / (double(m.cols) * var) : 1.0;
 }
 
 void check_options(const SvcOptions& o) {
@@ -78,17 +98,17 @@ void check_finite(const Tensor& x) {
                  "] = ", xp[t], " is not finite");
 }
 
-KernelParams resolve_kernel(const SvcOptions& o, const Tensor& x) {
+KernelParams resolve_kernel(const SvcOptions& o, const Samples& x) {
   KernelParams kp;
   kp.type = o.kernel;
   kp.coef0 = o.coef0;
   kp.degree = o.degree;
   switch (o.gamma_mode) {
     case GammaMode::Scale:
-      kp.gamma = gamma_scale(x);
+      kp.gamma = x.sparse() ? csr_gamma_scale(x.csr()) : gamma_scale(x.dense());
       break;
     case GammaMode::Auto:
-      kp.gamma = gamma_auto(x);
+      kp.gamma = 1.0 / static_cast<double>(x.cols());
       break;
     case GammaMode::Value:
       kp.gamma = o.gamma;
@@ -194,15 +214,19 @@ BinaryResult binary_result(const BinaryProblem& prob, std::pair<std::int32_t, st
 
 }  // namespace
 
-SvcPlan SVC::plan(const Tensor& x_in, const Tensor& y_in) const {
+SvcPlan SVC::plan(const Samples& x_in, const Tensor& y_in) const {
   check_fit_operands(x_in, y_in);
   check_options(options_);
-  const Tensor x = x_in.to(Device::cpu());
-  check_finite(x);
+  const Samples x = with_storage(x_in, options_.storage);
+  if (x.sparse())
+    x.csr().check("SVC::fit");
+  else
+    check_finite(x.dense().to(Device::cpu()));
   const std::vector<std::int32_t> y = y_in.to_vector<std::int32_t>();
   SvcPlan plan;
-  plan.n_samples = x.size(0);
-  plan.n_features = x.size(1);
+  plan.sparse = x.sparse();
+  plan.n_samples = x.rows();
+  plan.n_features = x.cols();
   plan.classes = libsvm_class_order(y);
   MINIDL_CHECK(plan.classes.size() >= 2, ValueError,
                "SVC::fit: the training labels hold a single class (", plan.classes[0],
@@ -225,19 +249,23 @@ SvcPlan SVC::plan(const Tensor& x_in, const Tensor& y_in) const {
 
 namespace {
 
-void check_plan_x(const SvcPlan& plan, const Tensor& x, const char* where) {
-  MINIDL_CHECK(x.defined() && x.rank() == 2 && x.dtype() == DType::Float32 &&
-                   x.size(0) == plan.n_samples && x.size(1) == plan.n_features,
+// x in the plan's storage (as plan() converted it), after checking it is the plan's x.
+Samples plan_samples(const SvcPlan& plan, const Samples& x, const char* where) {
+  const bool dense_ok = x.sparse() || (x.dense().defined() && x.dense().rank() == 2 &&
+                                       x.dense().dtype() == DType::Float32);
+  MINIDL_CHECK(x.defined() && dense_ok && x.rows() == plan.n_samples &&
+                   x.cols() == plan.n_features,
                ShapeError, "SVC::", where, ": x must be the float32 [", plan.n_samples, ", ",
                plan.n_features, "] the plan was made from, got ",
                x.defined() ? x.description() : std::string("an undefined tensor"));
+  return with_storage(x, plan.sparse ? Storage::Sparse : Storage::Dense);
 }
 
 }  // namespace
 
-std::vector<SmoResult> SVC::solve(const SvcPlan& plan, const Tensor& x,
+std::vector<SmoResult> SVC::solve(const SvcPlan& plan, const Samples& x_in,
                                   const std::vector<std::int64_t>& which) const {
-  check_plan_x(plan, x, "solve");
+  const Samples x = plan_samples(plan, x_in, "solve");
   const auto total = static_cast<std::int64_t>(plan.problems.size());
   std::vector<char> seen(plan.problems.size(), 0);
   std::vector<BinaryProblem> chosen;
@@ -261,14 +289,14 @@ std::vector<SmoResult> SVC::solve(const SvcPlan& plan, const Tensor& x,
   return solve_problems(x, chosen, config);
 }
 
-std::vector<SmoResult> SVC::solve(const SvcPlan& plan, const Tensor& x) const {
+std::vector<SmoResult> SVC::solve(const SvcPlan& plan, const Samples& x) const {
   std::vector<std::int64_t> all(plan.problems.size());
   for (std::size_t p = 0; p < all.size(); ++p) all[p] = static_cast<std::int64_t>(p);
   return solve(plan, x, all);
 }
 
-SVC& SVC::assemble(SvcPlan plan, const Tensor& x_in, std::vector<SmoResult> solutions) {
-  check_plan_x(plan, x_in, "assemble");
+SVC& SVC::assemble(SvcPlan plan, const Samples& x_in, std::vector<SmoResult> solutions) {
+  const Samples xs = plan_samples(plan, x_in, "assemble");
   const auto nd = static_cast<std::int64_t>(plan.problems.size());
   MINIDL_CHECK(static_cast<std::int64_t>(solutions.size()) == nd, ShapeError, "SVC::assemble: ",
                solutions.size(), " solutions for a plan of ", nd, " problems");
@@ -278,8 +306,6 @@ SVC& SVC::assemble(SvcPlan plan, const Tensor& x_in, std::vector<SmoResult> solu
                  ShapeError, "SVC::assemble: solution ", p, " has ", solutions[p].alpha.size(),
                  " alphas and ", solutions[p].grad.size(), " gradients for a problem of ",
                  plan.problems[p].samples.size(), " samples");
-  const Tensor x = x_in.to(Device::cpu());
-  const float* xp = x.data<float>();
   const std::int64_t n = plan.n_samples;
   const std::int64_t d = plan.n_features;
   const auto k = static_cast<std::int32_t>(plan.classes.size());
@@ -318,9 +344,17 @@ SVC& SVC::assemble(SvcPlan plan, const Tensor& x_in, std::vector<SmoResult> solu
         coef[static_cast<std::size_t>(sv_pos[static_cast<std::size_t>(r.samples[t])] * nd + p)] =
             r.alpha[t] * r.y[t];
   }
-  Tensor sv = empty({n_sv, d});
-  for (std::int64_t s = 0; s < n_sv; ++s)
-    std::copy_n(xp + support[static_cast<std::size_t>(s)] * d, d, sv.data<float>() + s * d);
+  Tensor sv;
+  std::shared_ptr<const CsrMatrix> sv_csr;
+  if (xs.sparse()) {
+    sv_csr = std::make_shared<const CsrMatrix>(csr_gather_rows(xs.csr(), support));
+  } else {
+    const Tensor x = xs.dense().to(Device::cpu());
+    const float* xp = x.data<float>();
+    sv = empty({n_sv, d});
+    for (std::int64_t s = 0; s < n_sv; ++s)
+      std::copy_n(xp + support[static_cast<std::size_t>(s)] * d, d, sv.data<float>() + s * d);
+  }
 
   kernel_ = plan.kernel;
   n_features_ = d;
@@ -329,6 +363,7 @@ SVC& SVC::assemble(SvcPlan plan, const Tensor& x_in, std::vector<SmoResult> solu
   n_support_ = std::move(n_support);
   sv_class_ = std::move(sv_class);
   sv_ = sv;
+  sv_csr_ = std::move(sv_csr);
   coef_ = std::move(coef);
   rho_ = std::move(rho);
   results_ = std::move(results);
@@ -339,7 +374,9 @@ SVC& SVC::assemble(SvcPlan plan, const Tensor& x_in, std::vector<SmoResult> solu
   return *this;
 }
 
-SVC& SVC::fit(const Tensor& x, const Tensor& y) {
+SVC& SVC::fit(const Samples& x_in, const Tensor& y) {
+  // The storage decided once (plan() would convert again in each step otherwise).
+  const Samples x = with_storage(x_in, options_.storage);
   SvcPlan p = plan(x, y);
   std::vector<SmoResult> solutions = solve(p, x);
   return assemble(std::move(p), x, std::move(solutions));
@@ -349,21 +386,67 @@ void SVC::check_fitted(const char* where) const {
   MINIDL_CHECK(fitted_, ValueError, "SVC::", where, ": the model is not fitted");
 }
 
-Tensor SVC::decision_function(const Tensor& x) const {
+const Tensor& SVC::support_vectors() const {
+  MINIDL_CHECK(sv_csr_ == nullptr, ValueError,
+               "SVC::support_vectors: this model's support vectors are sparse (CSR [",
+               sv_csr_->rows, ", ", sv_csr_->cols, "]): use support_vector_samples()");
+  return sv_;
+}
+
+Samples SVC::support_vector_samples() const {
+  if (sv_csr_ != nullptr) return Samples(sv_csr_);
+  return Samples(sv_);
+}
+
+Tensor SVC::decision_function(const Samples& xs) const {
   check_fitted("decision_function");
-  MINIDL_CHECK(
-      x.defined() && x.rank() == 2 && x.dtype() == DType::Float32 && x.size(1) == n_features_,
-      ShapeError, "SVC::decision_function: x must be float32 [m, ", n_features_, "], got ",
-      x.defined() ? x.description() : std::string("an undefined tensor"));
-  const Device dev = x.device();
-  const std::int64_t m = x.size(0);
-  const std::int64_t n_sv = sv_.size(0);
+  const bool dense_ok = xs.sparse() || (xs.dense().defined() && xs.dense().rank() == 2 &&
+                                        xs.dense().dtype() == DType::Float32);
+  MINIDL_CHECK(xs.defined() && dense_ok && xs.cols() == n_features_, ShapeError,
+               "SVC::decision_function: x must be float32 [m, ", n_features_, "], got ",
+               xs.defined() ? xs.description() : std::string("an undefined tensor"));
+  const Device dev = xs.device();
+  const std::int64_t m = xs.rows();
   const std::int64_t nd = n_decisions();
-  const Tensor sv = sv_.to(dev);
   std::vector<float> coef_f(coef_.begin(), coef_.end());
+  std::vector<float> out(static_cast<std::size_t>(m * nd));
+  const auto finish_block = [&](std::int64_t r0, std::int64_t rows, const Tensor& db) {
+    const std::vector<float> dv = db.to_vector<float>();
+    for (std::int64_t i = 0; i < rows; ++i)
+      for (std::int64_t p = 0; p < nd; ++p)
+        out[static_cast<std::size_t>((r0 + i) * nd + p)] = static_cast<float>(
+            dv[static_cast<std::size_t>(i * nd + p)] - rho_[static_cast<std::size_t>(p)]);
+  };
+  if (sv_csr_ != nullptr || xs.sparse()) {
+    // Sparse: the kernel block from sparse dot products on the CPU.
+    const std::shared_ptr<const CsrMatrix> sv =
+        sv_csr_ != nullptr ? sv_csr_ : std::make_shared<const CsrMatrix>(csr_from_dense(sv_));
+    const CsrMatrix xcsr_owned = xs.sparse() ? CsrMatrix{} : csr_from_dense(xs.dense());
+    const CsrMatrix& xc = xs.sparse() ? xs.csr() : xcsr_owned;
+    const std::int64_t n_sv = sv->rows;
+    const SparseKernel kernel(*sv, kernel_);
+    const std::vector<float> x_norms = csr_row_sq_norms(xc);
+    const Tensor coef = from_vector(coef_f, {n_sv, nd});
+    const std::int64_t block = std::max<std::int64_t>(
+        1, std::min<std::int64_t>(m, (std::int64_t{64} << 20) / std::max<std::int64_t>(n_sv, 1)));
+    std::vector<std::int64_t> idx;
+    for (std::int64_t r0 = 0; r0 < m; r0 += block) {
+      const std::int64_t rows = std::min(block, m - r0);
+      idx.resize(static_cast<std::size_t>(rows));
+      for (std::int64_t i = 0; i < rows; ++i) idx[static_cast<std::size_t>(i)] = r0 + i;
+      Tensor kb = empty({rows, n_sv});
+      if (n_sv > 0) kernel.rows(xc, x_norms.data(), idx.data(), rows, kb.data<float>());
+      Tensor db = empty({rows, nd});
+      gemm(kb, coef, db);
+      finish_block(r0, rows, db);
+    }
+    return from_vector(out, {m, nd}, dev);
+  }
+  const Tensor& x = xs.dense();
+  const std::int64_t n_sv = sv_.size(0);
+  const Tensor sv = sv_.to(dev);
   const Tensor coef = from_vector(coef_f, {n_sv, nd}, dev);
   const Tensor sv_norms = row_sq_norms(sv);
-  std::vector<float> out(static_cast<std::size_t>(m * nd));
   // Blocks of test rows bound the [rows, n_sv] kernel block to about 256 MiB.
   const std::int64_t block = std::max<std::int64_t>(
       1, std::min<std::int64_t>(m, (std::int64_t{64} << 20) / std::max<std::int64_t>(n_sv, 1)));
@@ -376,19 +459,15 @@ Tensor SVC::decision_function(const Tensor& x) const {
     kernel_matrix(xb, sv, kb, kernel_, Tensor(), sv_norms);
     Tensor db = empty({rows, nd}, dev);
     gemm(kb, coef, db);
-    const std::vector<float> dv = db.to_vector<float>();
-    for (std::int64_t i = 0; i < rows; ++i)
-      for (std::int64_t p = 0; p < nd; ++p)
-        out[static_cast<std::size_t>((r0 + i) * nd + p)] = static_cast<float>(
-            dv[static_cast<std::size_t>(i * nd + p)] - rho_[static_cast<std::size_t>(p)]);
+    finish_block(r0, rows, db);
   }
   return from_vector(out, {m, nd}, dev);
 }
 
-Tensor SVC::predict(const Tensor& x) const {
+Tensor SVC::predict(const Samples& x) const {
   check_fitted("predict");
   const std::vector<float> dec = decision_function(x).to_vector<float>();
-  const std::int64_t m = x.size(0);
+  const std::int64_t m = x.rows();
   const std::int64_t nd = n_decisions();
   const auto k = static_cast<std::int32_t>(classes_.size());
   const bool ovr = one_vs_rest_;
@@ -419,7 +498,7 @@ std::vector<double> SVC::dual_coef() const {
   const auto k = static_cast<std::int32_t>(classes_.size());
   MINIDL_CHECK(!one_vs_rest_, ValueError,
                "SVC::dual_coef: LIBSVM's layout exists for one-vs-one models only");
-  const std::int64_t n_sv = sv_.size(0);
+  const auto n_sv = static_cast<std::int64_t>(sv_class_.size());
   const std::int64_t nd = n_decisions();
   std::vector<double> out(static_cast<std::size_t>((k - 1) * n_sv), 0.0);
   std::int64_t p = 0;
@@ -462,10 +541,23 @@ Tensor SVC::coef() const {
   MINIDL_CHECK(kernel_.type == KernelType::Linear, ValueError,
                "SVC::coef: w exists only for the linear kernel (this model's is ",
                kernel_name(kernel_.type), ")");
-  const std::int64_t n_sv = sv_.size(0);
   const std::int64_t nd = n_decisions();
-  const float* svp = sv_.data<float>();
   std::vector<double> w(static_cast<std::size_t>(nd * n_features_), 0.0);
+  if (sv_csr_ != nullptr) {
+    const CsrMatrix& m = *sv_csr_;
+    for (std::int64_t s = 0; s < m.rows; ++s)
+      for (std::int64_t p = 0; p < nd; ++p) {
+        const double c = coef_[static_cast<std::size_t>(s * nd + p)];
+        if (c == 0.0) continue;
+        for (std::int64_t t = m.row_ptr[static_cast<std::size_t>(s)];
+             t < m.row_ptr[static_cast<std::size_t>(s + 1)]; ++t)
+          w[static_cast<std::size_t>(p * n_features_ + m.col_idx[static_cast<std::size_t>(t)])] +=
+              c * m.values[static_cast<std::size_t>(t)];
+      }
+    return from_vector(std::vector<float>(w.begin(), w.end()), {nd, n_features_});
+  }
+  const std::int64_t n_sv = sv_.size(0);
+  const float* svp = sv_.data<float>();
   for (std::int64_t s = 0; s < n_sv; ++s)
     for (std::int64_t p = 0; p < nd; ++p) {
       const double c = coef_[static_cast<std::size_t>(s * nd + p)];

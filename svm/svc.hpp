@@ -19,11 +19,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <utility>
 #include <vector>
 
 #include "../core/tensor.hpp"
+#include "csr_matrix.hpp"
 #include "kernel_function.hpp"
+#include "samples.hpp"
 #include "smo.hpp"
 
 namespace minidl::svm {
@@ -62,6 +65,10 @@ struct SvcOptions {
   /// LIBSVM's two-variable SMO (smo_solve, the default and the faster on a CPU).
   bool cpu_decomposition = false;
   MultiClass multi_class = MultiClass::OneVsOne;
+  /// Dense or sparse (CSR) training data (samples.hpp): Auto keeps sparse samples
+  /// sparse below kSparseDensity non-zeros (kernel rows from sparse dot products,
+  /// never an n x d matrix) and dense ones dense.
+  Storage storage = Storage::Auto;
   /// Called while fit / solve run: sub-problems done of the total, solver
   /// iterations, seconds elapsed (svm/smo.hpp, SolveConfig::progress: after every
   /// sub-problem and at most about every 0.2 s in between, never two calls at once).
@@ -117,18 +124,20 @@ struct SvcPlan {
   /// negative class is -1 for one-vs-rest ("all the others").
   std::vector<std::pair<std::int32_t, std::int32_t>> problem_classes;
   bool one_vs_rest = false;  ///< k > 2 classes trained one-vs-rest
+  bool sparse = false;       ///< the samples are solved on in CSR form (SvcOptions::storage)
 };
 
 class SVC {
  public:
   explicit SVC(SvcOptions options = {});
 
-  /// Trains on x float32 [n, d] and y int32 [n] (class labels, >= 2 classes).
+  /// Trains on x (dense float32 [n, d], or sparse CSR: samples.hpp) and y int32 [n]
+  /// (class labels, >= 2 classes).
   /// Throws ValueError for a single class, NaN / infinite features, C <= 0, tol <= 0,
   /// a class_weight for an absent label or <= 0, bad kernel parameters; ShapeError /
   /// DTypeError for mismatched operands. Runs where x is: the CPU solver for a CPU
   /// tensor, the GPU decomposition solver (smo_cuda.cu) for a CUDA tensor.
-  SVC& fit(const Tensor& x, const Tensor& y);
+  SVC& fit(const Samples& x, const Tensor& y);
 
   // fit in three steps, for callers that solve the sub-problems themselves (one
   // subset of the one-vs-one pairs per process, then one model from all of them):
@@ -139,21 +148,21 @@ class SVC {
 
   /// Step 1: checks x, y and the options (the errors fit lists), resolves gamma,
   /// orders the classes and lists the sub-problems. Does not change *this.
-  SvcPlan plan(const Tensor& x, const Tensor& y) const;
+  SvcPlan plan(const Samples& x, const Tensor& y) const;
   /// Step 2: solves plan.problems[which[0]], plan.problems[which[1]], ... where x is
   /// (svm/smo.hpp, solve_problems), with this SVC's options (tol, max_iter,
   /// memory_budget, working_set, cpu_decomposition, progress). Results in the order
   /// of `which`. Requires x as given to plan; ValueError for an index outside
   /// [0, plan.problems.size()) or repeated.
-  std::vector<SmoResult> solve(const SvcPlan& plan, const Tensor& x,
+  std::vector<SmoResult> solve(const SvcPlan& plan, const Samples& x,
                                const std::vector<std::int64_t>& which) const;
   /// Step 2 for every problem of the plan.
-  std::vector<SmoResult> solve(const SvcPlan& plan, const Tensor& x) const;
+  std::vector<SmoResult> solve(const SvcPlan& plan, const Samples& x) const;
   /// Step 3: the fitted model from every problem's solution (solutions[p] solves
   /// plan.problems[p]): diagnostics per sub-problem, support vectors, coefficients.
   /// Requires x as given to plan; ShapeError for a solution count or a solution
   /// length that does not match the plan.
-  SVC& assemble(SvcPlan plan, const Tensor& x, std::vector<SmoResult> solutions);
+  SVC& assemble(SvcPlan plan, const Samples& x, std::vector<SmoResult> solutions);
 
   /// Decision values float32 [m, n_decisions] (one column per sub-problem: pairs
   /// (0,1), (0,2), ..., (1,2), ... for one-vs-one; one per class for one-vs-rest;
@@ -161,9 +170,11 @@ class SVC {
   /// x [m, n_features()]. The kernel block and the GEMM with the coefficients run
   /// on x's device; the intercepts are applied on the host (so a CUDA x
   /// synchronises), in blocks of test rows that bound the kernel block's memory.
-  Tensor decision_function(const Tensor& x) const;
+  /// Sparse x (or a model trained sparse): the kernel block from sparse dot
+  /// products on the CPU (the result still on x's device).
+  Tensor decision_function(const Samples& x) const;
   /// Predicted labels int32 [m] on the CPU.
-  Tensor predict(const Tensor& x) const;
+  Tensor predict(const Samples& x) const;
 
   bool fitted() const { return fitted_; }
   const SvcOptions& options() const { return options_; }
@@ -175,8 +186,13 @@ class SVC {
   const std::vector<std::int64_t>& support() const { return support_; }
   /// Support vectors per class, in classes() order.
   const std::vector<std::int64_t>& n_support() const { return n_support_; }
-  /// float32 [n_sv, d] on the CPU.
-  const Tensor& support_vectors() const { return sv_; }
+  /// float32 [n_sv, d] on the CPU. ValueError for a model trained on sparse
+  /// samples (its support vectors are CSR: support_vector_samples()).
+  const Tensor& support_vectors() const;
+  /// The support vectors as trained on: dense [n_sv, d] or CSR.
+  Samples support_vector_samples() const;
+  /// Whether the support vectors are kept sparse (trained on CSR samples).
+  bool sparse_model() const { return sv_csr_ != nullptr; }
   /// coef[s, p]: alpha_s y_s of support vector s in decision p (0 where s is not
   /// in that sub-problem), double [n_sv * n_decisions] row-major.
   const std::vector<double>& decision_coef() const { return coef_; }
@@ -219,7 +235,8 @@ class SVC {
   std::vector<std::int64_t> support_;
   std::vector<std::int64_t> n_support_;
   std::vector<std::int32_t> sv_class_;  // class index per support vector
-  Tensor sv_;
+  Tensor sv_;                                  // dense support vectors
+  std::shared_ptr<const CsrMatrix> sv_csr_;   // or sparse ones
   std::vector<double> coef_;
   std::vector<double> rho_;
   std::vector<BinaryResult> results_;
