@@ -122,7 +122,16 @@ void init() {
     if (s.world > 1) std::set_terminate(terminate_handler);
   }
 #else
-  (void)launched_by_mpi;
+  // Several copies of a world of one would each train alone and write the same
+  // files: refuse instead.
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS"}) {
+    const char* value = std::getenv(name);
+    MINIDL_CHECK(!launched_by_mpi() || value == nullptr || std::atoi(value) <= 1, Error,
+                 "dist::init: this process was started as one of ", value, " (", name,
+                 "), but minidl was built without MPI, so it cannot join them; rebuild with "
+                 "MPI (apt-get install libopenmpi-dev openmpi-bin, or tools/setup.sh) or run "
+                 "one process");
+  }
   (void)terminate_handler;
 #endif
   s.initialized = true;

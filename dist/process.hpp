@@ -12,7 +12,9 @@
 // PMIX_RANK, PMI_RANK / PMI_SIZE or SLURM_PROCID in its environment), or a
 // build without MPI, is rank 0 of a world of one: MPI is not even initialised,
 // and every collective (collectives.hpp) and DataParallel (data_parallel.hpp)
-// is a no-op. So one program runs alone or under mpirun unchanged.
+// is a no-op. So one program runs alone or under mpirun unchanged. (A build
+// without MPI started by a launcher as one of several processes refuses to
+// start: init() throws Error, rather than have each process train alone.)
 //
 // Faults. With more than one process, init() installs a std::terminate handler:
 // an exception that escapes (from main, a destructor, a thread) prints

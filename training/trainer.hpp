@@ -173,6 +173,13 @@ struct TrainerOptions {
   ///    decisions) are rank 0's, broadcast, so every process decides alike;
   ///  - checkpoints are written by rank 0 only (a mid-epoch one records the
   ///    running loss summed over processes); every process can resume from one.
+  /// Every process must call fit() with the same options and the same kind of
+  /// loaders (a validation loader on all or none; checkpoint settings alike: the
+  /// trainer itself lets only rank 0 write). The callbacks may differ (e.g.
+  /// on_progress on rank 0 only): they run no collective. An exception on one
+  /// process leaves the others waiting in the next collective: let it escape
+  /// (dist/process.hpp's terminate handler ends the job) or end the job with
+  /// dist::abort(), never finalize after catching it.
   /// With one process it changes nothing.
   bool data_parallel = false;
 };
