@@ -8,30 +8,11 @@
 
 #include "../core/context.hpp"
 #include "../core/cuda_check.hpp"
+#include "../core/device_scope.hpp"
 
 namespace minidl::detail {
 
 namespace {
-
-// Makes `device` current for the scope and restores the caller's device after:
-// the inline (no prefetch) path runs on the caller's thread.
-class DeviceScope {
- public:
-  explicit DeviceScope(int device) {
-    MINIDL_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != device) MINIDL_CUDA_CHECK(cudaSetDevice(device));
-    device_ = device;
-  }
-  ~DeviceScope() {
-    if (previous_ != device_) (void)cudaSetDevice(previous_);
-  }
-  DeviceScope(const DeviceScope&) = delete;
-  DeviceScope& operator=(const DeviceScope&) = delete;
-
- private:
-  int previous_ = 0;
-  int device_ = 0;
-};
 
 class CudaBatchTransfer final : public BatchTransfer {
  public:

@@ -197,6 +197,23 @@ class MpiWork final : public detail::PendingWork {
     return flag != 0;
   }
 };
+
+// Starts one non-blocking collective per chunk of at most kChunk elements of `tensor`
+// (`start(pointer, count, &request)`), keeping the tensor alive in the returned work.
+template <class Start>
+std::unique_ptr<MpiWork> start_chunked(Tensor& tensor, Start start) {
+  auto work = std::make_unique<MpiWork>();
+  work->keep.push_back(tensor);
+  auto* base = static_cast<char*>(tensor.raw_data());
+  const std::size_t elem = dtype_size(tensor.dtype());
+  for (std::int64_t begin = 0; begin < tensor.numel(); begin += kChunk) {
+    const std::int64_t count = std::min(kChunk, tensor.numel() - begin);
+    MPI_Request request = MPI_REQUEST_NULL;
+    start(base + static_cast<std::size_t>(begin) * elem, static_cast<int>(count), &request);
+    work->requests.push_back(request);
+  }
+  return work;
+}
 #endif
 
 void check_tensor(const Tensor& t, const char* where, const char* what = "the tensor") {
@@ -225,18 +242,11 @@ Work start_all_reduce(Tensor& tensor, ReduceOp op, const detail::ProcessState& s
 #if MINIDL_WITH_NCCL
   if (tensor.device().is_cuda()) return Work(detail::nccl_all_reduce(tensor, op));
 #endif
-  auto work = std::make_unique<MpiWork>();
-  work->keep.push_back(tensor);
-  auto* base = static_cast<char*>(tensor.raw_data());
-  const std::size_t elem = dtype_size(tensor.dtype());
-  for (std::int64_t begin = 0; begin < tensor.numel(); begin += kChunk) {
-    const std::int64_t count = std::min(kChunk, tensor.numel() - begin);
-    MPI_Request request = MPI_REQUEST_NULL;
-    MINIDL_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, base + static_cast<std::size_t>(begin) * elem,
-                                    static_cast<int>(count), mpi_type(tensor.dtype()), MPI_SUM,
-                                    MPI_COMM_WORLD, &request));
-    work->requests.push_back(request);
-  }
+  const MPI_Datatype type = mpi_type(tensor.dtype());
+  auto work = start_chunked(tensor, [type](char* p, int count, MPI_Request* request) {
+    MINIDL_MPI_CHECK(
+        MPI_Iallreduce(MPI_IN_PLACE, p, count, type, MPI_SUM, MPI_COMM_WORLD, request));
+  });
   if (op == ReduceOp::Mean) {
     Tensor t = tensor;
     const float inv = 1.0f / static_cast<float>(s.world);
@@ -298,18 +308,10 @@ Work broadcast_async(Tensor& tensor, int root) {
 #if MINIDL_WITH_NCCL
   if (tensor.device().is_cuda()) return Work(detail::nccl_broadcast(tensor, root));
 #endif
-  auto work = std::make_unique<MpiWork>();
-  work->keep.push_back(tensor);
-  auto* base = static_cast<char*>(tensor.raw_data());
-  const std::size_t elem = dtype_size(tensor.dtype());
-  for (std::int64_t begin = 0; begin < tensor.numel(); begin += kChunk) {
-    const std::int64_t count = std::min(kChunk, tensor.numel() - begin);
-    MPI_Request request = MPI_REQUEST_NULL;
-    MINIDL_MPI_CHECK(MPI_Ibcast(base + static_cast<std::size_t>(begin) * elem,
-                                static_cast<int>(count), mpi_type(tensor.dtype()), root,
-                                MPI_COMM_WORLD, &request));
-    work->requests.push_back(request);
-  }
+  const MPI_Datatype type = mpi_type(tensor.dtype());
+  auto work = start_chunked(tensor, [type, root](char* p, int count, MPI_Request* request) {
+    MINIDL_MPI_CHECK(MPI_Ibcast(p, count, type, root, MPI_COMM_WORLD, request));
+  });
   return Work(std::move(work));
 #else
   return Work();

@@ -18,6 +18,7 @@
 
 #include "../core/context.hpp"
 #include "../core/cuda_check.hpp"
+#include "../core/device_scope.hpp"
 #include "mpi_detail.hpp"
 #include "nccl_detail.hpp"
 
@@ -32,24 +33,6 @@ void check_nccl(ncclResult_t status, const char* call, const char* file, int lin
                      ":", line));
 }
 #define MINIDL_NCCL_CHECK(call) check_nccl((call), #call, __FILE__, __LINE__)
-
-class DeviceScope {
- public:
-  explicit DeviceScope(int device) {
-    MINIDL_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != device) MINIDL_CUDA_CHECK(cudaSetDevice(device));
-    device_ = device;
-  }
-  ~DeviceScope() {
-    if (previous_ != device_) (void)cudaSetDevice(previous_);
-  }
-  DeviceScope(const DeviceScope&) = delete;
-  DeviceScope& operator=(const DeviceScope&) = delete;
-
- private:
-  int previous_ = 0;
-  int device_ = 0;
-};
 
 // The process's communicator; lives until the process exits (destroying it
 // after MPI_Finalize or CUDA's teardown would be unsafe).
@@ -71,7 +54,7 @@ Communicator& communicator(int device) {
   ncclUniqueId id{};
   if (s.rank == 0) MINIDL_NCCL_CHECK(ncclGetUniqueId(&id));
   MINIDL_MPI_CHECK(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD));
-  DeviceScope scope(device);
+  minidl::detail::DeviceScope scope(device);
   MINIDL_CUDA_CHECK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
   MINIDL_NCCL_CHECK(ncclCommInitRank(&c.comm, s.world, id, s.rank));
   c.device = device;
@@ -92,7 +75,7 @@ class NcclWork final : public PendingWork {
   void wait() override {
     if (waited_) return;
     waited_ = true;
-    DeviceScope scope(device_);
+    minidl::detail::DeviceScope scope(device_);
     MINIDL_CUDA_CHECK(cudaStreamWaitEvent(CudaContext::get(device_).stream(), done_event_, 0));
     keep_.clear();  // later frees are ordered after the compute stream's wait
   }
@@ -116,7 +99,7 @@ class NcclWork final : public PendingWork {
 template <class Launch>
 std::unique_ptr<PendingWork> enqueue(int device, std::vector<Tensor> keep, Launch launch) {
   Communicator& c = communicator(device);
-  DeviceScope scope(device);
+  minidl::detail::DeviceScope scope(device);
   cudaStream_t compute = CudaContext::get(device).stream();
   cudaEvent_t inputs_ready = nullptr;
   MINIDL_CUDA_CHECK(cudaEventCreateWithFlags(&inputs_ready, cudaEventDisableTiming));
