@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include "kernel_map_cpu.hpp"
 #include "sparse_kernel.hpp"
 
 namespace minidl::svm {
@@ -70,7 +71,7 @@ std::vector<std::pair<std::int32_t, std::int32_t>> stored_blocks(const ProblemGr
 
 // Rows per sgemm panel: the kernel map then runs on a panel still in cache (128
 // rows of 6,000 floats are 3 MB).
-constexpr std::int64_t kPanelRows = 128;
+constexpr std::int64_t kPanelRows = 512;
 
 // Huge pages for the blocks (when the kernel allows them on request): a 7.9 GB
 // kernel in 4 KB pages costs two million page faults.
@@ -109,14 +110,7 @@ void dense_panel(const float* a, const float* a_norms, const float* b, const flo
         dst[i * mb + j] = acc;
       }
   }
-  if (params.type == KernelType::Linear) return;
-  const KernelMap map = make_kernel_map(params);
-  for (std::int64_t i = 0; i < m; ++i) {
-    float* row = dst + i * mb;
-    const float ni = a_norms[r0 + i];
-    const float* nb = b_norms + c0;
-    for (std::int64_t j = 0; j < cols; ++j) row[j] = map(row[j], ni, nb[j]);
-  }
+  map_kernel_block(dst, m, cols, mb, a_norms + r0, b_norms + c0, make_kernel_map(params));
 }
 
 // A block's rows gathered from x: [|G|, d], and their squared norms.

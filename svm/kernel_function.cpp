@@ -4,6 +4,7 @@
 
 #include "../core/dispatch.hpp"
 #include "../kernels/gemm.hpp"
+#include "kernel_map_cpu.hpp"
 
 namespace minidl::svm {
 
@@ -122,11 +123,8 @@ void kernel_matrix(const Tensor& a, const Tensor& b, Tensor& k, const KernelPara
     return;
   }
 #pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < m; ++i) {
-    const float ni = anp != nullptr ? anp[i] : 0.0f;
-    float* row = kp + i * n;
-    for (std::int64_t j = 0; j < n; ++j) row[j] = map(row[j], ni, bnp != nullptr ? bnp[j] : 0.0f);
-  }
+  for (std::int64_t i = 0; i < m; ++i)
+    map_kernel_block(kp + i * n, 1, n, n, anp != nullptr ? anp + i : nullptr, bnp, map);
 }
 
 }  // namespace minidl::svm

@@ -17,6 +17,7 @@
 
 #include "../core/macros.hpp"
 #include "../core/tensor.hpp"
+#include "../kernels/functors.hpp"
 
 namespace minidl::svm {
 
@@ -36,11 +37,23 @@ struct KernelParams {
 
 /// The kernel value from the dot product and the squared norms of the two rows.
 /// Float arithmetic; the squared distance is clamped at 0 against cancellation.
+/// RBF's exp is fn::exp_poly's (kernels/functors.hpp: Cephes expf, about 1 ulp),
+/// which vectorises (svm/kernel_map_cpu.hpp) where glibc's expf is a scalar call.
 struct KernelMap {
   KernelType type;
   float gamma;
   float coef0;
   int degree;
+
+  /// exp(-gamma max(0, ||x_i||^2 + ||x_j||^2 - 2 x_i.x_j)): fn::exp_poly on its
+  /// x <= 0 side (0 below -150, where e^x is below the smallest subnormal).
+  MINIDL_HD MINIDL_INLINE static float rbf(float dot, float norm_i, float norm_j, float gamma) {
+    float d2 = norm_i + norm_j - 2.0f * dot;
+    d2 = d2 > 0.0f ? d2 : 0.0f;
+    const float x = -gamma * d2;
+    const float e = fn::exp_poly_scaled<126>(x) * 0x1p-126f;
+    return x < -150.0f ? 0.0f : e;
+  }
 
   MINIDL_HD MINIDL_INLINE float operator()(float dot, float norm_i, float norm_j) const {
     switch (type) {
@@ -56,11 +69,8 @@ struct KernelMap {
         }
         return result;
       }
-      case KernelType::Rbf: {
-        float d2 = norm_i + norm_j - 2.0f * dot;
-        d2 = d2 > 0.0f ? d2 : 0.0f;
-        return expf(-gamma * d2);
-      }
+      case KernelType::Rbf:
+        return rbf(dot, norm_i, norm_j, gamma);
       case KernelType::Sigmoid:
       default:
         return tanhf(gamma * dot + coef0);

@@ -2,6 +2,8 @@
 
 #include <cblas.h>
 
+#include "kernel_map_cpu.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <climits>
@@ -257,13 +259,9 @@ void compute_kernel_rows(const float* x, std::int64_t l, std::int64_t d, const f
               static_cast<int>(d), 1.0f, xb.data(), static_cast<int>(d), x, static_cast<int>(d),
               0.0f, dst, static_cast<int>(l));
   if (m != count) std::copy_n(pad.data(), count * l, out);
-  if (params.type == KernelType::Linear) return;
   const KernelMap map = make_kernel_map(params);
-  for (std::int64_t r = 0; r < count; ++r) {
-    const float ni = norms != nullptr ? norms[rows[r]] : 0.0f;
-    float* row = out + r * l;
-    for (std::int64_t t = 0; t < l; ++t) row[t] = map(row[t], ni, norms != nullptr ? norms[t] : 0.0f);
-  }
+  for (std::int64_t r = 0; r < count; ++r)
+    map_kernel_block(out + r * l, 1, l, l, norms != nullptr ? norms + rows[r] : nullptr, norms, map);
 }
 
 std::unique_ptr<KernelRows> computed_kernel_rows(const Tensor& x, const KernelParams& params,

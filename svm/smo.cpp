@@ -50,15 +50,17 @@ namespace {
 // read from 37 MB of samples either way. Changes no value: only what is cached.
 void prefetch_likely_rows(KernelRows& k, std::int64_t must, const std::vector<std::int8_t>& y,
                           const std::vector<double>& alpha, const std::vector<double>& grad,
-                          const std::vector<double>& cbox) {
+                          const std::vector<double>& cbox,
+                          const std::vector<std::int64_t>& active) {
   const std::int64_t limit = k.prefetch_limit();
   if (limit < 2) return;
   const std::size_t half = static_cast<std::size_t>(limit / 2);
   std::vector<std::pair<double, std::int64_t>> up, low;
-  for (std::size_t t = 0; t < y.size(); ++t) {
-    if (k.cached(static_cast<std::int64_t>(t))) continue;
-    if (ws_in_up(y[t], alpha[t], cbox[t])) up.emplace_back(-y[t] * grad[t], std::int64_t(t));
-    if (ws_in_low(y[t], alpha[t], cbox[t])) low.emplace_back(y[t] * grad[t], std::int64_t(t));
+  for (std::int64_t a : active) {
+    const auto t = static_cast<std::size_t>(a);
+    if (k.cached(a)) continue;
+    if (ws_in_up(y[t], alpha[t], cbox[t])) up.emplace_back(-y[t] * grad[t], a);
+    if (ws_in_low(y[t], alpha[t], cbox[t])) low.emplace_back(y[t] * grad[t], a);
   }
   const auto top = [half](std::vector<std::pair<double, std::int64_t>>& v) {
     const auto greater = [](const auto& a, const auto& b) {
@@ -110,31 +112,122 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
   const std::int64_t max_iter =
       options.max_iter > 0 ? options.max_iter : std::max<std::int64_t>(10000000, 100 * l);
 
+  // ---- shrinking (LIBSVM's do_shrinking / reconstruct_gradient) ----
+  // The active set, in increasing index order (the scans below then break ties as
+  // the unshrunk solver does). Only active gradients are updated; gbar holds
+  // G_bar_t = sum over alpha_s at its upper bound of C_s Q_ts, from which the
+  // others are rebuilt: G_t = G_bar_t - 1 + sum over free s of alpha_s Q_ts.
+  const bool shrinking = options.shrinking;
+  std::vector<std::int64_t> active(L);
+  for (std::size_t t = 0; t < L; ++t) active[t] = static_cast<std::int64_t>(t);
+  std::vector<double> gbar(shrinking ? L : 0, 0.0);
+  bool unshrunk = false;
+  std::int64_t smallest_active = l;
+  const auto reconstruct_gradient = [&]() {
+    if (active.size() == L) return;
+    std::vector<char> is_active(L, 0);
+    for (std::int64_t t : active) is_active[static_cast<std::size_t>(t)] = 1;
+    std::vector<std::int64_t> inactive;
+    std::vector<std::int64_t> free_active;
+    for (std::size_t t = 0; t < L; ++t) {
+      if (is_active[t] == 0) {
+        inactive.push_back(static_cast<std::int64_t>(t));
+        grad[t] = gbar[t] - 1.0;
+      } else if (!at_upper(alpha[t], cbox[t]) && !at_lower(alpha[t])) {
+        free_active.push_back(static_cast<std::int64_t>(t));
+      }
+    }
+    // Fetch whichever rows are fewer: the inactive ones (each summing over the free
+    // variables) or the free ones (each adding to every inactive gradient).
+    // Inactive variables sit at a bound, so free ones are all active.
+    const bool by_inactive = inactive.size() <= free_active.size();
+    const std::vector<std::int64_t>& fetch = by_inactive ? inactive : free_active;
+    const auto chunk = static_cast<std::size_t>(std::max<std::int64_t>(1, k.prefetch_limit()));
+    for (std::size_t c0 = 0; c0 < fetch.size(); c0 += chunk) {
+      const std::size_t c1 = std::min(fetch.size(), c0 + chunk);
+      if (chunk > 1) k.prefetch(std::vector<std::int64_t>(fetch.begin() + c0, fetch.begin() + c1));
+      for (std::size_t f = c0; f < c1; ++f) {
+        const auto r = static_cast<std::size_t>(fetch[f]);
+        const float* kr = k.row(fetch[f]);
+        if (by_inactive) {
+          double acc = 0.0;
+          for (std::int64_t s : free_active) {
+            const auto S = static_cast<std::size_t>(s);
+            acc += alpha[S] * y[S] * kr[S];
+          }
+          grad[r] += y[r] * acc;
+        } else {
+          const double ay = alpha[r] * y[r];
+          for (std::int64_t t : inactive) {
+            const auto T = static_cast<std::size_t>(t);
+            grad[T] += ay * y[T] * kr[T];
+          }
+        }
+      }
+    }
+    active.resize(L);
+    for (std::size_t t = 0; t < L; ++t) active[t] = static_cast<std::int64_t>(t);
+  };
+  // LIBSVM's be_shrunk: a variable at a bound whose gradient says it stays there
+  // while the violators are what they are now.
+  const auto do_shrinking = [&]() {
+    double gmax1 = -kInf;  // max over active I_up of -y G
+    double gmax2 = -kInf;  // max over active I_low of y G
+    for (std::int64_t t : active) {
+      const auto T = static_cast<std::size_t>(t);
+      if (ws_in_up(y[T], alpha[T], cbox[T])) gmax1 = std::max(gmax1, -y[T] * grad[T]);
+      if (ws_in_low(y[T], alpha[T], cbox[T])) gmax2 = std::max(gmax2, y[T] * grad[T]);
+    }
+    if (!unshrunk && gmax1 + gmax2 <= options.eps * 10) {
+      // Near the end: every variable back in once, with its exact gradient.
+      unshrunk = true;
+      reconstruct_gradient();
+    }
+    std::size_t kept = 0;
+    for (std::int64_t t : active) {
+      const auto T = static_cast<std::size_t>(t);
+      bool shrink = false;
+      if (at_upper(alpha[T], cbox[T]))
+        shrink = y[T] > 0 ? -grad[T] > gmax1 : -grad[T] > gmax2;
+      else if (at_lower(alpha[T]))
+        shrink = y[T] > 0 ? grad[T] > gmax2 : grad[T] > gmax1;
+      if (!shrink) active[kept++] = t;
+    }
+    active.resize(kept);
+    smallest_active = std::min(smallest_active, static_cast<std::int64_t>(kept));
+  };
+
   SmoResult res;
   std::int64_t iter = 0;
   double violation = kInf;
-  while (true) {
-    // ---- working set selection (WSS2) ----
+  std::int64_t counter = std::min<std::int64_t>(l, 1000) + 1;
+  std::int64_t i = -1;
+  std::int64_t j = -1;
+  const float* ki = nullptr;
+  // Working set selection (WSS2) over the active set: i, j, the violation.
+  const auto select = [&]() {
     double gmax = -kInf;
-    std::int64_t i = -1;
-    for (std::size_t t = 0; t < L; ++t) {
+    i = -1;
+    for (std::int64_t t64 : active) {
+      const auto t = static_cast<std::size_t>(t64);
       if (y[t] > 0) {
         if (!at_upper(alpha[t], cbox[t]) && -grad[t] >= gmax) {
           gmax = -grad[t];
-          i = static_cast<std::int64_t>(t);
+          i = t64;
         }
       } else if (!at_lower(alpha[t]) && grad[t] >= gmax) {
         gmax = grad[t];
-        i = static_cast<std::int64_t>(t);
+        i = t64;
       }
     }
     double gmax2 = -kInf;
-    std::int64_t j = -1;
+    j = -1;
     double best = kInf;
-    if (i >= 0 && !k.cached(i)) prefetch_likely_rows(k, i, y, alpha, grad, cbox);
-    const float* ki = i >= 0 ? k.row(i) : nullptr;
+    if (i >= 0 && !k.cached(i)) prefetch_likely_rows(k, i, y, alpha, grad, cbox, active);
+    ki = i >= 0 ? k.row(i) : nullptr;
     const double qdi = i >= 0 ? qd[static_cast<std::size_t>(i)] : 0.0;
-    for (std::size_t t = 0; t < L; ++t) {
+    for (std::int64_t t64 : active) {
+      const auto t = static_cast<std::size_t>(t64);
       // t in I_low (y_t = +1 above 0, or y_t = -1 below its C), scored by y_t G_t.
       if (y[t] > 0 ? at_lower(alpha[t]) : at_upper(alpha[t], cbox[t])) continue;
       const double v = y[t] > 0 ? grad[t] : -grad[t];
@@ -146,15 +239,31 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
         const double quad = qdi + qd[t] - 2.0 * ki[t];
         const double obj = -(gd * gd) / (quad > 0 ? quad : kSmoTau);
         if (obj <= best) {
-          j = static_cast<std::int64_t>(t);
+          j = t64;
           best = obj;
         }
       }
     }
     violation = gmax + gmax2;
-    if (violation < options.eps || j == -1) {
-      res.converged = true;
-      break;
+    return violation < options.eps || j == -1;
+  };
+  while (true) {
+    if (shrinking && --counter == 0) {
+      counter = std::min<std::int64_t>(l, 1000);
+      do_shrinking();
+    }
+    if (select()) {
+      // Optimal on the active set: on all of it, once every gradient is exact?
+      if (active.size() == L) {
+        res.converged = true;
+        break;
+      }
+      reconstruct_gradient();
+      if (select()) {
+        res.converged = true;
+        break;
+      }
+      counter = 1;  // shrink again at the next iteration
     }
     if (iter >= max_iter) break;
     ++iter;
@@ -163,7 +272,7 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
     // ---- the two-variable update (LIBSVM's Solver::Solve) ----
     const auto I = static_cast<std::size_t>(i);
     const auto J = static_cast<std::size_t>(j);
-    if (!k.cached(j)) prefetch_likely_rows(k, j, y, alpha, grad, cbox);
+    if (!k.cached(j)) prefetch_likely_rows(k, j, y, alpha, grad, cbox, active);
     ki = k.row(i);
     const float* kj = k.row(j);
     // Rows may have been evicted by the second call only if capacity < 2; it is >= 2.
@@ -178,14 +287,35 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
     // G_t += Q_ti dai + Q_tj daj with Q_ti = y_t y_i K_ti.
     const double di = (ai - old_ai) * y[I];
     const double dj = (aj - old_aj) * y[J];
-    for (std::size_t t = 0; t < L; ++t) grad[t] += y[t] * (ki[t] * di + kj[t] * dj);
+    if (active.size() == L) {
+      for (std::size_t t = 0; t < L; ++t) grad[t] += y[t] * (ki[t] * di + kj[t] * dj);
+    } else {
+      for (std::int64_t t64 : active) {
+        const auto t = static_cast<std::size_t>(t64);
+        grad[t] += y[t] * (ki[t] * di + kj[t] * dj);
+      }
+    }
+    if (shrinking) {
+      // G_bar follows the variables entering or leaving their upper bound.
+      const auto follow = [&](std::size_t v, double old_a, const float* kv) {
+        const bool was = at_upper(old_a, cbox[v]);
+        const bool now = at_upper(alpha[v], cbox[v]);
+        if (was == now) return;
+        const double cy = (now ? cbox[v] : -cbox[v]) * y[v];
+        for (std::size_t t = 0; t < L; ++t) gbar[t] += cy * y[t] * kv[t];
+      };
+      follow(I, old_ai, ki);
+      follow(J, old_aj, kj);
+    }
   }
+  if (shrinking && active.size() < L) reconstruct_gradient();  // stopped by max_iter
 
   res.iterations = iter;
+  res.smallest_active = smallest_active;
   res.alpha = std::move(alpha);
   res.grad = std::move(grad);
   smo_finish(res, y, cp, cn);
-  res.max_violation = std::max(0.0, violation);
+  if (!shrinking || res.converged) res.max_violation = std::max(0.0, violation);
   return res;
 }
 

@@ -282,6 +282,7 @@ std::vector<SmoResult> SVC::solve(const SvcPlan& plan, const Samples& x_in,
   config.kernel = plan.kernel;
   config.smo.eps = options_.tol;
   config.smo.max_iter = options_.max_iter;
+  config.smo.shrinking = options_.shrinking;
   config.memory_budget = options_.memory_budget;
   config.working_set = options_.working_set;
   config.cpu_decomposition = options_.cpu_decomposition;

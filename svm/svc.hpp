@@ -47,6 +47,9 @@ struct SvcOptions {
   int degree = 3;
   double tol = 1e-3;          ///< LIBSVM's -e: stop at max KKT violation m(a) - M(a) <= tol
   std::int64_t max_iter = 0;  ///< per sub-problem; 0: max(10^7, 100 l)
+  /// LIBSVM's -h: shrinking in the CPU two-variable solver (SmoOptions::shrinking).
+  /// The same model within tol either way; on is faster.
+  bool shrinking = true;
   /// C of class k = C * class_weight[k] (LIBSVM's -wk); classes not named keep C.
   std::map<std::int32_t, double> class_weight;
   /// class_weight[k] = n / (n_classes * n_k) (scikit-learn's "balanced"); replaces class_weight.

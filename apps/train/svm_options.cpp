@@ -93,6 +93,7 @@ svm::SvcOptions svc_options(const SvmConfig& c) {
                "--svm-multi-class: '", c.multi_class, "' is not ovo or ovr");
   o.multi_class = c.multi_class == "ovo" ? svm::MultiClass::OneVsOne : svm::MultiClass::OneVsRest;
   o.class_weight = c.class_weight;
+  o.shrinking = c.shrinking;
   if (c.cache_mb > 0) o.memory_budget = static_cast<std::size_t>(c.cache_mb * 1048576.0);
   return o;
 }
@@ -116,8 +117,8 @@ std::string svm_train_usage() {
          "-m cachesize : memory budget for the kernel matrix or its row cache, in MB (default: "
          "half the RAM on a CPU, 80% of free GPU memory)\n"
          "-e epsilon : set tolerance of termination criterion (default 0.001)\n"
-         "-h shrinking : 0 or 1 (accepted for compatibility; minidl's solver does not shrink, "
-         "which changes its speed, not its solution)\n"
+         "-h shrinking : whether to use the shrinking heuristics, 0 or 1 (default 1; the "
+         "same model within -e either way)\n"
          "-b probability_estimates : whether to train a C-SVC model for probability estimates, "
          "0 or 1 (default 0)\n"
          "-wi weight : set the parameter C of class i to weight*C (default 1)\n"
@@ -266,7 +267,7 @@ SvmTrainCommand parse_svm_train_command(int argc, const char* const argv[]) {
       case 'e': set_svm_option(cmd.svm, SvmSetting::Tol, a, v); break;
       case 'm': set_svm_option(cmd.svm, SvmSetting::CacheMb, a, v); break;
       case 'b': set_svm_option(cmd.svm, SvmSetting::Probability, a, v); break;
-      case 'h': cmd.shrinking = parse_integer(a, v, 0, 1) == 1; break;
+      case 'h': cmd.svm.shrinking = parse_integer(a, v, 0, 1) == 1; break;
       case 'v': cmd.folds = static_cast<int>(parse_integer(a, v, 2, 1 << 30)); break;
       case 'n':
         throw ValueError("-n (nu) applies to nu-SVC, one-class SVM and nu-SVR (-s 1, 2, 4), which "

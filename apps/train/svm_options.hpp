@@ -10,7 +10,7 @@
 //   -t kernel     0 linear, 1 polynomial, 2 rbf (default), 3 sigmoid (4 precomputed: refused)
 //   -d degree (3)  -g gamma (1/num_features)  -r coef0 (0)  -c cost (1)
 //   -m cache MB (minidl: the kernel memory budget; default: minidl's, half the RAM)
-//   -e epsilon (0.001)  -h shrinking 0|1 (accepted; minidl's solver does not shrink,
+//   -e epsilon (0.001)  -h shrinking 0|1 (SvcOptions::shrinking;
 //   which changes its speed only)  -b probability 0|1  -wi weight  -v n  -q
 // plus minidl's long options: --device, --multi-class ovo|ovr, --threads N,
 // --progress (progress on stderr even when it is not a terminal), --seed N (the
@@ -42,6 +42,7 @@ struct SvmConfig {
   double cache_mb = 0.0;            ///< -m: memory budget in MiB; 0 = minidl's default
   std::map<std::int32_t, double> class_weight;  ///< -wi: C of class i = C * weight
   bool probability = false;                     ///< -b 1
+  bool shrinking = true;                        ///< -h 0|1 (SvcOptions::shrinking)
 };
 
 /// The settings an option can carry.
@@ -76,7 +77,6 @@ struct SvmTrainCommand {
   int folds = 0;                ///< -v n (>= 2); 0: train and save a model
   bool quiet = false;           ///< -q
   bool progress = false;        ///< --progress: show it on stderr even when not a terminal
-  bool shrinking = true;        ///< -h (no effect on minidl's solver)
   std::string device = "auto";  ///< auto (CUDA when present), cpu, cuda, cuda:N
   int threads = 0;              ///< 0 = all cores
   std::uint64_t seed = 1;       ///< folds of -v and of -b 1's internal cross-validation

@@ -59,7 +59,7 @@ TEST(SvmTrainCommand, EveryOptionWithLibsvmMeaning) {
   EXPECT_EQ(c.svm.C, 100.0);
   EXPECT_EQ(c.svm.tol, 1e-5);
   EXPECT_EQ(c.svm.cache_mb, 200.0);
-  EXPECT_FALSE(c.shrinking);
+  EXPECT_FALSE(c.svm.shrinking);
   EXPECT_TRUE(c.svm.probability);
   EXPECT_TRUE(c.quiet);
   EXPECT_TRUE(c.progress);

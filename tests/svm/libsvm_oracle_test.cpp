@@ -1,6 +1,6 @@
 // SVC against LIBSVM itself (svm-train / svm-predict from Debian's libsvm-tools):
-// the same data files, C, gamma, coef0, degree and tolerance (and no shrinking, -h 0,
-// as minidl's solvers); the dual objective, rho, the support vectors, the predictions
+// the same data files, C, gamma, coef0, degree, tolerance and shrinking (-h 0 or
+// -h 1, as minidl's SvcOptions::shrinking); the dual objective, rho, the support vectors, the predictions
 // and (for the full solver) the iteration count must agree.
 #include <algorithm>
 #include <cmath>
@@ -28,8 +28,8 @@ std::string case_name(const OracleCase& oc) {
 }
 
 void compare_with_libsvm(const OracleCase& oc, const LibsvmData& train, const LibsvmData& test,
-                         int decomposition_ws = 0) {
-  SCOPED_TRACE(case_name(oc));
+                         int decomposition_ws = 0, bool shrinking = false) {
+  SCOPED_TRACE(case_name(oc) + (shrinking ? " shrinking" : ""));
   svm_test::TempDir dir;
   write_libsvm(dir.file("train"), train.x, train.y);
   write_libsvm(dir.file("test"), test.x, test.y);
@@ -37,7 +37,7 @@ void compare_with_libsvm(const OracleCase& oc, const LibsvmData& train, const Li
   const int t = static_cast<int>(oc.kernel);  // LIBSVM's -t numbering is the same order
   const std::string args = detail::concat(
       "-s 0 -t ", t, " -c ", svm_test::fmt17(oc.c), " -g ", svm_test::fmt17(oc.gamma), " -r ",
-      svm_test::fmt17(oc.coef0), " -d ", oc.degree, " -e ", svm_test::fmt17(eps), " -m 100 -h 0");
+      svm_test::fmt17(oc.coef0), " -d ", oc.degree, " -e ", svm_test::fmt17(eps), " -m 100 -h ", shrinking ? 1 : 0);
   const svm_test::LibsvmRun ref =
       svm_test::svm_train(args, dir.file("train"), dir.file("model"), dir.file("train.log"));
   const std::vector<std::int32_t> ref_pred = svm_test::svm_predict(
@@ -51,6 +51,7 @@ void compare_with_libsvm(const OracleCase& oc, const LibsvmData& train, const Li
   o.coef0 = oc.coef0;
   o.degree = oc.degree;
   o.tol = eps;
+  o.shrinking = shrinking;
   o.cpu_decomposition = decomposition_ws > 0;
   o.working_set = decomposition_ws > 0 ? decomposition_ws : o.working_set;
   SVC svc(o);
@@ -80,14 +81,18 @@ void compare_with_libsvm(const OracleCase& oc, const LibsvmData& train, const Li
     }
   }
   if (decomposition_ws == 0) {
-    // The full solver is LIBSVM's without shrinking (svm-train -h 0): the same maximal
-    // violator, the same second-order (WSS2) partner and the same updates, so nearly the
+    // The full solver is LIBSVM's (with the same -h): the same maximal violator, the
+    // same second-order (WSS2) partner, the same updates and shrinking, so nearly the
     // same path; it drifts only through float kernel values where LIBSVM has doubles
-    // (within 11% over these cases; a wrong WSS2 curvature took 18-70% more).
+    // (within 11% over these cases; a wrong WSS2 curvature took 18-70% more). With
+    // shrinking the path also turns where the gradients are rebuilt, and a drift moves
+    // those points: in the polynomial C = 10 three-class case LIBSVM itself takes 44,281
+    // iterations with -h 1 and 26,891 with -h 0, minidl 36,672 and 27,190; the other
+    // shrinking cases agree within 8%.
     ASSERT_EQ(ref.iterations.size(), results.size()) << ref.output;
     EXPECT_NEAR(static_cast<double>(iterations), static_cast<double>(ref_iterations),
-                0.15 * static_cast<double>(ref_iterations) + 10.0)
-        << "iterations over all pairs, minidl vs svm-train -h 0";
+                (shrinking ? 0.3 : 0.15) * static_cast<double>(ref_iterations) + 10.0)
+        << "iterations over all pairs, minidl vs svm-train -h " << (shrinking ? 1 : 0);
   }
   const auto total = static_cast<std::int64_t>(svc.support().size());
   EXPECT_LE(std::llabs(total - ref.total_nsv), std::max<std::int64_t>(1, ref.total_nsv / 100));
@@ -100,12 +105,13 @@ void compare_with_libsvm(const OracleCase& oc, const LibsvmData& train, const Li
       << agree << " of " << pred.size() << " predictions agree";
 }
 
-void compare_with_libsvm(const OracleCase& oc, std::uint64_t seed, int decomposition_ws = 0) {
+void compare_with_libsvm(const OracleCase& oc, std::uint64_t seed, int decomposition_ws = 0,
+                         bool shrinking = false) {
   const std::int64_t d = 5;
   const LibsvmData train = svm_test::make_blobs(90 * static_cast<std::int64_t>(oc.labels.size()), d,
                                                 oc.labels, oc.spread, seed);
   const LibsvmData test = svm_test::make_blobs(400, d, oc.labels, oc.spread, seed + 1000);
-  compare_with_libsvm(oc, train, test, decomposition_ws);
+  compare_with_libsvm(oc, train, test, decomposition_ws, shrinking);
 }
 
 // The GPU solver's decomposition algorithm on the CPU, small working sets.
@@ -159,6 +165,9 @@ TEST(LibsvmOracleReal, FashionMnistThreeClasses) {
     compare_with_libsvm({KernelType::Linear, c / 100, {0, 2, 6}, 1.0 / 784, 0.0, 3, 0.0f}, train,
                         test);
   }
+  // Shrinking on both sides (LIBSVM's default).
+  compare_with_libsvm({KernelType::Rbf, 10.0, {0, 2, 6}, 1.0 / 784, 0.0, 3, 0.0f}, train, test, 0,
+                      true);
 }
 
 class LibsvmOracle : public ::testing::TestWithParam<KernelType> {};
@@ -173,6 +182,10 @@ TEST_P(LibsvmOracle, TwoAndThreeClassesSeveralC) {
     compare_with_libsvm({k, c, {1, -1}, gamma, coef0, 3, 0.8f}, seed++);
     compare_with_libsvm({k, c, {2, 0, 5}, gamma, coef0, 3, 1.0f}, seed++);
   }
+  // Shrinking (svm-train -h 1 against SvcOptions::shrinking; both first shrink after
+  // min(l, 1000) iterations).
+  compare_with_libsvm({k, 1.0, {1, -1}, gamma, coef0, 3, 1.2f}, seed++, 0, true);
+  compare_with_libsvm({k, 10.0, {2, 0, 5}, gamma, coef0, 3, 1.0f}, seed++, 0, true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, LibsvmOracle,
