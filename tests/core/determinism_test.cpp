@@ -3,8 +3,8 @@
 // CPU loss sums do not depend on the thread count. The CUDA runs (names with
 // "Parity") skip without a GPU.
 #include "core/determinism.hpp"
-
-#include <omp.h>
+#include "core/info.hpp"
+#include "core/parallel.hpp"
 
 #include <cstdlib>
 #include <cstring>
@@ -51,12 +51,15 @@ TEST(Determinism, ChunkedSumDoesNotDependOnTheThreadCount) {
   // Terms whose double sum depends on the order: 1e16 swallows a following 1.
   const std::int64_t n = 100000;
   auto term = [](std::int64_t i) { return i % 997 == 0 ? 1e16 : 1.0; };
-  const int threads = omp_get_max_threads();
-  omp_set_num_threads(1);
+  const int threads = cpu_threads();
+  set_cpu_threads(1);
   const double one = cpu_detail::chunked_sum(n, 4096, 1 << 15, term);
-  omp_set_num_threads(2);
+  set_cpu_threads(2);
   const double two = cpu_detail::chunked_sum(n, 4096, 1 << 15, term);
-  omp_set_num_threads(threads);
+  set_cpu_threads(3);
+  const double three = cpu_detail::chunked_sum(n, 4096, 1 << 15, term);
+  set_cpu_threads(threads);
+  EXPECT_EQ(std::memcmp(&one, &three, sizeof(double)), 0) << one << " vs " << three;
   EXPECT_EQ(std::memcmp(&one, &two, sizeof(double)), 0) << one << " vs " << two;
   // The fixed order, written out: chunks of 4096 in order, then the chunk sums.
   double expect = 0.0;
@@ -79,15 +82,15 @@ TEST(Determinism, CpuLossesDoNotDependOnTheThreadCount) {
   const Tensor soft = uniform({5000, 10}, 0.0f, 1.0f, gen);
   const Tensor zz = normal({70000}, 0.0f, 1e3f, gen);
   const Tensor y = uniform({70000}, 0.0f, 1.0f, gen);
-  const int threads = omp_get_max_threads();
+  const int threads = cpu_threads();
   std::vector<float> runs[2];
   for (int t : {1, 2}) {
-    omp_set_num_threads(t);
+    set_cpu_threads(t);
     runs[t - 1] = {softmax_cross_entropy(z, soft).loss.item<float>(),
                    squared_error(zz, y).loss.item<float>(),
                    bce_with_logits(zz, y).loss.item<float>()};
   }
-  omp_set_num_threads(threads);
+  set_cpu_threads(threads);
   EXPECT_EQ(std::memcmp(runs[0].data(), runs[1].data(), 3 * sizeof(float)), 0);
 }
 
