@@ -32,7 +32,8 @@ struct Target {
 int idx_reader(const std::uint8_t* data, std::size_t size);
 /// load_safetensors; what loads is saved again, reloaded and compared.
 int safetensors_round_trip(const std::uint8_t* data, std::size_t size);
-/// parse_libsvm; what parses is written with write_libsvm, read back, compared.
+/// parse_libsvm and parse_libsvm_csr: errors name file, line and column, the two
+/// readers agree; what parses is written with write_libsvm, read back, compared.
 int libsvm_data(const std::uint8_t* data, std::size_t size);
 /// load_libsvm_model; what loads predicts on a few fixed samples.
 int libsvm_model(const std::uint8_t* data, std::size_t size);

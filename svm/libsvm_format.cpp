@@ -17,8 +17,11 @@
 namespace minidl::svm {
 namespace {
 
-[[noreturn]] void fail(const std::string& name, std::int64_t line, const std::string& what) {
-  throw IoError(detail::concat(name, ":", line, ": ", what));
+// "<name>:<line>:<column>: <what>": lines and columns count from 1, columns in
+// bytes (a tab is one column), as compilers and editors' "go to" expect.
+[[noreturn]] void fail(const std::string& name, std::int64_t line, std::size_t column,
+                       const std::string& what) {
+  throw IoError(detail::concat(name, ":", line, ":", column, ": ", what));
 }
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -42,23 +45,30 @@ Parsed parse(std::istream& in, const std::string& name, std::int64_t num_feature
   std::int64_t line_no = 0;
   while (std::getline(in, text)) {
     ++line_no;
+    // A NUL byte would end the C strings strtod / strtoll read, silently
+    // accepting "1\0garbage" as "1": refused where it is.
+    const std::size_t nul = text.find('\0');
+    if (nul != std::string::npos) fail(name, line_no, nul + 1, "NUL byte in a text file");
     std::size_t pos = 0;
     const std::size_t len = text.size();
+    std::size_t column = 1;  // of the token next_token returned last
     auto next_token = [&]() -> std::string {
       while (pos < len && is_space(text[pos])) ++pos;
       const std::size_t start = pos;
+      column = start + 1;
       while (pos < len && !is_space(text[pos])) ++pos;
       return text.substr(start, pos - start);
     };
     const std::string label_text = next_token();
     if (label_text.empty()) continue;  // blank line
+    const std::size_t label_column = column;
     char* end = nullptr;
     errno = 0;
     const double label = std::strtod(label_text.c_str(), &end);
     if (end == label_text.c_str() || *end != '\0' || !std::isfinite(label))
-      fail(name, line_no, "label " + detail::excerpt(label_text) + " is not a number");
+      fail(name, line_no, label_column, "label " + detail::excerpt(label_text) + " is not a number");
     if (label != std::floor(label) || std::fabs(label) > 2147483647.0)
-      fail(name, line_no,
+      fail(name, line_no, label_column,
            "label " + detail::excerpt(label_text) +
                " is not an integer in int32's range (minidl's SVC is a classifier)");
     row_cols.clear();
@@ -67,38 +77,41 @@ Parsed parse(std::istream& in, const std::string& name, std::int64_t num_feature
     for (std::string tok = next_token(); !tok.empty(); tok = next_token()) {
       const std::size_t colon = tok.find(':');
       if (colon == std::string::npos)
-        fail(name, line_no, "feature " + detail::excerpt(tok) + " is not <index>:<value>");
+        fail(name, line_no, column,
+             "feature " + detail::excerpt(tok) + " is not <index>:<value>");
+      const std::size_t value_column = column + colon + 1;
       const std::string idx_text = tok.substr(0, colon);
       const std::string val_text = tok.substr(colon + 1);
       errno = 0;
       const long long index = std::strtoll(idx_text.c_str(), &end, 10);
       if (idx_text.empty() || *end != '\0' || errno == ERANGE || index < 1)
-        fail(name, line_no,
+        fail(name, line_no, column,
              "feature index " + detail::excerpt(idx_text) + " is not an integer >= 1");
       if (index <= last)
-        fail(name, line_no,
+        fail(name, line_no, column,
              detail::concat("feature index ", index, " does not increase (after ", last, ")"));
       if (num_features > 0 && index > num_features)
-        fail(name, line_no,
+        fail(name, line_no, column,
              detail::concat("feature index ", index, " exceeds the ", num_features,
                             " features expected"));
       // One row alone already needs index floats once dense.
       if (max_dense_bytes > 0 && double(index) * 4.0 > double(max_dense_bytes))
-        fail(name, line_no,
+        fail(name, line_no, column,
              detail::concat("feature index ", index, " would make even one dense row take ",
                             detail::gib_text(double(index) * 4.0), ", more than the limit of ",
                             detail::gib_text(double(max_dense_bytes)),
                             " (max_dense_bytes; minidl reads LIBSVM data into a dense matrix)"));
       if (index > std::numeric_limits<std::int32_t>::max())
-        fail(name, line_no,
+        fail(name, line_no, column,
              detail::concat("feature index ", index, " is above 2147483647, the largest minidl "
                                                      "reads (int32 column indices)"));
       errno = 0;
       const double value = std::strtod(val_text.c_str(), &end);
       if (val_text.empty() || *end != '\0')
-        fail(name, line_no, "feature value " + detail::excerpt(val_text) + " is not a number");
+        fail(name, line_no, value_column,
+             "feature value " + detail::excerpt(val_text) + " is not a number");
       if (!std::isfinite(value) || std::fabs(value) > 3.4028234663852886e38)
-        fail(name, line_no,
+        fail(name, line_no, value_column,
              "feature value " + detail::excerpt(val_text) + " is not finite in float32");
       last = index;
       if (index > out.max_index) {

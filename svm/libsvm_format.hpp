@@ -34,12 +34,17 @@ struct LibsvmData {
 /// num_features = 0: d is the largest index seen; num_features > 0: d is that, and
 /// an index above it is an error (to read a test set with the training set's d).
 /// Blank lines are skipped. Labels must be integers (classification): "+1", "-1",
-/// "3", "2.0" are accepted. Throws IoError "<name>:<line>: ..." for a label that
-/// is not an integer, a token without ':', an index that is not an integer >= 1 or
-/// does not increase, a value that is not a number or is NaN / infinite, and an
-/// index that would make the dense [n, d] float32 matrix larger than
-/// `max_dense_bytes` (the message says how large and which line); IoError for an
-/// input with no samples and (instead of std::bad_alloc) when memory runs out.
+/// "3", "2.0" are accepted. Throws IoError "<name>:<line>:<column>: ..." (from 1;
+/// the column in bytes, at the start of the token at fault, or of its value after
+/// the ':' for a bad value) for a label that is not a number or not an integer in
+/// int32's range, a token without ':', an index that is not an integer >= 1, does
+/// not increase or exceeds num_features, a value that is not a number or is NaN /
+/// infinite / beyond float32, a NUL byte, and an index that would make one dense
+/// row larger than `max_dense_bytes`; IoError "<name>: ..." for a whole matrix
+/// beyond max_dense_bytes (it says how large and the line of the largest index),
+/// an input with no samples and (instead of std::bad_alloc) when memory runs out.
+/// These are the inputs svm-train rejects ("Wrong input format at line N") and
+/// those it accepts and then crashes or misbehaves on (index 0, NaN, a huge index).
 /// Long tokens are cut short in messages.
 LibsvmData parse_libsvm(std::istream& in, const std::string& name, std::int64_t num_features = 0,
                         std::size_t max_dense_bytes = kMaxDenseBytes);
@@ -57,7 +62,7 @@ struct LibsvmCsrData {
 };
 
 /// parse_libsvm without the dense matrix: the same syntax and the same errors
-/// ("<name>:<line>: ..."), except that no dense size limit applies; a feature index
+/// ("<name>:<line>:<column>: ..."), except that no dense size limit applies; a feature index
 /// above 2147483647 (int32 column indices) is an IoError. Index i becomes column
 /// i - 1; x.cols is num_features when > 0, else the largest index seen. Memory is
 /// proportional to the non-zeros (8 bytes each, plus 8 per row).

@@ -1,5 +1,11 @@
-// Fuzz target "libsvm_data": parse_libsvm, and write_libsvm + read_libsvm of
-// what it parsed.
+// Fuzz target "libsvm_data": parse_libsvm and parse_libsvm_csr on the same bytes,
+// and write_libsvm + read_libsvm of what parsed. Checks beyond "no crash":
+//  - every error names the place: "fuzz:<line>:<column>: " for a bad token, or
+//    "fuzz: " for the whole input (no samples, the dense size limit);
+//  - the two readers agree: the same error, except where the dense reader's size
+//    limit (max_dense_bytes) stops it first; the same matrix and labels otherwise;
+//  - the round trip through write_libsvm gives the same values.
+#include <cctype>
 #include <sstream>
 #include <string>
 
@@ -8,19 +14,62 @@
 #include "../targets.hpp"
 
 namespace minidl::fuzz {
+namespace {
+
+// "fuzz: ..." or "fuzz:<digits>:<digits>: ...".
+bool names_the_place(const std::string& m) {
+  if (m.rfind("fuzz:", 0) != 0) return false;
+  std::size_t at = 5;
+  if (at < m.size() && m[at] == ' ') return true;
+  for (int field = 0; field < 2; ++field) {
+    const std::size_t start = at;
+    while (at < m.size() && std::isdigit(static_cast<unsigned char>(m[at])) != 0) ++at;
+    if (at == start || at >= m.size() || m[at] != ':') return false;
+    ++at;
+  }
+  return at < m.size() && m[at] == ' ';
+}
+
+}  // namespace
 
 int libsvm_data(const std::uint8_t* data, std::size_t size) {
   static ScratchFile file("libsvm-data");
+  const std::string text(reinterpret_cast<const char*>(data), size);
   svm::LibsvmData first;
+  std::string dense_error;
   try {
-    std::istringstream in(std::string(reinterpret_cast<const char*>(data), size));
+    std::istringstream in(text);
     first = svm::parse_libsvm(in, "fuzz", 0, kFuzzMaxBytes);
-  } catch (const Error&) {
-    return 0;
+  } catch (const Error& e) {
+    dense_error = e.what();
+    if (!names_the_place(dense_error)) violated("parse_libsvm error without its place: " + dense_error);
   }
+  svm::LibsvmCsrData sparse;
+  std::string csr_error;
+  try {
+    std::istringstream in(text);
+    sparse = svm::parse_libsvm_csr(in, "fuzz", 0);
+  } catch (const Error& e) {
+    csr_error = e.what();
+    if (!names_the_place(csr_error)) violated("parse_libsvm_csr error without its place: " + csr_error);
+  }
+  const bool dense_limit = dense_error.find("max_dense_bytes") != std::string::npos;
+  if (!csr_error.empty() && dense_error.empty())
+    violated("parse_libsvm_csr refused what parse_libsvm read: " + csr_error);
+  if (!csr_error.empty() && !dense_limit && csr_error != dense_error)
+    violated("the readers disagree: \"" + dense_error + "\" vs \"" + csr_error + "\"");
+  if (csr_error.empty() && !dense_error.empty() && !dense_limit)
+    violated("parse_libsvm refused what parse_libsvm_csr read: " + dense_error);
+  if (!dense_error.empty()) return 0;
+
   if (first.x.rank() != 2 || first.y.rank() != 1 || first.x.size(0) != first.y.size(0) ||
       first.x.size(0) == 0 || first.x.size(1) == 0)
     violated("parse_libsvm returned inconsistent shapes");
+  sparse.x.check("fuzz: parse_libsvm_csr");
+  if (sparse.x.rows != first.x.size(0) || sparse.x.cols != first.x.size(1) ||
+      svm::csr_to_dense(sparse.x, kFuzzMaxBytes).to_vector<float>() != first.x.to_vector<float>() ||
+      sparse.y.to_vector<std::int32_t>() != first.y.to_vector<std::int32_t>())
+    violated("parse_libsvm and parse_libsvm_csr read different data");
   // Values are written with 9 significant digits: float32 round-trips exactly.
   svm::write_libsvm(file.path(), first.x, first.y);
   const svm::LibsvmData second = svm::read_libsvm(file.path(), first.x.size(1), kFuzzMaxBytes);

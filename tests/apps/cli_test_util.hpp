@@ -1,5 +1,5 @@
-// Shared by the tests that run minidl-train as a program (cli_test.cpp,
-// dist_cli_test.cpp): a scratch folder, a tiny Fashion-MNIST-shaped data folder,
+// Shared by the tests that run minidl's programs (cli_test.cpp, dist_cli_test.cpp,
+// svm_tools_test.cpp): a scratch folder, a tiny Fashion-MNIST-shaped data folder,
 // and runners that capture the exit status, stdout and stderr.
 #pragma once
 
@@ -93,9 +93,11 @@ inline std::string read_all(const std::string& path) {
 
 // Runs the program args[0] with the rest of `args` (as the user "nobody" when
 // as_nobody and this process is root), stdout and stderr captured in files of
-// `f`, with OMP_NUM_THREADS=1, CUDA disabled and `env` (name, value) set.
+// `f`, with OMP_NUM_THREADS=1, CUDA disabled and `env` (name, value) set (after
+// those two, so it can override them), in the folder `cwd` when not empty.
 inline Result run_program(const Folder& f, std::vector<std::string> args, bool as_nobody = false,
-                          const std::vector<std::pair<std::string, std::string>>& env = {}) {
+                          const std::vector<std::pair<std::string, std::string>>& env = {},
+                          const std::string& cwd = "") {
   static int counter = 0;
   const std::string out = f.file("stdout" + std::to_string(counter)),
                     err = f.file("stderr" + std::to_string(counter));
@@ -108,6 +110,7 @@ inline Result run_program(const Folder& f, std::vector<std::string> args, bool a
     const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
     const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
     if (o < 0 || e < 0 || ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0) ::_exit(126);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(124);
     ::setenv("OMP_NUM_THREADS", "1", 1);
     ::setenv("MINIDL_DISABLE_CUDA", "1", 1);
     for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);

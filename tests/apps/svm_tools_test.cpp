@@ -2,66 +2,26 @@
 // svm-train and svm-predict (Debian's libsvm-tools; those cases skip without them):
 // the model files, prediction files and printed lines are interchangeable, and
 // every bad input is a clear error with its file, line and column.
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <iterator>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "cli_test_util.hpp"
 #include "svm/svm_test_util.hpp"
 #include "test_util.hpp"
 
 namespace minidl::train {
 namespace {
 
-struct Result {
-  int status = -1;  // exit status, or 128 + signal
-  std::string out;
-  std::string err;
-};
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// Runs `program` with `args` in folder `cwd` (of `dir`), stdout and stderr captured.
-Result run(const svm_test::TempDir& dir, const std::string& program, std::vector<std::string> args,
-           const std::string& cwd = "") {
-  static int counter = 0;
-  const std::string out = dir.file("stdout" + std::to_string(counter)),
-                    err = dir.file("stderr" + std::to_string(counter));
-  ++counter;
+// Runs `program` with `args` (in the folder `cwd` when given), two OpenMP threads.
+Result run_tool(const Folder& dir, const std::string& program, std::vector<std::string> args,
+                const std::string& cwd = "") {
   args.insert(args.begin(), program);
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (o < 0 || e < 0 || ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0) ::_exit(126);
-    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(125);
-    ::setenv("OMP_NUM_THREADS", "2", 1);
-    ::setenv("MINIDL_DISABLE_CUDA", "1", 1);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  Result r;
-  int status = 0;
-  if (pid > 0 && ::waitpid(pid, &status, 0) == pid)
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = read_all(out);
-  r.err = read_all(err);
-  return r;
+  return run_program(dir, std::move(args), false, {{"OMP_NUM_THREADS", "2"}}, cwd);
 }
 
 const std::string kTrain = MINIDL_SVM_TRAIN_EXE;
@@ -69,13 +29,8 @@ const std::string kPredict = MINIDL_SVM_PREDICT_EXE;
 const std::string kLibsvmTrain = "/usr/bin/svm-train";
 const std::string kLibsvmPredict = "/usr/bin/svm-predict";
 
-#define EXPECT_CONTAINS(haystack, needle)                                              \
-  EXPECT_NE((haystack).find(needle), std::string::npos) << "lacks \"" << (needle) \
-                                                        << "\" in:\n"            \
-                                                        << (haystack)
-
 // A 3-class training and test set in LIBSVM format (sparse: small values left out).
-void write_sets(const svm_test::TempDir& dir, std::int64_t n_train = 400,
+void write_sets(const Folder& dir, std::int64_t n_train = 400,
                 const std::vector<std::int32_t>& labels = {3, 1, 2}) {
   svm::write_libsvm(dir.file("train"), svm_test::make_blobs(n_train, 6, labels, 0.9f, 5).x,
                     svm_test::make_blobs(n_train, 6, labels, 0.9f, 5).y);
@@ -85,26 +40,26 @@ void write_sets(const svm_test::TempDir& dir, std::int64_t n_train = 400,
 
 TEST(SvmTools, LibsvmAndMinidlModelsPredictTheSameEitherWay) {
   MINIDL_REQUIRE_LIBSVM();
-  svm_test::TempDir dir;
+  Folder dir;
   write_sets(dir);
   for (const char* kernel : {"0", "1", "2", "3"}) {
     SCOPED_TRACE(std::string("-t ") + kernel);
     const std::vector<std::string> opts{"-t", kernel, "-c", "2", "-g", "0.1", "-r", "0.5"};
     std::vector<std::string> a = opts;
     a.insert(a.end(), {dir.file("train"), dir.file("minidl.model")});
-    const Result ours = run(dir, kTrain, a);
+    const Result ours = run_tool(dir, kTrain, a);
     ASSERT_EQ(ours.status, 0) << ours.err;
     EXPECT_CONTAINS(ours.out, "optimization finished, #iter = ");
     EXPECT_CONTAINS(ours.out, "Total nSV = ");
     a = opts;
     a.insert(a.end(), {"-q", dir.file("train"), dir.file("libsvm.model")});
-    ASSERT_EQ(run(dir, kLibsvmTrain, a).status, 0);
+    ASSERT_EQ(run_tool(dir, kLibsvmTrain, a).status, 0);
     for (const char* model : {"minidl.model", "libsvm.model"}) {
       SCOPED_TRACE(model);
       const Result p1 =
-          run(dir, kPredict, {dir.file("test"), dir.file(model), dir.file("minidl.out")});
+          run_tool(dir, kPredict, {dir.file("test"), dir.file(model), dir.file("minidl.out")});
       const Result p2 =
-          run(dir, kLibsvmPredict, {dir.file("test"), dir.file(model), dir.file("libsvm.out")});
+          run_tool(dir, kLibsvmPredict, {dir.file("test"), dir.file(model), dir.file("libsvm.out")});
       ASSERT_EQ(p1.status, 0) << p1.err;
       ASSERT_EQ(p2.status, 0) << p2.err;
       // The same labels in the same format, and the same accuracy line.
@@ -130,23 +85,23 @@ double log_loss(const svm_test::LibsvmProbabilities& p, const std::vector<std::i
 
 TEST(SvmTools, ProbabilityOutputsAgreeWithLibsvm) {
   MINIDL_REQUIRE_LIBSVM();
-  svm_test::TempDir dir;
+  Folder dir;
   write_sets(dir, 1000);
   const std::vector<std::int32_t> truth =
       svm::read_libsvm(dir.file("test")).y.to_vector<std::int32_t>();
-  ASSERT_EQ(run(dir, kTrain, {"-b", "1", "-c", "1", "-g", "0.15", "-q", dir.file("train"),
+  ASSERT_EQ(run_tool(dir, kTrain, {"-b", "1", "-c", "1", "-g", "0.15", "-q", dir.file("train"),
                               dir.file("minidl.model")})
                 .status,
             0);
-  ASSERT_EQ(run(dir, kLibsvmTrain, {"-b", "1", "-c", "1", "-g", "0.15", "-q", dir.file("train"),
+  ASSERT_EQ(run_tool(dir, kLibsvmTrain, {"-b", "1", "-c", "1", "-g", "0.15", "-q", dir.file("train"),
                                     dir.file("libsvm.model")})
                 .status,
             0);
   EXPECT_CONTAINS(read_all(dir.file("minidl.model")), "\nprobA ");
-  const Result ours = run(dir, kPredict, {"-b", "1", dir.file("test"), dir.file("minidl.model"),
+  const Result ours = run_tool(dir, kPredict, {"-b", "1", dir.file("test"), dir.file("minidl.model"),
                                           dir.file("minidl.out")});
   ASSERT_EQ(ours.status, 0) << ours.err;
-  ASSERT_EQ(run(dir, kLibsvmPredict, {"-b", "1", dir.file("test"), dir.file("libsvm.model"),
+  ASSERT_EQ(run_tool(dir, kLibsvmPredict, {"-b", "1", dir.file("test"), dir.file("libsvm.model"),
                                       dir.file("libsvm.out")})
                 .status,
             0);
@@ -164,7 +119,7 @@ TEST(SvmTools, ProbabilityOutputsAgreeWithLibsvm) {
   EXPECT_NEAR(log_loss(mine, truth), log_loss(ref, truth), 0.01);
   EXPECT_GE(double(agree), 0.98 * double(truth.size()));
   // svm-predict -b 1 reads minidl's probA / probB.
-  ASSERT_EQ(run(dir, kLibsvmPredict, {"-b", "1", dir.file("test"), dir.file("minidl.model"),
+  ASSERT_EQ(run_tool(dir, kLibsvmPredict, {"-b", "1", dir.file("test"), dir.file("minidl.model"),
                                       dir.file("cross.out")})
                 .status,
             0);
@@ -173,29 +128,29 @@ TEST(SvmTools, ProbabilityOutputsAgreeWithLibsvm) {
   for (std::size_t i = 0; i < mine.probability.size(); ++i)
     ASSERT_NEAR(cross.probability[i], mine.probability[i], 5e-3) << i;
   // A model without probabilities cannot give them; svm-predict says so too.
-  ASSERT_EQ(run(dir, kTrain, {"-q", dir.file("train"), dir.file("plain.model")}).status, 0);
-  const Result none = run(dir, kPredict, {"-b", "1", dir.file("test"), dir.file("plain.model"),
+  ASSERT_EQ(run_tool(dir, kTrain, {"-q", dir.file("train"), dir.file("plain.model")}).status, 0);
+  const Result none = run_tool(dir, kPredict, {"-b", "1", dir.file("test"), dir.file("plain.model"),
                                           dir.file("x.out")});
   EXPECT_EQ(none.status, 1);
   EXPECT_CONTAINS(none.err, "no probability estimates");
   const Result disabled =
-      run(dir, kPredict, {dir.file("test"), dir.file("minidl.model"), dir.file("x.out")});
+      run_tool(dir, kPredict, {dir.file("test"), dir.file("minidl.model"), dir.file("x.out")});
   EXPECT_EQ(disabled.status, 0);
   EXPECT_CONTAINS(disabled.out, "Model supports probability estimates, but disabled in prediction.");
 }
 
 TEST(SvmTools, CrossValidationLine) {
   MINIDL_REQUIRE_LIBSVM();
-  svm_test::TempDir dir;
+  Folder dir;
   write_sets(dir, 500);
-  const Result ours = run(dir, kTrain, {"-v", "5", "-q", "-c", "2", "-g", "0.2", dir.file("train")});
+  const Result ours = run_tool(dir, kTrain, {"-v", "5", "-q", "-c", "2", "-g", "0.2", dir.file("train")});
   ASSERT_EQ(ours.status, 0) << ours.err;
   std::smatch m;
   ASSERT_TRUE(std::regex_match(ours.out, m,
                                std::regex(R"(Cross Validation Accuracy = ([0-9.]+)%\n)")))
       << ours.out;
   const Result ref =
-      run(dir, kLibsvmTrain, {"-v", "5", "-q", "-c", "2", "-g", "0.2", dir.file("train")});
+      run_tool(dir, kLibsvmTrain, {"-v", "5", "-q", "-c", "2", "-g", "0.2", dir.file("train")});
   std::smatch r;
   ASSERT_TRUE(std::regex_search(ref.out, r, std::regex(R"(Cross Validation Accuracy = ([0-9.]+)%)")));
   std::printf("5-fold accuracy: minidl %s%%, LIBSVM %s%%\n", m[1].str().c_str(), r[1].str().c_str());
@@ -204,89 +159,102 @@ TEST(SvmTools, CrossValidationLine) {
 }
 
 TEST(SvmTools, QuietProgressAndDefaultModelName) {
-  svm_test::TempDir dir;
+  Folder dir;
   write_sets(dir, 150);
   // svm-train's default model file: the training file's name + ".model", in ".".
-  const Result quiet = run(dir, kTrain, {"-q", dir.file("train")}, dir.file(""));
+  const Result quiet = run_tool(dir, kTrain, {"-q", dir.file("train")}, dir.file(""));
   ASSERT_EQ(quiet.status, 0) << quiet.err;
   EXPECT_EQ(quiet.out, "");
   EXPECT_EQ(quiet.err, "");
   EXPECT_CONTAINS(read_all(dir.file("train.model")), "svm_type c_svc\nkernel_type rbf\n");
-  const Result pq = run(dir, kPredict, {"-q", dir.file("test"), dir.file("train.model"), dir.file("o")});
+  const Result pq = run_tool(dir, kPredict, {"-q", dir.file("test"), dir.file("train.model"), dir.file("o")});
   EXPECT_EQ(pq.status, 0);
   EXPECT_EQ(pq.out, "");
   // Progress on stderr: only when forced here (stderr is a file, not a terminal).
-  const Result forced = run(dir, kTrain, {"--progress", "-v", "3", dir.file("train")});
+  const Result forced = run_tool(dir, kTrain, {"--progress", "-v", "3", dir.file("train")});
   ASSERT_EQ(forced.status, 0) << forced.err;
   EXPECT_CONTAINS(forced.err, "cross-validation: 3/3 folds");
   EXPECT_CONTAINS(forced.err, " elapsed");
   EXPECT_CONTAINS(forced.out, "Cross Validation Accuracy = ");
-  const Result fit = run(dir, kTrain, {"--progress", "-b", "1", dir.file("train"), dir.file("pm")});
+  const Result fit = run_tool(dir, kTrain, {"--progress", "-b", "1", dir.file("train"), dir.file("pm")});
   ASSERT_EQ(fit.status, 0) << fit.err;
   EXPECT_CONTAINS(fit.err, "training: 3/3 sub-problems, ");
   EXPECT_CONTAINS(fit.err, " iterations, ");
   EXPECT_CONTAINS(fit.err, "probability estimates: 15/15 cross-validation fits");
   EXPECT_EQ(fit.err.substr(fit.err.size() - 4), "\r\x1b[K");  // the line is cleared at the end
-  const Result plain = run(dir, kTrain, {"-v", "3", dir.file("train")});
+  const Result plain = run_tool(dir, kTrain, {"-v", "3", dir.file("train")});
   EXPECT_EQ(plain.err, "");
-  const Result silenced = run(dir, kTrain, {"--progress", "-q", "-v", "3", dir.file("train")});
+  const Result silenced = run_tool(dir, kTrain, {"--progress", "-q", "-v", "3", dir.file("train")});
   EXPECT_EQ(silenced.err, "");
 }
 
 TEST(SvmTools, BadInputIsAClearErrorWithFileLineAndColumn) {
-  svm_test::TempDir dir;
+  Folder dir;
   write_sets(dir, 60);
   const auto put = [&](const std::string& name, const std::string& text) {
     std::ofstream(dir.file(name)) << text;
     return dir.file(name);
   };
   // Options.
-  Result r = run(dir, kTrain, {"-s", "1", dir.file("train")});
+  Result r = run_tool(dir, kTrain, {"-s", "1", dir.file("train")});
   EXPECT_EQ(r.status, 1);
   EXPECT_CONTAINS(r.err, "minidl-svm-train: -s 1 (nu-SVC) is not supported");
-  r = run(dir, kTrain, {});
+  r = run_tool(dir, kTrain, {});
   EXPECT_EQ(r.status, 1);
   EXPECT_CONTAINS(r.err, "missing training_set_file");
-  r = run(dir, kTrain, {"--help"});
+  r = run_tool(dir, kTrain, {"--help"});
   EXPECT_EQ(r.status, 0);
   EXPECT_CONTAINS(r.out, "Usage: minidl-svm-train [options] training_set_file [model_file]");
-  r = run(dir, kPredict, {"--help"});
+  r = run_tool(dir, kPredict, {"--help"});
   EXPECT_EQ(r.status, 0);
   EXPECT_CONTAINS(r.out, "Usage: minidl-svm-predict");
   // Files.
-  r = run(dir, kTrain, {dir.file("absent")});
+  r = run_tool(dir, kTrain, {dir.file("absent")});
   EXPECT_EQ(r.status, 1);
   EXPECT_CONTAINS(r.err, dir.file("absent") + ": cannot open for reading");
-  r = run(dir, kTrain, {dir.file("train"), dir.file("no/such/folder/model")});
+  r = run_tool(dir, kTrain, {dir.file("train"), dir.file("no/such/folder/model")});
   EXPECT_EQ(r.status, 1);
   EXPECT_CONTAINS(r.err, "model_file");
-  r = run(dir, kTrain, {"-q", put("one_class", "1 1:0.5\n1 2:1\n")});
+  r = run_tool(dir, kTrain, {"-q", put("one_class", "1 1:0.5\n1 2:1\n")});
   EXPECT_EQ(r.status, 1);
   EXPECT_CONTAINS(r.err, "single class");
-  // Data: svm-train rejects these (or, for the index that does not increase,
-  // reads garbage); minidl names the place.
-  r = run(dir, kTrain, {put("bad_value", "1 1:0.5\n-1 1:0.25 2:abc\n")});
-  EXPECT_EQ(r.status, 1);
-  EXPECT_CONTAINS(r.err, dir.file("bad_value") + ":2:");
-  EXPECT_CONTAINS(r.err, "\"abc\"");
-  r = run(dir, kTrain, {put("bad_order", "1 1:0.5\n-1 3:0.25 2:1\n")});
-  EXPECT_EQ(r.status, 1);
-  EXPECT_CONTAINS(r.err, dir.file("bad_order") + ":2:");
+  // Data: svm-train rejects the first (without a column) and accepts the others,
+  // then crashes or reads garbage; minidl names the file, line and column, for
+  // the training file and for the test file alike.
+  const std::vector<std::pair<std::string, std::string>> bad_data{
+      {"1 1:0.5\n-1 1:0.25 2:abc\n", ":2:13: feature value \"abc\" is not a number"},
+      {"1 1:0.5\n-1 3:0.25 2:1\n", ":2:11: feature index 2 does not increase (after 3)"},
+      {"1 0:0.5\n-1 1:1\n", ":1:3: feature index \"0\" is not an integer >= 1"},
+      {"1 1:0.5\n-1 1:nan\n", ":2:6: feature value \"nan\" is not finite in float32"},
+      {"1 1:0.5\nx 1:1\n", ":2:1: label \"x\" is not a number"},
+      {"1 1:0.5 3000000000:1\n-1 1:1\n", ":1:9: feature index 3000000000 "},
+  };
+  ASSERT_EQ(run_tool(dir, kTrain, {"-q", dir.file("train"), dir.file("t.model")}).status, 0);
+  for (std::size_t i = 0; i < bad_data.size(); ++i) {
+    SCOPED_TRACE(bad_data[i].first);
+    const std::string file = put("bad_data" + std::to_string(i), bad_data[i].first);
+    r = run_tool(dir, kTrain, {"-q", file, dir.file("o.model")});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_CONTAINS(r.err, "minidl-svm-train: " + file + bad_data[i].second);
+    r = run_tool(dir, kPredict, {file, dir.file("t.model"), dir.file("o")});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_CONTAINS(r.err, "minidl-svm-predict: " + file + bad_data[i].second);
+  }
   // Models: svm-predict crashes on some of these (nr_sv missing, too few SV lines).
-  ASSERT_EQ(run(dir, kTrain, {"-q", dir.file("train"), dir.file("good.model")}).status, 0);
+  ASSERT_EQ(run_tool(dir, kTrain, {"-q", dir.file("train"), dir.file("good.model")}).status, 0);
   std::string good = read_all(dir.file("good.model"));
   std::string broken = good;
   broken.replace(broken.find("nr_class 3"), 10, "nr_class x");
-  r = run(dir, kPredict, {dir.file("test"), put("m1", broken), dir.file("o")});
+  r = run_tool(dir, kPredict, {dir.file("test"), put("m1", broken), dir.file("o")});
   EXPECT_EQ(r.status, 1);
   EXPECT_CONTAINS(r.err, dir.file("m1") + ":4:10: nr_class \"x\" is not an integer");
   broken = good.substr(0, good.rfind('\n', good.size() - 2) + 1);  // last SV line gone
-  r = run(dir, kPredict, {dir.file("test"), put("m2", broken), dir.file("o")});
+  r = run_tool(dir, kPredict, {dir.file("test"), put("m2", broken), dir.file("o")});
   EXPECT_EQ(r.status, 1);
   EXPECT_CONTAINS(r.err, "support vectors, found");
   broken = good;
   broken.insert(broken.find("SV\n") + 3, "0.5 0.25 7:x\n");
-  r = run(dir, kPredict, {dir.file("test"), put("m3", broken), dir.file("o")});
+  r = run_tool(dir, kPredict, {dir.file("test"), put("m3", broken), dir.file("o")});
   EXPECT_EQ(r.status, 1);
   EXPECT_CONTAINS(r.err, ":10:12: \"x\" is not a finite number");
   EXPECT_FALSE(std::ifstream(dir.file("o")).good());  // nothing written on an error
@@ -296,9 +264,9 @@ TEST(SvmTools, BadInputIsAClearErrorWithFileLineAndColumn) {
 // support-vector lines than total_sv, a total_sv of 10^8) or reads garbage
 // (coefficients that are not numbers): minidl names the file, line and column.
 TEST(SvmTools, ModelsSvmPredictCrashesOnAreClearErrors) {
-  svm_test::TempDir dir;
+  Folder dir;
   write_sets(dir, 60);
-  ASSERT_EQ(run(dir, kTrain, {"-q", dir.file("train"), dir.file("good.model")}).status, 0);
+  ASSERT_EQ(run_tool(dir, kTrain, {"-q", dir.file("train"), dir.file("good.model")}).status, 0);
   const std::string good = read_all(dir.file("good.model"));
   const auto without_line = [&](const std::string& key) {
     const std::size_t at = good.find("\n" + key + " ") + 1;
@@ -323,7 +291,7 @@ TEST(SvmTools, ModelsSvmPredictCrashesOnAreClearErrors) {
     SCOPED_TRACE(i);
     const std::string model = dir.file("bad" + std::to_string(i) + ".model");
     std::ofstream(model) << cases[i].first;
-    const Result r = run(dir, kPredict, {dir.file("test"), model, dir.file("o")});
+    const Result r = run_tool(dir, kPredict, {dir.file("test"), model, dir.file("o")});
     EXPECT_EQ(r.status, 1);
     EXPECT_CONTAINS(r.err, "minidl-svm-predict: " + model);
     for (const std::string& fragment : cases[i].second) EXPECT_CONTAINS(r.err, fragment);

@@ -48,6 +48,57 @@ TEST(LibsvmFormat, ErrorsNameTheLine) {
                            "cannot open");
 }
 
+// Every class of bad line gives "<file>:<line>:<column>: " with the column (bytes,
+// from 1) of the token at fault, or of the value after its ':', in both readers.
+// The first group are lines svm-train rejects ("Wrong input format at line N",
+// without a column); the second, lines it accepts and then crashes or computes
+// garbage on (index 0 or negative, NaN, indices out of order or beyond the model,
+// a huge index, a NUL byte).
+TEST(LibsvmFormat, ErrorsNameLineAndColumn) {
+  struct Case {
+    std::string text;
+    std::int64_t d;
+    std::string where;
+    std::string what;
+  };
+  const std::vector<Case> cases{
+      {"1 1:1\nabc 1:2\n", 0, "mem.txt:2:1: ", "label \"abc\" is not a number"},
+      {"1 1:1\n  1.5 1:2\n", 0, "mem.txt:2:3: ", "label \"1.5\" is not an integer"},
+      {"99999999999 1:1\n", 0, "mem.txt:1:1: ", "label \"99999999999\" is not an integer in int32's range"},
+      {"1 1:1\n\n1 1:2 2\n", 0, "mem.txt:3:7: ", "feature \"2\" is not <index>:<value>"},
+      {"1 1:1\n-1 2:x\n", 0, "mem.txt:2:6: ", "feature value \"x\" is not a number"},
+      {"1 1:\n", 0, "mem.txt:1:5: ", "feature value \"\" is not a number"},
+      {"1\t:5\n", 0, "mem.txt:1:3: ", "feature index \"\" is not an integer >= 1"},
+      {"1 x:1\n", 0, "mem.txt:1:3: ", "feature index \"x\" is not an integer >= 1"},
+      {"1 1:1\r\n-1 2:1 3:1e5x\r\n", 0, "mem.txt:2:10: ", "feature value \"1e5x\""},
+      // svm-train takes these and crashes or reads garbage:
+      {"1 0:1\n", 0, "mem.txt:1:3: ", "feature index \"0\" is not an integer >= 1"},
+      {"1 2:1 -3:1\n", 0, "mem.txt:1:7: ", "feature index \"-3\" is not an integer >= 1"},
+      {"1 1:1\n-1 2:0.5 2:3\n", 0, "mem.txt:2:10: ", "feature index 2 does not increase (after 2)"},
+      {"1 5:1 3:1\n", 0, "mem.txt:1:7: ", "feature index 3 does not increase (after 5)"},
+      {"1 1:0.5 2:nan\n", 0, "mem.txt:1:11: ", "feature value \"nan\" is not finite in float32"},
+      {"1 1:-inf\n", 0, "mem.txt:1:5: ", "feature value \"-inf\" is not finite in float32"},
+      {"1 1:1 2:1e39\n", 0, "mem.txt:1:9: ", "feature value \"1e39\" is not finite in float32"},
+      {"1 1:1 4:1\n", 3, "mem.txt:1:7: ", "feature index 4 exceeds the 3 features expected"},
+      {"1 99999999999999999999:1\n", 0, "mem.txt:1:3: ",
+       "feature index \"99999999999999999999\" is not an integer >= 1"},
+      {std::string("1 1:1\n1 1:1", 11) + std::string(1, '\0') + "5\n", 0, "mem.txt:2:6: ",
+       "NUL byte"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.text);
+    MINIDL_EXPECT_THROW_WITH(parse(c.text, c.d), IoError, c.where + c.what);
+    std::istringstream in(c.text);
+    MINIDL_EXPECT_THROW_WITH(parse_libsvm_csr(in, "mem.txt", c.d), IoError, c.where + c.what);
+  }
+  // Each reader's own limit: the dense row size, and int32 column indices.
+  MINIDL_EXPECT_THROW_WITH(parse("1 1:1 1000000000:1\n"), IoError,
+                           "mem.txt:1:7: feature index 1000000000 would make even one dense row");
+  std::istringstream big("-1 2:1\n1 1:1 3000000000:1\n");
+  MINIDL_EXPECT_THROW_WITH(parse_libsvm_csr(big, "mem.txt"), IoError,
+                           "mem.txt:2:7: feature index 3000000000 is above 2147483647");
+}
+
 TEST(LibsvmFormat, WriteReadRoundTripIsExact) {
   svm_test::TempDir dir;
   const LibsvmData data = svm_test::make_blobs(50, 7, {3, -1, 7}, 1.0f, 11);
