@@ -32,8 +32,8 @@
 // the OpenMP regions all the time (the previous behaviour: libraries always at
 // cpu_threads(), nothing measured); bench/train_bench.cpp's `_omp` cases run it.
 //
-// Determinism: chunk c always covers [c * grain, min(n, (c + 1) * grain)) whatever
-// thread runs it and whichever way the loop runs, and parallel_reduce combines its
+// Determinism: chunk boundaries depend only on n and grain, whatever thread runs a chunk
+// and whichever way the loop runs, and parallel_reduce combines its
 // per-chunk partials in chunk order on the caller, so results do not depend on
 // scheduling nor, for minidl's own loops, on the thread count. README, "Reproducibility".
 //
@@ -125,12 +125,17 @@ std::int64_t chunks_run_by_workers();
 
 }  // namespace parallel_detail
 
-/// body(begin, end) for consecutive ranges that together cover [0, n) exactly once, each
-/// a run of whole chunks of `grain` indices (chunk c = [c * grain, min(n, (c+1) * grain)));
-/// in parallel when there are at least two chunks and more than one thread. n <= 0 does
-/// nothing. Requires grain >= 1 (smaller values are taken as 1). Results must not depend
-/// on how [0, n) is cut (elementwise loops); use parallel_chunks / parallel_reduce when
-/// they do.
+/// The chunk size parallel_for cuts a loop of more than `grain` indices into: grain / 4
+/// (at least 1), so that the threads get even shares (a loop of 3 grains is 12 chunks,
+/// not 3, which two threads would split 2 : 1).
+constexpr std::int64_t parallel_chunk(std::int64_t grain) { return grain >= 4 ? grain / 4 : 1; }
+
+/// body(begin, end) for consecutive ranges that together cover [0, n) exactly once: one
+/// call body(0, n) on the calling thread when n <= grain (too little work for threads to
+/// pay for themselves), else ranges made of whole chunks of parallel_chunk(grain) indices
+/// (chunk c = [c * chunk, min(n, (c + 1) * chunk))), in parallel. n <= 0 does nothing.
+/// grain < 1 is taken as 1. Results must not depend on how [0, n) is cut (elementwise
+/// loops); use parallel_chunks / parallel_reduce when they do.
 template <class F>
 void parallel_for(std::int64_t n, std::int64_t grain, F&& body) {
   if (n <= 0) return;
@@ -140,7 +145,7 @@ void parallel_for(std::int64_t n, std::int64_t grain, F&& body) {
     return;
   }
   using Fn = std::remove_reference_t<F>;
-  parallel_detail::run(n, grain,
+  parallel_detail::run(n, parallel_chunk(grain),
                        {[](const void* ctx, std::int64_t b, std::int64_t e) {
                           (*static_cast<Fn*>(const_cast<void*>(ctx)))(b, e);
                         },
@@ -152,11 +157,19 @@ void parallel_for(std::int64_t n, std::int64_t grain, F&& body) {
 /// merged with its neighbours').
 template <class F>
 void parallel_chunks(std::int64_t chunks, F&& body) {
-  parallel_for(chunks, 1, [&body](std::int64_t b, std::int64_t e) {
-    for (std::int64_t c = b; c < e; ++c) body(c);
-  });
+  if (chunks <= 0) return;
+  if (chunks == 1) {
+    body(std::int64_t{0});
+    return;
+  }
+  using Fn = std::remove_reference_t<F>;
+  parallel_detail::run(chunks, 1,
+                       {[](const void* ctx, std::int64_t b, std::int64_t e) {
+                          for (std::int64_t c = b; c < e; ++c)
+                            (*static_cast<Fn*>(const_cast<void*>(ctx)))(c);
+                        },
+                        &body});
 }
-
 /// sum_{c < chunks} body(c * grain, min(n, (c + 1) * grain)) with the chunk sums (double)
 /// added in chunk order on the calling thread: the bits do not depend on the thread count
 /// or on which thread ran which chunk. n <= 0 gives 0.

@@ -51,19 +51,15 @@ void sgemm_cpu(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k,
   // Split the larger of m and n into `split` pieces (multiples of 16), fixed by the shape.
   if (n >= m) {
     const std::int64_t g = std::max<std::int64_t>(16, ((n + split - 1) / split + 15) / 16 * 16);
-    parallel_for(n, g, [&](std::int64_t j0, std::int64_t j1) {
-      for (std::int64_t j = j0; j < j1; j += g) {
-        const std::int64_t je = std::min(j1, j + g);
-        call(m, je - j, a, tb ? b + j * ldb : b + j, c + j);
-      }
+    parallel_chunks((n + g - 1) / g, [&](std::int64_t piece) {
+      const std::int64_t j = piece * g;
+      call(m, std::min(n, j + g) - j, a, tb ? b + j * ldb : b + j, c + j);
     });
   } else {
     const std::int64_t g = std::max<std::int64_t>(16, ((m + split - 1) / split + 15) / 16 * 16);
-    parallel_for(m, g, [&](std::int64_t i0, std::int64_t i1) {
-      for (std::int64_t i = i0; i < i1; i += g) {
-        const std::int64_t ie = std::min(i1, i + g);
-        call(ie - i, n, ta ? a + i : a + i * lda, b, c + i * ldc);
-      }
+    parallel_chunks((m + g - 1) / g, [&](std::int64_t piece) {
+      const std::int64_t i = piece * g;
+      call(std::min(m, i + g) - i, n, ta ? a + i : a + i * lda, b, c + i * ldc);
     });
   }
 }

@@ -37,7 +37,7 @@ class ParallelTest : public ::testing::Test {
 // Runs parallel_for(n, grain) and checks that every index is covered exactly once, by
 // ranges made of whole chunks.
 void check_cover(std::int64_t n, std::int64_t grain_asked) {
-  const std::int64_t grain = grain_asked < 1 ? 1 : grain_asked;
+  const std::int64_t grain = parallel_chunk(grain_asked < 1 ? 1 : grain_asked);
   std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n > 0 ? n : 0));
   std::atomic<int> bad_ranges{0};
   parallel_for(n, grain_asked, [&](std::int64_t b, std::int64_t e) {
