@@ -219,9 +219,10 @@ class SVC {
   void set_probability(std::vector<double> prob_a, std::vector<double> prob_b);
 
   /// Builds a fitted model from its parts (model files): one-vs-one; sv grouped by
-  /// class with n_support; coef [n_sv * n_pairs]; rho [n_pairs].
+  /// class with n_support, dense [n_sv, d] (kept on the CPU) or CSR (kept sparse:
+  /// sparse_model()); coef [n_sv * n_pairs]; rho [n_pairs].
   static SVC from_parts(const KernelParams& kernel, std::vector<std::int32_t> classes,
-                        std::vector<std::int64_t> n_support, const Tensor& sv,
+                        std::vector<std::int64_t> n_support, const Samples& sv,
                         std::vector<double> coef, std::vector<double> rho);
 
  private:
