@@ -9,6 +9,8 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <numeric>
+#include <optional>
 #include <utility>
 
 #include <omp.h>
@@ -16,6 +18,7 @@
 
 #include "../core/context.hpp"
 #include "../core/dispatch.hpp"
+#include "class_kernel.hpp"
 #include "smo.hpp"
 #include "sparse_kernel.hpp"
 
@@ -42,7 +45,6 @@ class ProgressTracker {
 
   void finished(std::size_t problem, std::int64_t count) {
     iterations_[problem].store(count, std::memory_order_relaxed);
-    done_.fetch_add(1, std::memory_order_relaxed);
     report(true);
   }
 
@@ -56,6 +58,9 @@ class ProgressTracker {
       lock.lock();
     else if (!lock.try_lock())
       return;
+    // A finished sub-problem is counted under the lock, so each one gets a call of
+    // its own (two finishing at once would otherwise show up together twice).
+    if (force) done_.fetch_add(1, std::memory_order_relaxed);
     const Clock::time_point now = Clock::now();  // under the lock: calls see it increase
     if (!force && now - last_ < kMinInterval) return;
     last_ = now;
@@ -86,11 +91,13 @@ std::size_t resolve_budget(std::size_t requested, const Device& device) {
          static_cast<std::size_t>(sysconf(_SC_PAGE_SIZE)) / 2;
 }
 
-// How the kernel is provided: the whole n x n matrix, or rows per sub-problem,
-// and the bytes of each sub-problem's row cache (CPU), so that the full matrix plus
-// the caches of the sub-problems solved at once stay within the budget.
+// How the kernel is provided: class blocks (one-vs-one on the CPU), the whole
+// n x n matrix, or rows per sub-problem, and the bytes of each sub-problem's row
+// cache (CPU), so that the kernel plus the caches (and transposed blocks) of the
+// sub-problems solved at once stay within the budget.
 struct KernelPlan {
   bool full = false;           // one n x n float32 matrix shared by all sub-problems
+  std::optional<ProblemGroups> groups;  // set: ClassKernel's blocks (CPU)
   std::size_t row_budget = 0;  // bytes of each sub-problem's row cache (CPU)
 };
 
@@ -98,6 +105,10 @@ int cpu_workers(std::size_t problems) {
   return static_cast<int>(
       std::max<std::size_t>(1, std::min<std::size_t>(problems, std::size_t(omp_get_max_threads()))));
 }
+
+// Rows a sub-problem caches when its rows are copies out of precomputed blocks: a
+// hit saves one copy of the row, so a few dozen recent rows are all that pays.
+constexpr std::size_t kBlockCacheRows = 128;
 
 KernelPlan plan_kernel(std::int64_t n, std::int64_t d, const std::vector<BinaryProblem>& problems,
                        const SolveConfig& config, const Device& device) {
@@ -115,8 +126,18 @@ KernelPlan plan_kernel(std::int64_t n, std::int64_t d, const std::vector<BinaryP
     return plan;
   }
   const double workers = cpu_workers(problems.size());
-  // With the full matrix a row is a cheap gather: a few rows of cache are enough.
+  // With precomputed kernel values a row is a cheap copy: a few rows of cache are enough.
   const double min_cache = 2.0 * double(l_max) * 4.0;
+  if (std::optional<ProblemGroups> groups = find_problem_groups(n, problems)) {
+    const double need = double(ClassKernel::block_bytes(*groups)) +
+                        workers * double(ClassKernel::transpose_bytes(*groups));
+    if (need + workers * min_cache <= budget) {
+      plan.groups = std::move(groups);
+      plan.row_budget = static_cast<std::size_t>(
+          std::min((budget - need) / workers, double(kBlockCacheRows) * double(l_max) * 4.0));
+      return plan;
+    }
+  }
   plan.full = full_bytes + workers * min_cache <= budget;
   const double left = plan.full ? budget - full_bytes : budget;
   plan.row_budget = static_cast<std::size_t>(std::max(0.0, left / workers));
@@ -176,7 +197,10 @@ std::vector<SmoResult> solve_on_cpu(const Samples& x, const std::vector<BinaryPr
   const float* xp = sparse ? nullptr : x.dense().data<float>();
   Tensor kfull;
   KernelMemoryLease kfull_lease;
-  if (plan.full) {
+  std::unique_ptr<ClassKernel> blocks;
+  if (plan.groups) {
+    blocks = std::make_unique<ClassKernel>(x, *plan.groups, config.kernel);
+  } else if (plan.full) {
     kfull_lease.resize(static_cast<std::size_t>(n) * static_cast<std::size_t>(n) * 4);
     kfull = empty({n, n});
     if (sparse) {
@@ -187,13 +211,30 @@ std::vector<SmoResult> solve_on_cpu(const Samples& x, const std::vector<BinaryPr
     }
   }
   const auto n_problems = static_cast<std::int64_t>(problems.size());
+  // Largest first: the last sub-problems to start are the short ones, so the
+  // workers finish together.
+  std::vector<std::int64_t> order(problems.size());
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  std::stable_sort(order.begin(), order.end(), [&problems](std::int64_t u, std::int64_t v) {
+    return problems[static_cast<std::size_t>(u)].samples.size() >
+           problems[static_cast<std::size_t>(v)].samples.size();
+  });
+  const int workers = cpu_workers(problems.size());
+  // Each worker's buffer for a problem's transposed class block (class blocks only),
+  // allocated when the worker first needs it.
+  const std::size_t transpose_floats =
+      blocks ? ClassKernel::transpose_bytes(blocks->groups()) / sizeof(float) : 0;
+  std::vector<std::vector<float>> transposed(static_cast<std::size_t>(workers));
+  std::vector<std::unique_ptr<KernelMemoryLease>> transposed_lease(
+      static_cast<std::size_t>(workers));
   std::vector<SmoResult> solved(problems.size());
   std::exception_ptr error;
   std::mutex error_mutex;
   std::atomic<bool> failed{false};
-#pragma omp parallel for schedule(dynamic, 1) num_threads(cpu_workers(problems.size()))
-  for (std::int64_t p = 0; p < n_problems; ++p) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(workers)
+  for (std::int64_t q = 0; q < n_problems; ++q) {
     if (failed.load()) continue;
+    const std::int64_t p = order[static_cast<std::size_t>(q)];
     try {
       const BinaryProblem& b = problems[static_cast<std::size_t>(p)];
       const auto l = static_cast<std::int64_t>(b.samples.size());
@@ -201,7 +242,15 @@ std::vector<SmoResult> solve_on_cpu(const Samples& x, const std::vector<BinaryPr
       // A whole l x l matrix's worth is all a cache can use (plus its batch buffer).
       const std::size_t cache =
           std::min<std::size_t>(plan.row_budget, std::size_t(l) * std::size_t(l + 64) * 4);
-      if (plan.full) {
+      if (blocks) {
+        const auto w = static_cast<std::size_t>(omp_get_thread_num());
+        if (transposed[w].empty()) {
+          transposed_lease[w] =
+              std::make_unique<KernelMemoryLease>(transpose_floats * sizeof(float));
+          transposed[w].resize(std::max<std::size_t>(transpose_floats, 1));
+        }
+        rows = blocks->problem_rows(static_cast<std::size_t>(p), cache, transposed[w].data());
+      } else if (plan.full) {
         rows = subset_kernel_rows(kfull.data<float>(), n, b.samples, cache);
       } else if (sparse) {
         rows = sparse_kernel_rows(csr_gather_rows(x.csr(), b.samples), config.kernel, cache);
