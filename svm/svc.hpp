@@ -54,7 +54,8 @@ struct SvcOptions {
   /// Bytes the kernel matrix may take (host memory on the CPU, device memory on a
   /// GPU): the full n x n float32 matrix is computed once (one GEMM) and shared by
   /// all sub-problems when it fits; otherwise each sub-problem caches (CPU) or
-  /// recomputes per working set with GEMM (CUDA) the kernel rows it needs.
+  /// recomputes per working set with GEMM (CUDA; cuSPARSE SpMM for sparse samples)
+  /// the kernel rows it needs.
   /// 0 (the default): half the physical memory on the CPU, 80% of the free device
   /// memory on a GPU.
   std::size_t memory_budget = 0;

@@ -125,7 +125,10 @@ TEST(CrossValidation, ProbabilityModeAndLeaveOneOut) {
   cv.probability = true;
   const CrossValidationResult p = cross_validate(o, d.x, d.y, cv);
   EXPECT_GT(p.accuracy, 0.8);
-  MINIDL_EXPECT_THROW_WITH(cross_validate(o, d.x, d.y, {1}), ValueError, "folds must be >= 2");
+  CrossValidationOptions one_fold;
+  one_fold.folds = 1;
+  MINIDL_EXPECT_THROW_WITH(cross_validate(o, d.x, d.y, one_fold), ValueError,
+                           "folds must be >= 2");
   const Tensor one = from_vector(std::vector<std::int32_t>(40, 3), {40});
   MINIDL_EXPECT_THROW_WITH(cross_validate(o, d.x, one), ValueError, "single class");
 }

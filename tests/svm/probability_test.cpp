@@ -300,7 +300,9 @@ TEST(Probability, RejectsWhatItCannotDo) {
   SVC m;
   m.fit(d.x, d.y);
   MINIDL_EXPECT_THROW_WITH(predict_proba(m, d.x), ValueError, "no probability");
-  MINIDL_EXPECT_THROW_WITH(fit_probability(m, d.x, d.y, {1, 1}), ValueError, "folds");
+  ProbabilityOptions one_fold;
+  one_fold.folds = 1;
+  MINIDL_EXPECT_THROW_WITH(fit_probability(m, d.x, d.y, one_fold), ValueError, "folds");
   const LibsvmData other = svm_test::make_blobs(60, 3, {0, 1, 2}, 1.0f, 10);
   MINIDL_EXPECT_THROW_WITH(fit_probability(m, other.x, other.y), ShapeError, "not the data the model was fitted on");
   MINIDL_EXPECT_THROW_WITH(m.set_probability({1, 2}, {1, 2, 3}), ValueError, "probA");
