@@ -142,12 +142,16 @@ void export_layer(Builder& b, Graph& graph, std::size_t i, const std::vector<std
         conv2d_geometry(graph.value_shape(inputs[0]), w.shape(), conv->params(), name);
     std::vector<std::string> args{in[0], b.weight(conv->weight().name, w)};
     if (conv->bias().value.defined()) args.push_back(b.weight(conv->bias().name, conv->bias().value));
-    NodeProto& n = b.node("Conv", name, args, out);
+    // A fused ReLU exports as the two nodes ONNX has: Conv into "<out>_conv", then Relu.
+    const bool relu = conv->activation() == Activation::ReLU;
+    const std::string conv_out = relu ? out + "_conv" : out;
+    NodeProto& n = b.node("Conv", name, args, conv_out);
     set_ints(n, "kernel_shape", {g.kernel_h, g.kernel_w});
     set_ints(n, "strides", {g.stride_h, g.stride_w});
     set_ints(n, "pads", {g.pad_top, g.pad_left, g.pad_bottom, g.pad_right});
     set_ints(n, "dilations", {1, 1});
     set_int(n, "group", 1);
+    if (relu) b.node("Relu", name + "_relu", {conv_out}, out);
     return;
   }
   if (auto* act = dynamic_cast<ActivationLayer*>(&layer)) {

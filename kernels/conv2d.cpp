@@ -189,15 +189,21 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y
     MINIDL_CHECK(b.rank() == 1 && b.size(0) == g.out_channels, ShapeError, op, ": bias ", b.shape(),
                  " does not match ", g.out_channels, " output channels");
   }
+  MINIDL_CHECK(params.activation == Activation::Identity || params.activation == Activation::ReLU,
+               ValueError, op, ": the fused activation must be identity or relu, got ",
+               activation_name(params.activation));
   detail::prepare_output(op, y, output_shape(g), x.device());
   MINIDL_CHECK(y.storage() != x.storage(), ValueError, op, ": y must not share memory with x");
   const float* pb = b.defined() ? b.data<float>() : nullptr;
+  const bool relu = params.activation == Activation::ReLU;
+  bool fused = false;  // whether the backend applied the ReLU itself
   switch (choose(op, g, x, params.backend)) {
     case Path::Cpu:
       cpu::conv2d_forward(g, x.data<float>(), w.data<float>(), pb, y.data<float>());
       break;
     case Path::OneDnn:
-      cpu::conv2d_forward_onednn(g, x.data<float>(), w.data<float>(), pb, y.data<float>());
+      cpu::conv2d_forward_onednn(g, x.data<float>(), w.data<float>(), pb, y.data<float>(), relu);
+      fused = true;
       break;
     case Path::Cudnn:
       MINIDL_CUDA_CALL(cuda::conv2d_forward_cudnn(g, x.data<float>(), w.data<float>(), pb,
@@ -208,6 +214,8 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y
                                                 y.data<float>(), x.device().index()));
       break;
   }
+  // The other backends: ReLU in place over y (on CUDA the same stream, after the convolution).
+  if (relu && !fused && y.numel() > 0) activation_forward(Activation::ReLU, y, y);
 }
 
 void conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, Tensor& dx,

@@ -41,6 +41,7 @@
 #include <string>
 
 #include "../core/tensor.hpp"
+#include "activation.hpp"
 
 namespace minidl {
 
@@ -68,6 +69,12 @@ struct Conv2dParams {
   std::int64_t pad_h = 0;  // Explicit only
   std::int64_t pad_w = 0;
   ConvBackend backend = ConvBackend::Auto;
+  /// Identity or ReLU (any other is a ValueError): with ReLU, conv2d_forward writes
+  /// y = max(0, conv(x, w) + b), fused into the primitive on backend `onednn` (an eltwise
+  /// post-op) and applied to y in place after the convolution on the others. The backward
+  /// ops take the gradient with respect to the convolution's output before the activation:
+  /// the caller masks it first (layers/conv.cpp: dy where y > 0, else 0).
+  Activation activation = Activation::Identity;
 };
 
 /// Every size of one convolution, resolved from the operand shapes and params.
@@ -94,7 +101,7 @@ Conv2dGeometry conv2d_geometry(const Shape& x, const Shape& w, const Conv2dParam
 /// and the measurements behind it are in kernels/conv2d.cpp.
 ConvBackend conv2d_cpu_auto_backend(const Conv2dGeometry& g);
 
-/// y [B, M, P, Q] = conv(x, w) (+ b when b is defined, [M]). Overwrites y
+/// y [B, M, P, Q] = conv(x, w) (+ b when b is defined, [M]), then params.activation. Overwrites y
 /// (allocated when undefined). y must not alias x.
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y,
                     const Conv2dParams& params = {});
@@ -132,8 +139,9 @@ void conv2d_backward_filter(const Conv2dGeometry& g, const float* x, const float
 /// Whether this minidl was built with oneDNN, and its version ("2.6.3"; "" without).
 bool onednn_available();
 std::string onednn_version();
+/// relu: y = max(0, conv + b), an eltwise post-op of the forward primitive.
 void conv2d_forward_onednn(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
-                           float* y);
+                           float* y, bool relu = false);
 void conv2d_backward_data_onednn(const Conv2dGeometry& g, const float* dy, const float* w,
                                  float* dx);
 void conv2d_backward_filter_onednn(const Conv2dGeometry& g, const float* x, const float* dy,

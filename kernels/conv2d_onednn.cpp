@@ -3,7 +3,7 @@
 // backward data and backward weights through oneDNN's convolution primitives, the same
 // library PyTorch's CPU convolutions call.
 //
-// Plans: one per (geometry, pass, bias, thread count), made on first use and kept in a
+// Plans: one per (geometry, pass, bias, fused ReLU, thread count), made on first use and kept in a
 // cache of the calling thread (thread_local: no locks, and a plan's buffers are never
 // shared by two threads). A plan holds the primitive, its scratchpad (user-managed) and,
 // for each operand whose layout oneDNN chose differently from minidl's plain NCHW /
@@ -12,6 +12,9 @@
 // created per call: a call sets the data handles, runs the reorders the plan names, the
 // primitive, and the reorders back. Operands already in the primitive's layout are used
 // in place.
+//
+// A fused ReLU is an eltwise_relu post-op of the forward primitive: applied to each output
+// block while it is still in registers / cache, instead of a second pass over y.
 //
 // Accumulation (backward weights with beta != 0) goes through the plan's buffer:
 // dw = beta dw + result, in one pass after the primitive.
@@ -60,13 +63,13 @@ struct PlanKeyHash {
   }
 };
 
-PlanKey make_key(const Conv2dGeometry& g, Pass pass, bool bias) {
+PlanKey make_key(const Conv2dGeometry& g, Pass pass, bool bias, bool relu) {
   PlanKey k;
   const std::int64_t vals[16] = {g.batch,      g.in_channels, g.height,     g.width,
                                  g.out_channels, g.kernel_h,  g.kernel_w,   g.stride_h,
                                  g.stride_w,   g.pad_top,     g.pad_left,   g.pad_bottom,
-                                 g.pad_right,  static_cast<std::int64_t>(pass), bias ? 1 : 0,
-                                 omp_get_max_threads()};
+                                 g.pad_right,  static_cast<std::int64_t>(pass),
+                                 (bias ? 1 : 0) | (relu ? 2 : 0), omp_get_max_threads()};
   std::memcpy(k.v, vals, sizeof(vals));
   return k;
 }
@@ -147,8 +150,9 @@ dnnl::primitive_attr user_scratchpad() {
   return attr;
 }
 
-// The forward primitive descriptor (backward passes take it as their hint).
-dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool bias) {
+// The forward primitive descriptor (backward passes take it as their hint), with the ReLU
+// post-op when `relu`.
+dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool bias, bool relu) {
   const auto algo = dnnl::algorithm::convolution_direct;
   const auto prop = dnnl::prop_kind::forward_training;
   const dnnl::convolution_forward::desc desc =
@@ -156,14 +160,20 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool bias) 
                                              d.pad_l, d.pad_r)
            : dnnl::convolution_forward::desc(prop, algo, d.x_any, d.w_any, d.y_any, d.strides,
                                              d.pad_l, d.pad_r);
-  return dnnl::convolution_forward::primitive_desc(desc, user_scratchpad(), cpu_engine());
+  dnnl::primitive_attr attr = user_scratchpad();
+  if (relu) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  return dnnl::convolution_forward::primitive_desc(desc, attr, cpu_engine());
 }
 
-std::unique_ptr<Plan> make_plan(const Conv2dGeometry& g, Pass pass, bool bias) {
+std::unique_ptr<Plan> make_plan(const Conv2dGeometry& g, Pass pass, bool bias, bool relu) {
   auto plan = std::make_unique<Plan>();
   const Descs d = descs(g);
   const auto algo = dnnl::algorithm::convolution_direct;
-  const auto fwd = forward_pd(d, bias);
+  const auto fwd = forward_pd(d, bias, relu && pass == Pass::Forward);
   memory::desc scratch;
   switch (pass) {
     case Pass::Forward: {
@@ -217,12 +227,13 @@ struct ThreadCache {
 // layer's three passes, and the last partial batch's).
 constexpr std::size_t kMaxPlans = 64;
 
-Plan& plan_for(ThreadCache& cache, const Conv2dGeometry& g, Pass pass, bool bias) {
-  const PlanKey key = make_key(g, pass, bias);
+Plan& plan_for(ThreadCache& cache, const Conv2dGeometry& g, Pass pass, bool bias,
+               bool relu = false) {
+  const PlanKey key = make_key(g, pass, bias, relu);
   auto it = cache.plans.find(key);
   if (it != cache.plans.end()) return *it->second;
   if (cache.plans.size() >= kMaxPlans) cache.plans.clear();
-  return *cache.plans.emplace(key, make_plan(g, pass, bias)).first->second;
+  return *cache.plans.emplace(key, make_plan(g, pass, bias, relu)).first->second;
 }
 
 ThreadCache& thread_cache() {
@@ -275,11 +286,11 @@ std::string conv2d_onednn_impl(const Conv2dGeometry& g, int pass) {
 }
 
 void conv2d_forward_onednn(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
-                           float* y) {
+                           float* y, bool relu) {
   if (g.batch == 0) return;  // nothing to write (oneDNN is not asked about empty tensors)
   guarded("forward", [&] {
     ThreadCache& cache = thread_cache();
-    Plan& plan = plan_for(cache, g, Pass::Forward, b != nullptr);
+    Plan& plan = plan_for(cache, g, Pass::Forward, b != nullptr, relu);
     std::vector<void*> buffers{const_cast<float*>(x), const_cast<float*>(w)};
     if (b != nullptr) buffers.push_back(const_cast<float*>(b));
     buffers.push_back(y);
@@ -333,7 +344,7 @@ namespace {
 
 std::string conv2d_onednn_impl(const Conv2dGeometry&, int) { no_onednn(); }
 void conv2d_forward_onednn(const Conv2dGeometry&, const float*, const float*, const float*,
-                           float*) {
+                           float*, bool) {
   no_onednn();
 }
 void conv2d_backward_data_onednn(const Conv2dGeometry&, const float*, const float*, float*) {

@@ -36,6 +36,10 @@ Conv2d::Conv2d(std::int64_t out_channels, std::int64_t kernel_h, std::int64_t ke
   params_.pad_h = options.pad_h;
   params_.pad_w = options.pad_w;
   params_.backend = options.backend;
+  MINIDL_CHECK(options.activation == Activation::Identity || options.activation == Activation::ReLU,
+               ValueError, "Conv2d: the fused activation must be identity or relu, got ",
+               activation_name(options.activation));
+  params_.activation = options.activation;
 }
 
 Shape Conv2d::build(const std::vector<Shape>& in, const std::vector<DType>& dtypes,
@@ -81,13 +85,22 @@ void Conv2d::forward(const std::vector<const Tensor*>& inputs, Tensor& output) {
                  params_);
 }
 
-void Conv2d::backward(const std::vector<const Tensor*>& inputs, const Tensor&,
+void Conv2d::backward(const std::vector<const Tensor*>& inputs, const Tensor& output,
                       const Tensor& d_output, const std::vector<Tensor*>& d_inputs) {
   const Tensor& x = *inputs[0];
-  conv2d_backward_filter(x, d_output, weight_.grad, params_, /*accumulate=*/true);
-  if (options_.bias) conv2d_backward_bias(d_output, bias_.grad, /*accumulate=*/true);
+  const Tensor* dz = &d_output;
+  if (params_.activation == Activation::ReLU) {
+    if (!masked_grad_.defined() || masked_grad_.shape() != d_output.shape() ||
+        masked_grad_.device() != d_output.device())
+      masked_grad_ = empty(d_output.shape(), d_output.device());
+    // dz = dy where y > 0: ReLU's backward read from y, which is > 0 exactly where z is.
+    activation_backward(Activation::ReLU, d_output, output, Tensor(), masked_grad_);
+    dz = &masked_grad_;
+  }
+  conv2d_backward_filter(x, *dz, weight_.grad, params_, /*accumulate=*/true);
+  if (options_.bias) conv2d_backward_bias(*dz, bias_.grad, /*accumulate=*/true);
   if (d_inputs[0] != nullptr)
-    conv2d_backward_data(d_output, weight_.value, x.shape(), *d_inputs[0], params_);
+    conv2d_backward_data(*dz, weight_.value, x.shape(), *d_inputs[0], params_);
 }
 
 std::vector<Parameter*> Conv2d::parameters() {

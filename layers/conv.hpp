@@ -4,8 +4,19 @@
 //   weight [C_out, C_in, K1, K2] (PyTorch's order; conv_weight_to_course /
 //   conv_weight_from_course convert to the course notes' (K1, K2, N_in, N_out)),
 //   bias [C_out].
-//   forward   y = conv(x, w) + b
-//   backward  dW += corr(x, dy), db += sum dy, dx = conv^T(dy, w)
+//   forward   y = f(conv(x, w) + b), f the fused activation (identity or ReLU)
+//   backward  g = dy * f'(y) (for ReLU: dy where y > 0, else 0),
+//             dW += corr(x, g), db += sum g, dx = conv^T(g, w)
+//
+// A fused ReLU (Conv2dOptions::activation = Activation::ReLU) computes what Conv2d followed
+// by a ReLU layer computes, bit for bit, with one layer instead of two: on oneDNN the ReLU is
+// a post-op of the convolution primitive (no pass of its own over y), the graph holds one
+// [B, M, P, Q] activation instead of two, and backward masks dy by y > 0 (y = max(0, z) > 0
+// exactly where z > 0) instead of a ReLU layer's pass that writes a gradient buffer of its own.
+// The fusion is an option the model's builder asks for (the trainer's CNN does), not a graph
+// rewrite behind the user's back: a Sequential the user wrote keeps the layers, names and
+// values they added. Checkpoints are unaffected (a ReLU has no parameters); ONNX export writes
+// a fused layer as Conv followed by Relu.
 #pragma once
 
 #include "../kernels/conv2d.hpp"
@@ -27,6 +38,8 @@ struct Conv2dOptions {
   /// He for the ReLU nets convolutions usually feed (fan_in = C_in K1 K2).
   Init init = Init::HeNormal;
   ConvBackend backend = ConvBackend::Auto;
+  /// The activation fused into the layer: Identity (none) or ReLU; another is a ValueError.
+  Activation activation = Activation::Identity;
 
   /// Shorthands: Conv2dOptions::same(), Conv2dOptions::valid(2),
   /// Conv2dOptions::half_kernel(2). same() is TensorFlow's "SAME";
@@ -59,6 +72,8 @@ class Conv2d : public Layer {
   Parameter& bias() { return bias_; }
   const Conv2dParams& params() const { return params_; }
   void set_backend(ConvBackend backend) { params_.backend = backend; }
+  /// The fused activation (Identity or ReLU).
+  Activation activation() const { return params_.activation; }
 
  private:
   std::int64_t out_channels_, kernel_h_, kernel_w_;
@@ -67,6 +82,7 @@ class Conv2d : public Layer {
   Conv2dParams params_;
   Parameter weight_;
   Parameter bias_;
+  Tensor masked_grad_;  // backward with a fused ReLU: dy masked by y > 0
 };
 
 }  // namespace minidl

@@ -116,12 +116,14 @@ Sequential build_cnn(const TrainConfig& config, std::int64_t features) {
   net.add(std::make_shared<Reshape>(Shape{1, side, side}), "image");
   Conv2dOptions conv = Conv2dOptions::same();
   conv.backend = parse_conv_backend(config.conv_backend);
+  // Conv2d + ReLU as one layer (layers/conv.hpp): the same values, the ReLU fused into
+  // oneDNN's convolution and no separate ReLU pass in either direction.
+  conv.activation = Activation::ReLU;
   int k = 0;
   for (std::int64_t channels : config.conv_channels) {
     ++k;
     net.add(std::make_shared<Conv2d>(channels, config.conv_kernel, conv),
             "conv" + std::to_string(k));
-    net.add(relu_layer());
     net.add(std::make_shared<MaxPool2d>(2), "pool" + std::to_string(k));
   }
   net.add(std::make_shared<Flatten>());

@@ -171,7 +171,8 @@ TEST(OnnxExport, MlpMatchesOnnxRuntime) {
 }
 
 // A CNN with every spatial layer: TensorFlow-style same padding at stride 2 (odd
-// kernel: the extra row and column at the bottom / right), same at stride 1, explicit
+// kernel: the extra row and column at the bottom / right), same at stride 1 with a fused
+// ReLU (Conv + Relu nodes), explicit
 // padding, BatchNorm2d with running statistics, max and average pooling, LeakyReLU,
 // Tanh, Dropout (identity), Flatten and Reshape.
 TEST(OnnxExport, CnnMatchesOnnxRuntime) {
@@ -181,11 +182,13 @@ TEST(OnnxExport, CnnMatchesOnnxRuntime) {
   explicit_pad.padding = ConvPadding::Explicit;
   explicit_pad.pad_h = 1;
   explicit_pad.pad_w = 1;
+  Conv2dOptions same_relu = Conv2dOptions::same();
+  same_relu.activation = Activation::ReLU;  // exported as Conv + Relu
   net.add<Reshape>(Shape{1, 8, 8})
       .add(Conv2d(4, 3, Conv2dOptions::same(2)), "conv_same_s2")
       .add<BatchNorm2d>()
       .add(relu_layer())
-      .add(Conv2d(6, 3, Conv2dOptions::same()), "conv_same")
+      .add(Conv2d(6, 3, same_relu), "conv_same_relu")
       .add<MaxPool2d>(2)
       .add(Conv2d(5, 2, explicit_pad), "conv_explicit")
       .add(leaky_relu_layer(0.1f))

@@ -288,6 +288,41 @@ TEST(Conv2d, CpuAutoRunsTheBackendItNames) {
   }
 }
 
+// A fused ReLU (Conv2dParams::activation) gives relu(conv(...)) of the same backend, bit for
+// bit: oneDNN's eltwise post-op is max(0, .) on the finished sum, the others apply the ReLU
+// to y in place. Every CPU backend, with and without bias, asymmetric padding included.
+TEST(Conv2d, FusedReluIsReluOfTheConvolution) {
+  using P = ConvPadding;
+  std::vector<ConvBackend> backends{ConvBackend::Cpu, ConvBackend::Auto};
+  if (cpu::onednn_available()) backends.push_back(ConvBackend::OneDnn);
+  for (ConvBackend backend : backends) {
+    for (const Case& c : {Case{4, 1, 28, 28, 8, 5, 5, 1, 1, P::Same},
+                          Case{3, 8, 14, 14, 16, 5, 5, 1, 1, P::Same},
+                          Case{3, 8, 9, 11, 16, 4, 4, 1, 1, P::Same},
+                          Case{2, 6, 7, 7, 12, 3, 3, 2, 2, P::Valid, 0, false}}) {
+      SCOPED_TRACE(describe(c) + " backend " + conv_backend_name(backend));
+      const Data d = make_data(c, 31);
+      const Tensor b = c.bias ? d.b : Tensor();
+      Conv2dParams p = params_of(c, backend);
+      const Tensor plain = conv2d(d.x, d.w, b, p);
+      p.activation = Activation::ReLU;
+      const std::vector<float> fused = conv2d(d.x, d.w, b, p).to_vector<float>();
+      std::vector<float> expected = plain.to_vector<float>();
+      std::size_t zeros_seen = 0;
+      for (float& v : expected) {
+        if (v <= 0.0f) ++zeros_seen;
+        v = v > 0.0f ? v : 0.0f;
+      }
+      EXPECT_EQ(fused, expected);
+      EXPECT_GT(zeros_seen, expected.size() / 4);  // the ReLU did clip something
+    }
+  }
+  Conv2dParams p;
+  p.activation = Activation::Sigmoid;
+  MINIDL_EXPECT_THROW_WITH(conv2d(zeros({1, 2, 5, 5}), zeros({3, 2, 3, 3}), Tensor(), p),
+                           ValueError, "identity or relu", "sigmoid");
+}
+
 TEST(Conv2d, BackendNamesRoundTrip) {
   for (ConvBackend b : {ConvBackend::Auto, ConvBackend::Cpu, ConvBackend::OneDnn,
                         ConvBackend::Cudnn, ConvBackend::Own}) {

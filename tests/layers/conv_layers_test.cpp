@@ -28,6 +28,50 @@ TEST(Conv2dLayer, Gradients) {
   EXPECT_EQ(nb.parameters().size(), 1u);
 }
 
+// Conv2d with a fused ReLU against Conv2d followed by a ReLU layer, in two graphs built from
+// one seed (the same weights): the same outputs, input gradients and parameter gradients, bit
+// for bit, on every CPU backend; and the fused layer's own gradient check.
+TEST(Conv2dLayer, FusedReluIsConvThenRelu) {
+  std::vector<ConvBackend> backends{ConvBackend::Cpu, ConvBackend::Auto};
+  if (cpu::onednn_available()) backends.push_back(ConvBackend::OneDnn);
+  for (ConvBackend backend : backends) {
+    SCOPED_TRACE(conv_backend_name(backend));
+    Conv2dOptions o = Conv2dOptions::same();
+    o.backend = backend;
+    Sequential two({3, 9, 9}, Device::cpu(), 4);
+    two.add(Conv2d(6, 3, o), "conv").add(relu_layer()).add<Flatten>().add(Dense(5), "logits");
+    two.loss(softmax_cross_entropy_loss(), {}, DType::Int32);
+    two.build(4);
+    o.activation = Activation::ReLU;
+    Sequential one({3, 9, 9}, Device::cpu(), 4);
+    one.add(Conv2d(6, 3, o), "conv").add<Flatten>().add(Dense(5), "logits");
+    one.loss(softmax_cross_entropy_loss(), {}, DType::Int32);
+    one.build(4);
+    Generator gen(12);
+    const Tensor x = normal({4, 3, 9, 9}, 0.0f, 1.0f, gen);
+    const Tensor y = from_vector(std::vector<std::int32_t>{0, 3, 4, 1}, Shape{4});
+    EXPECT_EQ(one.train_step(x, y), two.train_step(x, y));
+    EXPECT_EQ(one.predict(x).to_vector<float>(), two.predict(x).to_vector<float>());
+    const std::vector<Parameter*> p1 = one.graph().parameters(), p2 = two.graph().parameters();
+    ASSERT_EQ(p1.size(), p2.size());
+    for (std::size_t i = 0; i < p1.size(); ++i) {
+      EXPECT_EQ(p1[i]->name, p2[i]->name);
+      EXPECT_EQ(p1[i]->grad.to_vector<float>(), p2[i]->grad.to_vector<float>()) << p1[i]->name;
+    }
+  }
+  Conv2dOptions fused = Conv2dOptions::same();
+  fused.activation = Activation::ReLU;
+  Conv2d c(3, 3, fused);
+  Generator gen(8);
+  // Small steps (h = 1e-3): an output within h |dz/dx| of ReLU's kink would make the central
+  // difference straddle it; with this seed none is.
+  test::check_layer_gradients(c, {normal({2, 2, 5, 4}, 0.0f, 1.0f, gen)}, 5e-3, 1e-3f);
+  EXPECT_EQ(c.activation(), Activation::ReLU);
+  Conv2dOptions bad;
+  bad.activation = Activation::Tanh;
+  MINIDL_EXPECT_THROW_WITH(Conv2d(2, 3, bad), ValueError, "identity or relu", "tanh");
+}
+
 TEST(Conv2dLayer, ForwardIsTheOp) {
   Generator gen(2);
   Conv2d c(4, 3, Conv2dOptions::same());

@@ -513,9 +513,11 @@ struct ConvCase {
   }
 };
 
-LayerMaker conv_on(ConvBackend backend, const ConvCase& g) {
-  return [backend, g](Device d) {
+LayerMaker conv_on(ConvBackend backend, const ConvCase& g,
+                   Activation activation = Activation::Identity) {
+  return [backend, g, activation](Device d) {
     Conv2dOptions o;
+    o.activation = activation;
     o.stride_h = o.stride_w = g.stride;
     o.padding = g.padding;
     o.pad_h = g.pad_h;
@@ -581,6 +583,21 @@ void conv_rows(std::vector<Row>& rows) {
       if (backend == ConvBackend::Cudnn && !g.symmetric()) continue;
       rows.push_back(layer_row(name("LayerConv2d_", bname, "_", label), conv_on(backend, g),
                                {normal_in({g.b, g.c, g.h, g.w}, 150)}, kConv));
+    }
+  }
+  // Conv2d with a fused ReLU (CPU: the ReLU in oneDNN's post-op or after the `cpu` backend;
+  // CUDA: after cuDNN's or the own kernel's convolution), the CNN's shapes and an uneven
+  // padding.
+  for (const auto& [label, g] : cases) {
+    const std::string l = label;
+    if (l != "8x32x14x14_k5_same" && l != "16x1x28x28_k5_same" && l != "2x2x10x7_k4_same") continue;
+    for (const auto& [bname, backend] :
+         {std::pair{"cudnn", ConvBackend::Cudnn}, std::pair{"own", ConvBackend::Own},
+          std::pair{"auto", ConvBackend::Auto}}) {
+      if (backend == ConvBackend::Cudnn && !g.symmetric()) continue;
+      rows.push_back(layer_row(name("LayerConv2dRelu_", bname, "_", label),
+                               conv_on(backend, g, Activation::ReLU),
+                               {normal_in({g.b, g.c, g.h, g.w}, 156)}, kConv));
     }
   }
 }
