@@ -199,7 +199,8 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y
   bool fused = false;  // whether the backend applied the ReLU itself
   switch (choose(op, g, x, params.backend)) {
     case Path::Cpu:
-      cpu::conv2d_forward(g, x.data<float>(), w.data<float>(), pb, y.data<float>());
+      cpu::conv2d_forward(g, x.data<float>(), w.data<float>(), pb, y.data<float>(), relu);
+      fused = true;
       break;
     case Path::OneDnn:
       cpu::conv2d_forward_onednn(g, x.data<float>(), w.data<float>(), pb, y.data<float>(), relu);
@@ -214,7 +215,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y
                                                 y.data<float>(), x.device().index()));
       break;
   }
-  // The other backends: ReLU in place over y (on CUDA the same stream, after the convolution).
+  // CUDA: ReLU in place over y (the same stream, after the convolution).
   if (relu && !fused && y.numel() > 0) activation_forward(Activation::ReLU, y, y);
 }
 

@@ -71,7 +71,8 @@ struct Conv2dParams {
   ConvBackend backend = ConvBackend::Auto;
   /// Identity or ReLU (any other is a ValueError): with ReLU, conv2d_forward writes
   /// y = max(0, conv(x, w) + b), fused into the primitive on backend `onednn` (an eltwise
-  /// post-op) and applied to y in place after the convolution on the others. The backward
+  /// post-op), applied to each sample's output right after it is computed (still in cache)
+  /// on backend `cpu`, and to y in place after the convolution on CUDA. The backward
   /// ops take the gradient with respect to the convolution's output before the activation:
   /// the caller masks it first (layers/conv.cpp: dy where y > 0, else 0).
   Activation activation = Activation::Identity;
@@ -129,8 +130,9 @@ Tensor conv_weight_to_course(const Tensor& w);
 namespace cpu {
 // Backend `cpu`: im2col + OpenBLAS (kernels/conv2d_im2col.cpp), with the AVX2 direct path
 // (kernels/conv2d_direct.cpp) where it applies.
+/// relu: y = max(0, conv + b), applied to each sample's output while it is in cache.
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
-                    float* y);
+                    float* y, bool relu = false);
 void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx);
 void conv2d_backward_filter(const Conv2dGeometry& g, const float* x, const float* dy, float* dw,
                             float beta);

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include "conv2d.hpp"
+#include "functors.hpp"
 
 namespace minidl::cpu::conv_detail {
 
@@ -16,12 +17,19 @@ inline bool batch_parallel(const Conv2dGeometry& g) {
          !omp_in_parallel();
 }
 
+/// y[i] = max(0, y[i]) for n floats (ReLU's functor: NaN stays NaN), on one thread: the
+/// caller runs it on a sample it has just written, while that sample is in cache.
+inline void relu_in_place(float* y, std::int64_t n) {
+  const fn::ReluForward f;
+  for (std::int64_t i = 0; i < n; ++i) y[i] = f(y[i]);
+}
+
 // The AVX2 direct path (kernels/conv2d_direct.cpp): one input channel, stride 1.
 /// Whether it takes g on this CPU (AVX2+FMA) at this thread count.
 bool direct_applies(const Conv2dGeometry& g);
 /// As cpu::conv2d_forward / _backward_data / _backward_filter; require direct_applies(g).
 void direct_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
-                    float* y);
+                    float* y, bool relu = false);
 void direct_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx);
 void direct_backward_filter(const Conv2dGeometry& g, const float* x, const float* dy, float* dw,
                             float beta);

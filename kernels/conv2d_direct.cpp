@@ -364,7 +364,7 @@ bool direct_applies(const Conv2dGeometry& g) {
 }
 
 void direct_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
-                    float* y) {
+                    float* y, bool relu) {
   const DirectLayout l = direct_layout(g);
   const std::int64_t x_step = g.height * g.width, y_step = g.out_channels * g.out_h * g.out_w;
   const std::size_t xp_size = static_cast<std::size_t>(l.hp * l.wp);
@@ -375,6 +375,7 @@ void direct_forward(const Conv2dGeometry& g, const float* x, const float* w, con
     for (std::int64_t n = 0; n < g.batch; ++n) {
       pad_sample(g, l, x + n * x_step, xp.data());
       direct_forward_sample(g, l, xp.data(), w, b, y + n * y_step);
+      if (relu) relu_in_place(y + n * y_step, y_step);
     }
   }
 }

@@ -138,8 +138,8 @@ void for_each_sample(const Conv2dGeometry& g, std::size_t col_size, F&& sample) 
 }  // namespace
 
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
-                    float* y) {
-  if (conv_detail::direct_applies(g)) return conv_detail::direct_forward(g, x, w, b, y);
+                    float* y, bool relu) {
+  if (conv_detail::direct_applies(g)) return conv_detail::direct_forward(g, x, w, b, y, relu);
   const std::int64_t M = g.out_channels, PQ = g.out_h * g.out_w;
   const std::int64_t CKK = g.in_channels * g.kernel_h * g.kernel_w;
   const std::int64_t x_step = g.in_channels * g.height * g.width, y_step = M * PQ;
@@ -163,6 +163,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bi(M), bi(nc), bi(CKK), 1.0f, w,
                   bi(CKK), src, bi(ld), b != nullptr ? 1.0f : 0.0f, yn + p0 * Q, bi(PQ));
     }
+    if (relu) conv_detail::relu_in_place(yn, y_step);
   };
   for_each_sample(g, pointwise ? 0 : static_cast<std::size_t>(CKK * rows * Q), sample);
 }

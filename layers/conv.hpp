@@ -10,7 +10,8 @@
 //
 // A fused ReLU (Conv2dOptions::activation = Activation::ReLU) computes what Conv2d followed
 // by a ReLU layer computes, bit for bit, with one layer instead of two: on oneDNN the ReLU is
-// a post-op of the convolution primitive (no pass of its own over y), the graph holds one
+// a post-op of the convolution primitive, on the `cpu` backend it runs on each sample's output
+// while that is in cache (no pass of its own over y on either), the graph holds one
 // [B, M, P, Q] activation instead of two, and backward masks dy by y > 0 (y = max(0, z) > 0
 // exactly where z > 0) instead of a ReLU layer's pass that writes a gradient buffer of its own.
 // The fusion is an option the model's builder asks for (the trainer's CNN does), not a graph
