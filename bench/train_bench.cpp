@@ -26,8 +26,16 @@
 //                             shell busy loop, unpinned or pinned to the last CPU), started
 //                             before the warm-up and killed after the timing: a shared machine
 //                             (CI runner, laptop, a data loader beside the trainer)
+//   cpu/<case>_omp[_contended[_pinned]]/<B>
+//                             the same on the previous threading (set_parallel_backend(OpenMP):
+//                             OpenMP loops, OpenBLAS and oneDNN always at every thread), for a
+//                             before/after comparison in one run (core/parallel.hpp); and
+//   cpu/<case>_pool[...]/<B>  on minidl's pool all the time (ParallelBackend::Pool), where
+//                             the default (Adaptive) switches between the two
 //
-// Counters: images_per_second (B x steps / time), GFLOP/s, us_per_step. GFLOP/s counts the
+// Counters: images_per_second (B x steps / time), GFLOP/s, us_per_step; on the CPU
+// contended_at_end (1 when the loops ran on the pool, libraries at one thread, at the end
+// of the case) and switches (how often the Adaptive backend switched during it). GFLOP/s counts the
 // multiply-adds of the GEMMs and convolutions only (bias, activations, pooling, dropout, the
 // loss and the optimizer are left out), 2 FLOPs each, per step:
 //   MLP  2 x B x (784*256 + 256*128 + 128*10) for forward, the same for dW, and for dx
@@ -74,6 +82,7 @@
 #include "busy_loop.hpp"
 #include "core/cpu_features.hpp"
 #include "core/info.hpp"
+#include "core/parallel.hpp"
 #include "core/tensor.hpp"
 #include "kernels/conv2d.hpp"
 #include "layers/activation.hpp"
@@ -198,6 +207,19 @@ struct Workload {
   std::int64_t batch;
   double flops_per_step;
   Contention contention = Contention::None;
+  ParallelBackend backend = ParallelBackend::Adaptive;
+};
+
+/// Runs the case on `backend` (core/parallel.hpp), then puts the previous one back.
+class BackendScope {
+ public:
+  explicit BackendScope(ParallelBackend b) : saved_(parallel_backend()) { set_parallel_backend(b); }
+  ~BackendScope() { set_parallel_backend(saved_); }
+  BackendScope(const BackendScope&) = delete;
+  BackendScope& operator=(const BackendScope&) = delete;
+
+ private:
+  ParallelBackend saved_;
 };
 
 void report(benchmark::State& state, const Workload& w, int steps_per_iteration, double seconds,
@@ -243,6 +265,8 @@ std::string no_sync_check(TrainStep& step, int device) {
 
 void train(benchmark::State& state, const std::string& name, const Workload& w, Device device,
            int steps_per_iteration) {
+  const BackendScope backend(w.backend);
+  const std::int64_t switches0 = parallel_detail::contended_switches();
   std::unique_ptr<BusyLoop> busy;  // before the warm-up, gone after the timing
   if (w.contention != Contention::None)
     busy = std::make_unique<BusyLoop>(w.contention == Contention::Pinned);
@@ -289,6 +313,11 @@ void train(benchmark::State& state, const std::string& name, const Workload& w, 
   report(state, w, steps_per_iteration, seconds, device.is_cuda() ? host_seconds : 0.0);
   state.counters["loss"] = last_loss;
   if (busy) state.counters["busy_loop_cpu"] = busy->cpu();
+  if (!device.is_cuda()) {
+    state.counters["contended_at_end"] = parallel_contended() ? 1 : 0;
+    state.counters["switches"] =
+        static_cast<double>(parallel_detail::contended_switches() - switches0);
+  }
 }
 
 /// Registers `<dev>/<model>/<B>` and, on CUDA, `<dev>/<model>_x50/<B>` as well.
@@ -311,13 +340,27 @@ void register_case(Device device, const std::string& model, const Workload& w) {
   }
 }
 
-// The contended twins of a CPU case: _contended and _contended_pinned.
+// The contended twins of a CPU case: _contended and _contended_pinned; and the case and its
+// twins on the previous threading (OpenMP loops, libraries always at every thread):
+// <model>_omp, _omp_contended, _omp_contended_pinned; and on minidl's pool all the time:
+// <model>_pool, ...
 void register_contended(Device device, const std::string& model, Workload w) {
   if (device.is_cuda()) return;
-  w.contention = Contention::Unpinned;
-  register_case(device, model + "_contended", w);
-  w.contention = Contention::Pinned;
-  register_case(device, model + "_contended_pinned", w);
+  for (ParallelBackend backend :
+       {ParallelBackend::Adaptive, ParallelBackend::OpenMP, ParallelBackend::Pool}) {
+    w.backend = backend;
+    const std::string name = backend == ParallelBackend::Adaptive ? model
+                             : backend == ParallelBackend::OpenMP ? model + "_omp"
+                                                                  : model + "_pool";
+    if (backend != ParallelBackend::Adaptive) {
+      w.contention = Contention::None;
+      register_case(device, name, w);
+    }
+    w.contention = Contention::Unpinned;
+    register_case(device, name + "_contended", w);
+    w.contention = Contention::Pinned;
+    register_case(device, name + "_contended_pinned", w);
+  }
 }
 
 void register_for(Device device) {

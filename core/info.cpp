@@ -5,6 +5,7 @@
 
 #include "device.hpp"
 #include "error.hpp"
+#include "parallel.hpp"
 
 #if MINIDL_WITH_CUDA
 #include <cublas_v2.h>
@@ -18,8 +19,9 @@ std::string version() { return MINIDL_VERSION_STRING; }
 
 void set_cpu_threads(int n) {
   MINIDL_CHECK(n >= 1, ValueError, "set_cpu_threads: need at least one thread, got ", n);
-  omp_set_num_threads(n);
-  openblas_set_num_threads(n);
+  parallel_detail::set_threads(n);
+  openblas_set_num_threads(n);  // (the OpenMP build also sets the OpenMP count)
+  omp_set_num_threads(library_threads());
 }
 
 namespace {

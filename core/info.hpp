@@ -26,8 +26,10 @@ struct RuntimeInfo {
 /// Gathers everything above. Never throws for a missing GPU or driver.
 RuntimeInfo runtime_info();
 
-/// Sets the number of CPU threads minidl's OpenMP loops and OpenBLAS use
-/// (n >= 1; ValueError otherwise).
+/// Sets the number of CPU threads minidl's loops (core/parallel.hpp's pool), OpenBLAS and
+/// oneDNN use, the calling thread included (n >= 1; ValueError otherwise). Call it from
+/// the thread that runs the training (OpenBLAS and oneDNN follow that thread's OpenMP
+/// count), not from inside a parallel loop.
 void set_cpu_threads(int n);
 
 /// The version string of this library ("0.1.0").

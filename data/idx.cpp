@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "../core/error.hpp"
+#include "../core/parallel.hpp"
 
 namespace minidl {
 
@@ -237,8 +238,9 @@ void to_host_order(std::vector<std::uint8_t>& data, std::size_t size) {
   if (size == 1) return;
   const auto n = static_cast<std::int64_t>(data.size() / size);
   std::uint8_t* p = data.data();
-#pragma omp parallel for schedule(static) if (n > (std::int64_t{1} << 16))
-  for (std::int64_t i = 0; i < n; ++i) std::reverse(p + i * size, p + (i + 1) * size);
+  parallel_for(n, std::int64_t{1} << 16, [&](std::int64_t i_begin, std::int64_t i_end) {
+    for (std::int64_t i = i_begin; i < i_end; ++i) std::reverse(p + i * size, p + (i + 1) * size);
+  });
 #endif
 }
 
@@ -366,8 +368,9 @@ Shape checked_shape(const IdxArray& array, const char* where) {
 
 template <class T, class Out, class Convert>
 void convert(const std::uint8_t* src, Out* dst, std::int64_t n, Convert f) {
-#pragma omp parallel for schedule(static) if (n > (std::int64_t{1} << 16))
-  for (std::int64_t i = 0; i < n; ++i) dst[i] = f(load<T>(src + i * sizeof(T)));
+  parallel_for(n, std::int64_t{1} << 16, [&](std::int64_t i_begin, std::int64_t i_end) {
+    for (std::int64_t i = i_begin; i < i_end; ++i) dst[i] = f(load<T>(src + i * sizeof(T)));
+  });
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 
 #include "../core/dispatch.hpp"
 #include "../core/error.hpp"
+#include "../core/parallel.hpp"
 #include "../core/random.hpp"
 #include "../core/storage.hpp"
 #include "loader_cuda.hpp"
@@ -140,12 +141,13 @@ std::vector<std::int64_t> shuffled_indices(std::int64_t n, std::uint64_t seed, s
   // the swaps, which depend on each other, follow in order.
   const std::uint64_t offset = kShuffleStream + static_cast<std::uint64_t>(epoch);
   std::vector<std::int64_t> pick(static_cast<std::size_t>(n));
-#pragma omp parallel for schedule(static) if (n > 4096)
-  for (std::int64_t i = 1; i < n; ++i) {
-    const auto u = static_cast<std::uint64_t>(i);
-    pick[static_cast<std::size_t>(i)] =
-        static_cast<std::int64_t>(bounded_draw(seed, offset, u, u + 1));
-  }
+  parallel_for(n, 4096, [&](std::int64_t i_begin, std::int64_t i_end) {
+    for (std::int64_t i = std::max<std::int64_t>(i_begin, 1); i < i_end; ++i) {
+      const auto u = static_cast<std::uint64_t>(i);
+      pick[static_cast<std::size_t>(i)] =
+          static_cast<std::int64_t>(bounded_draw(seed, offset, u, u + 1));
+    }
+  });
   for (std::int64_t i = n - 1; i > 0; --i)
     std::swap(order[static_cast<std::size_t>(i)],
               order[static_cast<std::size_t>(pick[static_cast<std::size_t>(i)])]);
@@ -227,18 +229,22 @@ struct DataLoader::Impl {
     // (v - 0) / 1 == v for every float, so the default options are a plain copy.
     const bool identity = mean == 0.0f && stddev == 1.0f;
     const std::int64_t width = row;
-#pragma omp parallel for schedule(static) if (parallel)
-    for (std::int64_t r = 0; r < count; ++r) {
-      const std::int64_t i = rows[r];
-      const float* in = src + i * width;
-      float* out = x + r * width;
-      if (identity) {
-        std::memcpy(out, in, static_cast<std::size_t>(width) * sizeof(float));
-      } else {
-        for (std::int64_t c = 0; c < width; ++c) out[c] = (in[c] - mean) / stddev;
-      }
-      y[r] = src_y[i];
-    }
+    parallel_for(
+        count,
+        parallel ? std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(width, 1)) : count,
+        [&](std::int64_t r_begin, std::int64_t r_end) {
+          for (std::int64_t r = r_begin; r < r_end; ++r) {
+            const std::int64_t i = rows[r];
+            const float* in = src + i * width;
+            float* out = x + r * width;
+            if (identity) {
+              std::memcpy(out, in, static_cast<std::size_t>(width) * sizeof(float));
+            } else {
+              for (std::int64_t c = 0; c < width; ++c) out[c] = (in[c] - mean) / stddev;
+            }
+            y[r] = src_y[i];
+          }
+        });
   }
 
   int take_slot() {

@@ -2,6 +2,7 @@
 #include "broadcast.hpp"
 
 #include "../core/dispatch.hpp"
+#include "../core/parallel.hpp"
 #include "checks.hpp"
 
 namespace minidl {
@@ -21,12 +22,14 @@ void add_row_vector(Tensor& z, const Tensor& b) {
   }
   float* pz = z.data<float>();
   const float* pb = b.data<float>();
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 15))
-  for (std::int64_t r = 0; r < rows; ++r) {
-    float* row = pz + r * cols;
+  parallel_for(rows, std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(cols, 1)),
+               [&](std::int64_t r_begin, std::int64_t r_end) {
+                 for (std::int64_t r = r_begin; r < r_end; ++r) {
+                   float* row = pz + r * cols;
 #pragma omp simd
-    for (std::int64_t c = 0; c < cols; ++c) row[c] += pb[c];
-  }
+                   for (std::int64_t c = 0; c < cols; ++c) row[c] += pb[c];
+                 }
+               });
 }
 
 }  // namespace minidl

@@ -1,6 +1,7 @@
 // Sums whose bits do not depend on the number of threads (core/determinism.hpp):
 // the terms are cut into fixed-size chunks, each chunk is summed in order (chunks
-// run in parallel), then the chunk sums are added in order. An OpenMP
+// run in parallel on core/parallel.hpp's pool), then the chunk sums are added in
+// order. An OpenMP
 // `reduction(+)` instead splits the range by thread count, so a loss summed on 1
 // and on 2 threads differed in its last bits, and so did every training run that
 // read it. Internal; not installed.
@@ -9,6 +10,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <vector>
+
+#include "../core/parallel.hpp"
 
 namespace minidl::cpu_detail {
 
@@ -21,12 +24,16 @@ double chunked_sum(std::int64_t n, std::int64_t chunk, std::int64_t cost_per_ter
   chunk = std::max<std::int64_t>(chunk, 1);
   const std::int64_t chunks = (n + chunk - 1) / chunk;
   std::vector<double> partial(static_cast<std::size_t>(chunks));
-#pragma omp parallel for schedule(static) if (n * cost_per_term > (1 << 15) && chunks > 1)
-  for (std::int64_t c = 0; c < chunks; ++c) {
+  auto run = [&](std::int64_t c) {
     const std::int64_t end = std::min(n, (c + 1) * chunk);
     double s = 0.0;
     for (std::int64_t i = c * chunk; i < end; ++i) s += term(i);
     partial[static_cast<std::size_t>(c)] = s;
+  };
+  if (n * cost_per_term > (1 << 15) && chunks > 1) {
+    parallel_chunks(chunks, run);
+  } else {
+    for (std::int64_t c = 0; c < chunks; ++c) run(c);
   }
   double total = 0.0;
   for (double p : partial) total += p;

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "../core/dispatch.hpp"
+#include "../core/parallel.hpp"
 #include "checks.hpp"
 
 namespace minidl {
@@ -17,11 +18,13 @@ void copy_2d(float* dst, std::int64_t dst_pitch, const float* src, std::int64_t 
     MINIDL_CUDA_CALL(cuda::copy_2d(dst, dst_pitch, src, src_pitch, rows, width, device.index()));
     return;
   }
-#pragma omp parallel for schedule(static) if (rows * width > (1 << 15))
-  for (std::int64_t r = 0; r < rows; ++r) {
-    std::memcpy(dst + r * dst_pitch, src + r * src_pitch,
-                static_cast<std::size_t>(width) * sizeof(float));
-  }
+  parallel_for(rows, std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(width, 1)),
+               [&](std::int64_t r_begin, std::int64_t r_end) {
+                 for (std::int64_t r = r_begin; r < r_end; ++r) {
+                   std::memcpy(dst + r * dst_pitch, src + r * src_pitch,
+                               static_cast<std::size_t>(width) * sizeof(float));
+                 }
+               });
 }
 
 void check(const char* op, const Tensor& narrow, const Tensor& wide, std::int64_t offset) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../core/dispatch.hpp"
+#include "../core/parallel.hpp"
 #include "checks.hpp"
 #include "conv2d_cpu.hpp"
 
@@ -303,23 +304,25 @@ void conv2d_backward_bias(const Tensor& dy, Tensor& db, bool accumulate) {
   // this pass cost as much as a filter-gradient GEMM for the CNN's first layer), and
   // the rows' sums are added in double. The order is fixed: deterministic.
   constexpr std::int64_t kLanes = 16;
-#pragma omp parallel for schedule(static) if (B * M * PQ > (1 << 16))
-  for (std::int64_t m = 0; m < M; ++m) {
-    double s = 0.0;
-    for (std::int64_t n = 0; n < B; ++n) {
-      const float* row = g + (n * M + m) * PQ;
-      float lane[kLanes] = {};
-      std::int64_t i = 0;
-      for (; i + kLanes <= PQ; i += kLanes) {
-        for (std::int64_t l = 0; l < kLanes; ++l) lane[l] += row[i + l];
-      }
-      double r = 0.0;
-      for (; i < PQ; ++i) r += static_cast<double>(row[i]);
-      for (std::int64_t l = 0; l < kLanes; ++l) r += static_cast<double>(lane[l]);
-      s += r;
-    }
-    out[m] = static_cast<float>(s) + (accumulate ? beta * out[m] : 0.0f);
-  }
+  parallel_for(M, std::max<std::int64_t>(1, (1 << 16) / std::max<std::int64_t>(B * PQ, 1)),
+               [&](std::int64_t m_begin, std::int64_t m_end) {
+                 for (std::int64_t m = m_begin; m < m_end; ++m) {
+                   double s = 0.0;
+                   for (std::int64_t n = 0; n < B; ++n) {
+                     const float* row = g + (n * M + m) * PQ;
+                     float lane[kLanes] = {};
+                     std::int64_t i = 0;
+                     for (; i + kLanes <= PQ; i += kLanes) {
+                       for (std::int64_t l = 0; l < kLanes; ++l) lane[l] += row[i + l];
+                     }
+                     double r = 0.0;
+                     for (; i < PQ; ++i) r += static_cast<double>(row[i]);
+                     for (std::int64_t l = 0; l < kLanes; ++l) r += static_cast<double>(lane[l]);
+                     s += r;
+                   }
+                   out[m] = static_cast<float>(s) + (accumulate ? beta * out[m] : 0.0f);
+                 }
+               });
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& params) {

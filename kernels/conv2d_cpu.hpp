@@ -4,17 +4,36 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "../core/parallel.hpp"
 #include "conv2d.hpp"
 #include "functors.hpp"
 
 namespace minidl::cpu::conv_detail {
 
-/// Samples in parallel (one per thread) when there are enough of them and the work pays
-/// for waking the threads (a parallel region costs microseconds, far more on an
-/// oversubscribed machine).
+/// Samples in parallel (core/parallel.hpp's pool) when there are enough of them and the
+/// work pays for waking the threads (a parallel loop costs microseconds).
 inline bool batch_parallel(const Conv2dGeometry& g) {
-  return g.batch >= 2 && g.batch >= omp_get_max_threads() && g.forward_flops() > 4e6 &&
-         !omp_in_parallel();
+  return g.batch >= 2 && g.batch >= cpu_threads() && g.forward_flops() > 4e6 &&
+         !in_parallel_region() && !omp_in_parallel();
+}
+
+/// Samples per chunk of a batch-parallel loop: about 8 chunks, so the pool can balance
+/// them, fixed by the batch (not the thread count).
+inline std::int64_t sample_grain(const Conv2dGeometry& g) {
+  return std::max<std::int64_t>(1, (g.batch + 7) / 8);
+}
+
+/// A scratch buffer of at least `size` floats that belongs to the calling thread (kept
+/// between calls: the pool's threads live on). `slot` tells a caller's buffers apart.
+inline float* thread_scratch(std::size_t size, int slot = 0) {
+  thread_local std::vector<float> buffers[2];
+  std::vector<float>& b = buffers[slot];
+  if (b.size() < size) b.resize(size);
+  return b.data();
 }
 
 /// y[i] = max(0, y[i]) for n floats (ReLU's functor: NaN stays NaN), on one thread: the

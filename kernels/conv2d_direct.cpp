@@ -12,7 +12,6 @@
 // pad_left]. At stride 1, output (p, q) with tap (r, s) reads xp[p + r, q + s]. An output
 // row is covered by qv = ceil(Q / 8) vectors; wp leaves room for the last vector's loads
 // at every tap (its lanes past Q are never stored, and dy is loaded there as zeros).
-#include <omp.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MINIDL_CONV_DIRECT_AVX2 1
@@ -356,7 +355,7 @@ void direct_data_sample(const Conv2dGeometry&, const DirectLayout&, const float*
 bool direct_applies(const Conv2dGeometry& g) {
 #if MINIDL_CONV_DIRECT_AVX2
   return g.in_channels == 1 && g.stride_h == 1 && g.stride_w == 1 && cpu_has_avx2_fma() &&
-         (g.batch >= omp_get_max_threads() || g.forward_flops() <= 4e6);
+         (g.batch >= cpu_threads() || g.forward_flops() <= 4e6);
 #else
   (void)g;
   return false;
@@ -368,15 +367,19 @@ void direct_forward(const Conv2dGeometry& g, const float* x, const float* w, con
   const DirectLayout l = direct_layout(g);
   const std::int64_t x_step = g.height * g.width, y_step = g.out_channels * g.out_h * g.out_w;
   const std::size_t xp_size = static_cast<std::size_t>(l.hp * l.wp);
-#pragma omp parallel if (batch_parallel(g))
-  {
-    std::vector<float> xp(xp_size, 0.0f);
-#pragma omp for schedule(static)
-    for (std::int64_t n = 0; n < g.batch; ++n) {
-      pad_sample(g, l, x + n * x_step, xp.data());
-      direct_forward_sample(g, l, xp.data(), w, b, y + n * y_step);
+  auto range = [&](std::int64_t n0, std::int64_t n1) {
+    float* xp = thread_scratch(xp_size);
+    std::fill(xp, xp + xp_size, 0.0f);  // pad_sample writes the interior only
+    for (std::int64_t n = n0; n < n1; ++n) {
+      pad_sample(g, l, x + n * x_step, xp);
+      direct_forward_sample(g, l, xp, w, b, y + n * y_step);
       if (relu) relu_in_place(y + n * y_step, y_step);
     }
+  };
+  if (batch_parallel(g)) {
+    parallel_for(g.batch, sample_grain(g), range);
+  } else {
+    range(0, g.batch);
   }
 }
 
@@ -384,39 +387,47 @@ void direct_backward_data(const Conv2dGeometry& g, const float* dy, const float*
   const DirectLayout l = direct_layout(g);
   const std::int64_t x_step = g.height * g.width, y_step = g.out_channels * g.out_h * g.out_w;
   const std::size_t xp_size = static_cast<std::size_t>(l.hp * l.wp);
-#pragma omp parallel if (batch_parallel(g))
-  {
-    std::vector<float> dxp(xp_size);
-#pragma omp for schedule(static)
-    for (std::int64_t n = 0; n < g.batch; ++n) {
-      direct_data_sample(g, l, dy + n * y_step, w, dxp.data(), dx + n * x_step);
+  auto range = [&](std::int64_t n0, std::int64_t n1) {
+    float* dxp = thread_scratch(xp_size);
+    for (std::int64_t n = n0; n < n1; ++n) {
+      direct_data_sample(g, l, dy + n * y_step, w, dxp, dx + n * x_step);
     }
+  };
+  if (batch_parallel(g)) {
+    parallel_for(g.batch, sample_grain(g), range);
+  } else {
+    range(0, g.batch);
   }
 }
 
-// dw = beta dw + the sum over samples: one partial per thread, summed in thread order
-// (deterministic for a fixed thread count), as in the GEMM path.
+// dw = beta dw + the sum over samples: one partial per fixed group of samples, summed in
+// group order (deterministic whatever the thread count), as in the GEMM path.
 void direct_backward_filter(const Conv2dGeometry& g, const float* x, const float* dy, float* dw,
                             float beta) {
   const DirectLayout l = direct_layout(g);
   const std::int64_t x_step = g.height * g.width, y_step = g.out_channels * g.out_h * g.out_w;
   const std::int64_t wsize = g.out_channels * g.kernel_h * g.kernel_w;
   const std::size_t xp_size = static_cast<std::size_t>(l.hp * l.wp);
-  const int threads = batch_parallel(g) ? omp_get_max_threads() : 1;
-  std::vector<float> partial(static_cast<std::size_t>(threads * wsize), 0.0f);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    std::vector<float> xp(xp_size, 0.0f);
-    float* acc = partial.data() + omp_get_thread_num() * wsize;
-#pragma omp for schedule(static)
-    for (std::int64_t n = 0; n < g.batch; ++n) {
-      pad_sample(g, l, x + n * x_step, xp.data());
-      direct_filter_sample(g, l, xp.data(), dy + n * y_step, acc);
+  const std::int64_t grain = batch_parallel(g) ? sample_grain(g) : g.batch;
+  const std::int64_t groups = (g.batch + grain - 1) / grain;
+  std::vector<float> partial(static_cast<std::size_t>(groups * wsize), 0.0f);
+  auto group_sum = [&](std::int64_t group) {
+    float* xp = thread_scratch(xp_size);
+    std::fill(xp, xp + xp_size, 0.0f);  // pad_sample writes the interior only
+    float* acc = partial.data() + group * wsize;
+    for (std::int64_t n = group * grain; n < std::min(g.batch, (group + 1) * grain); ++n) {
+      pad_sample(g, l, x + n * x_step, xp);
+      direct_filter_sample(g, l, xp, dy + n * y_step, acc);
     }
+  };
+  if (groups > 1) {
+    parallel_chunks(groups, group_sum);
+  } else {
+    group_sum(0);
   }
   for (std::int64_t i = 0; i < wsize; ++i) {
     float s = 0.0f;
-    for (int t = 0; t < threads; ++t) s += partial[static_cast<std::size_t>(t * wsize + i)];
+    for (std::int64_t t = 0; t < groups; ++t) s += partial[static_cast<std::size_t>(t * wsize + i)];
     dw[i] = (beta == 0.0f ? 0.0f : beta * dw[i]) + s;
   }
 }

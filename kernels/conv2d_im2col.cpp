@@ -1,13 +1,14 @@
-// conv2d's CPU backend `cpu` (the oracle the other CPU backend is tested against): per sample, im2col builds col [C*K1*K2, P*Q] (zeros where the
-// window hangs over the padding), then one OpenBLAS SGEMM:
+// conv2d's CPU backend `cpu` (the oracle the other CPU backend is tested against): per sample,
+// im2col builds col [C*K1*K2, P*Q] (zeros where the window hangs over the padding), then one
+// OpenBLAS SGEMM:
 //   forward          y_b [M, P*Q]     = w [M, C*K1*K2] col_b           (+ b broadcast)
 //   backward data    dcol [CKK, P*Q]  = w^T dy_b,  then col2im adds it into dx_b
 //   backward filter  dw [M, CKK]     += dy_b col_b^T
-// With at least as many samples as threads, OpenMP runs samples in parallel,
-// each thread with its own col buffer (OpenBLAS's OpenMP build runs single-
-// threaded inside a parallel region); the filter gradient then sums one
-// partial per thread in thread order (deterministic for a fixed thread count).
-// With fewer samples, samples run in turn and OpenBLAS uses the threads.
+// With at least as many samples as threads, samples run in parallel on core/parallel.hpp's
+// pool, each thread with its own col buffer (OpenBLAS runs single-threaded inside a pool
+// loop); the filter gradient then sums one partial per fixed group of samples, in group
+// order (deterministic whatever the thread count). With fewer samples, samples run in
+// turn and OpenBLAS uses the threads.
 // col_b is built a chunk of output rows at a time (at most ~768 KB, so SGEMM reads
 // it from L2 rather than DRAM; one chunk for the CNN's shapes, ten of 6 rows for the
 // ResNet 3x3 shape).
@@ -15,7 +16,6 @@
 // One input channel at stride 1 (the CNN's first layer) takes kernels/conv2d_direct.cpp's
 // AVX2 path instead where it applies (conv_detail::direct_applies).
 #include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <climits>
@@ -123,15 +123,18 @@ std::int64_t chunk_rows(const Conv2dGeometry& g) {
 }
 
 // sample(n, col) for every sample n, each thread with its own column buffer of col_size
-// floats: samples in parallel when batch_parallel(g), else in order on this thread (an
-// inactive region), leaving the cores to OpenBLAS inside each GEMM.
+// floats: samples in parallel when batch_parallel(g), else in order on this thread,
+// leaving the cores to OpenBLAS inside each GEMM.
 template <class F>
 void for_each_sample(const Conv2dGeometry& g, std::size_t col_size, F&& sample) {
-#pragma omp parallel if (conv_detail::batch_parallel(g))
-  {
-    std::vector<float> col(col_size);
-#pragma omp for schedule(static)
-    for (std::int64_t n = 0; n < g.batch; ++n) sample(n, col);
+  auto range = [&](std::int64_t n0, std::int64_t n1) {
+    float* col = conv_detail::thread_scratch(col_size);
+    for (std::int64_t n = n0; n < n1; ++n) sample(n, col);
+  };
+  if (conv_detail::batch_parallel(g)) {
+    parallel_for(g.batch, conv_detail::sample_grain(g), range);
+  } else {
+    range(0, g.batch);
   }
 }
 
@@ -145,7 +148,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
   const std::int64_t x_step = g.in_channels * g.height * g.width, y_step = M * PQ;
   const bool pointwise = is_pointwise(g);
   const std::int64_t rows = chunk_rows(g), Q = g.out_w;
-  auto sample = [&](std::int64_t n, std::vector<float>& col) {
+  auto sample = [&](std::int64_t n, float* col) {
     float* yn = y + n * y_step;
     const float* xn = x + n * x_step;
     if (b != nullptr) {
@@ -156,8 +159,8 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
       const float* src = xn + p0 * Q;
       std::int64_t ld = PQ;
       if (!pointwise) {
-        im2col(g, xn, col.data(), p0, p1);
-        src = col.data();
+        im2col(g, xn, col, p0, p1);
+        src = col;
         ld = nc;
       }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bi(M), bi(nc), bi(CKK), 1.0f, w,
@@ -175,7 +178,7 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float*
   const std::int64_t x_step = g.in_channels * g.height * g.width, y_step = M * PQ;
   const bool pointwise = is_pointwise(g);
   const std::int64_t rows = chunk_rows(g), Q = g.out_w;
-  auto sample = [&](std::int64_t n, std::vector<float>& col) {
+  auto sample = [&](std::int64_t n, float* col) {
     float* dxn = dx + n * x_step;
     const float* dyn = dy + n * y_step;
     if (pointwise) {  // dx_n = w^T dy_n directly
@@ -187,8 +190,8 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float*
     for (std::int64_t p0 = 0; p0 < g.out_h; p0 += rows) {
       const std::int64_t p1 = std::min(g.out_h, p0 + rows), nc = (p1 - p0) * Q;
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bi(CKK), bi(nc), bi(M), 1.0f, w, bi(CKK),
-                  dyn + p0 * Q, bi(PQ), 0.0f, col.data(), bi(nc));
-      col2im_add(g, col.data(), dxn, p0, p1);
+                  dyn + p0 * Q, bi(PQ), 0.0f, col, bi(nc));
+      col2im_add(g, col, dxn, p0, p1);
     }
   };
   for_each_sample(g, pointwise ? 0 : static_cast<std::size_t>(CKK * rows * Q), sample);
@@ -204,7 +207,7 @@ void conv2d_backward_filter(const Conv2dGeometry& g, const float* x, const float
   const bool pointwise = is_pointwise(g);
   const std::int64_t rows = chunk_rows(g), Q = g.out_w;
   // acc [M, CKK] += dy_n [M, PQ] col_n^T [PQ, CKK], a chunk of output rows at a time
-  auto sample = [&](std::int64_t n, std::vector<float>& col, float* acc) {
+  auto sample = [&](std::int64_t n, float* col, float* acc) {
     const float* xn = x + n * x_step;
     const float* dyn = dy + n * y_step;
     for (std::int64_t p0 = 0; p0 < g.out_h; p0 += rows) {
@@ -212,8 +215,8 @@ void conv2d_backward_filter(const Conv2dGeometry& g, const float* x, const float
       const float* src = xn + p0 * Q;
       std::int64_t ld = PQ;
       if (!pointwise) {
-        im2col(g, xn, col.data(), p0, p1);
-        src = col.data();
+        im2col(g, xn, col, p0, p1);
+        src = col;
         ld = nc;
       }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bi(M), bi(CKK), bi(nc), 1.0f,
@@ -223,27 +226,31 @@ void conv2d_backward_filter(const Conv2dGeometry& g, const float* x, const float
   const std::size_t col_size = pointwise ? 0 : static_cast<std::size_t>(CKK * rows * Q);
   if (beta == 0.0f) std::fill(dw, dw + wsize, 0.0f);
   if (conv_detail::batch_parallel(g)) {
-    const int threads = omp_get_max_threads();
-    std::vector<float> partial(static_cast<std::size_t>(threads * wsize), 0.0f);
-#pragma omp parallel num_threads(threads)
-    {
-      std::vector<float> col(col_size);
-      float* acc = partial.data() + omp_get_thread_num() * wsize;
-#pragma omp for schedule(static)
-      for (std::int64_t n = 0; n < g.batch; ++n) sample(n, col, acc);
-    }
-    // dw += sum of the partials, in thread order.
-#pragma omp parallel for schedule(static) if (wsize > 4096)
-    for (std::int64_t i = 0; i < wsize; ++i) {
-      float s = 0.0f;
-      for (int t = 0; t < threads; ++t) s += partial[static_cast<std::size_t>(t * wsize + i)];
-      dw[i] = (beta == 0.0f ? 0.0f : beta * dw[i]) + s;
-    }
+    // One partial per group of sample_grain(g) samples (fixed by the batch), each summed
+    // in sample order by whichever thread claims the group.
+    const std::int64_t grain = conv_detail::sample_grain(g);
+    const std::int64_t groups = (g.batch + grain - 1) / grain;
+    std::vector<float> partial(static_cast<std::size_t>(groups * wsize), 0.0f);
+    parallel_chunks(groups, [&](std::int64_t group) {
+      float* col = conv_detail::thread_scratch(col_size);
+      float* acc = partial.data() + group * wsize;
+      for (std::int64_t n = group * grain; n < std::min(g.batch, (group + 1) * grain); ++n)
+        sample(n, col, acc);
+    });
+    // dw += sum of the partials, in group order.
+    parallel_for(wsize, 4096, [&](std::int64_t i0, std::int64_t i1) {
+      for (std::int64_t i = i0; i < i1; ++i) {
+        float s = 0.0f;
+        for (std::int64_t t = 0; t < groups; ++t)
+          s += partial[static_cast<std::size_t>(t * wsize + i)];
+        dw[i] = (beta == 0.0f ? 0.0f : beta * dw[i]) + s;
+      }
+    });
   } else {
     if (beta != 0.0f && beta != 1.0f) {
       for (std::int64_t i = 0; i < wsize; ++i) dw[i] *= beta;
     }
-    std::vector<float> col(col_size);
+    float* col = conv_detail::thread_scratch(col_size);
     for (std::int64_t n = 0; n < g.batch; ++n) sample(n, col, dw);
   }
 }

@@ -3,6 +3,7 @@
 #include "dropout.hpp"
 
 #include "../core/dispatch.hpp"
+#include "../core/parallel.hpp"
 #include "checks.hpp"
 
 namespace minidl {
@@ -24,11 +25,12 @@ void apply(const char* op, const Tensor& in, Tensor& out, float p, Generator::Dr
   const float* x = in.data<float>();
   float* y = out.data<float>();
   const std::int64_t blocks = (n + 3) / 4;
-#pragma omp parallel for schedule(static) if (n > (1 << 15))
-  for (std::int64_t b = 0; b < blocks; ++b) {
-    const Philox4x32 r = philox_block(draw.seed, draw.offset, static_cast<std::uint64_t>(b));
-    for (int j = 0; j < 4 && 4 * b + j < n; ++j) y[4 * b + j] = mask(r.v[j], x[4 * b + j]);
-  }
+  parallel_for(blocks, (1 << 15) / 4, [&](std::int64_t b_begin, std::int64_t b_end) {
+    for (std::int64_t b = b_begin; b < b_end; ++b) {
+      const Philox4x32 r = philox_block(draw.seed, draw.offset, static_cast<std::uint64_t>(b));
+      for (int j = 0; j < 4 && 4 * b + j < n; ++j) y[4 * b + j] = mask(r.v[j], x[4 * b + j]);
+    }
+  });
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // CPU loops over the functors of kernels/functors.hpp (internal; not installed).
-// OpenMP-parallel above a size where threads pay for themselves; vectorised at
-// every size (the if clauses name `parallel`: a plain `if` would also switch the
-// simd part off for small loops).
+// Parallel on core/parallel.hpp's pool in chunks of kParallelAbove elements (so a loop
+// of at most that many runs inline on the caller, where threads would not pay for
+// themselves); vectorised at every size.
 //
 // The library is built for baseline x86-64 (SSE2: 4 floats a vector, no FMA).
 // That is enough for loops that only move memory (ReLU runs at copy speed), not
@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "../core/cpu_features.hpp"
+#include "../core/parallel.hpp"
 #include "chunked_sum.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -29,23 +30,38 @@ constexpr std::int64_t kParallelAbove = 1 << 15;
 /// Terms per chunk of an elementwise loss's sum (chunked_sum.hpp).
 constexpr std::int64_t kLossChunk = 1 << 14;
 
+/// out[i] = f(in[i]...) for i in [begin, end), on the calling thread.
+template <class F, class... In>
+void map_range(float* out, std::int64_t begin, std::int64_t end, F f, const In*... in) {
+#pragma omp simd
+  for (std::int64_t i = begin; i < end; ++i) out[i] = f(in[i]...);
+}
+
 /// out[i] = f(in[i]...) for i < n. out may alias an input.
 template <class F, class... In>
 void map(float* out, std::int64_t n, F f, const In*... in) {
-#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelAbove)
-  for (std::int64_t i = 0; i < n; ++i) out[i] = f(in[i]...);
+  parallel_for(n, kParallelAbove,
+               [&](std::int64_t b, std::int64_t e) { map_range(out, b, e, f, in...); });
 }
 
 /// Whether this CPU runs AVX2 and FMA instructions (and so map_avx2): core/cpu_features.hpp.
 using minidl::cpu_has_avx2_fma;
 
 #if MINIDL_CPU_AVX2
-/// map compiled for AVX2+FMA. Requires cpu_has_avx2_fma(). (The pragma must sit in
-/// this function: OpenMP outlines the loop, with its caller's target, before inlining.)
+/// map_range compiled for AVX2+FMA. Requires cpu_has_avx2_fma(). (The loop must sit in
+/// this function: a lambda does not inherit its enclosing function's target.)
 template <class F, class... In>
-MINIDL_TARGET_AVX2 void map_avx2(float* out, std::int64_t n, F f, const In*... in) {
-#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelAbove)
-  for (std::int64_t i = 0; i < n; ++i) out[i] = f(in[i]...);
+MINIDL_TARGET_AVX2 void map_range_avx2(float* out, std::int64_t begin, std::int64_t end, F f,
+                                       const In*... in) {
+#pragma omp simd
+  for (std::int64_t i = begin; i < end; ++i) out[i] = f(in[i]...);
+}
+
+/// map on AVX2+FMA. Requires cpu_has_avx2_fma().
+template <class F, class... In>
+void map_avx2(float* out, std::int64_t n, F f, const In*... in) {
+  parallel_for(n, kParallelAbove,
+               [&](std::int64_t b, std::int64_t e) { map_range_avx2(out, b, e, f, in...); });
 }
 #endif
 

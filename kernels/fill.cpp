@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "../core/dispatch.hpp"
+#include "../core/parallel.hpp"
 
 namespace minidl {
 
@@ -24,15 +25,17 @@ std::int32_t to_int32(double value, const char* op) {
 
 template <class T>
 void cpu_fill(T* data, std::int64_t n, T value) {
-#pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) data[i] = value;
+  parallel_for(n, 1 << 15, [&](std::int64_t i_begin, std::int64_t i_end) {
+    for (std::int64_t i = i_begin; i < i_end; ++i) data[i] = value;
+  });
 }
 
 template <class T>
 void cpu_arange(T* data, std::int64_t n, double start, double step) {
-#pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < n; ++i)
-    data[i] = static_cast<T>(start + static_cast<double>(i) * step);
+  parallel_for(n, 1 << 15, [&](std::int64_t i_begin, std::int64_t i_end) {
+    for (std::int64_t i = i_begin; i < i_end; ++i)
+      data[i] = static_cast<T>(start + static_cast<double>(i) * step);
+  });
 }
 
 // Each iteration produces the four elements of one Philox block, exactly as one
@@ -40,14 +43,15 @@ void cpu_arange(T* data, std::int64_t n, double start, double step) {
 template <class Transform>
 void cpu_philox(float* data, std::int64_t n, Generator::Draw draw, Transform transform) {
   const std::int64_t blocks = (n + 3) / 4;
-#pragma omp parallel for schedule(static)
-  for (std::int64_t b = 0; b < blocks; ++b) {
-    const Philox4x32 r = philox_block(draw.seed, draw.offset, static_cast<std::uint64_t>(b));
-    float v[4];
-    transform(r, v);
-    const std::int64_t base = 4 * b;
-    for (int j = 0; j < 4 && base + j < n; ++j) data[base + j] = v[j];
-  }
+  parallel_for(blocks, 1 << 13, [&](std::int64_t b_begin, std::int64_t b_end) {
+    for (std::int64_t b = b_begin; b < b_end; ++b) {
+      const Philox4x32 r = philox_block(draw.seed, draw.offset, static_cast<std::uint64_t>(b));
+      float v[4];
+      transform(r, v);
+      const std::int64_t base = 4 * b;
+      for (int j = 0; j < 4 && base + j < n; ++j) data[base + j] = v[j];
+    }
+  });
 }
 
 }  // namespace

@@ -3,9 +3,11 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <climits>
 
 #include "../core/dispatch.hpp"
+#include "../core/parallel.hpp"
 #include "checks.hpp"
 
 namespace minidl {
@@ -16,6 +18,52 @@ int blas_int(std::int64_t v, const char* op) {
                " exceeds the BLAS 32-bit index range");
   return static_cast<int>(v);
 }
+// A CPU GEMM. While parallel_contended() (core/parallel.hpp: a busy machine, or the Pool
+// backend), C is cut into about kSplit pieces along its longer side (multiples of 16,
+// fixed by the shape, not the thread count), each an OpenBLAS call on one thread, run on
+// the pool: a descheduled thread then delays only the piece it claimed, never the whole
+// GEMM at a barrier. Otherwise (a quiet machine, or inside a parallel loop) one OpenBLAS
+// call, threaded by OpenBLAS itself at the calling thread's OpenMP count. Each element of
+// C is the same dot product either way, but OpenBLAS's blocking may differ between one
+// call and a piece, so the bits can differ between a quiet and a busy machine; they do
+// not depend on which thread ran a piece.
+constexpr int kSplit = 4;
+
+void sgemm_cpu(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+               const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta,
+               float* c, std::int64_t ldc, const char* op) {
+  auto call = [&](std::int64_t m1, std::int64_t n1, const float* a1, const float* b1, float* c1) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                blas_int(m1, op), blas_int(n1, op), blas_int(k, op), alpha, a1, blas_int(lda, op),
+                b1, blas_int(ldb, op), beta, c1, blas_int(ldc, op));
+  };
+  const int split = kSplit;
+  if (!parallel_contended() || in_parallel_region() || cpu_threads() == 1) {
+    call(m, n, a, b, c);
+    return;
+  }
+  const double flops =
+      2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  if (flops < 2e6) {  // not worth cutting (this thread's OpenMP count is 1 here)
+    call(m, n, a, b, c);
+    return;
+  }
+  // Split the larger of m and n into `split` pieces (multiples of 16), fixed by the shape.
+  if (n >= m) {
+    const std::int64_t g = std::max<std::int64_t>(16, ((n + split - 1) / split + 15) / 16 * 16);
+    parallel_chunks((n + g - 1) / g, [&](std::int64_t piece) {
+      const std::int64_t j = piece * g;
+      call(m, std::min(n, j + g) - j, a, tb ? b + j * ldb : b + j, c + j);
+    });
+  } else {
+    const std::int64_t g = std::max<std::int64_t>(16, ((m + split - 1) / split + 15) / 16 * 16);
+    parallel_chunks((m + g - 1) / g, [&](std::int64_t piece) {
+      const std::int64_t i = piece * g;
+      call(std::min(m, i + g) - i, n, ta ? a + i : a + i * lda, b, c + i * ldc);
+    });
+  }
+}
+
 }  // namespace
 
 void gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& o) {
@@ -56,10 +104,8 @@ void gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& o) {
     for (std::int64_t i = 0; i < m * n; ++i) pc[i] = o.beta == 0.0f ? 0.0f : o.beta * pc[i];
     return;
   }
-  cblas_sgemm(CblasRowMajor, o.transpose_a ? CblasTrans : CblasNoTrans,
-              o.transpose_b ? CblasTrans : CblasNoTrans, blas_int(m, op), blas_int(n, op),
-              blas_int(k, op), o.alpha, a.data<float>(), blas_int(lda, op), b.data<float>(),
-              blas_int(ldb, op), o.beta, c.data<float>(), blas_int(ldc, op));
+  sgemm_cpu(o.transpose_a, o.transpose_b, m, n, k, o.alpha, a.data<float>(), lda, b.data<float>(),
+            ldb, o.beta, c.data<float>(), ldc, op);
 }
 
 void gemv(const Tensor& a, const Tensor& x, Tensor& y, bool transpose_a, float alpha, float beta) {

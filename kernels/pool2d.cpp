@@ -6,6 +6,7 @@
 #include <climits>
 
 #include "../core/dispatch.hpp"
+#include "../core/parallel.hpp"
 #include "checks.hpp"
 #include "pool2d_math.hpp"
 
@@ -71,14 +72,16 @@ void pool2d_forward(PoolMode mode, const Tensor& x, Tensor& y, const Pool2dParam
   float* py = y.data<float>();
   const std::int64_t planes = std::int64_t{g.B} * g.C, in_plane = std::int64_t{g.H} * g.W,
                      out_plane = std::int64_t{g.P} * g.Q;
-#pragma omp parallel for schedule(static) if (planes * out_plane > (1 << 14))
-  for (std::int64_t pl = 0; pl < planes; ++pl) {
-    const float* plane = px + pl * in_plane;
-    float* out = py + pl * out_plane;
-    for (int p = 0; p < g.P; ++p)
-      for (int q = 0; q < g.Q; ++q)
-        out[p * g.Q + q] = pool_detail::forward_at(mode, g, plane, p, q);
-  }
+  parallel_for(planes, std::max<std::int64_t>(1, (1 << 14) / std::max<std::int64_t>(out_plane, 1)),
+               [&](std::int64_t pl_begin, std::int64_t pl_end) {
+                 for (std::int64_t pl = pl_begin; pl < pl_end; ++pl) {
+                   const float* plane = px + pl * in_plane;
+                   float* out = py + pl * out_plane;
+                   for (int p = 0; p < g.P; ++p)
+                     for (int q = 0; q < g.Q; ++q)
+                       out[p * g.Q + q] = pool_detail::forward_at(mode, g, plane, p, q);
+                 }
+               });
 }
 
 void pool2d_backward(PoolMode mode, const Tensor& x, const Tensor& dy, Tensor& dx,
@@ -109,27 +112,29 @@ void pool2d_backward(PoolMode mode, const Tensor& x, const Tensor& dy, Tensor& d
   // found once and dy added there, windows in (p, q) order. Every dx element thus gets
   // the same sum, in the same order, as the CUDA kernels' gather (backward_at), which
   // recomputes the argmax of every window that contains it.
-#pragma omp parallel for schedule(static) if (planes * in_plane > (1 << 14))
-  for (std::int64_t pl = 0; pl < planes; ++pl) {
-    const float* xp = px + pl * in_plane;
-    const float* dyp = pdy + pl * out_plane;
-    float* out = pdx + pl * in_plane;
-    std::fill(out, out + in_plane, 0.0f);
-    for (int p = 0; p < g.P; ++p) {
-      for (int q = 0; q < g.Q; ++q) {
-        const float d = dyp[p * g.Q + q];
-        if (mode == PoolMode::Max) {
-          out[pool_detail::window_argmax(g, xp, p, q)] += d;
-          continue;
-        }
-        const float v = d / pool_detail::window_divisor(g, p, q);
-        const int h0 = p * g.sh - g.ph, w0 = q * g.sw - g.pw;
-        const int h_hi = std::min(h0 + g.kh, g.H), w_hi = std::min(w0 + g.kw, g.W);
-        for (int h = std::max(h0, 0); h < h_hi; ++h)
-          for (int w = std::max(w0, 0); w < w_hi; ++w) out[h * g.W + w] += v;
-      }
-    }
-  }
+  parallel_for(planes, std::max<std::int64_t>(1, (1 << 14) / std::max<std::int64_t>(in_plane, 1)),
+               [&](std::int64_t pl_begin, std::int64_t pl_end) {
+                 for (std::int64_t pl = pl_begin; pl < pl_end; ++pl) {
+                   const float* xp = px + pl * in_plane;
+                   const float* dyp = pdy + pl * out_plane;
+                   float* out = pdx + pl * in_plane;
+                   std::fill(out, out + in_plane, 0.0f);
+                   for (int p = 0; p < g.P; ++p) {
+                     for (int q = 0; q < g.Q; ++q) {
+                       const float d = dyp[p * g.Q + q];
+                       if (mode == PoolMode::Max) {
+                         out[pool_detail::window_argmax(g, xp, p, q)] += d;
+                         continue;
+                       }
+                       const float v = d / pool_detail::window_divisor(g, p, q);
+                       const int h0 = p * g.sh - g.ph, w0 = q * g.sw - g.pw;
+                       const int h_hi = std::min(h0 + g.kh, g.H), w_hi = std::min(w0 + g.kw, g.W);
+                       for (int h = std::max(h0, 0); h < h_hi; ++h)
+                         for (int w = std::max(w0, 0); w < w_hi; ++w) out[h * g.W + w] += v;
+                     }
+                   }
+                 }
+               });
 }
 
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "../core/dispatch.hpp"
+#include "../core/parallel.hpp"
 #include "checks.hpp"
 
 namespace minidl {
@@ -47,14 +48,16 @@ void reduce(const char* op, const Tensor& x, int axis, Tensor& out, bool average
   const float* in = x.data<float>();
   float* o = out.data<float>();
   const std::int64_t outputs = p.outer * p.inner;
-#pragma omp parallel for schedule(static) if (outputs * p.extent > (1 << 15))
-  for (std::int64_t j = 0; j < outputs; ++j) {
-    const std::int64_t oi = j / p.inner, ii = j % p.inner;
-    const float* base = in + oi * p.extent * p.inner + ii;
-    double acc = 0.0;
-    for (std::int64_t k = 0; k < p.extent; ++k) acc += base[k * p.inner];
-    o[j] = static_cast<float>(acc * scale);
-  }
+  parallel_for(outputs, std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(p.extent, 1)),
+               [&](std::int64_t j_begin, std::int64_t j_end) {
+                 for (std::int64_t j = j_begin; j < j_end; ++j) {
+                   const std::int64_t oi = j / p.inner, ii = j % p.inner;
+                   const float* base = in + oi * p.extent * p.inner + ii;
+                   double acc = 0.0;
+                   for (std::int64_t k = 0; k < p.extent; ++k) acc += base[k * p.inner];
+                   o[j] = static_cast<float>(acc * scale);
+                 }
+               });
 }
 
 }  // namespace
@@ -91,15 +94,17 @@ void argmax(const Tensor& x, Tensor& out) {
   }
   const float* in = x.data<float>();
   std::int32_t* o = out.data<std::int32_t>();
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 15))
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const float* row = in + r * cols;
-    std::int64_t best = 0;
-    for (std::int64_t c = 1; c < cols && !std::isnan(row[best]); ++c) {
-      if (row[c] > row[best] || std::isnan(row[c])) best = c;
-    }
-    o[r] = static_cast<std::int32_t>(best);
-  }
+  parallel_for(rows, std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(cols, 1)),
+               [&](std::int64_t r_begin, std::int64_t r_end) {
+                 for (std::int64_t r = r_begin; r < r_end; ++r) {
+                   const float* row = in + r * cols;
+                   std::int64_t best = 0;
+                   for (std::int64_t c = 1; c < cols && !std::isnan(row[best]); ++c) {
+                     if (row[c] > row[best] || std::isnan(row[c])) best = c;
+                   }
+                   o[r] = static_cast<std::int32_t>(best);
+                 }
+               });
 }
 
 Tensor argmax(const Tensor& x) {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "../core/dispatch.hpp"
+#include "../core/parallel.hpp"
 #include "checks.hpp"
 
 namespace minidl {
@@ -28,21 +29,23 @@ void softmax(const Tensor& z, Tensor& y) {
   }
   const float* in = z.data<float>();
   float* out = y.data<float>();
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 15))
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const float* zr = in + r * cols;
-    float* yr = out + r * cols;
-    float m = zr[0];
-    // fmax skips NaN; a NaN element still makes its exp, the sum and so the row NaN.
-    for (std::int64_t k = 1; k < cols; ++k) m = std::fmax(m, zr[k]);
-    double s = 0.0;
-    for (std::int64_t k = 0; k < cols; ++k) {
-      yr[k] = std::exp(zr[k] - m);
-      s += yr[k];
-    }
-    const auto inv = static_cast<float>(1.0 / s);
-    for (std::int64_t k = 0; k < cols; ++k) yr[k] *= inv;
-  }
+  parallel_for(rows, std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(cols, 1)),
+               [&](std::int64_t r_begin, std::int64_t r_end) {
+                 for (std::int64_t r = r_begin; r < r_end; ++r) {
+                   const float* zr = in + r * cols;
+                   float* yr = out + r * cols;
+                   float m = zr[0];
+                   // fmax skips NaN; a NaN element still makes its exp, the sum and so the row NaN.
+                   for (std::int64_t k = 1; k < cols; ++k) m = std::fmax(m, zr[k]);
+                   double s = 0.0;
+                   for (std::int64_t k = 0; k < cols; ++k) {
+                     yr[k] = std::exp(zr[k] - m);
+                     s += yr[k];
+                   }
+                   const auto inv = static_cast<float>(1.0 / s);
+                   for (std::int64_t k = 0; k < cols; ++k) yr[k] *= inv;
+                 }
+               });
 }
 
 void softmax_backward(const Tensor& dy, const Tensor& y, Tensor& dz) {
@@ -61,16 +64,19 @@ void softmax_backward(const Tensor& dy, const Tensor& y, Tensor& dz) {
   const float* g = dy.data<float>();
   const float* p = y.data<float>();
   float* out = dz.data<float>();
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 15))
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const float* gr = g + r * cols;
-    const float* pr = p + r * cols;
-    float* o = out + r * cols;
-    double dot = 0.0;
-    for (std::int64_t k = 0; k < cols; ++k) dot += static_cast<double>(gr[k]) * pr[k];
-    const auto d = static_cast<float>(dot);
-    for (std::int64_t k = 0; k < cols; ++k) o[k] = pr[k] * (gr[k] - d);
-  }
+  parallel_for(rows, std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(cols, 1)),
+               [&](std::int64_t r_begin, std::int64_t r_end) {
+                 for (std::int64_t r = r_begin; r < r_end; ++r) {
+                   const float* gr = g + r * cols;
+                   const float* pr = p + r * cols;
+                   float* o = out + r * cols;
+                   double dot = 0.0;
+                   for (std::int64_t k = 0; k < cols; ++k)
+                     dot += static_cast<double>(gr[k]) * pr[k];
+                   const auto d = static_cast<float>(dot);
+                   for (std::int64_t k = 0; k < cols; ++k) o[k] = pr[k] * (gr[k] - d);
+                 }
+               });
 }
 
 Tensor softmax(const Tensor& z) {

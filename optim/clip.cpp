@@ -7,6 +7,7 @@
 #include <set>
 
 #include "../core/dispatch.hpp"
+#include "../core/parallel.hpp"
 #include "../kernels/elementwise_cpu.hpp"
 #include "../kernels/functors.hpp"
 #include "update_math.hpp"
@@ -22,8 +23,7 @@ constexpr std::int64_t kChunk = 1 << 14;
 double sum_squares_cpu(const float* g, std::int64_t n) {
   const std::int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
-#pragma omp parallel for schedule(static) if (n > cpu_detail::kParallelAbove)
-  for (std::int64_t c = 0; c < chunks; ++c) {
+  parallel_chunks(chunks, [&](std::int64_t c) {
     const std::int64_t end = std::min(n, (c + 1) * kChunk);
     double acc = 0.0;
 #pragma omp simd reduction(+ : acc)
@@ -32,7 +32,7 @@ double sum_squares_cpu(const float* g, std::int64_t n) {
       acc += v * v;
     }
     partial[static_cast<std::size_t>(c)] = acc;
-  }
+  });
   double total = 0.0;
   for (double p : partial) total += p;
   return total;

@@ -3,9 +3,10 @@
 // CPU loss sums do not depend on the thread count. The CUDA runs (names with
 // "Parity") skip without a GPU.
 #include "core/determinism.hpp"
+#include "core/info.hpp"
+#include "core/parallel.hpp"
 
-#include <omp.h>
-
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -19,6 +20,7 @@
 #include "layers/pool.hpp"
 #include "layers/sequential.hpp"
 #include "layers/structural.hpp"
+#include "optim/adam.hpp"
 #include "optim/sgd.hpp"
 #include "test_util.hpp"
 
@@ -51,12 +53,15 @@ TEST(Determinism, ChunkedSumDoesNotDependOnTheThreadCount) {
   // Terms whose double sum depends on the order: 1e16 swallows a following 1.
   const std::int64_t n = 100000;
   auto term = [](std::int64_t i) { return i % 997 == 0 ? 1e16 : 1.0; };
-  const int threads = omp_get_max_threads();
-  omp_set_num_threads(1);
+  const int threads = cpu_threads();
+  set_cpu_threads(1);
   const double one = cpu_detail::chunked_sum(n, 4096, 1 << 15, term);
-  omp_set_num_threads(2);
+  set_cpu_threads(2);
   const double two = cpu_detail::chunked_sum(n, 4096, 1 << 15, term);
-  omp_set_num_threads(threads);
+  set_cpu_threads(3);
+  const double three = cpu_detail::chunked_sum(n, 4096, 1 << 15, term);
+  set_cpu_threads(threads);
+  EXPECT_EQ(std::memcmp(&one, &three, sizeof(double)), 0) << one << " vs " << three;
   EXPECT_EQ(std::memcmp(&one, &two, sizeof(double)), 0) << one << " vs " << two;
   // The fixed order, written out: chunks of 4096 in order, then the chunk sums.
   double expect = 0.0;
@@ -79,15 +84,15 @@ TEST(Determinism, CpuLossesDoNotDependOnTheThreadCount) {
   const Tensor soft = uniform({5000, 10}, 0.0f, 1.0f, gen);
   const Tensor zz = normal({70000}, 0.0f, 1e3f, gen);
   const Tensor y = uniform({70000}, 0.0f, 1.0f, gen);
-  const int threads = omp_get_max_threads();
+  const int threads = cpu_threads();
   std::vector<float> runs[2];
   for (int t : {1, 2}) {
-    omp_set_num_threads(t);
+    set_cpu_threads(t);
     runs[t - 1] = {softmax_cross_entropy(z, soft).loss.item<float>(),
                    squared_error(zz, y).loss.item<float>(),
                    bce_with_logits(zz, y).loss.item<float>()};
   }
-  omp_set_num_threads(threads);
+  set_cpu_threads(threads);
   EXPECT_EQ(std::memcmp(runs[0].data(), runs[1].data(), 3 * sizeof(float)), 0);
 }
 
@@ -139,6 +144,65 @@ TEST(Determinism, TwoCpuTrainingRunsAreBitwiseIdentical) {
   expect_bitwise_equal(a, b);
   // The weights did move (the comparison is not of two untouched initialisations).
   EXPECT_NE(a.back(), std::vector<float>(a.back().size(), 0.0f));
+}
+
+// The MLP of minidl-train at batch 128 (GEMMs large enough to be cut into pieces on a
+// busy machine, Adam updates large enough to run in parallel), a few Adam steps.
+std::vector<std::vector<float>> train_mlp(int steps) {
+  Sequential net({784}, Device::cpu(), 5);
+  net.add(std::make_shared<Dense>(256)).add(relu_layer());
+  net.add(std::make_shared<Dense>(128)).add(relu_layer());
+  net.add(std::make_shared<Dense>(10));
+  net.loss(softmax_cross_entropy_loss(), {}, DType::Int32);
+  net.build(128);
+  Adam opt(net.graph().parameters(), AdamOptions{});
+  Generator gen(9);
+  for (int s = 0; s < steps; ++s) {
+    const Tensor x = normal({128, 784}, 0.0f, 1.0f, gen);
+    std::vector<std::int32_t> labels;
+    for (int i = 0; i < 128; ++i) labels.push_back((i * 3 + s) % 10);
+    net.step(x, from_vector(labels, {128}));
+    opt.step();
+  }
+  std::vector<std::vector<float>> out;
+  for (Parameter* p : net.graph().parameters()) out.push_back(p->value.to_vector<float>());
+  return out;
+}
+
+// A busy machine moves the loops to minidl's pool, cuts the GEMMs into pieces and gives
+// OpenBLAS and oneDNN one thread (core/parallel.hpp). Each way is bitwise reproducible on
+// its own (two runs on the pool, two on OpenMP), but OpenBLAS and oneDNN at one thread
+// round differently from the same libraries at two, so the two ways agree within float
+// rounding only (README, "Reproducibility").
+TEST(Determinism, PoolAndOpenMpRunsAreEachReproducibleAndAgreeWithinRounding) {
+  const ParallelBackend saved = parallel_backend();
+  const int threads = cpu_threads();
+  set_cpu_threads(2);
+  auto train_all = [] {
+    auto all = train_mlp(3);
+    for (ConvBackend conv : {ConvBackend::Cpu, ConvBackend::Auto}) {
+      const auto cnn = train_cnn(Device::cpu(), conv, 4);
+      all.insert(all.end(), cnn.begin(), cnn.end());
+    }
+    return all;
+  };
+  set_parallel_backend(ParallelBackend::OpenMP);
+  const auto omp_a = train_all();
+  const auto omp_b = train_all();
+  set_parallel_backend(ParallelBackend::Pool);
+  const auto pool_a = train_all();
+  const auto pool_b = train_all();
+  set_parallel_backend(saved);
+  set_cpu_threads(threads);
+  expect_bitwise_equal(omp_a, omp_b);
+  expect_bitwise_equal(pool_a, pool_b);
+  ASSERT_EQ(omp_a.size(), pool_a.size());
+  for (std::size_t i = 0; i < omp_a.size(); ++i) {
+    ASSERT_EQ(omp_a[i].size(), pool_a[i].size());
+    for (std::size_t k = 0; k < omp_a[i].size(); ++k)
+      ASSERT_NEAR(omp_a[i][k], pool_a[i][k], 1e-4f * std::max(1.0f, std::fabs(omp_a[i][k])))
+          << "parameter " << i << " element " << k;
+  }
 }
 
 TEST(DeterminismParity, TwoCudaTrainingRunsAreBitwiseIdentical) {

@@ -1,0 +1,482 @@
+// The thread pool of core/parallel.hpp.
+//
+// One job at a time. A job is published in a slot of atomics: the loop's callable (a
+// function pointer and a context), n, grain, the chunk count, and one 64-bit word `state_`
+// = (generation << 32) | next-chunk. Chunks are claimed by compare-and-swap on `state_`,
+// which also checks the generation, so a worker that read the slot of an older job can
+// never claim a chunk of a newer one with the older job's callable. The caller publishes
+// a job in three steps: state_ = (g, kClosed) (nothing claimable), the slot's fields,
+// state_ = (g, 0). It claims chunks itself, then waits (spin, then futex) until
+// `done_` == chunks: only chunks already claimed can be pending, and those are being run.
+//
+// Idle workers spin on `wake_` (the last published generation) for kSpinMicroseconds, then
+// sleep on it with futex(FUTEX_WAIT); the caller wakes sleepers after publishing.
+//
+// The Adaptive backend's OpenMP regions record when each thread entered; a region one
+// entered more than kLateMicroseconds after the caller opened it counts as late (far
+// longer than a spinning or futex-woken thread takes on an idle core). A score with
+// hysteresis (late +4, on time -1, busy at 8: two late regions in a row) switches the
+// loops to the pool and the libraries to one thread, for a hold that doubles (0.1 s to
+// 2 s) while the machine stays busy; then OpenMP is tried again.
+#include "parallel.hpp"
+
+#include <linux/futex.h>
+#include <omp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "error.hpp"
+
+namespace minidl {
+
+namespace {
+
+constexpr std::int64_t kSpinMicroseconds = 50;
+constexpr std::int64_t kLateMicroseconds = 300;
+constexpr std::int64_t kHoldMinUs = 100'000, kHoldMaxUs = 2'000'000;
+constexpr std::uint32_t kClosed = 0xFFFFFFFFu;
+constexpr std::int64_t kMaxChunks = 0x7FFFFFFF;
+constexpr int kLateStep = 4, kContendedAt = 8, kScoreMax = 16;
+
+using Clock = std::chrono::steady_clock;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected) {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr,
+          nullptr, 0);
+}
+
+void futex_wake_all(std::atomic<std::uint32_t>& word) {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
+          nullptr, 0);
+}
+
+thread_local bool t_in_region = false;
+
+using OmpThreadsScope = parallel_detail::ScopedLibraryThreads;
+
+class Pool {
+ public:
+  static Pool& get() {
+    static Pool* pool = new Pool(omp_get_max_threads());  // never destroyed: workers may
+    return *pool;                                         // outlive static destructors
+  }
+
+  int threads() const { return threads_.load(std::memory_order_relaxed); }
+  int stall_us() const { return stall_us_.load(std::memory_order_relaxed); }
+  int stall_index() const { return stall_index_.load(std::memory_order_relaxed); }
+
+  void set_threads(int n) {
+    std::lock_guard<std::mutex> lock(config_mutex_);
+    if (n == threads()) return;
+    stop_workers();
+    threads_.store(n, std::memory_order_relaxed);
+    start_workers();
+  }
+
+  void run(std::int64_t n, std::int64_t grain, parallel_detail::RangeFn fn);
+
+  void set_stall(int index, int us) {
+    stall_index_.store(index, std::memory_order_relaxed);
+    stall_us_.store(us, std::memory_order_relaxed);
+  }
+
+  std::atomic<std::int64_t> loops_{0}, worker_chunks_{0}, stalls_{0};
+
+ private:
+  explicit Pool(int threads) {
+    threads_.store(threads < 1 ? 1 : threads, std::memory_order_relaxed);
+    start_workers();
+  }
+
+  void start_workers() {
+    stop_.store(false, std::memory_order_relaxed);
+    const int workers = threads() - 1;
+    for (int i = 0; i < workers; ++i) workers_.emplace_back([this, i] { worker_main(i); });
+  }
+
+  void stop_workers() {
+    stop_.store(true, std::memory_order_seq_cst);
+    wake_.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake_all(wake_);
+    for (std::thread& t : workers_) t.join();
+    workers_.clear();
+  }
+
+  void worker_main(int index);
+  // Claims and runs chunks of generation `gen` until none is left. Returns how many it ran.
+  // A worker (count_join) adds itself to joined_ before its first chunk is counted done.
+  std::int64_t work(std::uint32_t gen, bool count_join);
+  void run_chunk(std::int64_t c, std::int64_t n, std::int64_t grain, parallel_detail::RangeFn fn);
+
+  std::atomic<int> threads_{1};
+  std::mutex config_mutex_;
+  std::vector<std::thread> workers_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> busy_{false};  // a job is running (one at a time)
+
+  // The job slot.
+  std::atomic<std::uint64_t> state_{kClosed};
+  std::atomic<void (*)(const void*, std::int64_t, std::int64_t)> call_{nullptr};
+  std::atomic<const void*> ctx_{nullptr};
+  std::atomic<std::int64_t> n_{0}, grain_{0}, chunks_{0};
+  std::atomic<std::uint32_t> done_{0};
+  std::atomic<std::uint32_t> joined_{0};  // workers that claimed a chunk of this job
+  std::atomic<std::uint32_t> caller_sleeping_{0};
+  std::atomic<std::uint32_t> wake_{0};  // futex word of idle workers
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> failed_{false};
+  std::mutex error_mutex_;
+  std::exception_ptr error_;
+
+  std::atomic<int> stall_index_{-1}, stall_us_{0};
+};
+
+void Pool::run_chunk(std::int64_t c, std::int64_t n, std::int64_t grain,
+                     parallel_detail::RangeFn fn) {
+  if (!failed_.load(std::memory_order_relaxed)) {
+    const std::int64_t begin = c * grain;
+    const std::int64_t end = n - begin > grain ? begin + grain : n;
+    try {
+      fn.call(fn.ctx, begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex_);
+      if (!error_) error_ = std::current_exception();
+      failed_.store(true, std::memory_order_relaxed);
+    }
+  }
+}
+
+std::int64_t Pool::work(std::uint32_t gen, bool count_join) {
+  std::int64_t ran = 0;
+  std::uint64_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    if (static_cast<std::uint32_t>(s >> 32) != gen) return ran;
+    const std::uint32_t next = static_cast<std::uint32_t>(s);
+    if (next == kClosed) return ran;
+    // The slot's fields, read before the claim: if the claim succeeds, the generation was
+    // still `gen` at that moment, so they were `gen`'s.
+    const std::int64_t chunks = chunks_.load(std::memory_order_relaxed);
+    if (static_cast<std::int64_t>(next) >= chunks) return ran;
+    const parallel_detail::RangeFn fn{call_.load(std::memory_order_relaxed),
+                                      ctx_.load(std::memory_order_relaxed)};
+    const std::int64_t n = n_.load(std::memory_order_relaxed);
+    const std::int64_t grain = grain_.load(std::memory_order_relaxed);
+    if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
+                                      std::memory_order_acquire))
+      continue;  // s now holds the current state
+    run_chunk(next, n, grain, fn);
+    if (ran++ == 0 && count_join) joined_.fetch_add(1, std::memory_order_relaxed);
+    const std::uint32_t finished = done_.fetch_add(1, std::memory_order_acq_rel) + 1;
+    if (finished == static_cast<std::uint32_t>(chunks) &&
+        caller_sleeping_.load(std::memory_order_seq_cst) != 0)
+      futex_wake_all(done_);
+    s = state_.load(std::memory_order_acquire);
+  }
+}
+
+void Pool::worker_main(int index) {
+  t_in_region = true;      // a loop body that calls parallel_for runs it inline
+  omp_set_num_threads(1);  // and OpenBLAS / oneDNN called from a chunk run on this thread
+  std::uint32_t seen = wake_.load(std::memory_order_acquire);
+  for (;;) {
+    // Wait for a new generation: spin for a bounded time, then sleep.
+    std::uint32_t now = wake_.load(std::memory_order_acquire);
+    if (now == seen) {
+      const auto deadline = Clock::now() + std::chrono::microseconds(kSpinMicroseconds);
+      int spins = 0;
+      while ((now = wake_.load(std::memory_order_acquire)) == seen &&
+             !stop_.load(std::memory_order_relaxed)) {
+        cpu_relax();
+        if (++spins % 64 == 0 && Clock::now() > deadline) break;
+      }
+      // (stop_ is checked too: a worker that started after stop_workers's wake-up read
+      // the final wake_ as `seen`.)
+      while (now == seen && !stop_.load(std::memory_order_acquire)) {
+        sleepers_.fetch_add(1, std::memory_order_seq_cst);
+        if (wake_.load(std::memory_order_seq_cst) == seen && !stop_.load(std::memory_order_seq_cst))
+          futex_wait(wake_, seen);
+        sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+        now = wake_.load(std::memory_order_acquire);
+      }
+    }
+    seen = now;
+    if (stop_.load(std::memory_order_acquire)) return;
+    if (stall_us_.load(std::memory_order_relaxed) > 0 &&
+        stall_index_.load(std::memory_order_relaxed) == index) {
+      // Descheduled, as far as the pool can tell; ends early when the hook is cleared.
+      const auto until = Clock::now() + std::chrono::microseconds(stall_us_.load());
+      while (stall_us_.load(std::memory_order_relaxed) > 0 && Clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      stalls_.fetch_add(1, std::memory_order_relaxed);
+    }
+    // The generation the caller published with this wake-up (state_'s upper half).
+    const std::uint32_t gen =
+        static_cast<std::uint32_t>(state_.load(std::memory_order_acquire) >> 32);
+    const std::int64_t ran = work(gen, true);
+    if (ran > 0) worker_chunks_.fetch_add(ran, std::memory_order_relaxed);
+  }
+}
+
+void Pool::run(std::int64_t n, std::int64_t grain, parallel_detail::RangeFn fn) {
+  std::int64_t chunks = (n + grain - 1) / grain;
+  bool expected = false;
+  if (threads() <= 1 || chunks <= 1 || t_in_region ||
+      !busy_.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+    // Inline: one thread, one chunk, a nested call, or another thread's job is running.
+    fn.call(fn.ctx, 0, n);
+    return;
+  }
+  if (chunks > kMaxChunks) {  // keep the chunk index in 31 bits (boundaries stay fixed by n)
+    grain = (n + kMaxChunks - 1) / kMaxChunks;
+    chunks = (n + grain - 1) / grain;
+  }
+  struct Region {
+    Region() { t_in_region = true; }
+    ~Region() { t_in_region = false; }
+  } region;
+  OmpThreadsScope one_thread(1);  // libraries called from a chunk on this thread
+  // Publish: close, fill the slot, open.
+  const std::uint64_t old = state_.load(std::memory_order_relaxed);
+  const std::uint32_t gen = static_cast<std::uint32_t>(old >> 32) + 1;
+  state_.store((static_cast<std::uint64_t>(gen) << 32) | kClosed, std::memory_order_seq_cst);
+  std::atomic_thread_fence(std::memory_order_release);
+  call_.store(fn.call, std::memory_order_relaxed);
+  ctx_.store(fn.ctx, std::memory_order_relaxed);
+  n_.store(n, std::memory_order_relaxed);
+  grain_.store(grain, std::memory_order_relaxed);
+  chunks_.store(chunks, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  joined_.store(0, std::memory_order_relaxed);
+  failed_.store(false, std::memory_order_relaxed);
+  error_ = nullptr;
+  state_.store(static_cast<std::uint64_t>(gen) << 32, std::memory_order_release);
+  wake_.fetch_add(1, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) futex_wake_all(wake_);
+
+  // Take part.
+  work(gen, false);
+
+  // Wait for the chunks the workers claimed.
+  const std::uint32_t total = static_cast<std::uint32_t>(chunks);
+  if (done_.load(std::memory_order_acquire) != total) {
+    int spins = 0;
+    while (done_.load(std::memory_order_acquire) != total && ++spins < 4000) cpu_relax();
+    for (std::uint32_t d; (d = done_.load(std::memory_order_seq_cst)) != total;) {
+      caller_sleeping_.store(1, std::memory_order_seq_cst);
+      if (done_.load(std::memory_order_seq_cst) == d) futex_wait(done_, d);
+      caller_sleeping_.store(0, std::memory_order_relaxed);
+    }
+  }
+  // Close the job: a late worker finds nothing to claim.
+  state_.store((static_cast<std::uint64_t>(gen) << 32) | kClosed, std::memory_order_release);
+
+  loops_.fetch_add(1, std::memory_order_relaxed);
+  std::exception_ptr error = error_;
+  error_ = nullptr;
+  busy_.store(false, std::memory_order_release);
+  if (error) std::rethrow_exception(error);
+}
+
+std::atomic<int> g_backend{static_cast<int>(ParallelBackend::Adaptive)};
+
+// The adaptive backend's state (see the header): whether the machine looks busy, when to
+// try OpenMP again, and how long the last busy spell was held.
+struct Adaptive {
+  std::atomic<bool> contended{false};
+  std::atomic<std::int64_t> probe_at_us{0};  // steady-clock time to go back to OpenMP
+  std::atomic<std::int64_t> hold_us{kHoldMinUs};
+  std::atomic<std::int64_t> quiet_since_us{0};
+  std::atomic<int> score{0};
+  std::atomic<std::int64_t> switches{0};
+};
+
+Adaptive& adaptive() {
+  static Adaptive a;
+  return a;
+}
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+// OpenMP `parallel` over the chunks (static schedule), exceptions caught per chunk and
+// rethrown on the caller. Returns whether a thread entered the region later than
+// kLateMicroseconds after the caller opened it (a descheduled thread).
+bool omp_loop(std::int64_t n, std::int64_t grain, parallel_detail::RangeFn fn, bool measure,
+              int stall_thread, int stall_us) {
+  const std::int64_t chunks = (n + grain - 1) / grain;
+  std::atomic<std::int64_t> latest{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  const auto t0 = Clock::now();
+#pragma omp parallel if (chunks > 1)
+  {
+    if (stall_us > 0 && omp_get_thread_num() == stall_thread)
+      std::this_thread::sleep_for(std::chrono::microseconds(stall_us));
+    if (measure) {
+      const std::int64_t us =
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+      std::int64_t seen = latest.load(std::memory_order_relaxed);
+      while (us > seen && !latest.compare_exchange_weak(seen, us, std::memory_order_relaxed)) {
+      }
+    }
+#pragma omp for schedule(static)
+    for (std::int64_t c = 0; c < chunks; ++c) {
+      if (failed.load(std::memory_order_relaxed)) continue;
+      const std::int64_t begin = c * grain;
+      try {
+        fn.call(fn.ctx, begin, n - begin > grain ? begin + grain : n);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+        failed.store(true, std::memory_order_relaxed);
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+  return latest.load(std::memory_order_relaxed) > kLateMicroseconds;
+}
+
+void set_contended(bool on) {
+  Adaptive& a = adaptive();
+  const std::int64_t now = now_us();
+  if (on) {
+    // Held longer when the last try of OpenMP came soon after the previous spell.
+    const std::int64_t quiet_for = now - a.quiet_since_us.load(std::memory_order_relaxed);
+    std::int64_t hold = a.hold_us.load(std::memory_order_relaxed);
+    hold = quiet_for < kHoldMaxUs ? std::min(hold * 2, kHoldMaxUs) : kHoldMinUs;
+    a.hold_us.store(hold, std::memory_order_relaxed);
+    a.probe_at_us.store(now + hold, std::memory_order_relaxed);
+  } else {
+    a.quiet_since_us.store(now, std::memory_order_relaxed);
+  }
+  a.score.store(0, std::memory_order_relaxed);
+  a.contended.store(on, std::memory_order_relaxed);
+  a.switches.fetch_add(1, std::memory_order_relaxed);
+  // The libraries' thread count on this thread (the one that runs the training).
+  omp_set_num_threads(on ? 1 : cpu_threads());
+}
+
+}  // namespace
+
+ParallelBackend parallel_backend() {
+  return static_cast<ParallelBackend>(g_backend.load(std::memory_order_relaxed));
+}
+
+void set_parallel_backend(ParallelBackend backend) {
+  g_backend.store(static_cast<int>(backend), std::memory_order_relaxed);
+  Adaptive& a = adaptive();
+  a.contended.store(false, std::memory_order_relaxed);
+  a.score.store(0, std::memory_order_relaxed);
+  a.hold_us.store(kHoldMinUs, std::memory_order_relaxed);
+  omp_set_num_threads(library_threads());
+}
+
+const char* parallel_backend_name(ParallelBackend backend) {
+  switch (backend) {
+    case ParallelBackend::Adaptive:
+      return "adaptive";
+    case ParallelBackend::Pool:
+      return "pool";
+    case ParallelBackend::OpenMP:
+      return "openmp";
+  }
+  return "?";
+}
+
+int cpu_threads() { return Pool::get().threads(); }
+
+bool parallel_contended() {
+  switch (parallel_backend()) {
+    case ParallelBackend::Pool:
+      return true;
+    case ParallelBackend::OpenMP:
+      return false;
+    case ParallelBackend::Adaptive:
+      return adaptive().contended.load(std::memory_order_relaxed);
+  }
+  return false;
+}
+
+int library_threads() { return parallel_contended() ? 1 : cpu_threads(); }
+
+bool in_parallel_region() { return t_in_region || omp_in_parallel(); }
+
+namespace parallel_detail {
+
+ScopedLibraryThreads::ScopedLibraryThreads(int n) : saved_(omp_get_max_threads()) {
+  if (saved_ != n) omp_set_num_threads(n);
+}
+
+ScopedLibraryThreads::~ScopedLibraryThreads() {
+  if (omp_get_max_threads() != saved_) omp_set_num_threads(saved_);
+}
+
+void run(std::int64_t n, std::int64_t grain, RangeFn fn) {
+  Pool& pool = Pool::get();
+  const ParallelBackend backend = parallel_backend();
+  if (backend == ParallelBackend::OpenMP) {
+    omp_loop(n, grain, fn, false, -1, 0);
+    return;
+  }
+  if (t_in_region || omp_in_parallel() || pool.threads() <= 1) {
+    fn.call(fn.ctx, 0, n);
+    return;
+  }
+  if (backend == ParallelBackend::Pool) {
+    pool.run(n, grain, fn);
+    return;
+  }
+  Adaptive& a = adaptive();
+  if (a.contended.load(std::memory_order_relaxed)) {
+    if (now_us() < a.probe_at_us.load(std::memory_order_relaxed)) {
+      pool.run(n, grain, fn);
+      return;
+    }
+    set_contended(false);  // try OpenMP again
+  }
+  const int stall_us = pool.stall_us();
+  const bool late = omp_loop(n, grain, fn, true, stall_us > 0 ? pool.stall_index() + 1 : -1,
+                             stall_us > 0 ? std::min(stall_us, 2000) : 0);
+  int score = a.score.load(std::memory_order_relaxed);
+  score = late ? std::min(score + kLateStep, kScoreMax) : std::max(score - 1, 0);
+  a.score.store(score, std::memory_order_relaxed);
+  if (score >= kContendedAt) set_contended(true);
+}
+
+std::int64_t contended_switches() { return adaptive().switches.load(std::memory_order_relaxed); }
+
+void set_threads(int n) {
+  MINIDL_CHECK(n >= 1, ValueError, "set_cpu_threads: need at least one thread, got ", n);
+  Pool::get().set_threads(n);
+}
+
+void set_stalled_worker_for_testing(int index, int microseconds) {
+  Pool::get().set_stall(index, microseconds);
+}
+
+std::int64_t loops_run() { return Pool::get().loops_.load(); }
+std::int64_t chunks_run_by_workers() { return Pool::get().worker_chunks_.load(); }
+std::int64_t stalls_finished() { return Pool::get().stalls_.load(); }
+
+}  // namespace parallel_detail
+
+}  // namespace minidl

@@ -1,0 +1,277 @@
+// core/parallel.hpp: the pool's contract (every index once, whole chunks, exceptions,
+// nesting, one thread), reductions independent of the thread count, and a stalled
+// worker that the caller never waits for.
+#include "core/parallel.hpp"
+
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <atomic>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/info.hpp"
+
+namespace minidl {
+namespace {
+
+// Restores the thread count and the backend a test changed.
+class ParallelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    threads_ = cpu_threads();
+    backend_ = parallel_backend();
+  }
+  void TearDown() override {
+    parallel_detail::set_stalled_worker_for_testing(-1, 0);
+    set_parallel_backend(backend_);
+    set_cpu_threads(threads_);
+  }
+  int threads_ = 1;
+  ParallelBackend backend_ = ParallelBackend::Adaptive;
+};
+
+// Runs parallel_for(n, grain) and checks that every index is covered exactly once, by
+// ranges made of whole chunks.
+void check_cover(std::int64_t n, std::int64_t grain_asked) {
+  const std::int64_t grain = parallel_chunk(grain_asked < 1 ? 1 : grain_asked);
+  std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n > 0 ? n : 0));
+  std::atomic<int> bad_ranges{0};
+  parallel_for(n, grain_asked, [&](std::int64_t b, std::int64_t e) {
+    if (b < 0 || e > n || b >= e || b % grain != 0 || (e != n && e % grain != 0)) ++bad_ranges;
+    for (std::int64_t i = b; i < e; ++i) hits[static_cast<std::size_t>(i)]++;
+  });
+  EXPECT_EQ(bad_ranges.load(), 0) << "n " << n << " grain " << grain;
+  for (std::int64_t i = 0; i < n; ++i)
+    ASSERT_EQ(hits[static_cast<std::size_t>(i)].load(), 1)
+        << "index " << i << " of " << n << ", grain " << grain;
+}
+
+TEST_F(ParallelTest, EveryIndexRunsExactlyOnceInWholeChunks) {
+  for (ParallelBackend b :
+       {ParallelBackend::Pool, ParallelBackend::Adaptive, ParallelBackend::OpenMP}) {
+    set_parallel_backend(b);
+    EXPECT_EQ(parallel_backend(), b);
+    for (int t : {1, 2, 3, 4}) {
+      set_cpu_threads(t);
+      EXPECT_EQ(cpu_threads(), t);
+      for (std::int64_t n : {0, 1, 2, 7, 64, 1000, 100003})
+        for (std::int64_t grain : {1, 3, 64, 1000}) check_cover(n, grain);
+    }
+  }
+}
+
+TEST_F(ParallelTest, BackendNames) {
+  EXPECT_STREQ(parallel_backend_name(ParallelBackend::Adaptive), "adaptive");
+  EXPECT_STREQ(parallel_backend_name(ParallelBackend::Pool), "pool");
+  EXPECT_STREQ(parallel_backend_name(ParallelBackend::OpenMP), "openmp");
+}
+
+TEST_F(ParallelTest, ZeroAndOneElementRanges) {
+  set_cpu_threads(2);
+  int calls = 0;
+  parallel_for(0, 1, [&](std::int64_t, std::int64_t) { ++calls; });
+  parallel_for(-5, 1, [&](std::int64_t, std::int64_t) { ++calls; });
+  parallel_chunks(0, [&](std::int64_t) { ++calls; });
+  EXPECT_EQ(calls, 0);
+  std::int64_t got_b = -1, got_e = -1;
+  parallel_for(1, 1, [&](std::int64_t b, std::int64_t e) {
+    ++calls;
+    got_b = b;
+    got_e = e;
+  });
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(got_b, 0);
+  EXPECT_EQ(got_e, 1);
+  // A grain below 1 is taken as 1.
+  check_cover(10, 0);
+  check_cover(10, -3);
+  EXPECT_EQ(parallel_reduce(0, 4, [](std::int64_t, std::int64_t) { return 1.0; }), 0.0);
+}
+
+TEST_F(ParallelTest, ParallelChunksRunsEveryChunkOnce) {
+  set_cpu_threads(2);
+  std::vector<std::atomic<int>> hits(513);
+  parallel_chunks(513, [&](std::int64_t c) { hits[static_cast<std::size_t>(c)]++; });
+  for (auto& h : hits) EXPECT_EQ(h.load(), 1);
+}
+
+TEST_F(ParallelTest, OneThreadRunsEverythingOnTheCaller) {
+  set_parallel_backend(ParallelBackend::Pool);
+  set_cpu_threads(1);
+  const std::int64_t before = parallel_detail::chunks_run_by_workers();
+  const std::thread::id me = std::this_thread::get_id();
+  std::atomic<int> elsewhere{0};
+  for (int rep = 0; rep < 20; ++rep) {
+    parallel_for(10000, 7, [&](std::int64_t, std::int64_t) {
+      if (std::this_thread::get_id() != me) ++elsewhere;
+    });
+  }
+  EXPECT_EQ(elsewhere.load(), 0);
+  EXPECT_EQ(parallel_detail::chunks_run_by_workers(), before);
+  EXPECT_THROW(set_cpu_threads(0), ValueError);
+  EXPECT_EQ(cpu_threads(), 1);
+}
+
+TEST_F(ParallelTest, ExceptionsReachTheCaller) {
+  set_cpu_threads(2);
+  for (int rep = 0; rep < 60; ++rep) {
+    set_parallel_backend(rep % 3 == 0   ? ParallelBackend::Pool
+                         : rep % 3 == 1 ? ParallelBackend::Adaptive
+                                        : ParallelBackend::OpenMP);
+    // Every chunk throws, so whichever thread runs one, the exception is the same.
+    try {
+      parallel_for(1000, 10, [&](std::int64_t b, std::int64_t) {
+        throw std::runtime_error("chunk at " + std::to_string(b) + " failed");
+      });
+      ADD_FAILURE() << "no exception";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("failed"), std::string::npos);
+    }
+    // Only one chunk throws: still rethrown, with its type.
+    EXPECT_THROW(parallel_chunks(64,
+                                 [&](std::int64_t c) {
+                                   if (c == 37) throw ShapeError("chunk 37");
+                                 }),
+                 ShapeError);
+    // And the pool keeps working afterwards.
+    check_cover(5000, 10);
+  }
+}
+
+TEST_F(ParallelTest, NestedCallsRunInlineAndCoverTheirRange) {
+  set_cpu_threads(2);
+  for (ParallelBackend backend :
+       {ParallelBackend::Pool, ParallelBackend::Adaptive, ParallelBackend::OpenMP}) {
+    set_parallel_backend(backend);
+    EXPECT_FALSE(in_parallel_region());
+    std::vector<std::atomic<int>> hits(64 * 100);
+    std::atomic<int> outside{0};
+    parallel_chunks(64, [&](std::int64_t c) {
+      if (!in_parallel_region()) ++outside;
+      // OpenBLAS / oneDNN called from inside a loop run on one thread (they run one
+      // thread inside an OpenMP region, and follow the OpenMP count on the pool).
+      if (omp_get_max_threads() != 1 && !omp_in_parallel()) ++outside;
+      parallel_for(100, 7, [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t i = b; i < e; ++i) hits[static_cast<std::size_t>(c * 100 + i)]++;
+      });
+    });
+    EXPECT_EQ(outside.load(), 0);
+    for (auto& h : hits) EXPECT_EQ(h.load(), 1);
+    EXPECT_FALSE(in_parallel_region());
+    EXPECT_EQ(omp_get_max_threads(), library_threads());
+  }
+}
+
+// Terms whose double sum depends on the order: 1e16 swallows a following 1.
+double term(std::int64_t i) {
+  return i % 997 == 0 ? 1e16 : 1.0 + 1e-3 * static_cast<double>(i % 13);
+}
+
+TEST_F(ParallelTest, ReductionsAreBitwiseIdenticalAcrossThreadCountsAndRuns) {
+  const std::int64_t n = 200003, grain = 4096;
+  auto chunk_sum = [](std::int64_t b, std::int64_t e) {
+    double s = 0.0;
+    for (std::int64_t i = b; i < e; ++i) s += term(i);
+    return s;
+  };
+  // The fixed order, written out: chunks in order, then the chunk sums in order.
+  double expect = 0.0;
+  for (std::int64_t b = 0; b < n; b += grain) expect += chunk_sum(b, std::min(n, b + grain));
+  for (int t : {1, 2, 3, 4}) {
+    set_cpu_threads(t);
+    for (int rep = 0; rep < 30; ++rep) {
+      set_parallel_backend(rep % 3 == 0   ? ParallelBackend::Pool
+                           : rep % 3 == 1 ? ParallelBackend::Adaptive
+                                          : ParallelBackend::OpenMP);
+      const double got = parallel_reduce(n, grain, chunk_sum);
+      ASSERT_EQ(std::memcmp(&got, &expect, sizeof(double)), 0)
+          << t << " threads, run " << rep << ": " << got << " vs " << expect;
+    }
+  }
+  // The order matters for these terms (so the test can fail): one plain sum differs.
+  double plain = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) plain += term(i);
+  EXPECT_NE(plain, expect);
+}
+
+TEST_F(ParallelTest, TheCallerNeverWaitsForAStalledWorker) {
+  set_parallel_backend(ParallelBackend::Pool);
+  set_cpu_threads(2);
+  // Worker 0 sleeps 30 s whenever it wakes for a loop: a descheduled thread.
+  parallel_detail::set_stalled_worker_for_testing(0, 30'000'000);
+  const std::int64_t worker_chunks = parallel_detail::chunks_run_by_workers();
+  const std::int64_t stalls = parallel_detail::stalls_finished();
+  std::vector<std::atomic<int>> hits(64);
+  for (int rep = 0; rep < 500; ++rep) {
+    parallel_for(64, 1, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t i = b; i < e; ++i) hits[static_cast<std::size_t>(i)]++;
+    });
+  }
+  // Every loop finished, all on the caller, while the worker was still in its first stall:
+  // no loop waited for it.
+  for (auto& h : hits) EXPECT_EQ(h.load(), 500);
+  EXPECT_EQ(parallel_detail::chunks_run_by_workers(), worker_chunks);
+  EXPECT_EQ(parallel_detail::stalls_finished(), stalls);
+}
+
+TEST_F(ParallelTest, LateThreadsMoveTheLoopsToThePoolUntilTheMachineIsQuietAgain) {
+  set_parallel_backend(ParallelBackend::Adaptive);
+  set_cpu_threads(2);
+  EXPECT_FALSE(parallel_contended());
+  EXPECT_EQ(library_threads(), 2);
+  EXPECT_EQ(omp_get_max_threads(), 2);
+  // The second thread arrives late at every loop (2 ms in an OpenMP region; never on the
+  // pool): a machine where another process holds a core.
+  parallel_detail::set_stalled_worker_for_testing(0, 30'000'000);
+  const std::int64_t switches = parallel_detail::contended_switches();
+  for (int rep = 0; rep < 4 && !parallel_contended(); ++rep) check_cover(1000, 10);
+  EXPECT_TRUE(parallel_contended());
+  EXPECT_EQ(parallel_detail::contended_switches(), switches + 1);
+  EXPECT_EQ(library_threads(), 1);
+  EXPECT_EQ(omp_get_max_threads(), 1);  // what OpenBLAS and oneDNN follow on this thread
+  // Busy: loops run on the pool, the caller never waits for the stalled worker.
+  const std::int64_t pool_loops = parallel_detail::loops_run();
+  for (int rep = 0; rep < 20; ++rep) check_cover(1000, 10);
+  EXPECT_GE(parallel_detail::loops_run(), pool_loops + 20);
+  // Quiet again: after its hold (0.1 s) the backend tries OpenMP, finds every thread on
+  // time, and stays there.
+  parallel_detail::set_stalled_worker_for_testing(-1, 0);
+  int loops = 0;
+  while (parallel_contended() && loops < 5000) {
+    check_cover(1000, 10);
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+    ++loops;
+  }
+  EXPECT_FALSE(parallel_contended()) << "after " << loops << " loops";
+  EXPECT_EQ(library_threads(), 2);
+  EXPECT_EQ(omp_get_max_threads(), 2);
+  // (A loaded test machine may itself make a thread late now and then; only the
+  // direction of the switches is checked, not that it never happens.)
+}
+
+TEST_F(ParallelTest, LoopsFromTwoThreadsAtOnceBothComplete) {
+  set_cpu_threads(2);
+  std::vector<std::atomic<int>> a(100000), b(100000);
+  std::thread other([&] {
+    for (int rep = 0; rep < 50; ++rep)
+      parallel_for(100000, 1000, [&](std::int64_t s, std::int64_t e) {
+        for (std::int64_t i = s; i < e; ++i) a[static_cast<std::size_t>(i)]++;
+      });
+  });
+  for (int rep = 0; rep < 50; ++rep)
+    parallel_for(100000, 1000, [&](std::int64_t s, std::int64_t e) {
+      for (std::int64_t i = s; i < e; ++i) b[static_cast<std::size_t>(i)]++;
+    });
+  other.join();
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].load(), 50);
+    ASSERT_EQ(b[i].load(), 50);
+  }
+}
+
+}  // namespace
+}  // namespace minidl
