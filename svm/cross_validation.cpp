@@ -37,21 +37,45 @@ std::vector<int> stratified_folds(const std::vector<std::int32_t>& labels, int f
   return fold;
 }
 
-CrossValidationResult cross_validate(const SvcOptions& options, const Tensor& x_in,
+FoldRows::FoldRows(const Samples& x) : device_(x.device()) {
+  if (x.sparse()) {
+    csr_ = x.csr_ptr();
+  } else {
+    dense_ = x.dense().to(Device::cpu());
+  }
+}
+
+std::int64_t FoldRows::rows() const { return csr_ != nullptr ? csr_->rows : dense_.size(0); }
+
+Samples FoldRows::gather(const std::vector<std::int64_t>& idx) const {
+  if (csr_ != nullptr)
+    return Samples(std::make_shared<const CsrMatrix>(csr_gather_rows(*csr_, idx)), device_);
+  const std::int64_t d = dense_.size(1);
+  Tensor part = empty({static_cast<std::int64_t>(idx.size()), d});
+  const float* src = dense_.data<float>();
+  float* dst = part.data<float>();
+  for (std::size_t t = 0; t < idx.size(); ++t)
+    std::copy_n(src + idx[t] * d, d, dst + static_cast<std::int64_t>(t) * d);
+  return Samples(part.to(device_));
+}
+
+CrossValidationResult cross_validate(const SvcOptions& options, const Samples& x_in,
                                      const Tensor& y_in, const CrossValidationOptions& cv) {
   MINIDL_CHECK(cv.folds >= 2, ValueError, "cross_validate: folds must be >= 2, got ", cv.folds);
-  MINIDL_CHECK(x_in.defined() && x_in.rank() == 2 && x_in.dtype() == DType::Float32, ShapeError,
-               "cross_validate: x must be float32 [n, d], got ",
+  MINIDL_CHECK(x_in.defined() && (x_in.sparse() || (x_in.dense().rank() == 2 &&
+                                                    x_in.dense().dtype() == DType::Float32)),
+               ShapeError, "cross_validate: x must be float32 [n, d], got ",
                x_in.defined() ? x_in.description() : std::string("an undefined tensor"));
   MINIDL_CHECK(y_in.defined() && y_in.rank() == 1 && y_in.dtype() == DType::Int32 &&
-                   y_in.size(0) == x_in.size(0),
-               ShapeError, "cross_validate: y must be int32 [", x_in.size(0), "], got ",
+                   y_in.size(0) == x_in.rows(),
+               ShapeError, "cross_validate: y must be int32 [", x_in.rows(), "], got ",
                y_in.defined() ? y_in.description() : std::string("an undefined tensor"));
   const Device dev = x_in.device();
-  const Tensor x = x_in.to(Device::cpu());
+  // The storage decided once for every fold (SvcOptions::storage on the whole set:
+  // a fold's subset must not flip it).
+  const FoldRows x(with_storage(x_in, options.storage));
   const std::vector<std::int32_t> y = y_in.to_vector<std::int32_t>();
-  const std::int64_t n = x.size(0);
-  const std::int64_t d = x.size(1);
+  const std::int64_t n = x.rows();
   {
     std::int32_t first = y.empty() ? 0 : y[0];
     MINIDL_CHECK(std::any_of(y.begin(), y.end(), [&](std::int32_t v) { return v != first; }),
@@ -66,6 +90,7 @@ CrossValidationResult cross_validate(const SvcOptions& options, const Tensor& x_
   if (dev.is_cuda()) concurrent = 1;
   SvcOptions fold_options = options;
   fold_options.progress = nullptr;  // folds run concurrently: progress comes through cv.on_fold
+  fold_options.storage = x.storage();
   if (concurrent > 1) {
     std::size_t budget = options.memory_budget;
     if (budget == 0)  // SVC's own default on the CPU: half the physical memory
@@ -77,7 +102,6 @@ CrossValidationResult cross_validate(const SvcOptions& options, const Tensor& x_
   CrossValidationResult result;
   result.folds = folds;
   result.predicted.assign(static_cast<std::size_t>(n), 0);
-  const float* xp = x.data<float>();
   std::exception_ptr error;
   std::mutex mutex;
   int done = 0;
@@ -88,12 +112,7 @@ CrossValidationResult cross_validate(const SvcOptions& options, const Tensor& x_
       std::vector<std::int64_t> train_idx, test_idx;
       for (std::int64_t i = 0; i < n; ++i)
         (fold[static_cast<std::size_t>(i)] == f ? test_idx : train_idx).push_back(i);
-      const auto gather = [&](const std::vector<std::int64_t>& idx) {
-        Tensor part = empty({static_cast<std::int64_t>(idx.size()), d});
-        for (std::size_t t = 0; t < idx.size(); ++t)
-          std::copy_n(xp + idx[t] * d, d, part.data<float>() + static_cast<std::int64_t>(t) * d);
-        return part.to(dev);
-      };
+      const auto gather = [&](const std::vector<std::int64_t>& idx) { return x.gather(idx); };
       std::vector<std::int32_t> train_y(train_idx.size());
       for (std::size_t t = 0; t < train_idx.size(); ++t)
         train_y[t] = y[static_cast<std::size_t>(train_idx[t])];
@@ -102,7 +121,7 @@ CrossValidationResult cross_validate(const SvcOptions& options, const Tensor& x_
                       [&](std::int32_t v) { return v == train_y[0]; })) {
         labels.assign(test_idx.size(), train_y[0]);
       } else {
-        const Tensor xt = gather(train_idx);
+        const Samples xt = gather(train_idx);
         const Tensor yt = from_vector(train_y, {static_cast<std::int64_t>(train_y.size())}).to(dev);
         // A class weight for a class this training part lacks (a tiny class all in
         // the held-out fold) names no sample here: SVC would refuse it.
@@ -113,7 +132,7 @@ CrossValidationResult cross_validate(const SvcOptions& options, const Tensor& x_
                    : std::next(it);
         SVC model(o);
         model.fit(xt, yt);
-        const Tensor xs = gather(test_idx);
+        const Samples xs = gather(test_idx);
         if (cv.probability) {
           fit_probability(model, xt, yt);
           for (std::int32_t c : most_probable(predict_proba(model, xs),

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "../core/tensor.hpp"
@@ -22,6 +23,25 @@ namespace minidl::svm {
 /// Requires folds >= 1 (ValueError).
 std::vector<int> stratified_folds(const std::vector<std::int32_t>& labels, int folds,
                                   std::uint64_t seed, std::uint64_t stream = 0);
+
+/// A training set held once for fold fits (cross_validate, fit_probability): dense
+/// rows on the CPU, or the CSR matrix shared (never copied, never made dense);
+/// gather gives a subset of rows in the same storage, on the samples' device.
+class FoldRows {
+ public:
+  /// x: dense float32 [n, d] (copied to the CPU once) or CSR (shared).
+  explicit FoldRows(const Samples& x);
+  std::int64_t rows() const;
+  /// Storage::Sparse for CSR, Storage::Dense otherwise: what the fold fits train in.
+  Storage storage() const { return csr_ != nullptr ? Storage::Sparse : Storage::Dense; }
+  /// Rows idx[0], idx[1], ... (each in [0, rows())) as Samples on the device of x.
+  Samples gather(const std::vector<std::int64_t>& idx) const;
+
+ private:
+  Tensor dense_;
+  std::shared_ptr<const CsrMatrix> csr_;
+  Device device_ = Device::cpu();
+};
 
 struct CrossValidationOptions {
   int folds = 5;           ///< >= 2; more folds than samples: one sample per fold (leave-one-out)
@@ -43,11 +63,13 @@ struct CrossValidationResult {
   int folds = 0;          ///< folds used (min(options.folds, n))
 };
 
-/// Runs the cross-validation of SVC(options) on x float32 [n, d] and y int32 [n]
-/// (any device; the folds' data go back to it). A training part that lacks all
+/// Runs the cross-validation of SVC(options) on x (dense float32 [n, d] or CSR
+/// samples, any device; the folds' data go back to it) and y int32 [n]. The
+/// storage is chosen once for the whole set by options.storage (with_storage), and
+/// every fold trains and predicts in it: sparse data stay CSR throughout. A training part that lacks all
 /// but one class predicts that class for its fold. ValueError for folds < 2 or
 /// a single class in y; the SVC's own checks (SVC::fit) otherwise.
-CrossValidationResult cross_validate(const SvcOptions& options, const Tensor& x, const Tensor& y,
+CrossValidationResult cross_validate(const SvcOptions& options, const Samples& x, const Tensor& y,
                                      const CrossValidationOptions& cv = {});
 
 }  // namespace minidl::svm

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <new>
 #include <set>
 #include <vector>
@@ -117,7 +118,12 @@ long long parse_int(const std::string& tok, const char* what, long long lo, long
   return v;
 }
 
-SVC load_model(const std::string& path, std::int64_t num_features, std::size_t max_dense_bytes) {
+SVC load_model(const std::string& path, std::int64_t num_features, std::size_t max_dense_bytes,
+               Storage storage) {
+  // Dense: the support vectors become a dense matrix, bounded by max_dense_bytes
+  // from the first index on. Auto / Sparse: they are read as CSR (int32 indices),
+  // and Auto makes them dense only when that is both worth it (density) and small.
+  const bool dense_only = storage == Storage::Dense;
   struct stat st {};
   MINIDL_CHECK(::stat(path.c_str(), &st) == 0, IoError, path, ": cannot open for reading: ",
                errno_text(errno));
@@ -281,7 +287,7 @@ SVC load_model(const std::string& path, std::int64_t num_features, std::size_t m
   // The support vectors become a dense float32 [n_sv, d] matrix: its width is
   // bounded so that one large feature index cannot allocate gigabytes.
   const auto dense_bytes = [&](std::int64_t d) { return double(n_sv) * double(d) * 4.0; };
-  if (dense_bytes(num_features) > double(max_dense_bytes))
+  if (dense_only && dense_bytes(num_features) > double(max_dense_bytes))
     throw ValueError(detail::concat("load_libsvm_model(", path, "): num_features ", num_features,
                                     " makes the support vectors a dense [", n_sv, ", ",
                                     num_features, "] float32 matrix of ",
@@ -314,7 +320,11 @@ SVC load_model(const std::string& path, std::int64_t num_features, std::size_t m
       if (idx <= last)
         fail(path, line, c,
              detail::concat("feature index ", idx, " does not increase (after ", last, ")"));
-      if (dense_bytes(idx) > double(max_dense_bytes))
+      if (!dense_only && idx > std::numeric_limits<std::int32_t>::max())
+        fail(path, line, c,
+             detail::concat("feature index ", idx, " is above 2147483647, the largest minidl "
+                                                   "reads (int32 column indices)"));
+      if (dense_only && dense_bytes(idx) > double(max_dense_bytes))
         fail(path, line, c,
              detail::concat("feature index ", idx, " makes the support vectors a dense [", n_sv,
                             ", ", idx, "] float32 matrix of ", detail::gib_text(dense_bytes(idx)),
@@ -331,10 +341,32 @@ SVC load_model(const std::string& path, std::int64_t num_features, std::size_t m
     }
   }
   const std::int64_t d = std::max<std::int64_t>({max_index, num_features, 1});
-  Tensor sv = zeros({n_sv, d});
-  float* svp = sv.data<float>();
-  for (std::int64_t s = 0; s < n_sv; ++s)
-    for (const auto& [idx, v] : feats[static_cast<std::size_t>(s)]) svp[s * d + idx - 1] = v;
+  Samples sv;
+  if (dense_only) {
+    Tensor dense = zeros({n_sv, d});
+    float* svp = dense.data<float>();
+    for (std::int64_t s = 0; s < n_sv; ++s)
+      for (const auto& [idx, v] : feats[static_cast<std::size_t>(s)]) svp[s * d + idx - 1] = v;
+    sv = Samples(dense);
+  } else {
+    auto csr = std::make_shared<CsrMatrix>();
+    csr->cols = d;
+    std::vector<std::int32_t> cols;
+    std::vector<float> values;
+    for (std::int64_t s = 0; s < n_sv; ++s) {
+      cols.clear();
+      values.clear();
+      for (const auto& [idx, v] : feats[static_cast<std::size_t>(s)]) {
+        cols.push_back(static_cast<std::int32_t>(idx - 1));
+        values.push_back(v);
+      }
+      csr->append_row(cols.data(), values.data(), static_cast<std::int64_t>(cols.size()));
+    }
+    const bool keep_sparse = storage == Storage::Sparse || csr->density() < kSparseDensity ||
+                             dense_bytes(d) > double(max_dense_bytes);
+    sv = keep_sparse ? Samples(std::shared_ptr<const CsrMatrix>(std::move(csr)))
+                     : Samples(csr_to_dense(*csr, max_dense_bytes));
+  }
   feats.clear();
   // LIBSVM's layout -> one column per pair.
   std::vector<double> coef(static_cast<std::size_t>(n_sv * np), 0.0);
@@ -368,11 +400,14 @@ SVC load_model(const std::string& path, std::int64_t num_features, std::size_t m
 }  // namespace
 
 SVC load_libsvm_model(const std::string& path, std::int64_t num_features,
-                      std::size_t max_dense_bytes) {
+                      std::size_t max_dense_bytes, Storage storage) {
   MINIDL_CHECK(num_features >= 0, ValueError, "load_libsvm_model(", path, "): num_features ",
                num_features, " < 0");
+  MINIDL_CHECK(storage == Storage::Dense || num_features <= std::numeric_limits<std::int32_t>::max(),
+               ValueError, "load_libsvm_model(", path, "): num_features ", num_features,
+               " is above 2147483647 (int32 column indices of sparse support vectors)");
   try {
-    return load_model(path, num_features, max_dense_bytes);
+    return load_model(path, num_features, max_dense_bytes, storage);
   } catch (const std::bad_alloc&) {
     // The limits above keep a valid call far from this; what is left is a machine
     // short of memory.

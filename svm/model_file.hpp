@@ -44,7 +44,15 @@ void save_libsvm_model(const std::string& path, const SVC& model);
 /// over the limit; IoError when the file cannot be opened or is not a regular
 /// file, and (instead of std::bad_alloc) when the machine runs out of memory.
 /// ValueError for num_features < 0 or one that alone exceeds the limit.
+///
+/// `storage` (samples.hpp): Dense (the default) gives dense support vectors under the
+/// limits above. Auto and Sparse read them as CSR (feature indices up to
+/// 2147483647, memory per non-zero, no dense width limit); Auto then makes them
+/// dense when their density is at least kSparseDensity and the dense matrix fits
+/// max_dense_bytes, Sparse never (SVC::sparse_model()). num_features must then be
+/// at most 2147483647.
 SVC load_libsvm_model(const std::string& path, std::int64_t num_features = 0,
-                      std::size_t max_dense_bytes = kMaxDenseBytes);
+                      std::size_t max_dense_bytes = kMaxDenseBytes,
+                      Storage storage = Storage::Dense);
 
 }  // namespace minidl::svm

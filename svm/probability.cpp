@@ -164,7 +164,7 @@ std::vector<double> couple_pairwise(const std::vector<double>& r, int k) {
   return p;
 }
 
-void fit_probability(SVC& model, const Tensor& x_in, const Tensor& y_in,
+void fit_probability(SVC& model, const Samples& x_in, const Tensor& y_in,
                      const ProbabilityOptions& options) {
   MINIDL_CHECK(model.fitted(), ValueError, "fit_probability: the model is not fitted");
   MINIDL_CHECK(!model.binary_results().empty(), ValueError,
@@ -176,19 +176,21 @@ void fit_probability(SVC& model, const Tensor& x_in, const Tensor& y_in,
                "-b 1); this model is one-vs-rest");
   MINIDL_CHECK(options.folds >= 2, ValueError, "fit_probability: folds must be >= 2, got ",
                options.folds);
-  MINIDL_CHECK(x_in.defined() && x_in.rank() == 2 && x_in.dtype() == DType::Float32 &&
-                   x_in.size(1) == model.n_features(),
+  MINIDL_CHECK(x_in.defined() && (x_in.sparse() || (x_in.dense().rank() == 2 &&
+                                                    x_in.dense().dtype() == DType::Float32)) &&
+                   x_in.cols() == model.n_features(),
                ShapeError, "fit_probability: x must be float32 [n, ", model.n_features(),
                "] (the training data), got ",
                x_in.defined() ? x_in.description() : std::string("an undefined tensor"));
   MINIDL_CHECK(y_in.defined() && y_in.rank() == 1 && y_in.dtype() == DType::Int32 &&
-                   y_in.size(0) == x_in.size(0),
-               ShapeError, "fit_probability: y must be int32 [", x_in.size(0), "], got ",
+                   y_in.size(0) == x_in.rows(),
+               ShapeError, "fit_probability: y must be int32 [", x_in.rows(), "], got ",
                y_in.defined() ? y_in.description() : std::string("an undefined tensor"));
-  const Tensor x = x_in.to(Device::cpu());
+  // The storage the model trained in (SvcOptions::storage), decided once: the
+  // fold fits gather rows of it (CSR rows stay CSR; never an n x d matrix).
+  const FoldRows x(with_storage(x_in, model.options().storage));
   const std::vector<std::int32_t> y = y_in.to_vector<std::int32_t>();
-  const std::int64_t n = x.size(0);
-  const std::int64_t d = x.size(1);
+  const std::int64_t n = x.rows();
   const std::vector<BinaryResult>& pairs = model.binary_results();
   for (const BinaryResult& r : pairs)
     for (std::size_t t = 0; t < r.samples.size(); ++t) {
@@ -210,6 +212,7 @@ void fit_probability(SVC& model, const Tensor& x_in, const Tensor& y_in,
   base.multi_class = MultiClass::OneVsOne;
   base.C = 1.0;
   base.progress = nullptr;  // concurrent fits: progress comes through options.on_fit
+  base.storage = x.storage();
 
   const auto n_pairs = static_cast<std::int64_t>(pairs.size());
   const std::int64_t folds = options.folds;
@@ -223,7 +226,6 @@ void fit_probability(SVC& model, const Tensor& x_in, const Tensor& y_in,
                          options.seed, static_cast<std::uint64_t>(p));
     dec[static_cast<std::size_t>(p)].assign(r.samples.size(), 0.0);
   }
-  const float* xp = x.data<float>();
   std::exception_ptr error;
   std::mutex error_mutex;
   std::int64_t fits_done = 0;
@@ -252,11 +254,9 @@ void fit_probability(SVC& model, const Tensor& x_in, const Tensor& y_in,
         continue;
       }
       const auto gather = [&](const std::vector<std::size_t>& idx) {
-        Tensor part = empty({static_cast<std::int64_t>(idx.size()), d});
-        float* dst = part.data<float>();
-        for (std::size_t t = 0; t < idx.size(); ++t)
-          std::copy_n(xp + r.samples[idx[t]] * d, d, dst + static_cast<std::int64_t>(t) * d);
-        return part;
+        std::vector<std::int64_t> rows(idx.size());
+        for (std::size_t t = 0; t < idx.size(); ++t) rows[t] = r.samples[idx[t]];
+        return x.gather(rows);
       };
       std::vector<std::int32_t> train_y(train_idx.size());
       for (std::size_t t = 0; t < train_idx.size(); ++t) train_y[t] = r.y[train_idx[t]];
@@ -264,10 +264,10 @@ void fit_probability(SVC& model, const Tensor& x_in, const Tensor& y_in,
       o.class_weight = {{1, r.cp}, {-1, r.cn}};
       SVC binary(o);
       const Device dev = x_in.device();
-      binary.fit(gather(train_idx).to(dev),
+      binary.fit(gather(train_idx),
                  from_vector(train_y, {static_cast<std::int64_t>(train_y.size())}).to(dev));
       // Two classes {+1, -1} are ordered (+1, -1): a positive value means +1.
-      const std::vector<float> f = binary.decision_function(gather(test_idx).to(dev)).to_vector<float>();
+      const std::vector<float> f = binary.decision_function(gather(test_idx)).to_vector<float>();
       for (std::size_t t = 0; t < test_idx.size(); ++t) out[test_idx[t]] = f[t];
       if (options.on_fit) {
         std::lock_guard<std::mutex> lock(error_mutex);
@@ -289,14 +289,14 @@ void fit_probability(SVC& model, const Tensor& x_in, const Tensor& y_in,
   model.set_probability(std::move(a), std::move(b));
 }
 
-std::vector<double> predict_proba(const SVC& model, const Tensor& x) {
+std::vector<double> predict_proba(const SVC& model, const Samples& x) {
   MINIDL_CHECK(model.fitted(), ValueError, "predict_proba: the model is not fitted");
   MINIDL_CHECK(model.has_probability(), ValueError,
                "predict_proba: the model has no probability sigmoids (fit_probability, or a model "
                "file with probA / probB, e.g. svm-train -b 1)");
   const int k = static_cast<int>(model.classes().size());
   const std::vector<float> dec = model.decision_function(x).to_vector<float>();
-  const std::int64_t m = x.size(0);
+  const std::int64_t m = x.rows();
   const std::int64_t nd = model.n_decisions();
   const auto ku = static_cast<std::size_t>(k);
   std::vector<double> out(static_cast<std::size_t>(m) * ku);

@@ -68,7 +68,8 @@ struct ProbabilityOptions {
 };
 
 /// Fits the Platt sigmoid of every one-vs-one decision of `model`, which must have
-/// been fitted (SVC::fit) on exactly this x [n, d] and y [n]: each pair's samples
+/// been fitted (SVC::fit) on exactly this x [n, d] (dense or CSR: the fold fits use
+/// the storage the model's SvcOptions::storage gives x, so CSR data stay CSR) and y [n]: each pair's samples
 /// are split into options.folds folds stratified by side, the pair's binary SVC
 /// (the model's kernel with its resolved gamma, tolerance, and the pair's C for
 /// each side) is retrained without each fold and evaluated on it, and fit_platt
@@ -77,14 +78,15 @@ struct ProbabilityOptions {
 /// pair x fold fits run concurrently on the CPU (OpenMP). Stores the result with
 /// SVC::set_probability. ValueError for an unfitted, loaded or one-vs-rest model,
 /// folds < 2; ShapeError when x, y do not match the model's training data.
-void fit_probability(SVC& model, const Tensor& x, const Tensor& y,
+void fit_probability(SVC& model, const Samples& x, const Tensor& y,
                      const ProbabilityOptions& options = {});
 
-/// Class probabilities double [m * k] row-major (classes() order) for x [m, d]:
+/// Class probabilities double [m * k] row-major (classes() order) for x [m, d]
+/// (dense or CSR, as SVC::decision_function takes it):
 /// decision values, Platt sigmoids, clamping, couple_pairwise. Requires a model
 /// with probabilities (fit_probability or a model file with probA / probB);
 /// ValueError otherwise.
-std::vector<double> predict_proba(const SVC& model, const Tensor& x);
+std::vector<double> predict_proba(const SVC& model, const Samples& x);
 
 /// The class index (into classes()) of the highest probability in each row of
 /// probabilities [m * k]; ties go to the lower index (LIBSVM's -b 1 rule).

@@ -35,6 +35,11 @@ const CsrMatrix& Samples::csr() const {
   return *csr_;
 }
 
+std::shared_ptr<const CsrMatrix> Samples::csr_ptr() const {
+  (void)csr();  // the check
+  return csr_;
+}
+
 std::string Samples::description() const {
   if (sparse())
     return detail::concat("CSR [", csr_->rows, ", ", csr_->cols, "], ", csr_->nnz(),

@@ -34,6 +34,8 @@ class Samples {
   const Tensor& dense() const;
   /// The CSR matrix; ValueError for dense samples.
   const CsrMatrix& csr() const;
+  /// The shared CSR matrix (to hold it without copying); ValueError for dense samples.
+  std::shared_ptr<const CsrMatrix> csr_ptr() const;
   /// "float32 [n, d] on cpu" / "CSR [n, d], nnz N (density D) on cuda:0".
   std::string description() const;
 
@@ -51,11 +53,18 @@ enum class Storage {
   Sparse,  ///< always CSR (dense samples are compressed)
 };
 
-/// Auto's threshold. A sparse kernel row costs about nnz(row) x (non-zeros per
-/// column) multiply-adds with scattered access; a GEMM row costs d, at several
-/// times the rate: below a few percent non-zeros the sparse row wins, and a
-/// high-dimensional set (10^6 features) cannot be dense at all.
-inline constexpr double kSparseDensity = 0.05;
+/// Auto's threshold, measured (bench/svm_sparse_bench.cpp, this project's 2-core
+/// x86 CPU with OpenBLAS): a block of 64 RBF kernel rows against 8192 samples,
+/// sparse (SparseKernel) vs dense (kernel_matrix: sgemm + map), rows per second:
+///   d = 784:  sparse 15.1k at 10%, 11.3k at 15%, 7.2k at 20%, 3.1k at 30%;
+///             dense 5.5k-7.4k at any density
+///   d = 4096: sparse 3.3k at 10%, 1.43k at 15%, 1.0k at 20%, 0.5k at 30%;
+///             dense 0.9k-1.5k
+/// The dense cost is flat; the sparse one grows with the density's square (each of
+/// a row's p d non-zeros walks a column list of p n entries), crossing the dense
+/// one between 15% and 20% at both widths. Below 15% sparse rows are at least as
+/// fast (8-10x at 5%), and hold nnz instead of n x d values.
+inline constexpr double kSparseDensity = 0.15;
 
 /// The samples in the storage `mode` asks for (Auto: by density). A sparse result
 /// keeps the device the samples had; a dense one from CSR is a CPU tensor (or on

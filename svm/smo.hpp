@@ -139,8 +139,8 @@ struct SolveConfig {
 /// sub-problems, smo_solve or smo_solve_decomposition) for CPU samples, on the GPU
 /// (cuda::smo_solve_problems) for CUDA ones. x: dense float32 [n, d], or sparse
 /// (CSR; kernel rows from sparse dot products on the CPU, sparse_kernel.hpp; on a
-/// GPU the full kernel matrix by cuSPARSE, which must then fit the budget, else
-/// ValueError). Every sample index in [0, n). Results in the order of `problems`. Each problem is solved exactly as
+/// GPU the full kernel matrix by cuSPARSE when it fits the budget, else the working
+/// set's rows by cuSPARSE SpMM each outer iteration, sparse_rows_cuda.hpp). Every sample index in [0, n). Results in the order of `problems`. Each problem is solved exactly as
 /// smo_solve (or the decomposition solver) would alone, so a subset of a fit's
 /// problems solved here gives the same results as solving them all at once.
 /// Throws what the solvers throw (ValueError for bad labels or C).
@@ -171,12 +171,15 @@ std::size_t solver_buffer_bytes(std::int64_t l_max, std::int64_t d, int working_
                                 bool full_matrix, std::size_t problems);
 /// The decomposition SMO on `device` (smo_cuda.cu): x float32 [n, d] in device
 /// memory; k_full the n x n kernel matrix in device memory, or null to compute the
-/// working set's kernel rows with GEMM each outer iteration. Fills every problem's
+/// working set's kernel rows each outer iteration: with GEMM from x, or, when
+/// x_csr is given (x then unused, may be null), with cuSPARSE SpMM from the sparse
+/// samples (sparse_rows_cuda.hpp; unverified). Fills every problem's
 /// result (alpha and gradient copied back, then smo_finish). Independent problems
 /// run concurrently on their own streams when k_full is given.
 void smo_solve_problems(const float* k_full, const float* x, std::int64_t n, std::int64_t d,
                         const KernelParams& params, std::vector<SmoProblem>& problems,
-                        const SmoOptions& options, int working_set, int device);
+                        const SmoOptions& options, int working_set, int device,
+                        const CsrMatrix* x_csr = nullptr);
 }  // namespace cuda
 
 }  // namespace minidl::svm

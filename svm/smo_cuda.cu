@@ -11,7 +11,8 @@
 //   gather_rows_kernel : the working set's kernel rows K[ws, :] of the sub-problem,
 //                        gathered from the full n x n matrix shared by every
 //                        one-vs-one pair (or, when it does not fit, computed by
-//                        gather_x_kernel + cuBLAS SGEMM + the fused kernel map).
+//                        gather_x_kernel + cuBLAS SGEMM + the fused kernel map, or
+//                        for sparse samples by cuSPARSE SpMM: sparse_rows_cuda.hpp).
 //   local_smo_kernel   : one block, one thread per working-set variable: LIBSVM's
 //                        SMO (maximal violator i, second-order j with tau = 1e-12,
 //                        the clipped two-variable update) on the working set, alphas
@@ -28,12 +29,14 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "../kernels/cuda_launch.cuh"
 #include "../kernels/gemm.hpp"
+#include "sparse_rows_cuda.hpp"
 #include "kernel_function.hpp"
 #include "smo.hpp"
 #include "smo_step.hpp"
@@ -473,7 +476,8 @@ std::vector<std::int64_t> select_working_set(const std::vector<std::int8_t>& y,
 
 void smo_solve_problems(const float* k_full, const float* x, std::int64_t n, std::int64_t d,
                         const KernelParams& params, std::vector<SmoProblem>& problems,
-                        const SmoOptions& options, int working_set, int device) {
+                        const SmoOptions& options, int working_set, int device,
+                        const CsrMatrix* x_csr) {
   using namespace cuda_detail;
   using minidl::cuda_detail::grid_for;
   using minidl::cuda_detail::kBlock;
@@ -502,11 +506,24 @@ void smo_solve_problems(const float* k_full, const float* x, std::int64_t n, std
     b.violation = alloc<double>(ctx, owned, 1);
     b.delta = alloc<double>(ctx, owned, q_max);
     b.kws = alloc<float>(ctx, owned, std::int64_t{q_max} * l_max);
-    if (!full) {
+    if (!full && x_csr == nullptr) {
       b.xs = alloc<float>(ctx, owned, l_max * d);
       b.xnorms = alloc<float>(ctx, owned, l_max);
       b.xws = alloc<float>(ctx, owned, std::int64_t{q_max} * d);
       b.nws = alloc<float>(ctx, owned, q_max);
+    }
+  }
+  // Sparse samples without k_full: one worker (solver_workers), its rows by SpMM.
+  std::unique_ptr<SparseRows> sparse_rows;
+  if (!full && x_csr != nullptr) {
+    std::vector<const std::vector<std::int64_t>*> sets;
+    for (const SmoProblem& p : problems) sets.push_back(p.samples);
+    try {
+      sparse_rows = std::make_unique<SparseRows>(*x_csr, params, l_max,
+                                                 max_problem_nnz(*x_csr, sets), q_max, device);
+    } catch (...) {
+      for (void* p : owned) ctx.deallocate(p);
+      throw;
     }
   }
   ctx.synchronize();  // the buffers (and k_full) are ready before other streams use them
@@ -540,7 +557,9 @@ void smo_solve_problems(const float* k_full, const float* x, std::int64_t n, std
         MINIDL_CUDA_CHECK(cudaMemcpyAsync(b.grad, minus_one.data(), l * sizeof(double),
                                           cudaMemcpyHostToDevice, stream));
         MINIDL_CUDA_CHECK(cudaMemsetAsync(b.alpha, 0, l * sizeof(double), stream));
-        if (!full) {
+        if (sparse_rows != nullptr) {
+          sparse_rows->begin_problem(*prob.samples);
+        } else if (!full) {
           gather_problem_x_kernel<<<grid_for(l * d, device), kBlock, 0, stream>>>(x, d, b.idx, l,
                                                                                   b.xs);
           MINIDL_CUDA_LAUNCH_CHECK("svm gather_problem_x_kernel");
@@ -573,6 +592,9 @@ void smo_solve_problems(const float* k_full, const float* x, std::int64_t n, std
             gather_rows_kernel<<<grid_for(std::int64_t{count} * l, device), kBlock, 0, stream>>>(
                 k_full, n, b.idx, b.ws, b.ws_count, static_cast<int>(l), b.kws);
             MINIDL_CUDA_LAUNCH_CHECK("svm gather_rows_kernel");
+          } else if (sparse_rows != nullptr) {
+            // K[ws, :] by SpMM + the kernel map, on the context's stream (= `stream`).
+            sparse_rows->rows(b.ws, count, b.kws);
           } else {
             gather_x_kernel<<<grid_for(std::int64_t{count} * d, device), kBlock, 0, stream>>>(
                 b.xs, b.xnorms, d, b.ws, b.ws_count, b.xws, b.nws);
@@ -614,6 +636,7 @@ void smo_solve_problems(const float* k_full, const float* x, std::int64_t n, std
     for (int w = 0; w < workers; ++w) threads.emplace_back(work, w);
     for (std::thread& th : threads) th.join();
   }
+  sparse_rows.reset();
   for (void* p : owned) ctx.deallocate(p);
   if (error) std::rethrow_exception(error);
 }

@@ -161,13 +161,9 @@ std::vector<SmoResult> solve_on_cuda(const Samples& x, const std::vector<BinaryP
       const Tensor norms = row_sq_norms(x.dense());
       kernel_matrix(x.dense(), x.dense(), kd, config.kernel, norms, norms);
     }
-  } else {
-    MINIDL_CHECK(!x.sparse(), ValueError, "solve_problems: sparse samples on ", dev.str(),
-                 " need the full ", n, " x ", n, " kernel matrix (",
-                 detail::gib_text(double(n) * double(n) * 4.0),
-                 ") within the memory budget; the GPU solver computes kernel rows per working "
-                 "set from dense samples only. Raise memory_budget, use dense samples, or the CPU");
   }
+  // Without the full matrix, sparse samples give the working set's rows by cuSPARSE
+  // SpMM each outer iteration (sparse_rows_cuda.hpp; unverified), dense ones by SGEMM.
   std::vector<SmoResult> solved(problems.size());
   std::vector<cuda::SmoProblem> jobs;
   for (std::size_t p = 0; p < problems.size(); ++p) {
@@ -184,7 +180,8 @@ std::vector<SmoResult> solve_on_cuda(const Samples& x, const std::vector<BinaryP
   const float* xd = x.sparse() ? nullptr : x.dense().data<float>();
   MINIDL_CUDA_CALL(cuda::smo_solve_problems(plan.full ? kd.data<float>() : nullptr, xd, n,
                                             x.cols(), config.kernel, jobs, config.smo,
-                                            config.working_set, dev.index()));
+                                            config.working_set, dev.index(),
+                                            x.sparse() ? &x.csr() : nullptr));
   return solved;
 }
 

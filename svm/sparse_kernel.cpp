@@ -6,6 +6,8 @@
 #include <numeric>
 #include <utility>
 
+#include "sparse_rows_cuda.hpp"
+
 namespace minidl::svm {
 
 SparseKernel::SparseKernel(const CsrMatrix& b, const KernelParams& params)
@@ -111,10 +113,51 @@ void sparse_kernel_matrix(const CsrMatrix& a, const CsrMatrix& b, const KernelPa
   if (a.rows > 0) kernel.rows(a, a_norms.data(), all.data(), a.rows, k);
 }
 
+std::int64_t max_problem_nnz(const CsrMatrix& x,
+                             const std::vector<const std::vector<std::int64_t>*>& problems) {
+  std::int64_t most = 0;
+  for (const std::vector<std::int64_t>* p : problems) {
+    std::int64_t nnz = 0;
+    for (std::int64_t i : *p) {
+      MINIDL_CHECK(i >= 0 && i < x.rows, ValueError, "max_problem_nnz: sample ", i,
+                   " outside [0, ", x.rows, ")");
+      nnz += x.row_ptr[static_cast<std::size_t>(i + 1)] - x.row_ptr[static_cast<std::size_t>(i)];
+    }
+    most = std::max(most, nnz);
+  }
+  return most;
+}
+
+std::size_t sparse_rows_device_bytes(std::int64_t l_max, std::int64_t nnz_max, std::int64_t d,
+                                     std::int64_t q_max) {
+  const auto at_least_4 = [](std::size_t b) { return std::max<std::size_t>(b, 4); };
+  const std::int64_t c = sparse_rows_block_columns(d, q_max);
+  return at_least_4(std::size_t(l_max + 1) * 8) + at_least_4(std::size_t(nnz_max) * 8) +
+         at_least_4(std::size_t(nnz_max) * 4) + at_least_4(std::size_t(l_max) * 4) +
+         at_least_4(std::size_t(q_max) * 4) + at_least_4(std::size_t(c) * std::size_t(d) * 4);
+}
+
 #if !MINIDL_WITH_CUDA
 namespace cuda {
 void sparse_kernel_matrix(const CsrMatrix&, const KernelParams&, float*, int) {
   throw DeviceError(detail::concat("cuda::sparse_kernel_matrix: no CUDA backend: ",
+                                   cuda_unavailable_reason()));
+}
+
+struct SparseRows::State {};
+
+SparseRows::SparseRows(const CsrMatrix&, const KernelParams&, std::int64_t, std::int64_t,
+                       std::int64_t, int) {
+  throw DeviceError(detail::concat("cuda::SparseRows: no CUDA backend: ",
+                                   cuda_unavailable_reason()));
+}
+SparseRows::~SparseRows() = default;
+void SparseRows::begin_problem(const std::vector<std::int64_t>&) {}
+void SparseRows::rows(const int*, int, float*) {}
+
+std::vector<float> sparse_working_set_rows(const CsrMatrix&, const std::vector<std::int64_t>&,
+                                           const std::vector<int>&, const KernelParams&, int) {
+  throw DeviceError(detail::concat("cuda::sparse_working_set_rows: no CUDA backend: ",
                                    cuda_unavailable_reason()));
 }
 }  // namespace cuda

@@ -570,19 +570,21 @@ Tensor SVC::coef() const {
 }
 
 SVC SVC::from_parts(const KernelParams& kernel, std::vector<std::int32_t> classes,
-                    std::vector<std::int64_t> n_support, const Tensor& sv, std::vector<double> coef,
-                    std::vector<double> rho) {
+                    std::vector<std::int64_t> n_support, const Samples& sv,
+                    std::vector<double> coef, std::vector<double> rho) {
   check_kernel_params(kernel);
   const auto k = static_cast<std::int64_t>(classes.size());
   MINIDL_CHECK(k >= 2 && static_cast<std::int64_t>(n_support.size()) == k, ValueError,
                "SVC::from_parts: need >= 2 classes and one n_support per class");
   MINIDL_CHECK(static_cast<std::int64_t>(rho.size()) == k * (k - 1) / 2, ValueError,
                "SVC::from_parts: ", rho.size(), " rho values for ", k, " classes");
-  MINIDL_CHECK(sv.defined() && sv.rank() == 2, ShapeError, "SVC::from_parts: sv must be [n_sv, d]");
+  MINIDL_CHECK(sv.defined() && (sv.sparse() || sv.dense().rank() == 2), ShapeError,
+               "SVC::from_parts: sv must be [n_sv, d]");
+  if (sv.sparse()) sv.csr().check("SVC::from_parts");
   std::int64_t total = 0;
   for (std::int64_t c : n_support) total += c;
-  MINIDL_CHECK(total == sv.size(0) && coef.size() == std::size_t(total) * rho.size(), ShapeError,
-               "SVC::from_parts: n_support sums to ", total, " for ", sv.size(0),
+  MINIDL_CHECK(total == sv.rows() && coef.size() == std::size_t(total) * rho.size(), ShapeError,
+               "SVC::from_parts: n_support sums to ", total, " for ", sv.rows(),
                " support vectors and ", coef.size(), " coefficients");
   SVC m;
   m.options_.kernel = kernel.type;
@@ -591,13 +593,16 @@ SVC SVC::from_parts(const KernelParams& kernel, std::vector<std::int32_t> classe
   m.options_.coef0 = kernel.coef0;
   m.options_.degree = kernel.degree;
   m.kernel_ = kernel;
-  m.n_features_ = sv.size(1);
+  m.n_features_ = sv.cols();
   m.classes_ = std::move(classes);
   m.n_support_ = std::move(n_support);
   for (std::int64_t c = 0; c < k; ++c)
     for (std::int64_t s = 0; s < m.n_support_[static_cast<std::size_t>(c)]; ++s)
       m.sv_class_.push_back(static_cast<std::int32_t>(c));
-  m.sv_ = sv.to(Device::cpu());
+  if (sv.sparse())
+    m.sv_csr_ = sv.csr_ptr();
+  else
+    m.sv_ = sv.dense().to(Device::cpu());
   m.coef_ = std::move(coef);
   m.rho_ = std::move(rho);
   m.fitted_ = true;

@@ -57,7 +57,8 @@ struct SvcOptions {
   /// Bytes the kernel matrix may take (host memory on the CPU, device memory on a
   /// GPU): the full n x n float32 matrix is computed once (one GEMM) and shared by
   /// all sub-problems when it fits; otherwise each sub-problem caches (CPU) or
-  /// recomputes per working set with GEMM (CUDA) the kernel rows it needs.
+  /// recomputes per working set with GEMM (CUDA; cuSPARSE SpMM for sparse samples)
+  /// the kernel rows it needs.
   /// 0 (the default): half the physical memory on the CPU, 80% of the free device
   /// memory on a GPU.
   std::size_t memory_budget = 0;
@@ -222,9 +223,10 @@ class SVC {
   void set_probability(std::vector<double> prob_a, std::vector<double> prob_b);
 
   /// Builds a fitted model from its parts (model files): one-vs-one; sv grouped by
-  /// class with n_support; coef [n_sv * n_pairs]; rho [n_pairs].
+  /// class with n_support, dense [n_sv, d] (kept on the CPU) or CSR (kept sparse:
+  /// sparse_model()); coef [n_sv * n_pairs]; rho [n_pairs].
   static SVC from_parts(const KernelParams& kernel, std::vector<std::int32_t> classes,
-                        std::vector<std::int64_t> n_support, const Tensor& sv,
+                        std::vector<std::int64_t> n_support, const Samples& sv,
                         std::vector<double> coef, std::vector<double> rho);
 
  private:

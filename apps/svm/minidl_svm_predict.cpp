@@ -9,9 +9,14 @@
 // ("%g"), the label being the most probable class (as svm-predict -b 1's). stdout
 // gets "Accuracy = x% (a/b) (classification)" as svm-predict prints it (not with -q).
 // Test features beyond the model's width are kept (they count in the RBF
-// distance, as in LIBSVM's sparse kernels).
+// distance, as in LIBSVM's sparse kernels). The test file is read as CSR and the
+// model's support vectors as CSR too; --storage (auto: by density) keeps each
+// sparse or makes it dense, so sparse high-dimensional data is never expanded.
 #include <cstdio>
+#include <algorithm>
 #include <iostream>
+#include <memory>
+#include <utility>
 
 #include "core/device.hpp"
 #include "core/info.hpp"
@@ -44,18 +49,12 @@ int run(int argc, char** argv) {
     check_device(device);
   }
   check_writable(cmd.output_file, "output_file");
-  svm::LibsvmData test = svm::read_libsvm(cmd.test_file);
-  const std::int64_t d_test = test.x.size(1);
-  const svm::SVC model = svm::load_libsvm_model(cmd.model_file, d_test);
-  const std::int64_t d = model.n_features();
-  if (d > d_test) {  // the model uses features the test file never names: they are 0
-    Tensor wide = zeros({test.x.size(0), d});
-    const float* src = test.x.data<float>();
-    float* dst = wide.data<float>();
-    for (std::int64_t i = 0; i < test.x.size(0); ++i)
-      std::copy_n(src + i * d_test, d_test, dst + i * d);
-    test.x = wide;
-  }
+  const svm::Storage storage = svm_storage(cmd.storage);
+  svm::LibsvmCsrData test = svm::read_libsvm_csr(cmd.test_file);
+  const svm::SVC model =
+      svm::load_libsvm_model(cmd.model_file, test.x.cols, svm::kMaxDenseBytes, storage);
+  // The model uses features the test file never names: they are 0.
+  test.x.cols = std::max(test.x.cols, model.n_features());
   if (cmd.probability && !model.has_probability())
     throw ValueError(cmd.model_file +
                      ": the model has no probability estimates (no probA / probB); train it with "
@@ -63,7 +62,8 @@ int run(int argc, char** argv) {
   if (!cmd.probability && model.has_probability() && !cmd.quiet)
     std::printf("Model supports probability estimates, but disabled in prediction.\n");
 
-  const Tensor x = test.x.to(device);
+  const svm::Samples x = svm::with_storage(
+      svm::Samples(std::make_shared<const svm::CsrMatrix>(std::move(test.x)), device), storage);
   const auto k = static_cast<int>(model.classes().size());
   std::vector<std::int32_t> predicted;
   std::vector<double> prob;

@@ -11,8 +11,15 @@
 // cross-validation accuracy, which svm-train prints with -q too. Progress goes to
 // stderr on a terminal (or with --progress). The model file is LIBSVM's: svm-predict
 // reads it.
+//
+// The training file is read as CSR (svm/libsvm_format.hpp) and kept sparse or made
+// dense once, by --storage (svm::with_storage; auto: by density): training, -b 1's
+// internal cross-validation and -v n all work on that one copy, so a set with 10^6
+// feature indices never becomes an n x d matrix.
 #include <cstdio>
 #include <iostream>
+#include <memory>
+#include <utility>
 
 #include "core/device.hpp"
 #include "core/info.hpp"
@@ -63,8 +70,17 @@ int run(int argc, char** argv) {
   const Device device = resolve_device(cmd.device);
   // A model file that cannot be written is found now, not after training.
   if (cmd.folds == 0) check_writable(cmd.model_file, "model_file");
-  const svm::LibsvmData data = svm::read_libsvm(cmd.training_file);
   svm::SvcOptions options = svc_options(cmd.svm);
+  svm::Samples x;
+  Tensor y;
+  {
+    svm::LibsvmCsrData data = svm::read_libsvm_csr(cmd.training_file);
+    y = data.y.to(device);
+    x = svm::with_storage(
+        svm::Samples(std::make_shared<const svm::CsrMatrix>(std::move(data.x)), device),
+        options.storage);
+  }
+  const std::int64_t n = x.rows();
   ProgressLine progress(stderr, progress_wanted(cmd.progress, cmd.quiet));
   if (progress.enabled())
     options.progress = [&](const svm::SolveProgress& p) {
@@ -77,16 +93,15 @@ int run(int argc, char** argv) {
     cv.folds = cmd.folds;
     cv.seed = cmd.seed;
     cv.probability = cmd.svm.probability;
-    if (cv.folds > data.x.size(0) && !cmd.quiet)
+    if (cv.folds > n && !cmd.quiet)
       std::fprintf(stderr,
                    "WARNING: # folds > # data. Will use # folds = # data instead (i.e., "
                    "leave-one-out cross validation)\n");
     progress.stage("cross-validation");
-    const int shown_folds = static_cast<int>(std::min<std::int64_t>(cv.folds, data.x.size(0)));
+    const int shown_folds = static_cast<int>(std::min<std::int64_t>(cv.folds, n));
     progress.update(0, shown_folds, "folds");
     cv.on_fold = [&](int done, int total) { progress.update(done, total, "folds"); };
-    const svm::CrossValidationResult r =
-        svm::cross_validate(options, data.x.to(device), data.y.to(device), cv);
+    const svm::CrossValidationResult r = svm::cross_validate(options, x, y, cv);
     progress.finish();
     std::printf("Cross Validation Accuracy = %g%%\n", 100.0 * r.accuracy);
     return 0;
@@ -94,7 +109,7 @@ int run(int argc, char** argv) {
 
   svm::SVC model(options);
   progress.stage("training");
-  model.fit(data.x.to(device), data.y.to(device));
+  model.fit(x, y);
   progress.finish();
   if (!cmd.quiet) {
     for (const svm::BinaryResult& r : model.binary_results()) print_subproblem(r);
@@ -110,7 +125,7 @@ int run(int argc, char** argv) {
       po.on_fit = [&](std::int64_t done, std::int64_t total) {
         progress.update(done, total, "cross-validation fits");
       };
-    svm::fit_probability(model, data.x.to(device), data.y.to(device), po);
+    svm::fit_probability(model, x, y, po);
     progress.finish();
   }
   svm::save_libsvm_model(cmd.model_file, model);

@@ -57,6 +57,10 @@ void set_svm_option(SvmConfig& c, SvmSetting setting, const std::string& option,
     case SvmSetting::CacheMb:
       c.cache_mb = parse_real(option, text, 0.0, true, 1e9);
       return;
+    case SvmSetting::Storage:
+      check_member(option, text, {"auto", "dense", "sparse"});
+      c.storage = text;
+      return;
     case SvmSetting::Probability:
       c.probability = parse_integer(option, text, 0, 1) == 1;
       return;
@@ -95,7 +99,15 @@ svm::SvcOptions svc_options(const SvmConfig& c) {
   o.class_weight = c.class_weight;
   o.shrinking = c.shrinking;
   if (c.cache_mb > 0) o.memory_budget = static_cast<std::size_t>(c.cache_mb * 1048576.0);
+  o.storage = svm_storage(c.storage);
   return o;
+}
+
+svm::Storage svm_storage(const std::string& name) {
+  if (name == "dense") return svm::Storage::Dense;
+  if (name == "sparse") return svm::Storage::Sparse;
+  MINIDL_CHECK(name == "auto", ValueError, "--storage: '", name, "' is not auto, dense or sparse");
+  return svm::Storage::Auto;
 }
 
 std::string svm_train_usage() {
@@ -132,6 +144,8 @@ std::string svm_train_usage() {
          "--threads N : CPU threads (default 0: all cores)\n"
          "--progress : show training progress on stderr even when it is not a terminal\n"
          "--seed N : seed of the folds of -v and -b 1 (default 1)\n"
+         "--storage S : auto (default: sparse (CSR) data below 15% non-zeros or when dense "
+         "it would exceed 1 GiB), dense or sparse\n"
          "--help : this text\n";
 }
 
@@ -145,6 +159,8 @@ std::string svm_predict_usage() {
          "minidl's options:\n"
          "--device D : auto (default), cpu, cuda or cuda:N\n"
          "--threads N : CPU threads (default 0: all cores)\n"
+         "--storage S : auto (default), dense or sparse: the test data's and the support "
+         "vectors' storage\n"
          "--help : this text\n";
 }
 
@@ -218,12 +234,14 @@ SvmTrainCommand parse_svm_train_command(int argc, const char* const argv[]) {
         continue;
       }
       const bool known = name == "--device" || name == "--threads" || name == "--multi-class" ||
-                         name == "--seed";
+                         name == "--seed" || name == "--storage";
       if (!known)
         throw ValueError(detail::concat("unknown option ", detail::excerpt(name, 64), " (", hint, ")"));
       const auto [n, v] = split_long(args, a, true, hint);
       if (n == "--multi-class") {
         set_svm_option(cmd.svm, SvmSetting::MultiClass, n, v);
+      } else if (n == "--storage") {
+        set_svm_option(cmd.svm, SvmSetting::Storage, n, v);
       } else if (n == "--seed") {
         cmd.seed = static_cast<std::uint64_t>(
             parse_integer(n, v, 0, std::numeric_limits<long long>::max()));
@@ -317,10 +335,16 @@ SvmPredictCommand parse_svm_predict_command(int argc, const char* const argv[]) 
     if (a.rfind("--", 0) == 0) {
       const std::string name = a.substr(0, a.find('='));
       if (name == "--help") throw SvmHelpRequested(svm_predict_usage());
-      if (name != "--device" && name != "--threads")
+      if (name != "--device" && name != "--threads" && name != "--storage")
         throw ValueError(detail::concat("unknown option ", detail::excerpt(name, 64), " (", hint, ")"));
       const auto [n, v] = split_long(args, a, true, hint);
-      long_option(n, v, "minidl-svm-predict", cmd.device, cmd.threads);
+      if (n == "--storage") {
+        SvmConfig c;
+        set_svm_option(c, SvmSetting::Storage, n, v);
+        cmd.storage = c.storage;
+      } else {
+        long_option(n, v, "minidl-svm-predict", cmd.device, cmd.threads);
+      }
     } else if (a == "-q") {
       cmd.quiet = true;
     } else if (a == "-b") {

@@ -14,7 +14,9 @@
 //   which changes its speed only)  -b probability 0|1  -wi weight  -v n  -q
 // plus minidl's long options: --device, --multi-class ovo|ovr, --threads N,
 // --progress (progress on stderr even when it is not a terminal), --seed N (the
-// folds of -v and -b 1), --help. Option values are checked strictly (svm-train's
+// folds of -v and -b 1), --storage auto|dense|sparse (svm::Storage: the data file
+// is read as CSR and kept sparse or made dense; minidl-svm-predict takes it too),
+// --help. Option values are checked strictly (svm-train's
 // atof/atoi read "-c abc" as 0): a value out of its domain is a ValueError naming
 // the option.
 #pragma once
@@ -43,17 +45,32 @@ struct SvmConfig {
   std::map<std::int32_t, double> class_weight;  ///< -wi: C of class i = C * weight
   bool probability = false;                     ///< -b 1
   bool shrinking = true;                        ///< -h 0|1 (SvcOptions::shrinking)
+  /// auto | dense | sparse: how the training data is kept (svm::Storage; auto: CSR
+  /// below svm::kSparseDensity non-zeros or when dense it would exceed 1 GiB)
+  std::string storage = "auto";
 };
 
 /// The settings an option can carry.
-enum class SvmSetting { C, Kernel, Gamma, Tol, Degree, Coef0, MultiClass, CacheMb, Probability };
+enum class SvmSetting {
+  C,
+  Kernel,
+  Gamma,
+  Tol,
+  Degree,
+  Coef0,
+  MultiClass,
+  CacheMb,
+  Probability,
+  Storage
+};
 
 /// Parses `text` as the value of `setting` into `config`. `option` is the option
 /// as the user wrote it (for messages: "-c", "--svm-c"). Domains: C in (0, 1e12];
 /// kernel a name (linear, poly, polynomial, rbf, sigmoid) or LIBSVM's number 0-3
 /// (4, precomputed, is refused); gamma scale, auto or a finite number > 0; tol in
 /// (0, 1e6]; degree an integer in [0, 1000]; coef0 finite; multi-class ovo or ovr;
-/// cache MiB in (0, 1e9]; probability 0 or 1. ValueError otherwise.
+/// cache MiB in (0, 1e9]; probability 0 or 1; storage auto, dense or sparse.
+/// ValueError otherwise.
 void set_svm_option(SvmConfig& config, SvmSetting setting, const std::string& option,
                     const std::string& text);
 
@@ -63,6 +80,9 @@ void set_svm_class_weight(SvmConfig& config, const std::string& option,
 
 /// The SvcOptions a checked config means (cache_mb -> memory_budget in bytes).
 svm::SvcOptions svc_options(const SvmConfig& config);
+
+/// svm::Storage for a checked storage name (auto, dense, sparse).
+svm::Storage svm_storage(const std::string& name);
 
 /// --help: what() is the help text (stdout, exit status 0).
 class SvmHelpRequested : public std::runtime_error {
@@ -92,10 +112,11 @@ struct SvmPredictCommand {
   bool quiet = false;        ///< -q
   std::string device = "auto";
   int threads = 0;
+  std::string storage = "auto";  ///< --storage: the test data's and the model's storage
 };
 
 /// Parses minidl-svm-predict's argv: [options] test_file model_file output_file
-/// with -b 0|1, -q, --device, --threads, --help.
+/// with -b 0|1, -q, --device, --threads, --storage, --help.
 SvmPredictCommand parse_svm_predict_command(int argc, const char* const argv[]);
 
 std::string svm_train_usage();

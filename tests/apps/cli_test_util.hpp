@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,6 +85,7 @@ struct Result {
   int status = -1;  // exit status, or 128 + signal
   std::string out;
   std::string err;
+  long peak_rss_kb = -1;  // the program's peak resident memory (wait4's ru_maxrss)
 };
 
 inline std::string read_all(const std::string& path) {
@@ -122,8 +124,11 @@ inline Result run_program(const Folder& f, std::vector<std::string> args, bool a
   }
   Result r;
   int status = 0;
-  if (pid > 0 && ::waitpid(pid, &status, 0) == pid)
+  rusage usage{};
+  if (pid > 0 && ::wait4(pid, &status, 0, &usage) == pid) {
     r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.peak_rss_kb = usage.ru_maxrss;
+  }
   r.out = read_all(out);
   r.err = read_all(err);
   return r;

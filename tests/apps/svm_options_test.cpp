@@ -149,6 +149,20 @@ TEST(SvmPredictCommand, LibsvmOptions) {
   MINIDL_EXPECT_THROW_WITH(predict({"-b", "2", "t", "m", "o"}), ValueError, "-b", "[0, 1]");
   MINIDL_EXPECT_THROW_WITH(predict({"-c", "1", "t", "m", "o"}), ValueError, "unknown option \"-c\"");
   MINIDL_EXPECT_THROW_WITH(predict({"--help"}), SvmHelpRequested, "Usage: minidl-svm-predict");
+  EXPECT_EQ(predict({"t", "m", "o"}).storage, "auto");
+  EXPECT_EQ(predict({"--storage", "sparse", "t", "m", "o"}).storage, "sparse");
+  MINIDL_EXPECT_THROW_WITH(predict({"--storage=csr", "t", "m", "o"}), ValueError, "--storage",
+                           "csr");
+}
+
+// --storage: how the data file is kept (svm::Storage), for both tools.
+TEST(SvmTrainCommand, Storage) {
+  EXPECT_EQ(svc_options(train({"f"}).svm).storage, svm::Storage::Auto);
+  EXPECT_EQ(svc_options(train({"--storage", "dense", "f"}).svm).storage, svm::Storage::Dense);
+  EXPECT_EQ(svc_options(train({"--storage=sparse", "f"}).svm).storage, svm::Storage::Sparse);
+  MINIDL_EXPECT_THROW_WITH(train({"--storage", "csr", "f"}), ValueError, "--storage", "csr");
+  EXPECT_EQ(svm_storage("auto"), svm::Storage::Auto);
+  MINIDL_EXPECT_THROW_WITH(svm_storage("x"), ValueError, "--storage");
 }
 
 // minidl-train --model svm and minidl-svm-train parse a value with one function:

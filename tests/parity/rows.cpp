@@ -4,10 +4,12 @@
 // rows of K = 1 .. 5000 (the tile / warp / block kernels switch at 32 and 1024), more
 // than 65,535 rows (a grid's y / z limit), -inf, +-1e4 and NaN inputs, and one
 // tensor of more than 2^31 elements (int32 index overflow).
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <tuple>
 #include <limits>
+#include <random>
 #include <sstream>
 
 #include "kernels/activation.hpp"
@@ -39,6 +41,8 @@
 #include "optim/sgd.hpp"
 #include "parity_table.hpp"
 #include "svm/kernel_function.hpp"
+#include "svm/sparse_kernel.hpp"
+#include "svm/sparse_rows_cuda.hpp"
 #include "training/trainer.hpp"
 
 namespace minidl::parity {
@@ -726,6 +730,73 @@ void svm_rows(std::vector<Row>& rows) {
                             return Results{{"norms", svm::row_sq_norms(in[0])}};
                           },
                           {1e-5f, 1e-5f}));
+  }
+  // The GPU solver's sparse working-set rows (cuSPARSE SpMM + the kernel map,
+  // svm/sparse_rows_cuda.hpp) against the CPU's sparse dot products: K(x_s[ws[w]],
+  // x_s[u]) for a sub-problem s of the samples. Shapes: a 32%-dense set; 2*10^6
+  // features with every fourth row empty (the dense block of working-set rows then
+  // takes 8 at a time: 3 SpMMs); a sub-problem with no non-zeros at all.
+  struct SparseCase {
+    const char* label;
+    std::int64_t n, d, per_row;  // per_row < 0: every entry with |normal| > 1
+    int q;
+  };
+  for (const SparseCase& c : {SparseCase{"l150_d70", 300, 70, -1, 64},
+                              SparseCase{"l25_d2000000", 50, 2000000, 300, 24},
+                              SparseCase{"empty_rows", 30, 9, 0, 6}}) {
+    for (const KernelParams& p : kernels) {
+      Row row;
+      row.name = name("SvmSparseWorkingSetRows_", svm::kernel_name(p.type), "_", c.label);
+      row.tol = {1e-4f, 1e-4f};
+      row.run = [c, p](Device dev) {
+        svm::CsrMatrix x;
+        x.cols = c.d;
+        std::mt19937_64 gen(77);
+        std::normal_distribution<float> normal(0.0f, 1.0f);
+        std::uniform_int_distribution<std::int32_t> col(0, static_cast<std::int32_t>(c.d - 1));
+        std::vector<std::int32_t> cols;
+        std::vector<float> vals;
+        for (std::int64_t i = 0; i < c.n; ++i) {
+          cols.clear();
+          vals.clear();
+          if (c.per_row < 0) {
+            for (std::int32_t j = 0; j < c.d; ++j) {
+              const float v = normal(gen);
+              if (std::fabs(v) > 1.0f) {
+                cols.push_back(j);
+                vals.push_back(v * 0.3f);
+              }
+            }
+          } else if (i % 4 != 1) {  // every fourth row empty
+            for (std::int64_t t = 0; t < c.per_row; ++t) cols.push_back(col(gen));
+            std::sort(cols.begin(), cols.end());
+            cols.erase(std::unique(cols.begin(), cols.end()), cols.end());
+            for (std::size_t t = 0; t < cols.size(); ++t) vals.push_back(normal(gen) * 0.1f);
+          }
+          x.append_row(cols.data(), vals.data(), static_cast<std::int64_t>(cols.size()));
+        }
+        // The sub-problem: every other sample from the end, or for "empty_rows"
+        // every sample (all empty).
+        std::vector<std::int64_t> samples;
+        for (std::int64_t i = c.n - 1; i >= 0; i -= (c.per_row == 0 ? 1 : 2)) samples.push_back(i);
+        std::vector<int> ws;
+        for (int w = 0; w < c.q; ++w)
+          ws.push_back(static_cast<int>((w * 7) % static_cast<int>(samples.size())));
+        const auto l = static_cast<std::int64_t>(samples.size());
+        std::vector<float> k;
+        if (dev.is_cuda()) {
+          k = svm::cuda::sparse_working_set_rows(x, samples, ws, p, dev.index());
+        } else {
+          const svm::CsrMatrix sub = svm::csr_gather_rows(x, samples);
+          const svm::SparseKernel kernel(sub, p);
+          const std::vector<std::int64_t> rows(ws.begin(), ws.end());
+          k.resize(static_cast<std::size_t>(c.q * l));
+          kernel.rows(sub, kernel.norms().data(), rows.data(), c.q, k.data());
+        }
+        return Results{{"k", from_vector(k, {c.q, l}, dev)}};
+      };
+      rows.push_back(std::move(row));
+    }
   }
 }
 

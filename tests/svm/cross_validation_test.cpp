@@ -37,6 +37,38 @@ TEST(StratifiedFolds, EveryClassIsSpreadEvenly) {
   MINIDL_EXPECT_THROW_WITH(stratified_folds(y, 0, 1), ValueError, "folds must be >= 1");
 }
 
+// CSR samples: every fold trains and predicts on CSR rows (FoldRows keeps the
+// matrix shared), and the predictions are the dense path's.
+TEST(CrossValidation, SparseSamplesPredictAsDenseOnes) {
+  const LibsvmData d = svm_test::make_blobs(240, 6, {3, 1, 2}, 0.9f, 23);
+  std::vector<float> xv = d.x.to_vector<float>();
+  for (std::size_t i = 1; i < xv.size(); i += 2) xv[i] = 0.0f;
+  const Tensor x = from_vector(xv, d.x.shape());
+  SvcOptions o;
+  o.C = 2;
+  o.with_gamma(0.2);
+  o.tol = 1e-5;
+  CrossValidationOptions cv;
+  cv.folds = 4;
+  o.storage = Storage::Dense;
+  const CrossValidationResult dense = cross_validate(o, x, d.y, cv);
+  o.storage = Storage::Sparse;
+  const CrossValidationResult sparse = cross_validate(o, Samples(csr_from_dense(x)), d.y, cv);
+  EXPECT_EQ(sparse.predicted, dense.predicted);
+  EXPECT_GT(dense.accuracy, 0.5);  // half the features zeroed: harder than the blobs
+  // FoldRows gathers in the storage it holds.
+  const FoldRows rows(Samples(csr_from_dense(x)));
+  EXPECT_EQ(rows.storage(), Storage::Sparse);
+  const Samples part = rows.gather({5, 0, 7});
+  ASSERT_TRUE(part.sparse());
+  const std::vector<float> got = csr_to_dense(part.csr()).to_vector<float>();
+  for (int c = 0; c < 6; ++c) {
+    EXPECT_EQ(got[static_cast<std::size_t>(c)], xv[static_cast<std::size_t>(5 * 6 + c)]);
+    EXPECT_EQ(got[static_cast<std::size_t>(6 + c)], xv[static_cast<std::size_t>(c)]);
+  }
+  EXPECT_EQ(FoldRows(Samples(x)).gather({1, 2}).dense().shape(), Shape({2, 6}));
+}
+
 TEST(CrossValidation, MatchesLibsvmAccuracyAndIsReproducible) {
   MINIDL_REQUIRE_LIBSVM();
   svm_test::TempDir dir;
@@ -93,7 +125,10 @@ TEST(CrossValidation, ProbabilityModeAndLeaveOneOut) {
   cv.probability = true;
   const CrossValidationResult p = cross_validate(o, d.x, d.y, cv);
   EXPECT_GT(p.accuracy, 0.8);
-  MINIDL_EXPECT_THROW_WITH(cross_validate(o, d.x, d.y, {1}), ValueError, "folds must be >= 2");
+  CrossValidationOptions one_fold;
+  one_fold.folds = 1;
+  MINIDL_EXPECT_THROW_WITH(cross_validate(o, d.x, d.y, one_fold), ValueError,
+                           "folds must be >= 2");
   const Tensor one = from_vector(std::vector<std::int32_t>(40, 3), {40});
   MINIDL_EXPECT_THROW_WITH(cross_validate(o, d.x, one), ValueError, "single class");
 }

@@ -234,6 +234,37 @@ TEST(ModelFile, SupportVectorWidthIsBounded) {
   MINIDL_EXPECT_THROW_WITH(load_libsvm_model(dir.file("folder")), IoError, "not a regular file");
 }
 
+// Storage::Auto / Sparse read the support vectors as CSR: no dense width limit
+// (int32 indices), and Auto makes a dense-enough, small set dense.
+TEST(ModelFile, SparseSupportVectors) {
+  svm_test::TempDir dir;
+  const auto write = [&](const std::string& sv_lines) {
+    std::ofstream(dir.file("m")) << "svm_type c_svc\nkernel_type rbf\ngamma 0.5\nnr_class 2\n"
+                                    "total_sv 2\nrho 0.1\nlabel 1 -1\nnr_sv 1 1\nSV\n"
+                                 << sv_lines;
+    return dir.file("m");
+  };
+  const SVC wide = load_libsvm_model(write("1 1:0.5\n-1 200000000:1\n"), 0, kMaxDenseBytes,
+                                     Storage::Auto);
+  EXPECT_TRUE(wide.sparse_model());
+  EXPECT_EQ(wide.n_features(), 200000000);
+  EXPECT_EQ(wide.support_vector_samples().csr().nnz(), 2);
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write("1 1:0.5\n-1 3000000000:1\n"), 0,
+                                             kMaxDenseBytes, Storage::Sparse),
+                           IoError, "m:11:4: feature index 3000000000 is above 2147483647");
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write("1 1:0.5\n-1 2:1\n"), 3000000000LL,
+                                             kMaxDenseBytes, Storage::Auto),
+                           ValueError, "num_features 3000000000");
+  const SVC small = load_libsvm_model(write("1 1:0.5\n-1 2:1\n"), 0, kMaxDenseBytes, Storage::Auto);
+  EXPECT_FALSE(small.sparse_model());
+  const SVC forced =
+      load_libsvm_model(write("1 1:0.5\n-1 2:1\n"), 0, kMaxDenseBytes, Storage::Sparse);
+  EXPECT_TRUE(forced.sparse_model());
+  const Tensor x = from_vector({0.5f, 0.0f, 0.0f, 1.0f, 0.3f, 0.3f}, {3, 2});
+  EXPECT_TRUE(test::all_close(forced.decision_function(x).to_vector<float>(),
+                              small.decision_function(x).to_vector<float>(), 1e-6f, 1e-5f));
+}
+
 // probA / probB (svm-train -b 1): read, checked, carried to predict_proba and
 // written back; every error names the line and the column.
 TEST(ModelFile, ProbabilitySigmoidsAndColumns) {

@@ -258,6 +258,36 @@ TEST(Probability, SameSeedSameSigmoidsAndRefitClearsThem) {
   EXPECT_FALSE(a.has_probability());
 }
 
+// CSR samples (the model trained sparse): the fold fits stay CSR and give the
+// dense path's sigmoids and probabilities to the solver's precision.
+TEST(Probability, SparseSamplesGiveTheDenseSigmoids) {
+  const LibsvmData d = svm_test::make_blobs(150, 6, {0, 1, 2}, 1.0f, 19);
+  std::vector<float> xv = d.x.to_vector<float>();
+  for (std::size_t i = 0; i < xv.size(); i += 3) xv[i] = 0.0f;  // a third of the entries
+  const Tensor x = from_vector(xv, d.x.shape());
+  SvcOptions o = SvcOptions{}.with_gamma(0.3);
+  o.tol = 1e-5;
+  o.storage = Storage::Dense;
+  SVC dense(o);
+  dense.fit(x, d.y);
+  fit_probability(dense, x, d.y);
+  o.storage = Storage::Sparse;
+  SVC sparse(o);
+  const Samples csr(csr_from_dense(x));
+  sparse.fit(csr, d.y);
+  ASSERT_TRUE(sparse.sparse_model());
+  fit_probability(sparse, csr, d.y);
+  ASSERT_EQ(sparse.prob_a().size(), dense.prob_a().size());
+  for (std::size_t p = 0; p < dense.prob_a().size(); ++p) {
+    EXPECT_NEAR(sparse.prob_a()[p], dense.prob_a()[p], 1e-2 * std::fabs(dense.prob_a()[p]) + 1e-3);
+    EXPECT_NEAR(sparse.prob_b()[p], dense.prob_b()[p], 1e-2);
+  }
+  const std::vector<double> pd = predict_proba(dense, x);
+  const std::vector<double> ps = predict_proba(sparse, csr);
+  ASSERT_EQ(ps.size(), pd.size());
+  for (std::size_t i = 0; i < pd.size(); ++i) EXPECT_NEAR(ps[i], pd[i], 2e-3) << i;
+}
+
 TEST(Probability, RejectsWhatItCannotDo) {
   const LibsvmData d = svm_test::make_blobs(60, 3, {0, 1, 2}, 1.0f, 9);
   SVC unfitted;
@@ -270,7 +300,9 @@ TEST(Probability, RejectsWhatItCannotDo) {
   SVC m;
   m.fit(d.x, d.y);
   MINIDL_EXPECT_THROW_WITH(predict_proba(m, d.x), ValueError, "no probability");
-  MINIDL_EXPECT_THROW_WITH(fit_probability(m, d.x, d.y, {1, 1}), ValueError, "folds");
+  ProbabilityOptions one_fold;
+  one_fold.folds = 1;
+  MINIDL_EXPECT_THROW_WITH(fit_probability(m, d.x, d.y, one_fold), ValueError, "folds");
   const LibsvmData other = svm_test::make_blobs(60, 3, {0, 1, 2}, 1.0f, 10);
   MINIDL_EXPECT_THROW_WITH(fit_probability(m, other.x, other.y), ShapeError, "not the data the model was fitted on");
   MINIDL_EXPECT_THROW_WITH(m.set_probability({1, 2}, {1, 2, 3}), ValueError, "probA");
