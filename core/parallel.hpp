@@ -125,6 +125,14 @@ std::int64_t chunks_run_by_workers();
 
 }  // namespace parallel_detail
 
+/// A grain for a loop whose every index costs about `work_per_index` elements: enough
+/// indices for `target_work` elements per chunk (at least 1), so that short rows are
+/// batched and long ones run one per chunk.
+constexpr std::int64_t grain_for(std::int64_t work_per_index, std::int64_t target_work) {
+  const std::int64_t g = target_work / (work_per_index > 1 ? work_per_index : 1);
+  return g > 1 ? g : 1;
+}
+
 /// The chunk size parallel_for cuts a loop of more than `grain` indices into: grain / 4
 /// (at least 1), so that the threads get even shares (a loop of 3 grains is 12 chunks,
 /// not 3, which two threads would split 2 : 1).

@@ -231,7 +231,7 @@ struct DataLoader::Impl {
     const std::int64_t width = row;
     parallel_for(
         count,
-        parallel ? std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(width, 1)) : count,
+        parallel ? grain_for(width, 1 << 15) : count,
         [&](std::int64_t r_begin, std::int64_t r_end) {
           for (std::int64_t r = r_begin; r < r_end; ++r) {
             const std::int64_t i = rows[r];

@@ -22,7 +22,7 @@ void add_row_vector(Tensor& z, const Tensor& b) {
   }
   float* pz = z.data<float>();
   const float* pb = b.data<float>();
-  parallel_for(rows, std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(cols, 1)),
+  parallel_for(rows, grain_for(cols, 1 << 15),
                [&](std::int64_t r_begin, std::int64_t r_end) {
                  for (std::int64_t r = r_begin; r < r_end; ++r) {
                    float* row = pz + r * cols;

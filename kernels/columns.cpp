@@ -18,7 +18,7 @@ void copy_2d(float* dst, std::int64_t dst_pitch, const float* src, std::int64_t 
     MINIDL_CUDA_CALL(cuda::copy_2d(dst, dst_pitch, src, src_pitch, rows, width, device.index()));
     return;
   }
-  parallel_for(rows, std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(width, 1)),
+  parallel_for(rows, grain_for(width, 1 << 15),
                [&](std::int64_t r_begin, std::int64_t r_end) {
                  for (std::int64_t r = r_begin; r < r_end; ++r) {
                    std::memcpy(dst + r * dst_pitch, src + r * src_pitch,

@@ -304,7 +304,7 @@ void conv2d_backward_bias(const Tensor& dy, Tensor& db, bool accumulate) {
   // this pass cost as much as a filter-gradient GEMM for the CNN's first layer), and
   // the rows' sums are added in double. The order is fixed: deterministic.
   constexpr std::int64_t kLanes = 16;
-  parallel_for(M, std::max<std::int64_t>(1, (1 << 16) / std::max<std::int64_t>(B * PQ, 1)),
+  parallel_for(M, grain_for(B * PQ, 1 << 16),
                [&](std::int64_t m_begin, std::int64_t m_end) {
                  for (std::int64_t m = m_begin; m < m_end; ++m) {
                    double s = 0.0;

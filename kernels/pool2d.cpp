@@ -72,7 +72,7 @@ void pool2d_forward(PoolMode mode, const Tensor& x, Tensor& y, const Pool2dParam
   float* py = y.data<float>();
   const std::int64_t planes = std::int64_t{g.B} * g.C, in_plane = std::int64_t{g.H} * g.W,
                      out_plane = std::int64_t{g.P} * g.Q;
-  parallel_for(planes, std::max<std::int64_t>(1, (1 << 14) / std::max<std::int64_t>(out_plane, 1)),
+  parallel_for(planes, grain_for(out_plane, 1 << 14),
                [&](std::int64_t pl_begin, std::int64_t pl_end) {
                  for (std::int64_t pl = pl_begin; pl < pl_end; ++pl) {
                    const float* plane = px + pl * in_plane;
@@ -112,7 +112,7 @@ void pool2d_backward(PoolMode mode, const Tensor& x, const Tensor& dy, Tensor& d
   // found once and dy added there, windows in (p, q) order. Every dx element thus gets
   // the same sum, in the same order, as the CUDA kernels' gather (backward_at), which
   // recomputes the argmax of every window that contains it.
-  parallel_for(planes, std::max<std::int64_t>(1, (1 << 14) / std::max<std::int64_t>(in_plane, 1)),
+  parallel_for(planes, grain_for(in_plane, 1 << 14),
                [&](std::int64_t pl_begin, std::int64_t pl_end) {
                  for (std::int64_t pl = pl_begin; pl < pl_end; ++pl) {
                    const float* xp = px + pl * in_plane;

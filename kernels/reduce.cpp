@@ -48,7 +48,7 @@ void reduce(const char* op, const Tensor& x, int axis, Tensor& out, bool average
   const float* in = x.data<float>();
   float* o = out.data<float>();
   const std::int64_t outputs = p.outer * p.inner;
-  parallel_for(outputs, std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(p.extent, 1)),
+  parallel_for(outputs, grain_for(p.extent, 1 << 15),
                [&](std::int64_t j_begin, std::int64_t j_end) {
                  for (std::int64_t j = j_begin; j < j_end; ++j) {
                    const std::int64_t oi = j / p.inner, ii = j % p.inner;
@@ -94,7 +94,7 @@ void argmax(const Tensor& x, Tensor& out) {
   }
   const float* in = x.data<float>();
   std::int32_t* o = out.data<std::int32_t>();
-  parallel_for(rows, std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(cols, 1)),
+  parallel_for(rows, grain_for(cols, 1 << 15),
                [&](std::int64_t r_begin, std::int64_t r_end) {
                  for (std::int64_t r = r_begin; r < r_end; ++r) {
                    const float* row = in + r * cols;

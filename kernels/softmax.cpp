@@ -29,7 +29,7 @@ void softmax(const Tensor& z, Tensor& y) {
   }
   const float* in = z.data<float>();
   float* out = y.data<float>();
-  parallel_for(rows, std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(cols, 1)),
+  parallel_for(rows, grain_for(cols, 1 << 15),
                [&](std::int64_t r_begin, std::int64_t r_end) {
                  for (std::int64_t r = r_begin; r < r_end; ++r) {
                    const float* zr = in + r * cols;
@@ -64,7 +64,7 @@ void softmax_backward(const Tensor& dy, const Tensor& y, Tensor& dz) {
   const float* g = dy.data<float>();
   const float* p = y.data<float>();
   float* out = dz.data<float>();
-  parallel_for(rows, std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(cols, 1)),
+  parallel_for(rows, grain_for(cols, 1 << 15),
                [&](std::int64_t r_begin, std::int64_t r_end) {
                  for (std::int64_t r = r_begin; r < r_end; ++r) {
                    const float* gr = g + r * cols;
