@@ -208,14 +208,17 @@ TEST(ModelFile, HostileCountsAreErrorsNamingTheLine) {
       "duplicate header key \"svm_type\"");
 }
 
+// A two-class RBF model file "m" in dir with these support-vector lines (two SVs).
+std::string two_sv_model(const svm_test::TempDir& dir, const std::string& sv_lines) {
+  std::ofstream(dir.file("m")) << "svm_type c_svc\nkernel_type rbf\ngamma 0.5\nnr_class 2\n"
+                                  "total_sv 2\nrho 0.1\nlabel 1 -1\nnr_sv 1 1\nSV\n"
+                               << sv_lines;
+  return dir.file("m");
+}
+
 TEST(ModelFile, SupportVectorWidthIsBounded) {
   svm_test::TempDir dir;
-  const auto write = [&](const std::string& sv_lines) {
-    std::ofstream(dir.file("m")) << "svm_type c_svc\nkernel_type rbf\ngamma 0.5\nnr_class 2\n"
-                                    "total_sv 2\nrho 0.1\nlabel 1 -1\nnr_sv 1 1\nSV\n"
-                                 << sv_lines;
-    return dir.file("m");
-  };
+  const auto write = [&](const std::string& sv_lines) { return two_sv_model(dir, sv_lines); };
   // An index of 50,000,003 took 3.6 GB; the limit (here lowered) stops it.
   MINIDL_EXPECT_THROW_WITH(
       load_libsvm_model(write("1 1:0.5\n-1 50000003:1\n"), 0, std::size_t{1} << 20), IoError,
@@ -238,12 +241,7 @@ TEST(ModelFile, SupportVectorWidthIsBounded) {
 // (int32 indices), and Auto makes a dense-enough, small set dense.
 TEST(ModelFile, SparseSupportVectors) {
   svm_test::TempDir dir;
-  const auto write = [&](const std::string& sv_lines) {
-    std::ofstream(dir.file("m")) << "svm_type c_svc\nkernel_type rbf\ngamma 0.5\nnr_class 2\n"
-                                    "total_sv 2\nrho 0.1\nlabel 1 -1\nnr_sv 1 1\nSV\n"
-                                 << sv_lines;
-    return dir.file("m");
-  };
+  const auto write = [&](const std::string& sv_lines) { return two_sv_model(dir, sv_lines); };
   const SVC wide = load_libsvm_model(write("1 1:0.5\n-1 200000000:1\n"), 0, kMaxDenseBytes,
                                      Storage::Auto);
   EXPECT_TRUE(wide.sparse_model());
