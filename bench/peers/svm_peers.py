@@ -12,7 +12,7 @@ solver as a number), tol 1e-3, one-vs-one, kernel cache 1000 MB where a solver h
 Solvers (each in its own process, under --time-limit seconds; one that runs out is
 reported as such, and the larger sizes are skipped for it):
   minidl        minidl-svm-train / minidl-svm-predict (--minidl-bin folder) on LIBSVM files
-  svm-train     LIBSVM's svm-train -h 0 / svm-predict (Debian's libsvm-tools)
+  svm-train     LIBSVM's svm-train (its defaults: -h 1) / svm-predict (Debian's libsvm-tools)
   sklearn       scikit-learn's SVC (LIBSVM inside, one thread)
   sklearnex     scikit-learn-intelex's SVC (oneDAL), all cores
   thundersvm    ThunderSVM's Python package, when it imports (PyPI's thundersvm 0.3.12
@@ -212,7 +212,7 @@ def main():
                                  os.path.join(args.minidl_bin, "minidl-svm-predict"), ["-q"],
                                  paths, gamma, args.time_limit, work, "minidl_%d" % n)
             elif s == "svm-train":
-                row[s] = run_cli("svm-train", "svm-predict", ["-h", "0", "-q"], paths, gamma,
+                row[s] = run_cli("svm-train", "svm-predict", ["-q"], paths, gamma,
                                  args.time_limit, work, "libsvm_%d" % n)
             else:
                 row[s] = run_python(s, args.python, paths, gamma, args.time_limit, work)
