@@ -30,9 +30,6 @@ void kernel_bytes_add(std::size_t bytes) {
   }
 }
 
-// Rows per prefetch / batch fill: enough for sgemm to run near its peak, few
-// enough that speculative rows stay cheap.
-constexpr std::int64_t kMaxBatchRows = 64;
 }  // namespace
 
 std::size_t KernelMemory::current() { return g_kernel_bytes.load(); }
@@ -50,7 +47,8 @@ void KernelMemoryLease::resize(std::size_t bytes) {
 }
 
 CachedKernelRows::CachedKernelRows(std::int64_t l, std::vector<float> diag,
-                                   std::size_t budget_bytes, Fill fill, FillBatch fill_batch)
+                                   std::size_t budget_bytes, Fill fill, FillBatch fill_batch,
+                                   std::int64_t max_batch_rows)
     : l_(l), diag_(std::move(diag)), fill_(std::move(fill)), fill_batch_(std::move(fill_batch)) {
   MINIDL_CHECK(fill_ || fill_batch_, ValueError, "CachedKernelRows: needs fill or fill_batch");
   const std::size_t row_bytes = static_cast<std::size_t>(std::max<std::int64_t>(l, 1)) * 4;
@@ -58,7 +56,7 @@ CachedKernelRows::CachedKernelRows(std::int64_t l, std::vector<float> diag,
   if (fill_batch_) {
     // The batch buffer holds max(batch, 2) rows (a single row is computed as two);
     // the rest of the budget is cache, at least twice the batch.
-    batch_rows_ = std::min<std::int64_t>(kMaxBatchRows, (budget_rows - 2) / 3);
+    batch_rows_ = std::min<std::int64_t>(max_batch_rows, (budget_rows - 2) / 3);
     if (batch_rows_ < 2) batch_rows_ = 0;
   }
   const std::int64_t buffer_rows = batch_rows_ > 0 ? batch_rows_ : (fill_batch_ ? 2 : 0);

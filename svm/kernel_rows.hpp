@@ -70,7 +70,8 @@ class KernelRows {
 /// Memory: storage for up to `capacity` rows (allocated as rows are cached) plus,
 /// with fill_batch, a batch buffer of max(prefetch_limit(), 2) rows, within
 /// budget_bytes: capacity = max(2, budget / (4 l) - buffer rows), never more than
-/// l; batches of up to 64 rows when the budget has room (at most capacity / 2).
+/// l; batches of up to max_batch_rows (default 64) rows when the budget has room
+/// (at most capacity / 2).
 /// A budget under the floor gets it: two rows (the solver's minimum), plus the
 /// two-row buffer with fill_batch (a single row is computed as two).
 class CachedKernelRows final : public KernelRows {
@@ -79,7 +80,7 @@ class CachedKernelRows final : public KernelRows {
   /// Writes rows[0..count) into out [count, l]: misses computed together (one GEMM).
   using FillBatch = std::function<void(const std::int64_t* rows, std::int64_t count, float* out)>;
   CachedKernelRows(std::int64_t l, std::vector<float> diag, std::size_t budget_bytes, Fill fill,
-                   FillBatch fill_batch = {});
+                   FillBatch fill_batch = {}, std::int64_t max_batch_rows = 64);
   std::int64_t size() const override { return l_; }
   const float* row(std::int64_t i) override;
   float diag(std::int64_t i) const override { return diag_[static_cast<std::size_t>(i)]; }

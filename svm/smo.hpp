@@ -118,7 +118,11 @@ struct SolveConfig {
   SmoOptions smo;       ///< eps, max_iter
   /// Bytes the kernel matrix and kernel-row caches may take together (host memory
   /// on the CPU, device memory on a GPU); 0: half the physical memory on the CPU,
-  /// 80% of the free device memory on a GPU. The full n x n float32 matrix is
+  /// 80% of the free device memory on a GPU. One-vs-one sub-problems on the CPU:
+  /// with dense samples, rows computed when asked, the own-class segments in a
+  /// cache shared by the sub-problems (svm/class_segments.hpp; up to half the
+  /// budget, the row caches the rest); with sparse ones, the class blocks
+  /// (svm/class_kernel.hpp) when they fit. Otherwise: the full n x n float32 matrix is
   /// computed once (one GEMM) and shared by all sub-problems when it fits with two
   /// rows of cache per concurrently solved sub-problem; otherwise each sub-problem
   /// caches (CPU: budget / sub-problems solved at once, with its batch buffer) or

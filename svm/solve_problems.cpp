@@ -1,5 +1,7 @@
 // solve_problems (svm/smo.hpp): the one place that decides where and how a fit's
-// binary sub-problems are solved. Steps: the memory budget; the full kernel matrix
+// binary sub-problems are solved. Steps: the memory budget; the kernel's source
+// (plan_kernel): on the CPU, one-vs-one rows on demand with the own-class segments
+// shared (dense samples) or class blocks (sparse ones), else the full kernel matrix
 // when it fits the budget (one GEMM, shared by every sub-problem) or per-problem
 // row sources; then the CPU solvers over the sub-problems with OpenMP, or the GPU
 // solver (smo_cuda.cu); progress reported throughout.
@@ -19,6 +21,7 @@
 #include "../core/context.hpp"
 #include "../core/dispatch.hpp"
 #include "class_kernel.hpp"
+#include "class_segments.hpp"
 #include "smo.hpp"
 #include "sparse_kernel.hpp"
 
@@ -91,13 +94,17 @@ std::size_t resolve_budget(std::size_t requested, const Device& device) {
          static_cast<std::size_t>(sysconf(_SC_PAGE_SIZE)) / 2;
 }
 
-// How the kernel is provided: class blocks (one-vs-one on the CPU), the whole
-// n x n matrix, or rows per sub-problem, and the bytes of each sub-problem's row
-// cache (CPU), so that the kernel plus the caches (and transposed blocks) of the
-// sub-problems solved at once stay within the budget.
+// How the kernel is provided: one-vs-one rows on demand with the own-class
+// segments shared (dense samples on the CPU), class blocks (sparse one-vs-one on
+// the CPU), the whole n x n matrix, or rows per sub-problem; and the bytes of each
+// sub-problem's row cache (CPU), so that the kernel plus the caches (and transposed
+// blocks, or the shared segments) of the sub-problems solved at once stay within
+// the budget.
 struct KernelPlan {
   bool full = false;           // one n x n float32 matrix shared by all sub-problems
-  std::optional<ProblemGroups> groups;  // set: ClassKernel's blocks (CPU)
+  std::optional<ProblemGroups> groups;  // set: by groups (CPU): segments or blocks
+  bool segments = false;       // groups: ClassSegments (else ClassKernel's blocks)
+  std::size_t segment_budget = 0;  // segments: bytes of the shared own-group cache
   std::size_t row_budget = 0;  // bytes of each sub-problem's row cache (CPU)
 };
 
@@ -111,7 +118,7 @@ int cpu_workers(std::size_t problems) {
 constexpr std::size_t kBlockCacheRows = 128;
 
 KernelPlan plan_kernel(std::int64_t n, std::int64_t d, const std::vector<BinaryProblem>& problems,
-                       const SolveConfig& config, const Device& device) {
+                       const SolveConfig& config, const Device& device, bool sparse) {
   const double budget = static_cast<double>(resolve_budget(config.memory_budget, device));
   std::int64_t l_max = 0;
   for (const BinaryProblem& p : problems)
@@ -128,7 +135,21 @@ KernelPlan plan_kernel(std::int64_t n, std::int64_t d, const std::vector<BinaryP
   const double workers = cpu_workers(problems.size());
   // With precomputed kernel values a row is a cheap copy: a few rows of cache are enough.
   const double min_cache = 2.0 * double(l_max) * 4.0;
-  if (std::optional<ProblemGroups> groups = find_problem_groups(n, problems)) {
+  std::optional<ProblemGroups> groups = find_problem_groups(n, problems);
+  if (groups && !sparse) {
+    // One-vs-one, dense: rows computed when asked (a sub-problem asks for few: about
+    // its support vectors; class_segments.hpp), the own-class segments shared. They
+    // get up to half the budget (all of them: sum |G_a|^2 floats, 1.44 GB at 60,000
+    // images in 10 classes); each worker's row cache the rest.
+    plan.groups = std::move(groups);
+    plan.segments = true;
+    plan.segment_budget = static_cast<std::size_t>(
+        std::min(double(ClassSegments::all_segments_bytes(*plan.groups)), budget / 2));
+    plan.row_budget =
+        static_cast<std::size_t>((budget - double(plan.segment_budget)) / workers);
+    return plan;
+  }
+  if (groups) {
     const double need = double(ClassKernel::block_bytes(*groups)) +
                         workers * double(ClassKernel::transpose_bytes(*groups));
     if (need + workers * min_cache <= budget) {
@@ -195,7 +216,11 @@ std::vector<SmoResult> solve_on_cpu(const Samples& x, const std::vector<BinaryPr
   Tensor kfull;
   KernelMemoryLease kfull_lease;
   std::unique_ptr<ClassKernel> blocks;
-  if (plan.groups) {
+  std::unique_ptr<ClassSegments> segments;
+  if (plan.segments) {
+    segments = std::make_unique<ClassSegments>(x.dense(), *plan.groups, config.kernel,
+                                               plan.segment_budget);
+  } else if (plan.groups) {
     blocks = std::make_unique<ClassKernel>(x, *plan.groups, config.kernel);
   } else if (plan.full) {
     kfull_lease.resize(static_cast<std::size_t>(n) * static_cast<std::size_t>(n) * 4);
@@ -239,7 +264,9 @@ std::vector<SmoResult> solve_on_cpu(const Samples& x, const std::vector<BinaryPr
       // A whole l x l matrix's worth is all a cache can use (plus its batch buffer).
       const std::size_t cache =
           std::min<std::size_t>(plan.row_budget, std::size_t(l) * std::size_t(l + 64) * 4);
-      if (blocks) {
+      if (segments) {
+        rows = segments->problem_rows(static_cast<std::size_t>(p), cache);
+      } else if (blocks) {
         const auto w = static_cast<std::size_t>(omp_get_thread_num());
         if (transposed[w].empty()) {
           transposed_lease[w] =
@@ -299,7 +326,7 @@ std::vector<SmoResult> solve_problems(const Samples& x, const std::vector<Binary
   }
   check_kernel_params(config.kernel);
   if (problems.empty()) return {};
-  const KernelPlan plan = plan_kernel(n, x.cols(), problems, config, x.device());
+  const KernelPlan plan = plan_kernel(n, x.cols(), problems, config, x.device(), x.sparse());
   ProgressTracker progress(config.progress, problems.size());
   return x.device().is_cuda() ? solve_on_cuda(x, problems, config, plan, progress)
                               : solve_on_cpu(x, problems, config, plan, progress);

@@ -132,8 +132,9 @@ TEST(ClassKernel, RowsAreTheFullMatrixRows) {
 }
 
 TEST(ClassKernel, SvcUsesItAndGivesTheFullMatrixModel) {
-  // One-vs-one fits store the class blocks (less than n^2 floats) and give the model
-  // of the full-matrix path (a one-vs-rest fit of the same data cannot use blocks).
+  // One-vs-one fits of sparse samples store the class blocks (less than n^2 floats)
+  // and give the model of the row path. (Dense samples take ClassSegments' rows on
+  // demand: class_segments_test.cpp.)
   const std::int64_t n = 600;
   const LibsvmData d = svm_test::make_blobs(n, 4, {0, 1, 2, 3}, 0.9f, 21);
   SvcOptions o;
@@ -143,15 +144,16 @@ TEST(ClassKernel, SvcUsesItAndGivesTheFullMatrixModel) {
   o.tol = 1e-5;
   KernelMemory::reset_peak();
   const std::size_t before = KernelMemory::current();
+  const Samples sparse(csr_from_dense(d.x));
   SVC blocks(o);
-  blocks.fit(d.x, d.y);
+  blocks.fit(sparse, d.y);
   const std::size_t peak = KernelMemory::peak() - before;
   EXPECT_LT(peak, std::size_t(n * n * 4));
   EXPECT_GE(peak, std::size_t(n * n * 4) / 2);
   // The row path (a budget too small for the blocks) gives the same model.
   o.memory_budget = std::size_t(n * n);  // a quarter of n^2 floats
   SVC rows(o);
-  rows.fit(d.x, d.y);
+  rows.fit(sparse, d.y);
   EXPECT_EQ(blocks.support(), rows.support());
   for (std::size_t p = 0; p < blocks.binary_results().size(); ++p) {
     const double a = rows.binary_results()[p].dual_objective;
