@@ -59,10 +59,12 @@ std::size_t group_size(const ProblemGroups& g, std::int32_t a) {
 }
 
 // The blocks stored: (a, a) for every group, (min, max) for every problem's pair.
-std::vector<std::pair<std::int32_t, std::int32_t>> stored_blocks(const ProblemGroups& g) {
+std::vector<std::pair<std::int32_t, std::int32_t>> stored_blocks(const ProblemGroups& g,
+                                                                  ClassKernel::Which which) {
   std::vector<std::pair<std::int32_t, std::int32_t>> out;
   for (std::int32_t a = 0; a < static_cast<std::int32_t>(g.groups.size()); ++a)
     out.emplace_back(a, a);
+  if (which == ClassKernel::Which::Diagonal) return out;
   for (const auto& [a, b] : g.sides) out.emplace_back(std::min(a, b), std::max(a, b));
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -151,9 +153,9 @@ void transpose(const float* src, std::int64_t rows, std::int64_t cols, float* ds
 
 void ClassKernel::Free::operator()(float* p) const { std::free(p); }
 
-std::size_t ClassKernel::block_bytes(const ProblemGroups& g) {
+std::size_t ClassKernel::block_bytes(const ProblemGroups& g, Which which) {
   std::size_t floats = 0;
-  for (const auto& [a, b] : stored_blocks(g)) floats += group_size(g, a) * group_size(g, b);
+  for (const auto& [a, b] : stored_blocks(g, which)) floats += group_size(g, a) * group_size(g, b);
   return floats * sizeof(float);
 }
 
@@ -164,14 +166,14 @@ std::size_t ClassKernel::transpose_bytes(const ProblemGroups& g) {
   return floats * sizeof(float);
 }
 
-ClassKernel::ClassKernel(const Samples& x, ProblemGroups groups, const KernelParams& params)
-    : groups_(std::move(groups)) {
+ClassKernel::ClassKernel(const Samples& x, ProblemGroups groups, const KernelParams& params,
+                         Which which)
+    : groups_(std::move(groups)), which_(which) {
   MINIDL_CHECK(!x.device().is_cuda(), DeviceError, "ClassKernel: samples must be on the CPU, got ",
                x.description());
   check_kernel_params(params);
-  lease_.resize(block_bytes(groups_));
-  const std::vector<std::pair<std::int32_t, std::int32_t>> which = stored_blocks(groups_);
-  for (const auto& ab : which)
+  lease_.resize(block_bytes(groups_, which_));
+  for (const auto& ab : stored_blocks(groups_, which_))
     blocks_.emplace(ab, std::unique_ptr<float[], Free>(allocate_floats(
                             group_size(groups_, ab.first) * group_size(groups_, ab.second))));
   const std::size_t k = groups_.groups.size();
@@ -239,10 +241,16 @@ const float* ClassKernel::block(std::int32_t a, std::int32_t b) const {
   return blocks_.at({a, b}).get();
 }
 
+const float* ClassKernel::diagonal_row(std::int32_t a, std::int64_t s) const {
+  return block(a, a) + s * static_cast<std::int64_t>(group_size(groups_, a));
+}
+
 std::unique_ptr<KernelRows> ClassKernel::problem_rows(std::size_t p, std::size_t cache_bytes,
                                                       float* transposed) const {
   MINIDL_CHECK(p < groups_.sides.size(), ValueError, "ClassKernel::problem_rows: problem ", p,
                " of ", groups_.sides.size());
+  MINIDL_CHECK(which_ == Which::All, ValueError,
+               "ClassKernel::problem_rows: only the diagonal blocks were computed");
   const auto [a, b] = groups_.sides[p];
   const auto na = static_cast<std::int64_t>(group_size(groups_, a));
   const auto nb = static_cast<std::int64_t>(group_size(groups_, b));

@@ -43,9 +43,13 @@ std::optional<ProblemGroups> find_problem_groups(std::int64_t n,
 /// The blocks of K that the problems of `groups` need, computed on the CPU.
 class ClassKernel {
  public:
-  /// Bytes of the stored blocks: |G_a|^2 per group, |G_a| |G_b| per pair a < b that a
-  /// problem uses (floats).
-  static std::size_t block_bytes(const ProblemGroups& groups);
+  /// All: the blocks every problem's rows need; Diagonal: the K[G_a, G_a] only
+  /// (ClassSegments' own-group segments computed up front).
+  enum class Which { All, Diagonal };
+
+  /// Bytes of the stored blocks: |G_a|^2 per group, and with All |G_a| |G_b| per
+  /// pair a < b that a problem uses (floats).
+  static std::size_t block_bytes(const ProblemGroups& groups, Which which = Which::All);
   /// Bytes of the transposed block the largest problem's rows need: what each
   /// worker's buffer (problem_rows) must hold.
   static std::size_t transpose_bytes(const ProblemGroups& groups);
@@ -54,7 +58,8 @@ class ClassKernel {
   /// CSR): dense blocks by sgemm on row panels with the kernel map applied to each
   /// panel while it is in cache (diagonal blocks: the upper triangle, mirrored);
   /// sparse ones by sparse_kernel_matrix. Counted in KernelMemory while alive.
-  ClassKernel(const Samples& x, ProblemGroups groups, const KernelParams& params);
+  ClassKernel(const Samples& x, ProblemGroups groups, const KernelParams& params,
+              Which which = Which::All);
 
   const ProblemGroups& groups() const { return groups_; }
 
@@ -63,8 +68,12 @@ class ClassKernel {
   /// transposed: a buffer of at least transpose_bytes() / 4 floats, overwritten now
   /// with the problem's transposed block, read while the result lives (one per
   /// worker, reused problem after problem). *this must outlive the result.
+  /// Requires Which::All.
   std::unique_ptr<KernelRows> problem_rows(std::size_t p, std::size_t cache_bytes,
                                            float* transposed) const;
+
+  /// Row s of the diagonal block K[G_a, G_a]: |G_a| floats, K(x_{G_a[s]}, G_a).
+  const float* diagonal_row(std::int32_t a, std::int64_t s) const;
 
  private:
   const float* block(std::int32_t a, std::int32_t b) const;  // a <= b: [|G_a|, |G_b|]
@@ -73,6 +82,7 @@ class ClassKernel {
     void operator()(float* p) const;
   };
   ProblemGroups groups_;
+  Which which_;
   std::map<std::pair<std::int32_t, std::int32_t>, std::unique_ptr<float[], Free>> blocks_;
   KernelMemoryLease lease_;
 };

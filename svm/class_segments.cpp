@@ -70,7 +70,7 @@ std::size_t ClassSegments::all_segments_bytes(const ProblemGroups& groups) {
 }
 
 ClassSegments::ClassSegments(const Tensor& x, ProblemGroups groups, const KernelParams& params,
-                             std::size_t segment_budget)
+                             std::size_t segment_budget, Fill fill)
     : groups_(std::move(groups)), params_(params), x_(x), budget_(segment_budget) {
   MINIDL_CHECK(x.defined() && x.rank() == 2 && !x.device().is_cuda() &&
                    x.dtype() == DType::Float32,
@@ -100,9 +100,19 @@ ClassSegments::ClassSegments(const Tensor& x, ProblemGroups groups, const Kernel
     group_.push_back(std::move(g));
     slot_.emplace_back(idx.size());
   }
+  if (fill == Fill::UpFront) {
+    up_front_ = std::make_unique<const ClassKernel>(Samples(x_), groups_, params_,
+                                                    ClassKernel::Which::Diagonal);
+    // K(x_t, x_t) as the rows hold it.
+    for (std::size_t a = 0; a < group_.size(); ++a)
+      for (std::int64_t s = 0; s < group_[a].size; ++s)
+        group_[a].diag[static_cast<std::size_t>(s)] =
+            up_front_->diagonal_row(static_cast<std::int32_t>(a), s)[s];
+  }
 }
 
 std::size_t ClassSegments::bytes() const {
+  if (up_front_) return all_segments_bytes(groups_);
   std::lock_guard<std::mutex> lock(mutex_);
   return held_;
 }
@@ -111,6 +121,11 @@ void ClassSegments::own_segments(std::int32_t a, const std::int64_t* local, std:
                                  float* const* out, std::vector<float>& scratch) {
   std::vector<const float*> q_rows;
   const Group& g = group_[static_cast<std::size_t>(a)];
+  if (up_front_) {
+    for (std::int64_t r = 0; r < count; ++r)
+      std::copy_n(up_front_->diagonal_row(a, local[r]), g.size, out[r]);
+    return;
+  }
   std::vector<Slot>& slots = slot_[static_cast<std::size_t>(a)];
   std::vector<std::int64_t> miss;  // positions r
   {

@@ -44,12 +44,22 @@ class ClassSegments {
   /// most the shared cache can use.
   static std::size_t all_segments_bytes(const ProblemGroups& groups);
 
+  /// When the own-group segments are computed: WhenAsked, into the shared LRU cache
+  /// (what is asked, in batches of a few dozen rows); UpFront, all of them at
+  /// construction as ClassKernel's diagonal blocks (mirrored upper triangles by
+  /// sgemm on 512-row panels: half the flops, in products ten times larger). At
+  /// 60,000 images the solver asks for the segments of ~36% of the samples, plus
+  /// speculative ones: computing them all up front is the cheaper of the two.
+  enum class Fill { WhenAsked, UpFront };
+
   /// x: dense CPU float32 [n, d] (every index of `groups` in [0, n); kept, not
   /// copied); each group's samples are packed (SamplePanels: a copy, not kernel
-  /// memory) with their squared norms and kernel diagonal. The shared cache holds at most segment_budget bytes
-  /// of segments (0: none kept; each computed when asked), counted in KernelMemory.
+  /// memory) with their squared norms and kernel diagonal. WhenAsked: the shared
+  /// cache holds at most segment_budget bytes of segments (0: none kept; each
+  /// computed when asked); UpFront: all_segments_bytes() (segment_budget unused).
+  /// Counted in KernelMemory.
   ClassSegments(const Tensor& x, ProblemGroups groups, const KernelParams& params,
-                std::size_t segment_budget);
+                std::size_t segment_budget, Fill fill = Fill::WhenAsked);
 
   const ProblemGroups& groups() const { return groups_; }
 
@@ -68,7 +78,7 @@ class ClassSegments {
   void own_segments(std::int32_t a, const std::int64_t* local, std::int64_t count,
                     float* const* out, std::vector<float>& scratch);
 
-  std::size_t bytes() const;    ///< segment bytes the shared cache holds now
+  std::size_t bytes() const;    ///< segment bytes held now (UpFront: all of them)
   std::int64_t computed() const { return computed_.load(); }  ///< segments computed so far
 
   /// One group's samples, packed, their squared norms and K(x_t, x_t).
@@ -89,6 +99,7 @@ class ClassSegments {
   Tensor x_;
   std::int64_t d_ = 0;
   std::vector<Group> group_;
+  std::unique_ptr<const ClassKernel> up_front_;  // Fill::UpFront: the diagonal blocks
   std::size_t budget_;
   std::size_t held_ = 0;  // under mutex_
   mutable std::mutex mutex_;

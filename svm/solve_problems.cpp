@@ -105,6 +105,7 @@ struct KernelPlan {
   std::optional<ProblemGroups> groups;  // set: by groups (CPU): segments or blocks
   bool segments = false;       // groups: ClassSegments (else ClassKernel's blocks)
   std::size_t segment_budget = 0;  // segments: bytes of the shared own-group cache
+  ClassSegments::Fill segment_fill = ClassSegments::Fill::WhenAsked;
   std::size_t row_budget = 0;  // bytes of each sub-problem's row cache (CPU)
 };
 
@@ -139,12 +140,14 @@ KernelPlan plan_kernel(std::int64_t n, std::int64_t d, const std::vector<BinaryP
   if (groups && !sparse) {
     // One-vs-one, dense: rows computed when asked (a sub-problem asks for few: about
     // its support vectors; class_segments.hpp), the own-class segments shared. They
-    // get up to half the budget (all of them: sum |G_a|^2 floats, 1.44 GB at 60,000
-    // images in 10 classes); each worker's row cache the rest.
+    // get up to half the budget, and are computed up front when all of them fit in
+    // it (sum |G_a|^2 floats, 1.44 GB at 60,000 images in 10 classes); each worker's
+    // row cache takes the rest.
     plan.groups = std::move(groups);
     plan.segments = true;
-    plan.segment_budget = static_cast<std::size_t>(
-        std::min(double(ClassSegments::all_segments_bytes(*plan.groups)), budget / 2));
+    const double all = double(ClassSegments::all_segments_bytes(*plan.groups));
+    plan.segment_budget = static_cast<std::size_t>(std::min(all, budget / 2));
+    if (all <= budget / 2) plan.segment_fill = ClassSegments::Fill::UpFront;
     plan.row_budget =
         static_cast<std::size_t>((budget - double(plan.segment_budget)) / workers);
     return plan;
@@ -219,7 +222,7 @@ std::vector<SmoResult> solve_on_cpu(const Samples& x, const std::vector<BinaryPr
   std::unique_ptr<ClassSegments> segments;
   if (plan.segments) {
     segments = std::make_unique<ClassSegments>(x.dense(), *plan.groups, config.kernel,
-                                               plan.segment_budget);
+                                               plan.segment_budget, plan.segment_fill);
   } else if (plan.groups) {
     blocks = std::make_unique<ClassKernel>(x, *plan.groups, config.kernel);
   } else if (plan.full) {

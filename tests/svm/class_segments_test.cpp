@@ -61,11 +61,20 @@ TEST(ClassSegments, RowsAreTheFullMatrixRows) {
     SCOPED_TRACE(kernel_name(p.type));
     Tensor full;
     kernel_matrix(d.x, d.x, full, p);
-    // No shared cache, room for 5 segments, and all of them.
-    for (const std::size_t budget :
-         {std::size_t{0}, 5 * group_segment_bytes(*g, 0), ClassSegments::all_segments_bytes(*g)}) {
-      SCOPED_TRACE(budget);
-      ClassSegments segs(d.x, *g, p, budget);
+    // No shared cache, room for 5 segments, all of them; all of them up front.
+    const std::size_t all = ClassSegments::all_segments_bytes(*g);
+    for (const auto& [budget, fill] :
+         {std::pair{std::size_t{0}, ClassSegments::Fill::WhenAsked},
+          std::pair{5 * group_segment_bytes(*g, 0), ClassSegments::Fill::WhenAsked},
+          std::pair{all, ClassSegments::Fill::WhenAsked},
+          std::pair{std::size_t{0}, ClassSegments::Fill::UpFront}}) {
+      SCOPED_TRACE(testing::Message() << budget << (fill == ClassSegments::Fill::UpFront ? " up front" : ""));
+      const std::size_t before = KernelMemory::current();
+      ClassSegments segs(d.x, *g, p, budget, fill);
+      if (fill == ClassSegments::Fill::UpFront) {
+        EXPECT_EQ(segs.bytes(), all);
+        EXPECT_EQ(KernelMemory::current() - before, all);
+      }
       for (std::size_t q = 0; q < problems.size(); ++q) {
         const auto l = static_cast<std::int64_t>(problems[q].samples.size());
         // A cache of 8 rows: rows are recomputed after evictions too.
@@ -90,7 +99,11 @@ TEST(ClassSegments, RowsAreTheFullMatrixRows) {
           EXPECT_NEAR(rows->diag(i), r[i], 1e-5f * std::max(1.0f, std::fabs(r[i])));
         }
       }
-      EXPECT_LE(segs.bytes(), budget);
+      if (fill == ClassSegments::Fill::WhenAsked) {
+        EXPECT_LE(segs.bytes(), budget);
+      } else {
+        EXPECT_EQ(segs.computed(), 0);  // every segment came from the blocks
+      }
     }
   }
 }
@@ -212,9 +225,10 @@ TEST(ClassSegments, ConcurrentProblemsShareTheCacheWithinTheBudget) {
 }
 
 TEST(ClassSegments, SvcGivesTheModelOfTheOtherKernelSources) {
-  // A one-vs-one fit on dense samples takes rows from ClassSegments; with CSR
-  // samples from ClassKernel's blocks; under a budget too small for the shared
-  // segments (rows recomputed). Same support vectors, optimum and predictions.
+  // A one-vs-one fit on dense samples takes rows from ClassSegments (own-class
+  // segments up front under the default budget: at least all of them held; when
+  // asked under a budget too small for them); with CSR samples from ClassKernel's
+  // blocks. Same support vectors, optimum and predictions.
   const std::int64_t n = 600;
   const LibsvmData d = svm_test::make_blobs(n, 4, {0, 1, 2, 3}, 0.9f, 21);
   SvcOptions o;
@@ -223,7 +237,16 @@ TEST(ClassSegments, SvcGivesTheModelOfTheOtherKernelSources) {
   o.gamma = 0.3;
   o.tol = 1e-5;
   SVC segments(o);
+  KernelMemory::reset_peak();
+  const std::size_t start = KernelMemory::current();
   segments.fit(d.x, d.y);
+  std::size_t all = 0;  // sum over classes of |G_a|^2 floats
+  for (std::int32_t c = 0; c < 4; ++c) {
+    std::size_t size = 0;
+    for (std::int32_t v : d.y.to_vector<std::int32_t>()) size += v == c ? 1 : 0;
+    all += size * size * sizeof(float);
+  }
+  EXPECT_GE(KernelMemory::peak() - start, all);
   SVC blocks(o);
   blocks.fit(Samples(csr_from_dense(d.x)), d.y);
   o.memory_budget = 64 * 1024;
