@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include "../core/parallel.hpp"
 #include "kernel_map_cpu.hpp"
 #include "sparse_kernel.hpp"
 
@@ -212,7 +213,10 @@ ClassKernel::ClassKernel(const Samples& x, ProblemGroups groups, const KernelPar
   std::stable_sort(tasks.begin(), tasks.end(),
                    [](const Task& u, const Task& v) { return u.cost > v.cost; });
   const auto n_tasks = static_cast<std::int64_t>(tasks.size());
-#pragma omp parallel for schedule(dynamic, 1)
+  // cpu_threads(), not OpenMP's default: the adaptive backend (core/parallel.hpp)
+  // sets that to one on a busy machine, for fine-grained teams; these panels are
+  // independent and large.
+#pragma omp parallel for schedule(dynamic, 1) num_threads(cpu_threads())
   for (std::int64_t t = 0; t < n_tasks; ++t) {
     const Task& task = tasks[static_cast<std::size_t>(t)];
     const Gathered& ga = part[static_cast<std::size_t>(task.a)];
