@@ -2,29 +2,239 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <exception>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <new>
 #include <sstream>
+#include <system_error>
 #include <utility>
 #include <vector>
 
+#include "../core/parallel.hpp"
 #include "../io/atomic_file.hpp"
+#include "../io/text_writer.hpp"
 
 namespace minidl::svm {
 namespace {
 
-// "<name>:<line>:<column>: <what>": lines and columns count from 1, columns in
-// bytes (a tab is one column), as compilers and editors' "go to" expect.
-[[noreturn]] void fail(const std::string& name, std::int64_t line, std::size_t column,
-                       const std::string& what) {
-  throw IoError(detail::concat(name, ":", line, ":", column, ": ", what));
-}
+// How the text is read (libsvm_format.hpp, LibsvmReadTuning): it arrives in blocks
+// of whole lines, each block is cut at line boundaries into chunks parsed in
+// parallel, and the chunks' rows are appended in order. Every line is parsed
+// alone (its line number comes from the lines before it), so the result, and the
+// first error, do not depend on where the cuts fall.
+//
+// Numbers: std::from_chars where it reads the whole token (plain decimal labels,
+// indices and values: all of the text minidl and LIBSVM write); any other token
+// ("+1", "0x1p3", "1e-400", a malformed one) goes the slow way, through the
+// strtod / strtoll code this reader always had, so what is accepted, the values
+// and the error messages are the same as before.
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// A bad token: its line within the chunk, its column (from 1, bytes), and what.
+struct LineError {
+  std::int64_t line;
+  std::size_t column;
+  std::string what;
+};
+
+[[noreturn]] void fail_at(std::int64_t line, std::size_t column, std::string what) {
+  throw LineError{line, column, std::move(what)};
+}
+
+struct Settings {
+  std::int64_t num_features;
+  // > 0: the dense reader's limit on one row (its message); 0: CSR, indices only
+  // bounded by int32.
+  std::size_t max_dense_bytes;
+};
+
+// One chunk's rows (CSR with offsets from the chunk's first non-zero).
+struct Piece {
+  std::vector<std::int64_t> row_end;
+  std::vector<std::int32_t> cols;
+  std::vector<float> values;
+  std::vector<std::int32_t> labels;
+  std::int64_t lines = 0;  // lines read (blank ones too)
+  std::int64_t max_index = 0;
+  std::int64_t max_index_line = 0;  // in the chunk, from 1
+  bool failed = false;
+  LineError error{0, 0, {}};
+  std::exception_ptr other;  // std::bad_alloc
+};
+
+// The index checks that follow its syntax, in the order they always ran.
+inline void check_index(std::int64_t index, std::int64_t last, const Settings& s,
+                        std::int64_t line, std::size_t column) {
+  if (index <= last)
+    fail_at(line, column,
+            detail::concat("feature index ", index, " does not increase (after ", last, ")"));
+  if (s.num_features > 0 && index > s.num_features)
+    fail_at(line, column,
+            detail::concat("feature index ", index, " exceeds the ", s.num_features,
+                           " features expected"));
+  // One row alone already needs index floats once dense.
+  if (s.max_dense_bytes > 0 && double(index) * 4.0 > double(s.max_dense_bytes))
+    fail_at(line, column,
+            detail::concat("feature index ", index, " would make even one dense row take ",
+                           detail::gib_text(double(index) * 4.0), ", more than the limit of ",
+                           detail::gib_text(double(s.max_dense_bytes)),
+                           " (max_dense_bytes; minidl reads LIBSVM data into a dense matrix)"));
+  if (index > std::numeric_limits<std::int32_t>::max())
+    fail_at(line, column,
+            detail::concat("feature index ", index, " is above 2147483647, the largest minidl "
+                                                    "reads (int32 column indices)"));
+}
+
+inline bool finite_in_float(double value) {
+  return std::isfinite(value) && std::fabs(value) <= 3.4028234663852886e38;
+}
+
+// The label token [t, e) the slow way (strtod), with its errors.
+std::int32_t slow_label(const std::string& label_text, std::int64_t line, std::size_t column) {
+  char* end = nullptr;
+  errno = 0;
+  const double label = std::strtod(label_text.c_str(), &end);
+  if (end == label_text.c_str() || *end != '\0' || !std::isfinite(label))
+    fail_at(line, column, "label " + detail::excerpt(label_text) + " is not a number");
+  if (label != std::floor(label) || std::fabs(label) > 2147483647.0)
+    fail_at(line, column,
+            "label " + detail::excerpt(label_text) +
+                " is not an integer in int32's range (minidl's SVC is a classifier)");
+  return static_cast<std::int32_t>(label);
+}
+
+// A feature token the slow way (strtoll / strtod): every check, in the order the
+// reader always made them.
+void slow_feature(const std::string& tok, std::int64_t last, const Settings& s,
+                  std::int64_t line, std::size_t column, std::int64_t& index_out,
+                  float& value_out) {
+  const std::size_t colon = tok.find(':');
+  if (colon == std::string::npos)
+    fail_at(line, column, "feature " + detail::excerpt(tok) + " is not <index>:<value>");
+  const std::size_t value_column = column + colon + 1;
+  const std::string idx_text = tok.substr(0, colon);
+  const std::string val_text = tok.substr(colon + 1);
+  char* end = nullptr;
+  errno = 0;
+  const long long index = std::strtoll(idx_text.c_str(), &end, 10);
+  if (idx_text.empty() || *end != '\0' || errno == ERANGE || index < 1)
+    fail_at(line, column,
+            "feature index " + detail::excerpt(idx_text) + " is not an integer >= 1");
+  check_index(index, last, s, line, column);
+  errno = 0;
+  const double value = std::strtod(val_text.c_str(), &end);
+  if (val_text.empty() || *end != '\0')
+    fail_at(line, value_column, "feature value " + detail::excerpt(val_text) + " is not a number");
+  if (!finite_in_float(value))
+    fail_at(line, value_column,
+            "feature value " + detail::excerpt(val_text) + " is not finite in float32");
+  index_out = index;
+  value_out = static_cast<float>(value);
+}
+
+// One line [s, e) (no '\n'), line number `line` in its chunk.
+void parse_line(const char* s, const char* e, std::int64_t line, const Settings& st,
+                Piece& out) {
+  // A NUL byte would end the C strings strtod / strtoll read, silently
+  // accepting "1\0garbage" as "1": refused where it is, before anything else.
+  if (const void* nul = std::memchr(s, '\0', static_cast<std::size_t>(e - s)))
+    fail_at(line, static_cast<std::size_t>(static_cast<const char*>(nul) - s) + 1,
+            "NUL byte in a text file");
+  const char* p = s;
+  while (p < e && is_space(*p)) ++p;
+  if (p == e) return;  // blank line
+  const auto column_of = [s](const char* t) { return static_cast<std::size_t>(t - s) + 1; };
+  const auto token_end = [e](const char* t) {
+    while (t < e && !is_space(*t)) ++t;
+    return t;
+  };
+  std::int32_t label = 0;
+  {
+    long long v = 0;
+    const auto r = std::from_chars(p, e, v);
+    if (r.ec == std::errc() && (r.ptr == e || is_space(*r.ptr)) && v >= -2147483647LL &&
+        v <= 2147483647LL) {
+      label = static_cast<std::int32_t>(v);
+      p = r.ptr;
+    } else {
+      const char* t = token_end(p);
+      label = slow_label(std::string(p, t), line, column_of(p));
+      p = t;
+    }
+  }
+  std::int64_t last = 0;
+  for (;;) {
+    while (p < e && is_space(*p)) ++p;
+    if (p == e) break;
+    const char* t = p;
+    std::int64_t index = 0;
+    const char* q = t;
+    // At most 18 digits: no overflow; longer ones go the slow way.
+    while (q < e && q - t < 18 && static_cast<unsigned>(*q - '0') < 10u) {
+      index = index * 10 + (*q - '0');
+      ++q;
+    }
+    if (q > t && q < e && *q == ':' && index >= 1) {
+      check_index(index, last, st, line, column_of(t));
+      double value = 0;
+      const auto r = std::from_chars(q + 1, e, value);
+      if (r.ec == std::errc() && (r.ptr == e || is_space(*r.ptr))) {
+        if (!finite_in_float(value))
+          fail_at(line, column_of(q + 1),
+                  "feature value " + detail::excerpt(std::string(q + 1, r.ptr)) +
+                      " is not finite in float32");
+        out.cols.push_back(static_cast<std::int32_t>(index - 1));
+        out.values.push_back(static_cast<float>(value));
+        last = index;
+        p = r.ptr;
+        continue;
+      }
+    }
+    const char* te = token_end(t);
+    float value = 0;
+    slow_feature(std::string(t, te), last, st, line, column_of(t), index, value);
+    out.cols.push_back(static_cast<std::int32_t>(index - 1));
+    out.values.push_back(value);
+    last = index;
+    p = te;
+  }
+  if (last > out.max_index) {  // indices increase: the row's largest is its last
+    out.max_index = last;
+    out.max_index_line = line;
+  }
+  out.row_end.push_back(static_cast<std::int64_t>(out.cols.size()));
+  out.labels.push_back(label);
+}
+
+// The lines of [b, e): complete lines ending in '\n', the last one possibly
+// without (the end of the input). Errors are kept in the piece, not thrown, so
+// that the caller reports the first one of the first chunk that has one.
+void parse_piece(const char* b, const char* e, const Settings& st, Piece& out) {
+  try {
+    const char* p = b;
+    while (p < e) {
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(e - p)));
+      const char* line_end = nl != nullptr ? nl : e;
+      ++out.lines;
+      parse_line(p, line_end, out.lines, st, out);
+      p = nl != nullptr ? nl + 1 : e;
+    }
+  } catch (LineError& err) {
+    out.failed = true;
+    out.error = std::move(err);
+  } catch (...) {
+    out.failed = true;
+    out.other = std::current_exception();
+  }
+}
 
 // The parsed text: CSR rows and labels, and where the largest index was.
 struct Parsed {
@@ -34,98 +244,99 @@ struct Parsed {
   std::int64_t max_index_line = 0;
 };
 
-// max_dense_bytes > 0: the dense reader's limit on one row (its message); 0: CSR,
-// indices only bounded by int32.
-Parsed parse(std::istream& in, const std::string& name, std::int64_t num_features,
-             std::size_t max_dense_bytes) {
-  Parsed out;
-  std::vector<std::int32_t> row_cols;
-  std::vector<float> row_values;
-  std::string text;
-  std::int64_t line_no = 0;
-  while (std::getline(in, text)) {
-    ++line_no;
-    // A NUL byte would end the C strings strtod / strtoll read, silently
-    // accepting "1\0garbage" as "1": refused where it is.
-    const std::size_t nul = text.find('\0');
-    if (nul != std::string::npos) fail(name, line_no, nul + 1, "NUL byte in a text file");
-    std::size_t pos = 0;
-    const std::size_t len = text.size();
-    std::size_t column = 1;  // of the token next_token returned last
-    auto next_token = [&]() -> std::string {
-      while (pos < len && is_space(text[pos])) ++pos;
-      const std::size_t start = pos;
-      column = start + 1;
-      while (pos < len && !is_space(text[pos])) ++pos;
-      return text.substr(start, pos - start);
-    };
-    const std::string label_text = next_token();
-    if (label_text.empty()) continue;  // blank line
-    const std::size_t label_column = column;
-    char* end = nullptr;
-    errno = 0;
-    const double label = std::strtod(label_text.c_str(), &end);
-    if (end == label_text.c_str() || *end != '\0' || !std::isfinite(label))
-      fail(name, line_no, label_column, "label " + detail::excerpt(label_text) + " is not a number");
-    if (label != std::floor(label) || std::fabs(label) > 2147483647.0)
-      fail(name, line_no, label_column,
-           "label " + detail::excerpt(label_text) +
-               " is not an integer in int32's range (minidl's SVC is a classifier)");
-    row_cols.clear();
-    row_values.clear();
-    std::int64_t last = 0;
-    for (std::string tok = next_token(); !tok.empty(); tok = next_token()) {
-      const std::size_t colon = tok.find(':');
-      if (colon == std::string::npos)
-        fail(name, line_no, column,
-             "feature " + detail::excerpt(tok) + " is not <index>:<value>");
-      const std::size_t value_column = column + colon + 1;
-      const std::string idx_text = tok.substr(0, colon);
-      const std::string val_text = tok.substr(colon + 1);
-      errno = 0;
-      const long long index = std::strtoll(idx_text.c_str(), &end, 10);
-      if (idx_text.empty() || *end != '\0' || errno == ERANGE || index < 1)
-        fail(name, line_no, column,
-             "feature index " + detail::excerpt(idx_text) + " is not an integer >= 1");
-      if (index <= last)
-        fail(name, line_no, column,
-             detail::concat("feature index ", index, " does not increase (after ", last, ")"));
-      if (num_features > 0 && index > num_features)
-        fail(name, line_no, column,
-             detail::concat("feature index ", index, " exceeds the ", num_features,
-                            " features expected"));
-      // One row alone already needs index floats once dense.
-      if (max_dense_bytes > 0 && double(index) * 4.0 > double(max_dense_bytes))
-        fail(name, line_no, column,
-             detail::concat("feature index ", index, " would make even one dense row take ",
-                            detail::gib_text(double(index) * 4.0), ", more than the limit of ",
-                            detail::gib_text(double(max_dense_bytes)),
-                            " (max_dense_bytes; minidl reads LIBSVM data into a dense matrix)"));
-      if (index > std::numeric_limits<std::int32_t>::max())
-        fail(name, line_no, column,
-             detail::concat("feature index ", index, " is above 2147483647, the largest minidl "
-                                                     "reads (int32 column indices)"));
-      errno = 0;
-      const double value = std::strtod(val_text.c_str(), &end);
-      if (val_text.empty() || *end != '\0')
-        fail(name, line_no, value_column,
-             "feature value " + detail::excerpt(val_text) + " is not a number");
-      if (!std::isfinite(value) || std::fabs(value) > 3.4028234663852886e38)
-        fail(name, line_no, value_column,
-             "feature value " + detail::excerpt(val_text) + " is not finite in float32");
-      last = index;
-      if (index > out.max_index) {
-        out.max_index = index;
-        out.max_index_line = line_no;
-      }
-      row_cols.push_back(static_cast<std::int32_t>(index - 1));
-      row_values.push_back(static_cast<float>(value));
-    }
-    out.x.append_row(row_cols.data(), row_values.data(),
-                     static_cast<std::int64_t>(row_cols.size()), true);
-    out.labels.push_back(static_cast<std::int32_t>(label));
+// Parses the whole lines buf[0, len) as lines line_base + 1, ...; appends them to
+// out and returns the number of lines.
+std::int64_t parse_block(const char* buf, std::size_t len, std::int64_t line_base,
+                         const std::string& name, const Settings& st,
+                         const LibsvmReadTuning& tuning, Parsed& out) {
+  if (len == 0) return 0;
+  std::int64_t chunks = tuning.chunks;
+  if (chunks <= 0) {
+    // About 1 MiB or more per chunk, 8 chunks per thread at most (the pool hands
+    // them out dynamically: a busy core takes fewer).
+    const std::int64_t by_size = static_cast<std::int64_t>(len >> 20) + 1;
+    chunks = std::min<std::int64_t>(by_size, std::int64_t{8} * cpu_threads());
   }
-  if (in.bad()) throw IoError(detail::concat(name, ": read error after line ", line_no));
+  std::vector<std::size_t> cut(static_cast<std::size_t>(chunks) + 1, len);
+  cut[0] = 0;
+  for (std::int64_t c = 1; c < chunks; ++c) {
+    std::size_t at = static_cast<std::size_t>(static_cast<double>(len) * double(c) / double(chunks));
+    at = std::max(at, cut[static_cast<std::size_t>(c - 1)]);
+    const void* nl = at < len ? std::memchr(buf + at, '\n', len - at) : nullptr;
+    cut[static_cast<std::size_t>(c)] = nl != nullptr ? static_cast<std::size_t>(static_cast<const char*>(nl) - buf) + 1 : len;
+  }
+  std::vector<Piece> pieces(static_cast<std::size_t>(chunks));
+  parallel_chunks(chunks, [&](std::int64_t c) {
+    const auto i = static_cast<std::size_t>(c);
+    parse_piece(buf + cut[i], buf + cut[i + 1], st, pieces[i]);
+  });
+  std::int64_t lines = 0;
+  for (Piece& piece : pieces) {
+    if (piece.failed) {
+      if (piece.other) std::rethrow_exception(piece.other);
+      throw IoError(detail::concat(name, ":", line_base + lines + piece.error.line, ":",
+                                   piece.error.column, ": ", piece.error.what));
+    }
+    const std::int64_t base = out.x.nnz();
+    out.x.col_idx.insert(out.x.col_idx.end(), piece.cols.begin(), piece.cols.end());
+    out.x.values.insert(out.x.values.end(), piece.values.begin(), piece.values.end());
+    for (std::int64_t end : piece.row_end) out.x.row_ptr.push_back(base + end);
+    out.x.rows += static_cast<std::int64_t>(piece.row_end.size());
+    out.labels.insert(out.labels.end(), piece.labels.begin(), piece.labels.end());
+    if (piece.max_index > out.max_index) {
+      out.max_index = piece.max_index;
+      out.max_index_line = line_base + lines + piece.max_index_line;
+    }
+    lines += piece.lines;
+    piece = Piece();  // its memory back before the next piece is copied
+  }
+  return lines;
+}
+
+Parsed parse(std::istream& in, const std::string& name, std::int64_t num_features,
+             std::size_t max_dense_bytes, const LibsvmReadTuning& tuning) {
+  const Settings st{num_features, max_dense_bytes};
+  Parsed out;
+  const std::size_t block = std::max<std::size_t>(tuning.block_bytes, 1);
+  // The buffer starts small (a short input costs no 64 MiB) and doubles up to a
+  // block; it is not zero-filled.
+  std::size_t step = std::min<std::size_t>(block, std::size_t{1} << 16);
+  std::unique_ptr<char[]> buf;
+  std::size_t capacity = 0;
+  std::size_t have = 0;  // bytes of an unfinished line carried to the front of buf
+  std::int64_t line_no = 0;
+  bool eof = false;
+  const auto reserve = [&](std::size_t bytes) {
+    if (capacity >= bytes) return;
+    std::unique_ptr<char[]> bigger(new char[bytes]);
+    if (have > 0) std::memcpy(bigger.get(), buf.get(), have);
+    buf = std::move(bigger);
+    capacity = bytes;
+  };
+  while (!eof) {
+    // Room for a step after the carried bytes (a line longer than that grows it).
+    reserve(have + step);
+    const std::size_t want = capacity - have;
+    in.read(buf.get() + have, static_cast<std::streamsize>(want));
+    const auto got = static_cast<std::size_t>(in.gcount());
+    if (in.bad()) throw IoError(detail::concat(name, ": read error after line ", line_no));
+    eof = got < want;
+    const std::size_t len = have + got;
+    std::size_t whole = len;  // bytes of whole lines
+    if (!eof) {
+      const void* nl = ::memrchr(buf.get() + have, '\n', got);
+      step = std::min(block, 2 * step);
+      if (nl == nullptr) {
+        have = len;  // one line longer than what is in memory: read on
+        reserve(2 * have);
+        continue;
+      }
+      whole = static_cast<std::size_t>(static_cast<const char*>(nl) - buf.get()) + 1;
+    }
+    line_no += parse_block(buf.get(), whole, line_no, name, st, tuning, out);
+    have = len - whole;
+    if (have > 0) std::memmove(buf.get(), buf.get() + whole, have);
+  }
   MINIDL_CHECK(out.x.rows > 0, IoError, name, ": no samples");
   const std::int64_t d = num_features > 0 ? num_features : out.max_index;
   MINIDL_CHECK(d > 0, IoError, name, ": no features in any sample");
@@ -134,8 +345,9 @@ Parsed parse(std::istream& in, const std::string& name, std::int64_t num_feature
 }
 
 LibsvmData parse_dense(std::istream& in, const std::string& name, std::int64_t num_features,
-                       std::size_t max_dense_bytes) {
-  const Parsed p = parse(in, name, num_features, std::max<std::size_t>(max_dense_bytes, 1));
+                       std::size_t max_dense_bytes, const LibsvmReadTuning& tuning) {
+  const Parsed p =
+      parse(in, name, num_features, std::max<std::size_t>(max_dense_bytes, 1), tuning);
   const std::int64_t n = p.x.rows;
   const std::int64_t d = p.x.cols;
   const double bytes = double(n) * double(d) * 4.0;
@@ -155,10 +367,10 @@ LibsvmData parse_dense(std::istream& in, const std::string& name, std::int64_t n
 }  // namespace
 
 LibsvmData parse_libsvm(std::istream& in, const std::string& name, std::int64_t num_features,
-                        std::size_t max_dense_bytes) {
+                        std::size_t max_dense_bytes, const LibsvmReadTuning& tuning) {
   MINIDL_CHECK(num_features >= 0, ValueError, "parse_libsvm: num_features ", num_features, " < 0");
   try {
-    return parse_dense(in, name, num_features, max_dense_bytes);
+    return parse_dense(in, name, num_features, max_dense_bytes, tuning);
   } catch (const std::bad_alloc&) {
     throw IoError(detail::concat(name, ": out of host memory while reading LIBSVM data (limit ",
                                  detail::gib_text(double(max_dense_bytes)),
@@ -168,18 +380,18 @@ LibsvmData parse_libsvm(std::istream& in, const std::string& name, std::int64_t 
 
 LibsvmData read_libsvm(const std::string& path, std::int64_t num_features,
                        std::size_t max_dense_bytes) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   MINIDL_CHECK(in.is_open(), IoError, path, ": cannot open for reading: ", errno_text(errno));
   return parse_libsvm(in, path, num_features, max_dense_bytes);
 }
 
 LibsvmCsrData parse_libsvm_csr(std::istream& in, const std::string& name,
-                              std::int64_t num_features) {
+                              std::int64_t num_features, const LibsvmReadTuning& tuning) {
   MINIDL_CHECK(num_features >= 0 && num_features <= std::numeric_limits<std::int32_t>::max(),
                ValueError, "parse_libsvm_csr: num_features ", num_features,
                " is outside [0, 2147483647]");
   try {
-    Parsed p = parse(in, name, num_features, 0);
+    Parsed p = parse(in, name, num_features, 0, tuning);
     const std::int64_t n = p.x.rows;
     return {std::move(p.x), from_vector(p.labels, {n})};
   } catch (const std::bad_alloc&) {
@@ -188,7 +400,7 @@ LibsvmCsrData parse_libsvm_csr(std::istream& in, const std::string& name,
 }
 
 LibsvmCsrData read_libsvm_csr(const std::string& path, std::int64_t num_features) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   MINIDL_CHECK(in.is_open(), IoError, path, ": cannot open for reading: ", errno_text(errno));
   return parse_libsvm_csr(in, path, num_features);
 }
@@ -202,14 +414,19 @@ void write_libsvm(const std::string& path, const Tensor& x, const Tensor& y) {
   const std::int64_t n = x.size(0);
   const std::int64_t d = x.size(1);
   AtomicFile f(path, "write_libsvm");
-  for (std::int64_t i = 0; i < n; ++i) {
-    f.print("%d", yv[static_cast<std::size_t>(i)]);
-    for (std::int64_t j = 0; j < d; ++j) {
-      const float v = xv[static_cast<std::size_t>(i * d + j)];
-      if (v != 0.0f) f.print(" %lld:%.9g", static_cast<long long>(j) + 1, double(v));
-    }
-    f.write("\n");
-  }
+  // Rows formatted in parallel, a batch at a time, and written in order.
+  text::write_rows(f, n, 16 * d + 8, [&](std::int64_t i, std::string& out) {
+    text::put_int(out, yv[static_cast<std::size_t>(i)]);
+    const float* row = xv.data() + i * d;
+    for (std::int64_t j = 0; j < d; ++j)
+      if (row[j] != 0.0f) {
+        out += ' ';
+        text::put_int(out, j + 1);
+        out += ':';
+        text::put_float9(out, row[j]);
+      }
+    out += '\n';
+  });
   f.commit();
 }
 

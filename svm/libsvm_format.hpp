@@ -17,6 +17,18 @@
 
 namespace minidl::svm {
 
+/// How the readers cut the text for parallel parsing. The text is read in blocks of
+/// about block_bytes (a line longer than that is read whole), each block's whole lines
+/// are cut at line boundaries into chunks parsed in parallel (core/parallel.hpp), and
+/// the rows are appended in order. The data read, and the error thrown for bad input
+/// (always the first bad token of the input: the line and column a serial reader
+/// would report), do not depend on these settings; tests vary them.
+struct LibsvmReadTuning {
+  std::size_t block_bytes = std::size_t{64} << 20;
+  /// Chunks per block; 0: by size (about 1 MiB each, at most 8 per CPU thread).
+  std::int64_t chunks = 0;
+};
+
 /// The most bytes a reader turns sparse LIBSVM text into as one dense float32
 /// matrix (1 GiB: Fashion-MNIST's 60,000 x 784 takes 0.18 GiB). Without a bound a
 /// 22-byte line "1 1000000000:1" would allocate 4 GB. Readers take a
@@ -46,8 +58,11 @@ struct LibsvmData {
 /// These are the inputs svm-train rejects ("Wrong input format at line N") and
 /// those it accepts and then crashes or misbehaves on (index 0, NaN, a huge index).
 /// Long tokens are cut short in messages.
+/// Speed: numbers by std::from_chars, the text read in large blocks and parsed in
+/// parallel chunks (LibsvmReadTuning); hundreds of MB/s on two cores.
 LibsvmData parse_libsvm(std::istream& in, const std::string& name, std::int64_t num_features = 0,
-                        std::size_t max_dense_bytes = kMaxDenseBytes);
+                        std::size_t max_dense_bytes = kMaxDenseBytes,
+                        const LibsvmReadTuning& tuning = {});
 
 /// parse_libsvm on the file at `path`; IoError (with the system's reason) when
 /// it cannot be opened.
@@ -67,13 +82,14 @@ struct LibsvmCsrData {
 /// i - 1; x.cols is num_features when > 0, else the largest index seen. Memory is
 /// proportional to the non-zeros (8 bytes each, plus 8 per row).
 LibsvmCsrData parse_libsvm_csr(std::istream& in, const std::string& name,
-                              std::int64_t num_features = 0);
+                              std::int64_t num_features = 0, const LibsvmReadTuning& tuning = {});
 /// parse_libsvm_csr on the file at `path`; IoError when it cannot be opened.
 LibsvmCsrData read_libsvm_csr(const std::string& path, std::int64_t num_features = 0);
 
 /// Writes x (float32 [n, d], any device) and y (int32 [n]) in LIBSVM format:
 /// zero features are left out, values printed with 9 significant digits so that
-/// reading the file back (minidl or LIBSVM) gives the same float32 values.
+/// reading the file back (minidl or LIBSVM) gives the same float32 values (the bytes
+/// of printf's "%.9g", formatted in parallel: io/text_writer.hpp).
 /// Replaces `path` atomically (io/atomic_file.hpp: a failed write keeps the old
 /// file; a non-regular `path` is refused). Throws ShapeError / DTypeError for bad
 /// operands, IoError naming the path and the system's reason when the file cannot

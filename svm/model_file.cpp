@@ -4,6 +4,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <exception>
+#include <system_error>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -14,7 +18,9 @@
 #include <set>
 #include <vector>
 
+#include "../core/parallel.hpp"
 #include "../io/atomic_file.hpp"
+#include "../io/text_writer.hpp"
 
 namespace minidl::svm {
 
@@ -46,24 +52,34 @@ void save_libsvm_model(const std::string& path, const SVC& model) {
   f.print("\nnr_sv");
   for (std::int64_t c : model.n_support()) f.print(" %lld", static_cast<long long>(c));
   f.print("\nSV\n");
+  // The support-vector lines (nearly all of the file) formatted in parallel by
+  // to_chars: the bytes printf's "%.17g " / "%lld:%.9g " wrote (io/text_writer.hpp).
   const float* svp = sv.sparse() ? nullptr : sv.dense().data<float>();
-  for (std::int64_t s = 0; s < n_sv; ++s) {
-    for (std::int64_t r = 0; r < k - 1; ++r)
-      f.print("%.17g ", dc[static_cast<std::size_t>(r * n_sv + s)]);
+  const std::int64_t row_bytes =
+      18 * (k - 1) + 16 * (sv.sparse() ? (n_sv > 0 ? sv.csr().nnz() / n_sv : 0) : d) + 1;
+  text::write_rows(f, n_sv, row_bytes, [&](std::int64_t s, std::string& out) {
+    for (std::int64_t r = 0; r < k - 1; ++r) {
+      text::put_g(out, dc[static_cast<std::size_t>(r * n_sv + s)], 17);
+      out += ' ';
+    }
+    const auto feature = [&out](std::int64_t column, float value) {
+      text::put_int(out, column + 1);
+      out += ':';
+      text::put_float9(out, value);
+      out += ' ';
+    };
     if (sv.sparse()) {
       const CsrMatrix& m = sv.csr();
       for (std::int64_t t = m.row_ptr[static_cast<std::size_t>(s)];
            t < m.row_ptr[static_cast<std::size_t>(s + 1)]; ++t)
         if (m.values[static_cast<std::size_t>(t)] != 0.0f)
-          f.print("%lld:%.9g ", static_cast<long long>(m.col_idx[static_cast<std::size_t>(t)]) + 1,
-                  double(m.values[static_cast<std::size_t>(t)]));
+          feature(m.col_idx[static_cast<std::size_t>(t)], m.values[static_cast<std::size_t>(t)]);
     } else {
       for (std::int64_t j = 0; j < d; ++j)
-        if (svp[s * d + j] != 0.0f)
-          f.print("%lld:%.9g ", static_cast<long long>(j) + 1, double(svp[s * d + j]));
+        if (svp[s * d + j] != 0.0f) feature(j, svp[s * d + j]);
     }
-    f.write("\n");
-  }
+    out += '\n';
+  });
   f.commit();
 }
 
@@ -116,6 +132,236 @@ long long parse_int(const std::string& tok, const char* what, long long lo, long
          detail::concat(what, " ", detail::excerpt(tok), " is not an integer in [", lo, ", ", hi,
                         "]"));
   return v;
+}
+
+// What a support-vector line must satisfy (besides its syntax).
+struct SvRules {
+  std::int64_t k = 2;  // classes: k - 1 coefficients per line
+  std::int64_t n_sv = 0;
+  bool dense_only = true;
+  std::size_t max_dense_bytes = 0;
+};
+
+// Support-vector lines read: k - 1 coefficients per line, and the features in CSR
+// form (1-based indices, int64: a dense-only model with a raised limit may go past
+// int32).
+struct SvLines {
+  std::vector<double> coef;
+  std::vector<std::int64_t> row_end{0};
+  std::vector<std::int64_t> cols;
+  std::vector<float> values;
+  std::int64_t lines = 0;
+  std::int64_t max_index = 0;
+};
+
+bool is_model_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+// One support-vector line, the old way (split into strings, strtod / strtoll):
+// every check, in the order and with the messages this reader always had. Throws
+// IoError "<path>:<line>:<column>: ...".
+void slow_sv_line(const std::string& text, const std::string& path, std::int64_t line,
+                  const SvRules& rules, SvLines& out) {
+  const std::int64_t k = rules.k;
+  const std::int64_t n_sv = rules.n_sv;
+  const bool dense_only = rules.dense_only;
+  const double max_dense_bytes = double(rules.max_dense_bytes);
+  const auto dense_bytes = [&](std::int64_t d) { return double(n_sv) * double(d) * 4.0; };
+  const std::vector<Token> toks = split(text);
+  if (static_cast<std::int64_t>(toks.size()) < k - 1)
+    fail(path, line, static_cast<std::int64_t>(text.size()) + 1,
+         detail::concat("missing dual coefficients: a support vector of a ", k,
+                        "-class model starts with ", k - 1, ", this line has ", toks.size(),
+                        " values"));
+  for (std::int64_t r = 0; r < k - 1; ++r) {
+    const Token& t = toks[static_cast<std::size_t>(r)];
+    out.coef.push_back(parse_double(t.text, path, line, t.col));
+  }
+  std::int64_t last = 0;
+  for (std::size_t ti = static_cast<std::size_t>(k - 1); ti < toks.size(); ++ti) {
+    const std::string& tok = toks[ti].text;
+    const std::int64_t c = toks[ti].col;
+    const std::size_t colon = tok.find(':');
+    if (colon == std::string::npos)
+      fail(path, line, c, detail::excerpt(tok) + " is not <index>:<value>");
+    const long long idx = parse_int(tok.substr(0, colon), "feature index", 1,
+                                    std::numeric_limits<std::int64_t>::max(), path, line, c);
+    if (idx <= last)
+      fail(path, line, c,
+           detail::concat("feature index ", idx, " does not increase (after ", last, ")"));
+    if (!dense_only && idx > std::numeric_limits<std::int32_t>::max())
+      fail(path, line, c,
+           detail::concat("feature index ", idx, " is above 2147483647, the largest minidl "
+                                                 "reads (int32 column indices)"));
+    if (dense_only && dense_bytes(idx) > max_dense_bytes)
+      fail(path, line, c,
+           detail::concat("feature index ", idx, " makes the support vectors a dense [", n_sv,
+                          ", ", idx, "] float32 matrix of ", detail::gib_text(dense_bytes(idx)),
+                          ", more than the limit of ", detail::gib_text(max_dense_bytes),
+                          " (max_dense_bytes)"));
+    last = idx;
+    out.max_index = std::max<std::int64_t>(out.max_index, idx);
+    const std::int64_t value_col = c + static_cast<std::int64_t>(colon) + 1;
+    const double value = parse_double(tok.substr(colon + 1), path, line, value_col);
+    if (std::fabs(value) > double(std::numeric_limits<float>::max()))
+      fail(path, line, value_col,
+           "feature value " + detail::excerpt(tok.substr(colon + 1)) + " is not finite in float32");
+    out.cols.push_back(idx);
+    out.values.push_back(static_cast<float>(value));
+  }
+  out.row_end.push_back(static_cast<std::int64_t>(out.cols.size()));
+  ++out.lines;
+}
+
+// One support-vector line [s, e) the fast way (std::from_chars), for the lines
+// minidl and LIBSVM write: plain decimal numbers, every check passing. Anything
+// else returns false with `out` as it was, and the line goes to slow_sv_line,
+// which accepts it (a "+1" coefficient, a hex value, ...) or names its error.
+bool fast_sv_line(const char* s, const char* e, const SvRules& rules, SvLines& out) {
+  const std::size_t coef_size = out.coef.size();
+  const std::size_t nnz = out.cols.size();
+  const auto give_up = [&] {
+    out.coef.resize(coef_size);
+    out.cols.resize(nnz);
+    out.values.resize(nnz);
+    return false;
+  };
+  const char* p = s;
+  while (p < e && is_model_space(*p)) ++p;
+  for (std::int64_t r = 0; r < rules.k - 1; ++r) {
+    double v = 0;
+    const auto res = std::from_chars(p, e, v);
+    if (res.ec != std::errc() || (res.ptr < e && !is_model_space(*res.ptr)) || !std::isfinite(v))
+      return give_up();
+    out.coef.push_back(v);
+    p = res.ptr;
+    while (p < e && is_model_space(*p)) ++p;
+  }
+  std::int64_t last = 0;
+  std::int64_t max_index = out.max_index;
+  const double dense_limit = double(rules.max_dense_bytes);
+  while (p < e) {
+    std::int64_t idx = 0;
+    const char* q = p;
+    while (q < e && q - p < 18 && static_cast<unsigned>(*q - '0') < 10u) {
+      idx = idx * 10 + (*q - '0');
+      ++q;
+    }
+    if (q == p || q == e || *q != ':' || idx <= last) return give_up();
+    if (rules.dense_only ? double(rules.n_sv) * double(idx) * 4.0 > dense_limit
+                         : idx > std::numeric_limits<std::int32_t>::max())
+      return give_up();
+    double v = 0;
+    const auto res = std::from_chars(q + 1, e, v);
+    if (res.ec != std::errc() || (res.ptr < e && !is_model_space(*res.ptr)) || !std::isfinite(v) ||
+        std::fabs(v) > double(std::numeric_limits<float>::max()))
+      return give_up();
+    out.cols.push_back(idx);
+    out.values.push_back(static_cast<float>(v));
+    last = idx;
+    max_index = std::max(max_index, idx);
+    p = res.ptr;
+    while (p < e && is_model_space(*p)) ++p;
+  }
+  out.max_index = max_index;
+  out.row_end.push_back(static_cast<std::int64_t>(out.cols.size()));
+  ++out.lines;
+  return true;
+}
+
+// The first rules.n_sv lines of `text` (what follows the "SV" line, which is line
+// `sv_line` of `path`), as the line-by-line reader read them: the same values, and
+// for bad input the same first error. Chunks of whole lines are parsed in parallel
+// with fast_sv_line; a chunk stops at its first line that needs the slow way, and
+// the rest of it is read in order afterwards, where the line numbers are known.
+SvLines read_sv_lines(const std::vector<char>& text, const std::string& path,
+                      std::int64_t sv_line, const SvRules& rules) {
+  const char* buf = text.data();
+  const std::size_t len = text.size();
+  const std::int64_t chunks = std::max<std::int64_t>(
+      1, std::min<std::int64_t>(static_cast<std::int64_t>(len >> 20) + 1,
+                                std::int64_t{8} * cpu_threads()));
+  std::vector<std::size_t> cut(static_cast<std::size_t>(chunks) + 1, len);
+  cut[0] = 0;
+  for (std::int64_t c = 1; c < chunks; ++c) {
+    std::size_t at = std::max(
+        static_cast<std::size_t>(static_cast<double>(len) * double(c) / double(chunks)),
+        cut[static_cast<std::size_t>(c - 1)]);
+    const void* nl = at < len ? std::memchr(buf + at, '\n', len - at) : nullptr;
+    cut[static_cast<std::size_t>(c)] =
+        nl != nullptr ? static_cast<std::size_t>(static_cast<const char*>(nl) - buf) + 1 : len;
+  }
+  const auto line_end = [&](std::size_t from, std::size_t to) {
+    const void* nl = std::memchr(buf + from, '\n', to - from);
+    return nl != nullptr ? static_cast<std::size_t>(static_cast<const char*>(nl) - buf) : to;
+  };
+  struct Piece {
+    SvLines lines;
+    std::size_t stop = std::string::npos;  // the first line fast_sv_line refused
+    std::exception_ptr error;              // std::bad_alloc
+  };
+  std::vector<Piece> pieces(static_cast<std::size_t>(chunks));
+  parallel_chunks(chunks, [&](std::int64_t c) {
+    Piece& piece = pieces[static_cast<std::size_t>(c)];
+    const std::size_t end = cut[static_cast<std::size_t>(c) + 1];
+    try {
+      for (std::size_t at = cut[static_cast<std::size_t>(c)]; at < end;) {
+        // The lines past the n_sv-th are never read.
+        if (piece.lines.lines >= rules.n_sv) break;
+        const std::size_t eol = line_end(at, end);
+        if (!fast_sv_line(buf + at, buf + eol, rules, piece.lines)) {
+          piece.stop = at;
+          break;
+        }
+        at = eol < end ? eol + 1 : end;
+      }
+    } catch (...) {
+      piece.error = std::current_exception();
+    }
+  });
+  SvLines all;
+  all.coef.reserve(static_cast<std::size_t>(rules.n_sv * (rules.k - 1)));
+  all.row_end.reserve(static_cast<std::size_t>(rules.n_sv) + 1);
+  for (std::int64_t c = 0; c < chunks && all.lines < rules.n_sv; ++c) {
+    Piece& piece = pieces[static_cast<std::size_t>(c)];
+    if (piece.error) std::rethrow_exception(piece.error);
+    const SvLines& p = piece.lines;
+    const std::int64_t take = std::min(p.lines, rules.n_sv - all.lines);
+    const auto nnz = static_cast<std::size_t>(p.row_end[static_cast<std::size_t>(take)]);
+    const std::int64_t base = static_cast<std::int64_t>(all.cols.size());
+    all.coef.insert(all.coef.end(), p.coef.begin(),
+                    p.coef.begin() + static_cast<std::ptrdiff_t>(take * (rules.k - 1)));
+    all.cols.insert(all.cols.end(), p.cols.begin(), p.cols.begin() + static_cast<std::ptrdiff_t>(nnz));
+    all.values.insert(all.values.end(), p.values.begin(),
+                      p.values.begin() + static_cast<std::ptrdiff_t>(nnz));
+    for (std::int64_t l = 1; l <= take; ++l)
+      all.row_end.push_back(base + p.row_end[static_cast<std::size_t>(l)]);
+    all.lines += take;
+    if (piece.stop == std::string::npos) {
+      piece = Piece();
+      continue;
+    }
+    // The rest of this chunk in order, each line the fast way or the slow one.
+    const std::size_t end = cut[static_cast<std::size_t>(c) + 1];
+    for (std::size_t at = piece.stop; at < end && all.lines < rules.n_sv;) {
+      const std::size_t eol = line_end(at, end);
+      if (!fast_sv_line(buf + at, buf + eol, rules, all))
+        slow_sv_line(std::string(buf + at, eol - at), path, sv_line + all.lines + 1, rules, all);
+      at = eol < end ? eol + 1 : end;
+    }
+    piece = Piece();
+  }
+  if (all.lines < rules.n_sv)
+    fail(path, sv_line + all.lines + 1, 1,
+         detail::concat("expected ", rules.n_sv, " support vectors, found ", all.lines));
+  all.max_index = 0;
+  for (std::int64_t l = 0; l < all.lines; ++l) {  // a row's largest index is its last
+    const std::int64_t e = all.row_end[static_cast<std::size_t>(l + 1)];
+    if (e > all.row_end[static_cast<std::size_t>(l)])
+      all.max_index = std::max(all.max_index, all.cols[static_cast<std::size_t>(e - 1)]);
+  }
+  return all;
 }
 
 SVC load_model(const std::string& path, std::int64_t num_features, std::size_t max_dense_bytes,
@@ -282,8 +528,6 @@ SVC load_model(const std::string& path, std::int64_t num_features, std::size_t m
          detail::concat(n_sv, " support vectors x ", np, " class pairs of coefficients would take ",
                         detail::gib_text(double(n_sv) * double(np) * 8.0), ", more than the limit of ",
                         detail::gib_text(double(max_dense_bytes)), " (max_dense_bytes)"));
-  std::vector<double> sv_coef(static_cast<std::size_t>((k - 1) * n_sv));
-  std::vector<std::vector<std::pair<std::int64_t, float>>> feats(static_cast<std::size_t>(n_sv));
   // The support vectors become a dense float32 [n_sv, d] matrix: its width is
   // bounded so that one large feature index cannot allocate gigabytes.
   const auto dense_bytes = [&](std::int64_t d) { return double(n_sv) * double(d) * 4.0; };
@@ -293,81 +537,52 @@ SVC load_model(const std::string& path, std::int64_t num_features, std::size_t m
                                     num_features, "] float32 matrix of ",
                                     detail::gib_text(dense_bytes(num_features)), ", more than the limit of ",
                                     detail::gib_text(double(max_dense_bytes)), " (max_dense_bytes)"));
-  std::int64_t max_index = 0;
-  for (std::int64_t s = 0; s < n_sv; ++s) {
-    if (!std::getline(in, text))
-      fail(path, line + 1, 1, detail::concat("expected ", n_sv, " support vectors, found ", s));
-    ++line;
-    const std::vector<Token> toks = split(text);
-    if (static_cast<std::int64_t>(toks.size()) < k - 1)
-      fail(path, line, static_cast<std::int64_t>(text.size()) + 1,
-           detail::concat("missing dual coefficients: a support vector of a ", k,
-                          "-class model starts with ", k - 1, ", this line has ", toks.size(),
-                          " values"));
-    for (std::int64_t r = 0; r < k - 1; ++r) {
-      const Token& t = toks[static_cast<std::size_t>(r)];
-      sv_coef[static_cast<std::size_t>(r * n_sv + s)] = parse_double(t.text, path, line, t.col);
-    }
-    std::int64_t last = 0;
-    for (std::size_t ti = static_cast<std::size_t>(k - 1); ti < toks.size(); ++ti) {
-      const std::string& tok = toks[ti].text;
-      const std::int64_t c = toks[ti].col;
-      const std::size_t colon = tok.find(':');
-      if (colon == std::string::npos)
-        fail(path, line, c, detail::excerpt(tok) + " is not <index>:<value>");
-      const long long idx = parse_int(tok.substr(0, colon), "feature index", 1,
-                                      std::numeric_limits<std::int64_t>::max(), path, line, c);
-      if (idx <= last)
-        fail(path, line, c,
-             detail::concat("feature index ", idx, " does not increase (after ", last, ")"));
-      if (!dense_only && idx > std::numeric_limits<std::int32_t>::max())
-        fail(path, line, c,
-             detail::concat("feature index ", idx, " is above 2147483647, the largest minidl "
-                                                   "reads (int32 column indices)"));
-      if (dense_only && dense_bytes(idx) > double(max_dense_bytes))
-        fail(path, line, c,
-             detail::concat("feature index ", idx, " makes the support vectors a dense [", n_sv,
-                            ", ", idx, "] float32 matrix of ", detail::gib_text(dense_bytes(idx)),
-                            ", more than the limit of ", detail::gib_text(double(max_dense_bytes)),
-                            " (max_dense_bytes)"));
-      last = idx;
-      max_index = std::max<std::int64_t>(max_index, idx);
-      const std::int64_t value_col = c + static_cast<std::int64_t>(colon) + 1;
-      const double value = parse_double(tok.substr(colon + 1), path, line, value_col);
-      if (std::fabs(value) > double(std::numeric_limits<float>::max()))
-        fail(path, line, value_col,
-             "feature value " + detail::excerpt(tok.substr(colon + 1)) + " is not finite in float32");
-      feats[static_cast<std::size_t>(s)].push_back({idx, static_cast<float>(value)});
-    }
+  SvRules rules;
+  rules.k = k;
+  rules.n_sv = n_sv;
+  rules.dense_only = dense_only;
+  rules.max_dense_bytes = max_dense_bytes;
+  SvLines svs;
+  if (n_sv > 0) {
+    // The rest of the file at once (its size is bounded by the checks above), its
+    // lines parsed in parallel chunks (read_sv_lines).
+    std::vector<char> rest(static_cast<std::size_t>(left));
+    in.read(rest.data(), static_cast<std::streamsize>(left));
+    rest.resize(static_cast<std::size_t>(in.gcount()));
+    svs = read_sv_lines(rest, path, line, rules);
   }
+  const std::int64_t max_index = svs.max_index;
+  std::vector<double> sv_coef(static_cast<std::size_t>((k - 1) * n_sv));
+  for (std::int64_t sv_i = 0; sv_i < n_sv; ++sv_i)
+    for (std::int64_t r = 0; r < k - 1; ++r)
+      sv_coef[static_cast<std::size_t>(r * n_sv + sv_i)] =
+          svs.coef[static_cast<std::size_t>(sv_i * (k - 1) + r)];
+  svs.coef = {};
   const std::int64_t d = std::max<std::int64_t>({max_index, num_features, 1});
   Samples sv;
   if (dense_only) {
     Tensor dense = zeros({n_sv, d});
     float* svp = dense.data<float>();
     for (std::int64_t s = 0; s < n_sv; ++s)
-      for (const auto& [idx, v] : feats[static_cast<std::size_t>(s)]) svp[s * d + idx - 1] = v;
+      for (std::int64_t t = svs.row_end[static_cast<std::size_t>(s)];
+           t < svs.row_end[static_cast<std::size_t>(s + 1)]; ++t)
+        svp[s * d + svs.cols[static_cast<std::size_t>(t)] - 1] = svs.values[static_cast<std::size_t>(t)];
     sv = Samples(dense);
   } else {
     auto csr = std::make_shared<CsrMatrix>();
+    csr->rows = n_sv;
     csr->cols = d;
-    std::vector<std::int32_t> cols;
-    std::vector<float> values;
-    for (std::int64_t s = 0; s < n_sv; ++s) {
-      cols.clear();
-      values.clear();
-      for (const auto& [idx, v] : feats[static_cast<std::size_t>(s)]) {
-        cols.push_back(static_cast<std::int32_t>(idx - 1));
-        values.push_back(v);
-      }
-      csr->append_row(cols.data(), values.data(), static_cast<std::int64_t>(cols.size()));
-    }
+    csr->row_ptr = std::move(svs.row_end);
+    csr->col_idx.resize(svs.cols.size());
+    for (std::size_t t = 0; t < svs.cols.size(); ++t)  // <= 2147483647: checked
+      csr->col_idx[t] = static_cast<std::int32_t>(svs.cols[t] - 1);
+    csr->values = std::move(svs.values);
     const bool keep_sparse = storage == Storage::Sparse || csr->density() < kSparseDensity ||
                              dense_bytes(d) > double(max_dense_bytes);
     sv = keep_sparse ? Samples(std::shared_ptr<const CsrMatrix>(std::move(csr)))
                      : Samples(csr_to_dense(*csr, max_dense_bytes));
   }
-  feats.clear();
+  svs = SvLines();
   // LIBSVM's layout -> one column per pair.
   std::vector<double> coef(static_cast<std::size_t>(n_sv * np), 0.0);
   std::vector<std::int64_t> start(static_cast<std::size_t>(k), 0);

@@ -146,6 +146,8 @@ std::string svm_train_usage() {
          "--seed N : seed of the folds of -v and -b 1 (default 1)\n"
          "--storage S : auto (default: sparse (CSR) data below 15% non-zeros or when dense "
          "it would exceed 1 GiB), dense or sparse\n"
+         "--timings : print the seconds of each phase (read, fit, write) on stderr, one line, "
+         "also with -q\n"
          "--help : this text\n";
 }
 
@@ -161,6 +163,8 @@ std::string svm_predict_usage() {
          "--threads N : CPU threads (default 0: all cores)\n"
          "--storage S : auto (default), dense or sparse: the test data's and the support "
          "vectors' storage\n"
+         "--timings : print the seconds of each phase (read_data, read_model, predict, write) "
+         "on stderr, one line, also with -q\n"
          "--help : this text\n";
 }
 
@@ -228,9 +232,9 @@ SvmTrainCommand parse_svm_train_command(int argc, const char* const argv[]) {
     if (a.rfind("--", 0) == 0) {
       const std::string name = a.substr(0, a.find('='));
       if (name == "--help") throw SvmHelpRequested(svm_train_usage());
-      if (name == "--progress") {
+      if (name == "--progress" || name == "--timings") {
         split_long(args, a, false, hint);
-        cmd.progress = true;
+        (name == "--progress" ? cmd.progress : cmd.timings) = true;
         continue;
       }
       const bool known = name == "--device" || name == "--threads" || name == "--multi-class" ||
@@ -335,6 +339,11 @@ SvmPredictCommand parse_svm_predict_command(int argc, const char* const argv[]) 
     if (a.rfind("--", 0) == 0) {
       const std::string name = a.substr(0, a.find('='));
       if (name == "--help") throw SvmHelpRequested(svm_predict_usage());
+      if (name == "--timings") {
+        split_long(args, a, false, hint);
+        cmd.timings = true;
+        continue;
+      }
       if (name != "--device" && name != "--threads" && name != "--storage")
         throw ValueError(detail::concat("unknown option ", detail::excerpt(name, 64), " (", hint, ")"));
       const auto [n, v] = split_long(args, a, true, hint);

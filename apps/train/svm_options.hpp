@@ -16,7 +16,9 @@
 // --progress (progress on stderr even when it is not a terminal), --seed N (the
 // folds of -v and -b 1), --storage auto|dense|sparse (svm::Storage: the data file
 // is read as CSR and kept sparse or made dense; minidl-svm-predict takes it too),
-// --help. Option values are checked strictly (svm-train's
+// --timings (one line on stderr with the seconds of each phase, -q or not: read, fit,
+// write for minidl-svm-train; read_data, read_model, predict, write for
+// minidl-svm-predict; PhaseTimings in svm_progress.hpp; both tools take it), --help. Option values are checked strictly (svm-train's
 // atof/atoi read "-c abc" as 0): a value out of its domain is a ValueError naming
 // the option.
 #pragma once
@@ -97,6 +99,7 @@ struct SvmTrainCommand {
   int folds = 0;                ///< -v n (>= 2); 0: train and save a model
   bool quiet = false;           ///< -q
   bool progress = false;        ///< --progress: show it on stderr even when not a terminal
+  bool timings = false;         ///< --timings: seconds per phase on stderr (also with -q)
   std::string device = "auto";  ///< auto (CUDA when present), cpu, cuda, cuda:N
   int threads = 0;              ///< 0 = all cores
   std::uint64_t seed = 1;       ///< folds of -v and of -b 1's internal cross-validation
@@ -113,10 +116,11 @@ struct SvmPredictCommand {
   std::string device = "auto";
   int threads = 0;
   std::string storage = "auto";  ///< --storage: the test data's and the model's storage
+  bool timings = false;          ///< --timings: seconds per phase on stderr (also with -q)
 };
 
 /// Parses minidl-svm-predict's argv: [options] test_file model_file output_file
-/// with -b 0|1, -q, --device, --threads, --storage, --help.
+/// with -b 0|1, -q, --device, --threads, --storage, --timings, --help.
 SvmPredictCommand parse_svm_predict_command(int argc, const char* const argv[]);
 
 std::string svm_train_usage();

@@ -57,4 +57,30 @@ bool progress_wanted(bool forced, bool quiet) {
   return !quiet && (forced || ::isatty(STDERR_FILENO) == 1);
 }
 
+void PhaseTimings::mark(const std::string& name) {
+  const auto now = std::chrono::steady_clock::now();
+  const double s = std::chrono::duration<double>(now - last_).count();
+  last_ = now;
+  for (auto& [phase, seconds] : phases_)
+    if (phase == name) {
+      seconds += s;
+      return;
+    }
+  phases_.emplace_back(name, s);
+}
+
+void PhaseTimings::skip() { last_ = std::chrono::steady_clock::now(); }
+
+std::string PhaseTimings::line() const {
+  std::string out = "timings:";
+  char buf[64];
+  for (const auto& [phase, seconds] : phases_) {
+    std::snprintf(buf, sizeof buf, "=%.3fs", seconds);
+    out += " " + phase + buf;
+  }
+  std::snprintf(buf, sizeof buf, " total=%.3fs\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+  return out + buf;
+}
+
 }  // namespace minidl::train

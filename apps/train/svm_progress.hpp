@@ -3,12 +3,19 @@
 // so that a 60,000-sample fit is not silent for minutes. Shown only when stderr is
 // a terminal or the user forces it (--progress), never with -q; output files and
 // stdout are untouched.
+//
+// PhaseTimings (--timings): the seconds of each phase of a run, one line on stderr
+// at the end, for users and for bench/peers/svm_peers.py (which compares minidl's fit
+// with another solver's fit, and whole runs with whole runs):
+//   timings: read=0.412s fit=1.070s write=0.105s total=1.613s
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace minidl::train {
 
@@ -45,6 +52,25 @@ class ProgressLine {
   bool drawn_ = false;
   std::string stage_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+/// Seconds per phase of a run. The clock of the run (total) starts at construction;
+/// mark(name) gives the time since the previous mark (or the start) to phase `name`.
+class PhaseTimings {
+ public:
+  PhaseTimings() = default;
+  void mark(const std::string& name);
+  /// Drops the time since the previous mark from the phases (it still counts in total).
+  void skip();
+  /// "timings: <name>=<seconds>s ... total=<seconds>s\n", phases in the order of their
+  /// first mark, seconds with 3 decimals; total is the time since construction.
+  std::string line() const;
+  const std::vector<std::pair<std::string, double>>& phases() const { return phases_; }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_ = start_;
+  std::vector<std::pair<std::string, double>> phases_;
 };
 
 /// Whether progress goes to stderr: forced, or stderr is a terminal; never when quiet.

@@ -4,13 +4,20 @@
 //    "fuzz: " for the whole input (no samples, the dense size limit);
 //  - the two readers agree: the same error, except where the dense reader's size
 //    limit (max_dense_bytes) stops it first; the same matrix and labels otherwise;
-//  - the round trip through write_libsvm gives the same values.
+//  - the round trip through write_libsvm gives the same values;
+//  - the fast CSR reader (blocks, parallel chunks, from_chars) reads what the
+//    line-by-line reader it replaced reads (fuzz/libsvm_reference.hpp): the same
+//    rows bit for bit, or the same error message, also with the text cut into
+//    blocks of 5 bytes and 3 chunks each.
 #include <cctype>
+#include <cstring>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "../../core/error.hpp"
 #include "../../svm/libsvm_format.hpp"
+#include "../libsvm_reference.hpp"
 #include "../targets.hpp"
 
 namespace minidl::fuzz {
@@ -28,6 +35,12 @@ bool names_the_place(const std::string& m) {
     ++at;
   }
   return at < m.size() && m[at] == ' ';
+}
+
+// The same floats bit for bit (-0 and 0 differ).
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 }  // namespace
@@ -52,6 +65,35 @@ int libsvm_data(const std::uint8_t* data, std::size_t size) {
   } catch (const Error& e) {
     csr_error = e.what();
     if (!names_the_place(csr_error)) violated("parse_libsvm_csr error without its place: " + csr_error);
+  }
+  {
+    std::istringstream in(text);
+    const ReferenceLibsvm ref = reference_parse_libsvm(in, "fuzz", 0, 0);
+    if (ref.error != csr_error)
+      violated("parse_libsvm_csr and the line-by-line reader disagree: \"" + csr_error +
+               "\" vs \"" + ref.error + "\"");
+    if (csr_error.empty() &&
+        (ref.x.rows != sparse.x.rows || ref.x.cols != sparse.x.cols ||
+         ref.x.row_ptr != sparse.x.row_ptr || ref.x.col_idx != sparse.x.col_idx ||
+         !same_bits(ref.x.values, sparse.x.values) ||
+         ref.labels != sparse.y.to_vector<std::int32_t>()))
+      violated("parse_libsvm_csr and the line-by-line reader read different data");
+    std::istringstream again(text);
+    std::string cut_error;
+    svm::LibsvmCsrData cut;
+    try {
+      cut = svm::parse_libsvm_csr(again, "fuzz", 0, {5, 3});
+    } catch (const Error& e) {
+      cut_error = e.what();
+    }
+    if (cut_error != csr_error)
+      violated("parse_libsvm_csr cut in chunks gives another error: \"" + cut_error + "\" vs \"" +
+               csr_error + "\"");
+    if (csr_error.empty() &&
+        (cut.x.row_ptr != sparse.x.row_ptr || cut.x.col_idx != sparse.x.col_idx ||
+         !same_bits(cut.x.values, sparse.x.values) ||
+         cut.y.to_vector<std::int32_t>() != sparse.y.to_vector<std::int32_t>()))
+      violated("parse_libsvm_csr cut in chunks reads different data");
   }
   const bool dense_limit = dense_error.find("max_dense_bytes") != std::string::npos;
   if (!csr_error.empty() && dense_error.empty())

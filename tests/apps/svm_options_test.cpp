@@ -4,6 +4,7 @@
 #include "svm_options.hpp"
 
 #include <initializer_list>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -183,6 +184,41 @@ TEST(SvmOptions, OneParserForBothCommandLines) {
   SvmConfig c;
   set_svm_option(c, SvmSetting::Kernel, "--svm-kernel", "poly");
   EXPECT_EQ(c.kernel, "polynomial");
+}
+
+// --timings: a flag of both tools (no value), independent of -q.
+TEST(SvmOptions, Timings) {
+  EXPECT_FALSE(train({"f"}).timings);
+  EXPECT_TRUE(train({"--timings", "-q", "f"}).timings);
+  EXPECT_TRUE(train({"--timings", "-q", "f"}).quiet);
+  MINIDL_EXPECT_THROW_WITH(train({"--timings=1", "f"}), ValueError, "--timings takes no value");
+  EXPECT_FALSE(predict({"t", "m", "o"}).timings);
+  EXPECT_TRUE(predict({"-q", "--timings", "t", "m", "o"}).timings);
+  MINIDL_EXPECT_THROW_WITH(predict({"--timings=yes", "t", "m", "o"}), ValueError,
+                           "--timings takes no value");
+  EXPECT_NE(svm_train_usage().find("--timings"), std::string::npos);
+  EXPECT_NE(svm_predict_usage().find("--timings"), std::string::npos);
+}
+
+// One line: the phases in the order of their first mark (a phase marked twice adds
+// up), 3 decimals, then total. Only the format is checked, never a time.
+TEST(SvmProgress, PhaseTimingsLine) {
+  PhaseTimings t;
+  t.mark("read");
+  t.mark("fit");
+  t.skip();
+  t.mark("read");
+  t.mark("write");
+  ASSERT_EQ(t.phases().size(), 3u);
+  EXPECT_EQ(t.phases()[0].first, "read");
+  EXPECT_EQ(t.phases()[1].first, "fit");
+  EXPECT_EQ(t.phases()[2].first, "write");
+  const std::string line = t.line();
+  EXPECT_TRUE(std::regex_match(
+      line, std::regex(R"(timings: read=[0-9]+\.[0-9]{3}s fit=[0-9]+\.[0-9]{3}s )"
+                       R"(write=[0-9]+\.[0-9]{3}s total=[0-9]+\.[0-9]{3}s\n)")))
+      << line;
+  EXPECT_EQ(PhaseTimings().line().substr(0, 15), "timings: total=");
 }
 
 TEST(SvmProgress, LineNamesDoneTotalIterationsTimeAndEstimate) {

@@ -192,6 +192,42 @@ TEST(SvmTools, QuietProgressAndDefaultModelName) {
   EXPECT_EQ(silenced.err, "");
 }
 
+// --timings: one line on stderr, -q or not, naming each phase the run went through;
+// stdout and the output files as without it. Only the format is checked.
+TEST(SvmTools, TimingsLine) {
+  Folder dir;
+  write_sets(dir, 150);
+  const std::string secs = "[0-9]+\\.[0-9]{3}s";
+  const auto expect_line = [&](const Result& r, const std::string& phases) {
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(std::regex_match(r.err, std::regex("timings: " + phases + " total=" + secs + "\n")))
+        << r.err;
+  };
+  const Result train = run_tool(dir, kTrain, {"-q", "--timings", dir.file("train"), dir.file("m")});
+  expect_line(train, "read=" + secs + " fit=" + secs + " write=" + secs);
+  EXPECT_EQ(train.out, "");
+  const Result loud = run_tool(dir, kTrain, {"--timings", dir.file("train"), dir.file("m2")});
+  expect_line(loud, "read=" + secs + " fit=" + secs + " write=" + secs);
+  EXPECT_CONTAINS(loud.out, "Total nSV = ");
+  EXPECT_EQ(read_all(dir.file("m")), read_all(dir.file("m2")));
+  expect_line(run_tool(dir, kTrain, {"-q", "--timings", "-b", "1", dir.file("train"), dir.file("pm")}),
+              "read=" + secs + " fit=" + secs + " probability=" + secs + " write=" + secs);
+  const Result cv = run_tool(dir, kTrain, {"--timings", "-v", "3", dir.file("train")});
+  expect_line(cv, "read=" + secs + " cross_validation=" + secs);
+  EXPECT_CONTAINS(cv.out, "Cross Validation Accuracy = ");
+  const std::string predict_phases =
+      "read_data=" + secs + " read_model=" + secs + " predict=" + secs + " write=" + secs;
+  const Result p = run_tool(dir, kPredict, {"--timings", "-q", dir.file("test"), dir.file("m"), dir.file("o")});
+  expect_line(p, predict_phases);
+  EXPECT_EQ(p.out, "");
+  const Result plain = run_tool(dir, kPredict, {dir.file("test"), dir.file("m"), dir.file("o2")});
+  EXPECT_EQ(plain.err, "");
+  EXPECT_EQ(read_all(dir.file("o")), read_all(dir.file("o2")));
+  expect_line(run_tool(dir, kPredict, {"--timings", "-b", "1", dir.file("test"), dir.file("pm"),
+                                       dir.file("po")}),
+              predict_phases);
+}
+
 TEST(SvmTools, BadInputIsAClearErrorWithFileLineAndColumn) {
   Folder dir;
   write_sets(dir, 60);

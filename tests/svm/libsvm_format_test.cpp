@@ -1,8 +1,13 @@
 #include "svm/libsvm_format.hpp"
 
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <sstream>
+
+#include "fuzz/libsvm_reference.hpp"
 
 #include "svm_test_util.hpp"
 #include "test_util.hpp"
@@ -167,6 +172,201 @@ TEST(LibsvmFormat, OverflowingNumbersAndLongTokens) {
     EXPECT_LT(m.size(), 300u) << m.substr(0, 300);
     EXPECT_NE(m.find("(5000001 bytes)"), std::string::npos) << m.substr(0, 300);
   }
+}
+
+// --- the fast reader (blocks, parallel chunks, from_chars) against the line-by-line
+// reader it replaced (fuzz/libsvm_reference.hpp), on random files.
+
+// Ways to cut the text: one serial pass, and blocks / chunks small enough that cuts
+// fall inside lines, tokens and numbers (a line longer than a block is read whole).
+const std::vector<LibsvmReadTuning>& tunings() {
+  static const std::vector<LibsvmReadTuning> t{
+      {std::size_t{1} << 30, 1}, {1, 1}, {7, 3}, {64, 5}, {300, 8}, {4096, 2}, {13, 0}, {},
+  };
+  return t;
+}
+
+std::string read_error(const std::string& text, std::int64_t d, const LibsvmReadTuning& tuning,
+                       LibsvmCsrData* out) {
+  std::istringstream in(text);
+  try {
+    *out = parse_libsvm_csr(in, "mem.txt", d, tuning);
+  } catch (const IoError& e) {
+    return e.what();
+  }
+  return {};
+}
+
+// Compares every tuning's result (CSR arrays bit for bit, labels, or the error
+// message) with the reference reader's.
+void expect_same_as_reference(const std::string& text, std::int64_t d = 0) {
+  std::istringstream ref_in(text);
+  const fuzz::ReferenceLibsvm ref = fuzz::reference_parse_libsvm(ref_in, "mem.txt", d, 0);
+  for (const LibsvmReadTuning& tuning : tunings()) {
+    SCOPED_TRACE(::testing::Message() << "block " << tuning.block_bytes << ", chunks "
+                                      << tuning.chunks);
+    LibsvmCsrData got;
+    const std::string error = read_error(text, d, tuning, &got);
+    ASSERT_EQ(error, ref.error);
+    if (!error.empty()) continue;
+    EXPECT_EQ(got.x.rows, ref.x.rows);
+    EXPECT_EQ(got.x.cols, ref.x.cols);
+    EXPECT_EQ(got.x.row_ptr, ref.x.row_ptr);
+    EXPECT_EQ(got.x.col_idx, ref.x.col_idx);
+    ASSERT_EQ(got.x.values.size(), ref.x.values.size());
+    for (std::size_t i = 0; i < ref.x.values.size(); ++i)
+      ASSERT_EQ(std::memcmp(&got.x.values[i], &ref.x.values[i], sizeof(float)), 0) << "value " << i;
+    EXPECT_EQ(got.y.to_vector<std::int32_t>(), ref.labels);
+  }
+}
+
+// A random LIBSVM text: labels and values in many spellings strtod accepts (signs,
+// "2.0", exponents, hex floats, underflow to 0, leading zeros), spaces, tabs and
+// "\r\n" between tokens, blank and whitespace-only lines, long and empty rows, and
+// the last line with or without its newline.
+std::string random_text(std::mt19937& rng, int lines) {
+  std::uniform_int_distribution<int> pick(0, 99);
+  std::uniform_real_distribution<double> value(-3.0, 3.0);
+  const auto space = [&]() -> std::string {
+    const int r = pick(rng);
+    return r < 80 ? " " : r < 90 ? "\t" : r < 95 ? "  " : " \t ";
+  };
+  const char* labels[] = {"1", "-1", "+1", "2.0", "3", "007", "-0", "1e1", "0x3", "2147483647"};
+  std::string text;
+  char buf[64];
+  for (int l = 0; l < lines; ++l) {
+    const int kind = pick(rng);
+    if (kind < 5) {
+      text += "\n";
+      continue;
+    }
+    if (kind < 8) {
+      text += " \t \r\n";
+      continue;
+    }
+    if (pick(rng) < 10) text += space();
+    text += labels[pick(rng) % 10];
+    std::int64_t index = 0;
+    const int features = pick(rng) < 5 ? 0 : pick(rng) < 10 ? 200 : pick(rng) % 20;
+    for (int f = 0; f < features; ++f) {
+      index += 1 + pick(rng) % 5;
+      text += space();
+      const int spell = pick(rng);
+      if (spell < 3) {
+        std::snprintf(buf, sizeof buf, "+%lld:%.9g", static_cast<long long>(index), value(rng));
+      } else if (spell < 6) {
+        std::snprintf(buf, sizeof buf, "%05lld:%a", static_cast<long long>(index), value(rng));
+      } else if (spell < 8) {
+        std::snprintf(buf, sizeof buf, "%lld:%.3e", static_cast<long long>(index), value(rng) * 1e-300 * 1e-30);
+      } else if (spell < 10) {
+        std::snprintf(buf, sizeof buf, "%lld:+.5", static_cast<long long>(index));
+      } else if (spell < 12) {
+        std::snprintf(buf, sizeof buf, "%lld:%.17g", static_cast<long long>(index), value(rng) * 1e30);
+      } else {
+        std::snprintf(buf, sizeof buf, "%lld:%.9g", static_cast<long long>(index), value(rng));
+      }
+      text += buf;
+    }
+    if (pick(rng) < 10) text += space();
+    text += pick(rng) < 10 ? "\r\n" : "\n";
+  }
+  if (!text.empty() && pick(rng) < 30) text.pop_back();  // no final newline
+  return text;
+}
+
+TEST(LibsvmFormat, ParallelReadIsTheSerialRead) {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 30; ++trial) {
+    SCOPED_TRACE(trial);
+    const std::string text = random_text(rng, 1 + trial * 7);
+    expect_same_as_reference(text);
+    expect_same_as_reference(text, 2000);
+  }
+}
+
+// One bad token anywhere, in any chunk: the error of the first one, at its line and
+// column, whatever the cuts (the lines before it may sit in other chunks).
+TEST(LibsvmFormat, ErrorsFromAnyChunkNameTheirLineAndColumn) {
+  std::mt19937 rng(11);
+  const char* bad[] = {"# a comment", "abc 1:2", "1 1:2 2", "1 3:1 2:1", "1 1:zz", "1 0:1",
+                       "1 1:nan", "1 1:1e39", "1.5 1:1", "1 1:1 5:2 5:3", "1 x:1", "1 1:"};
+  for (int trial = 0; trial < 40; ++trial) {
+    SCOPED_TRACE(trial);
+    std::string text = random_text(rng, 60);
+    // Insert a bad line (and sometimes a NUL byte) at a line boundary.
+    std::vector<std::size_t> starts{0};
+    for (std::size_t i = 0; i < text.size(); ++i)
+      if (text[i] == '\n') starts.push_back(i + 1);
+    const std::size_t at = starts[rng() % starts.size()];
+    std::string line = std::string(bad[rng() % 12]) + "\n";
+    if (trial % 5 == 0) line = std::string("1 1:1 2:") + '\0' + "5\n";
+    text.insert(at, line);
+    if (trial % 3 == 0) text += "\nzz 1:1\n";  // a second error later
+    expect_same_as_reference(text);
+  }
+  // The line and column of an error in the last chunk of a file cut into 8.
+  std::string text;
+  for (int i = 0; i < 4000; ++i) text += "1 1:0.5 2:0.25 7:-1\n";
+  text += "2 1:1 3:x\n";
+  for (const LibsvmReadTuning& tuning : tunings()) {
+    std::istringstream in(text);
+    MINIDL_EXPECT_THROW_WITH(parse_libsvm_csr(in, "mem.txt", 0, tuning), IoError,
+                             "mem.txt:4001:9: feature value \"x\" is not a number");
+  }
+  // The dense reader cuts the same way.
+  std::istringstream in(text);
+  MINIDL_EXPECT_THROW_WITH(parse_libsvm(in, "mem.txt", 0, kMaxDenseBytes, {100, 8}), IoError,
+                           "mem.txt:4001:9: feature value \"x\" is not a number");
+}
+
+TEST(LibsvmFormat, DenseReaderCutsLikeTheSparseOne) {
+  std::mt19937 rng(3);
+  const std::string text = random_text(rng, 300);
+  std::istringstream a(text);
+  std::istringstream b(text);
+  const LibsvmData serial = parse_libsvm(a, "mem.txt", 0, kMaxDenseBytes, {std::size_t{1} << 30, 1});
+  const LibsvmData cut = parse_libsvm(b, "mem.txt", 0, kMaxDenseBytes, {5, 7});
+  EXPECT_EQ(cut.x.shape(), serial.x.shape());
+  EXPECT_EQ(cut.x.to_vector<float>(), serial.x.to_vector<float>());
+  EXPECT_EQ(cut.y.to_vector<std::int32_t>(), serial.y.to_vector<std::int32_t>());
+}
+
+// write_libsvm's bytes are printf's "%d" and " %lld:%.9g", as before it formatted in
+// parallel with to_chars; and what it writes reads back the same.
+TEST(LibsvmFormat, WriterBytesAreThePrintfOnes) {
+  svm_test::TempDir dir;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const std::int64_t n = 3000;
+  const std::int64_t d = 37;
+  std::vector<float> xv(static_cast<std::size_t>(n * d));
+  std::vector<std::int32_t> yv(static_cast<std::size_t>(n));
+  std::string expected;
+  char buf[64];
+  for (std::int64_t i = 0; i < n; ++i) {
+    yv[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(rng() % 7) - 3;
+    std::snprintf(buf, sizeof buf, "%d", yv[static_cast<std::size_t>(i)]);
+    expected += buf;
+    for (std::int64_t j = 0; j < d; ++j) {
+      float v = rng() % 3 == 0 ? 0.0f : normal(rng) * std::pow(10.0f, float(rng() % 20) - 10.0f);
+      if (j == 5) v = 1e-40f;  // a subnormal
+      xv[static_cast<std::size_t>(i * d + j)] = v;
+      if (v != 0.0f) {
+        std::snprintf(buf, sizeof buf, " %lld:%.9g", static_cast<long long>(j) + 1, double(v));
+        expected += buf;
+      }
+    }
+    expected += "\n";
+  }
+  const Tensor x = from_vector(xv, {n, d});
+  const Tensor y = from_vector(yv, {n});
+  write_libsvm(dir.file("d.txt"), x, y);
+  std::ifstream f(dir.file("d.txt"), std::ios::binary);
+  const std::string written((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(written, expected);
+  const LibsvmData back = read_libsvm(dir.file("d.txt"), d);
+  EXPECT_EQ(back.x.to_vector<float>(), xv);
+  EXPECT_EQ(back.y.to_vector<std::int32_t>(), yv);
 }
 
 }  // namespace

@@ -4,7 +4,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <cstdio>
 #include <iterator>
+#include <random>
 
 #include "svm_test_util.hpp"
 #include "test_util.hpp"
@@ -319,6 +321,144 @@ TEST(ModelFile, ProbabilitySigmoidsAndColumns) {
   const LibsvmData d = svm_test::make_blobs(60, 2, {0, 1, 2}, 2.0f, 3);
   ovr.fit(d.x, d.y);
   MINIDL_EXPECT_THROW_WITH(ovr.set_probability({1, 1, 1}, {0, 0, 0}), ValueError, "one-vs-one");
+}
+
+// A 3-class model of 3000 dense support vectors (several MB: the reader cuts its
+// support-vector lines into several chunks), with zeros, subnormals and large values.
+SVC big_model() {
+  std::mt19937 rng(17);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  const std::int64_t n_sv = 3000;
+  const std::int64_t d = 120;
+  std::vector<float> x(static_cast<std::size_t>(n_sv * d));
+  for (std::size_t i = 0; i < x.size(); ++i)
+    x[i] = rng() % 4 == 0 ? 0.0f
+           : i % 997 == 0 ? 1e-41f
+                          : static_cast<float>(normal(rng) * std::pow(10.0, double(rng() % 12) - 6));
+  std::vector<double> coef(static_cast<std::size_t>(n_sv * 3));
+  for (double& c : coef) c = normal(rng) * 10.0;
+  KernelParams kp;
+  kp.type = KernelType::Rbf;
+  kp.gamma = 0.0123456789012345;
+  return SVC::from_parts(kp, {5, -2, 9}, {1000, 1200, 800}, Samples(from_vector(x, {n_sv, d})),
+                         std::move(coef), {0.5, -1.25, 1.0 / 3.0});
+}
+
+std::string file_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+void expect_same_model(const SVC& a, const SVC& b) {
+  EXPECT_EQ(a.classes(), b.classes());
+  EXPECT_EQ(a.n_support(), b.n_support());
+  EXPECT_EQ(a.rho(), b.rho());
+  EXPECT_EQ(a.dual_coef(), b.dual_coef());
+  EXPECT_EQ(a.kernel().gamma, b.kernel().gamma);
+  const Samples sa = a.support_vector_samples();
+  const Samples sb = b.support_vector_samples();
+  const Tensor da = sa.sparse() ? csr_to_dense(sa.csr()) : sa.dense();
+  const Tensor db = sb.sparse() ? csr_to_dense(sb.csr()) : sb.dense();
+  EXPECT_EQ(da.shape(), db.shape());
+  EXPECT_EQ(da.to_vector<float>(), db.to_vector<float>());
+}
+
+// The writer's support-vector lines are printf's "%.17g " and "%lld:%.9g " (what it
+// wrote before it formatted them in parallel with to_chars), and the reader, which
+// parses them in parallel chunks, gives back the same model exactly.
+TEST(ModelFile, LargeModelRoundTripIsExactAndPrintfFormatted) {
+  svm_test::TempDir dir;
+  const SVC model = big_model();
+  save_libsvm_model(dir.file("m"), model);
+  const std::string text = file_text(dir.file("m"));
+  ASSERT_GT(text.size(), std::size_t{3} << 20);
+  const std::size_t sv_at = text.find("\nSV\n") + 4;
+  std::string expected;
+  char buf[64];
+  const std::vector<double> dc = model.dual_coef();
+  const Tensor x = model.support_vector_samples().dense();
+  const float* xp = x.data<float>();
+  for (std::int64_t s = 0; s < 3000; ++s) {
+    for (std::int64_t r = 0; r < 2; ++r) {
+      std::snprintf(buf, sizeof buf, "%.17g ", dc[static_cast<std::size_t>(r * 3000 + s)]);
+      expected += buf;
+    }
+    for (std::int64_t j = 0; j < 120; ++j)
+      if (xp[s * 120 + j] != 0.0f) {
+        std::snprintf(buf, sizeof buf, "%lld:%.9g ", static_cast<long long>(j) + 1,
+                      double(xp[s * 120 + j]));
+        expected += buf;
+      }
+    expected += "\n";
+  }
+  EXPECT_EQ(text.substr(sv_at), expected);
+  for (Storage storage : {Storage::Dense, Storage::Auto, Storage::Sparse}) {
+    const SVC back = load_libsvm_model(dir.file("m"), 0, kMaxDenseBytes, storage);
+    expect_same_model(back, model);
+  }
+}
+
+// Lines the fast path does not take ("+" signs, tabs, hex floats, "\r\n") anywhere
+// in the file read as before; lines after the total_sv-th are not read; an error in
+// any chunk is the first one, at its line and column.
+TEST(ModelFile, LargeModelOddLinesAndErrorsInAnyChunk) {
+  svm_test::TempDir dir;
+  const SVC model = big_model();
+  save_libsvm_model(dir.file("m"), model);
+  const std::string text = file_text(dir.file("m"));
+  const std::size_t sv_at = text.find("\nSV\n") + 4;
+  std::int64_t header_lines = 0;
+  for (std::size_t i = 0; i < sv_at; ++i) header_lines += text[i] == '\n';
+  std::vector<std::string> lines;
+  for (std::size_t at = sv_at; at < text.size();) {
+    const std::size_t nl = text.find('\n', at);
+    lines.push_back(text.substr(at, nl - at));
+    at = nl + 1;
+  }
+  ASSERT_EQ(lines.size(), 3000u);
+  const auto join = [&](const std::vector<std::string>& ls, const std::string& after) {
+    std::string out = text.substr(0, sv_at);
+    for (const std::string& l : ls) out += l + "\n";
+    return out + after;
+  };
+  const auto write = [&](const std::string& content) {
+    std::ofstream(dir.file("odd"), std::ios::binary) << content;
+    return dir.file("odd");
+  };
+  std::vector<std::string> odd = lines;
+  char buf[64];
+  for (std::size_t l : {0u, 1u, 777u, 1999u, 2500u, 2999u}) {
+    std::string& line = odd[l];
+    line = (line[0] == '-' ? " " : "+") + line;           // "+1.5" coefficient
+    line[line.find(' ')] = '\t';                          // a tab separator
+    const std::size_t colon = line.find(':');
+    const std::size_t end = line.find(' ', colon);
+    const float v = std::strtof(line.substr(colon + 1, end - colon - 1).c_str(), nullptr);
+    std::snprintf(buf, sizeof buf, "%a", double(v));      // the same value in hex
+    line = line.substr(0, colon + 1) + buf + line.substr(end) + "\r";
+  }
+  for (Storage storage : {Storage::Dense, Storage::Sparse})
+    expect_same_model(load_libsvm_model(write(join(odd, "garbage after the last SV\n")), 0,
+                                        kMaxDenseBytes, storage),
+                      model);
+  // A bad value in line 2901 of the support vectors, and one after it.
+  std::vector<std::string> bad = lines;
+  const std::size_t colon = bad[2900].find(':', bad[2900].find(':') + 1);
+  bad[2900] = bad[2900].substr(0, colon + 1) + "zz" + bad[2900].substr(bad[2900].find(' ', colon));
+  bad[2950] = "oops";
+  MINIDL_EXPECT_THROW_WITH(
+      load_libsvm_model(write(join(bad, "")), 0, kMaxDenseBytes, Storage::Sparse), IoError,
+      detail::concat(dir.file("odd"), ":", header_lines + 2901, ":", colon + 2,
+                     ": \"zz\" is not a finite number"));
+  // Lines missing at the end.
+  std::vector<std::string> short_file(lines.begin(), lines.end() - 10);
+  MINIDL_EXPECT_THROW_WITH(load_libsvm_model(write(join(short_file, "")), 0), IoError,
+                           detail::concat(dir.file("odd"), ":", header_lines + 2991,
+                                          ":1: expected 3000 support vectors, found 2990"));
+  // The last line without its newline is read (std::getline's rule).
+  std::string no_newline = join(lines, "");
+  no_newline.pop_back();
+  expect_same_model(load_libsvm_model(write(no_newline), 0), model);
 }
 
 }  // namespace
