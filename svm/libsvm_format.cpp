@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <fstream>
 #include <limits>
 #include <memory>
@@ -19,6 +20,7 @@
 
 #include "../core/parallel.hpp"
 #include "../io/atomic_file.hpp"
+#include "../io/text_reader.hpp"
 #include "../io/text_writer.hpp"
 
 namespace minidl::svm {
@@ -185,16 +187,21 @@ void parse_line(const char* s, const char* e, std::int64_t line, const Settings&
     if (q > t && q < e && *q == ':' && index >= 1) {
       check_index(index, last, st, line, column_of(t));
       double value = 0;
-      const auto r = std::from_chars(q + 1, e, value);
-      if (r.ec == std::errc() && (r.ptr == e || is_space(*r.ptr))) {
+      // Clinger's exact path for what minidl and LIBSVM write, else from_chars.
+      const char* end = text::parse_decimal_exact(q + 1, e, value);
+      if (end == nullptr || (end < e && !is_space(*end))) {
+        const auto r = std::from_chars(q + 1, e, value);
+        end = r.ec == std::errc() ? r.ptr : nullptr;
+      }
+      if (end != nullptr && (end == e || is_space(*end))) {
         if (!finite_in_float(value))
           fail_at(line, column_of(q + 1),
-                  "feature value " + detail::excerpt(std::string(q + 1, r.ptr)) +
+                  "feature value " + detail::excerpt(std::string(q + 1, end)) +
                       " is not finite in float32");
         out.cols.push_back(static_cast<std::int32_t>(index - 1));
         out.values.push_back(static_cast<float>(value));
         last = index;
-        p = r.ptr;
+        p = end;
         continue;
       }
     }
@@ -219,6 +226,11 @@ void parse_line(const char* s, const char* e, std::int64_t line, const Settings&
 // that the caller reports the first one of the first chunk that has one.
 void parse_piece(const char* b, const char* e, const Settings& st, Piece& out) {
   try {
+    // A feature takes 4 bytes at least ("1:1" and a separator): room for all of them
+    // at once, so the arrays never move (pages never written are never touched).
+    const auto most = static_cast<std::size_t>(e - b) / 4 + 2;
+    out.cols.reserve(most);
+    out.values.reserve(most);
     const char* p = b;
     while (p < e) {
       const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(e - p)));
@@ -242,14 +254,16 @@ struct Parsed {
   std::vector<std::int32_t> labels;
   std::int64_t max_index = 0;
   std::int64_t max_index_line = 0;
+  std::size_t size_hint = 0;  // the input's bytes when known, else 0
 };
 
 // Parses the whole lines buf[0, len) as lines line_base + 1, ...; appends them to
-// out and returns the number of lines.
+// out and returns the number of lines. `alongside` (may be empty) runs as one more
+// task of the same parallel loop: the read of the next block.
 std::int64_t parse_block(const char* buf, std::size_t len, std::int64_t line_base,
                          const std::string& name, const Settings& st,
-                         const LibsvmReadTuning& tuning, Parsed& out) {
-  if (len == 0) return 0;
+                         const LibsvmReadTuning& tuning, const std::function<void()>& alongside,
+                         Parsed& out) {
   std::int64_t chunks = tuning.chunks;
   if (chunks <= 0) {
     // About 1 MiB or more per chunk, 8 chunks per thread at most (the pool hands
@@ -257,6 +271,7 @@ std::int64_t parse_block(const char* buf, std::size_t len, std::int64_t line_bas
     const std::int64_t by_size = static_cast<std::int64_t>(len >> 20) + 1;
     chunks = std::min<std::int64_t>(by_size, std::int64_t{8} * cpu_threads());
   }
+  if (len == 0) chunks = 0;
   std::vector<std::size_t> cut(static_cast<std::size_t>(chunks) + 1, len);
   cut[0] = 0;
   for (std::int64_t c = 1; c < chunks; ++c) {
@@ -266,11 +281,40 @@ std::int64_t parse_block(const char* buf, std::size_t len, std::int64_t line_bas
     cut[static_cast<std::size_t>(c)] = nl != nullptr ? static_cast<std::size_t>(static_cast<const char*>(nl) - buf) + 1 : len;
   }
   std::vector<Piece> pieces(static_cast<std::size_t>(chunks));
-  parallel_chunks(chunks, [&](std::int64_t c) {
-    const auto i = static_cast<std::size_t>(c);
+  const std::int64_t first = alongside ? 1 : 0;
+  std::exception_ptr alongside_error;
+  parallel_chunks(chunks + first, [&](std::int64_t task) {
+    if (task < first) {
+      try {
+        alongside();
+      } catch (...) {
+        alongside_error = std::current_exception();
+      }
+      return;
+    }
+    const auto i = static_cast<std::size_t>(task - first);
     parse_piece(buf + cut[i], buf + cut[i + 1], st, pieces[i]);
   });
   std::int64_t lines = 0;
+  std::size_t nnz = 0;
+  std::size_t rows = 0;
+  for (const Piece& piece : pieces) {
+    nnz += piece.cols.size();
+    rows += piece.labels.size();
+  }
+  // Room for this block; when the input's size is known, for all of it at this
+  // block's density (2% over); growing by half at least when that guess was short.
+  const auto make_room = [&](auto& v, std::size_t add) {
+    if (v.capacity() >= v.size() + add) return;
+    std::size_t guess = 0;
+    if (out.size_hint > 0 && len > 0)
+      guess = static_cast<std::size_t>(double(add) / double(len) * double(out.size_hint) * 1.02);
+    v.reserve(std::max({v.size() + add, guess, v.capacity() + v.capacity() / 2}));
+  };
+  make_room(out.x.col_idx, nnz);
+  make_room(out.x.values, nnz);
+  make_room(out.x.row_ptr, rows);
+  make_room(out.labels, rows);
   for (Piece& piece : pieces) {
     if (piece.failed) {
       if (piece.other) std::rethrow_exception(piece.other);
@@ -290,52 +334,93 @@ std::int64_t parse_block(const char* buf, std::size_t len, std::int64_t line_bas
     lines += piece.lines;
     piece = Piece();  // its memory back before the next piece is copied
   }
+  if (alongside_error) std::rethrow_exception(alongside_error);
   return lines;
+}
+
+// A growable read buffer, not zero-filled.
+struct ReadBuffer {
+  std::unique_ptr<char[]> data;
+  std::size_t capacity = 0;
+  std::size_t len = 0;
+  void reserve(std::size_t bytes) {
+    if (capacity >= bytes) return;
+    std::unique_ptr<char[]> bigger(new char[bytes]);
+    if (len > 0) std::memcpy(bigger.get(), data.get(), len);
+    data = std::move(bigger);
+    capacity = bytes;
+  }
+};
+
+// The bytes from the read position to the end when `in` can tell (a file, a string
+// stream), else 0.
+std::size_t bytes_left(std::istream& in) {
+  const std::istream::pos_type at = in.tellg();
+  if (at == std::istream::pos_type(-1)) return 0;
+  in.seekg(0, std::ios::end);
+  const std::istream::pos_type end = in.tellg();
+  in.seekg(at);
+  if (end == std::istream::pos_type(-1) || !in) {
+    in.clear(in.rdstate() & ~std::ios::failbit);
+    in.seekg(at);
+    return 0;
+  }
+  return end > at ? static_cast<std::size_t>(end - at) : 0;
 }
 
 Parsed parse(std::istream& in, const std::string& name, std::int64_t num_features,
              std::size_t max_dense_bytes, const LibsvmReadTuning& tuning) {
   const Settings st{num_features, max_dense_bytes};
   Parsed out;
+  out.size_hint = bytes_left(in);
   const std::size_t block = std::max<std::size_t>(tuning.block_bytes, 1);
-  // The buffer starts small (a short input costs no 64 MiB) and doubles up to a
-  // block; it is not zero-filled.
+  // Reads start small (a short input costs no 64 MiB) and double up to a block. While
+  // one block is parsed, the next one is read into the other buffer (a task of the
+  // same parallel loop), after the unfinished line the block ends with.
   std::size_t step = std::min<std::size_t>(block, std::size_t{1} << 16);
-  std::unique_ptr<char[]> buf;
-  std::size_t capacity = 0;
-  std::size_t have = 0;  // bytes of an unfinished line carried to the front of buf
+  ReadBuffer buffers[2];
+  int cur = 0;
   std::int64_t line_no = 0;
-  bool eof = false;
-  const auto reserve = [&](std::size_t bytes) {
-    if (capacity >= bytes) return;
-    std::unique_ptr<char[]> bigger(new char[bytes]);
-    if (have > 0) std::memcpy(bigger.get(), buf.get(), have);
-    buf = std::move(bigger);
-    capacity = bytes;
-  };
-  while (!eof) {
-    // Room for a step after the carried bytes (a line longer than that grows it).
-    reserve(have + step);
-    const std::size_t want = capacity - have;
-    in.read(buf.get() + have, static_cast<std::streamsize>(want));
+  const auto fill = [&in](ReadBuffer& b, std::size_t bytes) {
+    b.reserve(b.len + bytes);
+    const std::size_t want = b.capacity - b.len;
+    in.read(b.data.get() + b.len, static_cast<std::streamsize>(want));
     const auto got = static_cast<std::size_t>(in.gcount());
-    if (in.bad()) throw IoError(detail::concat(name, ": read error after line ", line_no));
-    eof = got < want;
-    const std::size_t len = have + got;
-    std::size_t whole = len;  // bytes of whole lines
+    b.len += got;
+    return got < want;  // the end of the input
+  };
+  bool eof = fill(buffers[0], step);
+  if (in.bad()) throw IoError(detail::concat(name, ": read error after line ", line_no));
+  for (;;) {
+    ReadBuffer& b = buffers[cur];
+    std::size_t whole = b.len;  // bytes of whole lines
     if (!eof) {
-      const void* nl = ::memrchr(buf.get() + have, '\n', got);
-      step = std::min(block, 2 * step);
-      if (nl == nullptr) {
-        have = len;  // one line longer than what is in memory: read on
-        reserve(2 * have);
+      const void* nl = ::memrchr(b.data.get(), '\n', b.len);
+      if (nl == nullptr) {  // one line longer than what is in memory: read on
+        step = std::min(block, 2 * step);
+        eof = fill(b, std::max(step, b.len));
+        if (in.bad()) throw IoError(detail::concat(name, ": read error after line ", line_no));
         continue;
       }
-      whole = static_cast<std::size_t>(static_cast<const char*>(nl) - buf.get()) + 1;
+      whole = static_cast<std::size_t>(static_cast<const char*>(nl) - b.data.get()) + 1;
+      step = std::min(block, 2 * step);
     }
-    line_no += parse_block(buf.get(), whole, line_no, name, st, tuning, out);
-    have = len - whole;
-    if (have > 0) std::memmove(buf.get(), buf.get() + whole, have);
+    ReadBuffer& next = buffers[1 - cur];
+    bool next_eof = true;
+    std::function<void()> read_next;
+    if (!eof)
+      read_next = [&] {
+        next.len = 0;
+        next.reserve(b.len - whole + step);
+        next.len = b.len - whole;
+        if (next.len > 0) std::memcpy(next.data.get(), b.data.get() + whole, next.len);
+        next_eof = fill(next, step);
+      };
+    line_no += parse_block(b.data.get(), whole, line_no, name, st, tuning, read_next, out);
+    if (eof) break;
+    if (in.bad()) throw IoError(detail::concat(name, ": read error after line ", line_no));
+    eof = next_eof;
+    cur = 1 - cur;
   }
   MINIDL_CHECK(out.x.rows > 0, IoError, name, ": no samples");
   const std::int64_t d = num_features > 0 ? num_features : out.max_index;

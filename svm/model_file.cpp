@@ -20,6 +20,7 @@
 
 #include "../core/parallel.hpp"
 #include "../io/atomic_file.hpp"
+#include "../io/text_reader.hpp"
 #include "../io/text_writer.hpp"
 
 namespace minidl::svm {
@@ -229,13 +230,22 @@ bool fast_sv_line(const char* s, const char* e, const SvRules& rules, SvLines& o
   };
   const char* p = s;
   while (p < e && is_model_space(*p)) ++p;
+  // A number ending at a separator: Clinger's exact path, else from_chars; nullptr
+  // for anything else.
+  const auto number = [e](const char* at, double& v) -> const char* {
+    const char* end = text::parse_decimal_exact(at, e, v);
+    if (end == nullptr || (end < e && !is_model_space(*end))) {
+      const auto res = std::from_chars(at, e, v);
+      end = res.ec == std::errc() ? res.ptr : nullptr;
+    }
+    return end != nullptr && (end == e || is_model_space(*end)) ? end : nullptr;
+  };
   for (std::int64_t r = 0; r < rules.k - 1; ++r) {
     double v = 0;
-    const auto res = std::from_chars(p, e, v);
-    if (res.ec != std::errc() || (res.ptr < e && !is_model_space(*res.ptr)) || !std::isfinite(v))
-      return give_up();
+    const char* end = number(p, v);
+    if (end == nullptr || !std::isfinite(v)) return give_up();
     out.coef.push_back(v);
-    p = res.ptr;
+    p = end;
     while (p < e && is_model_space(*p)) ++p;
   }
   std::int64_t last = 0;
@@ -253,15 +263,15 @@ bool fast_sv_line(const char* s, const char* e, const SvRules& rules, SvLines& o
                          : idx > std::numeric_limits<std::int32_t>::max())
       return give_up();
     double v = 0;
-    const auto res = std::from_chars(q + 1, e, v);
-    if (res.ec != std::errc() || (res.ptr < e && !is_model_space(*res.ptr)) || !std::isfinite(v) ||
+    const char* end = number(q + 1, v);
+    if (end == nullptr || !std::isfinite(v) ||
         std::fabs(v) > double(std::numeric_limits<float>::max()))
       return give_up();
     out.cols.push_back(idx);
     out.values.push_back(static_cast<float>(v));
     last = idx;
     max_index = std::max(max_index, idx);
-    p = res.ptr;
+    p = end;
     while (p < e && is_model_space(*p)) ++p;
   }
   out.max_index = max_index;
@@ -275,10 +285,8 @@ bool fast_sv_line(const char* s, const char* e, const SvRules& rules, SvLines& o
 // for bad input the same first error. Chunks of whole lines are parsed in parallel
 // with fast_sv_line; a chunk stops at its first line that needs the slow way, and
 // the rest of it is read in order afterwards, where the line numbers are known.
-SvLines read_sv_lines(const std::vector<char>& text, const std::string& path,
+SvLines read_sv_lines(const char* buf, std::size_t len, const std::string& path,
                       std::int64_t sv_line, const SvRules& rules) {
-  const char* buf = text.data();
-  const std::size_t len = text.size();
   const std::int64_t chunks = std::max<std::int64_t>(
       1, std::min<std::int64_t>(static_cast<std::int64_t>(len >> 20) + 1,
                                 std::int64_t{8} * cpu_threads()));
@@ -306,6 +314,10 @@ SvLines read_sv_lines(const std::vector<char>& text, const std::string& path,
     Piece& piece = pieces[static_cast<std::size_t>(c)];
     const std::size_t end = cut[static_cast<std::size_t>(c) + 1];
     try {
+      // A feature takes 4 bytes at least: room for all, so the arrays never move.
+      const std::size_t most = (end - cut[static_cast<std::size_t>(c)]) / 4 + 2;
+      piece.lines.cols.reserve(most);
+      piece.lines.values.reserve(most);
       for (std::size_t at = cut[static_cast<std::size_t>(c)]; at < end;) {
         // The lines past the n_sv-th are never read.
         if (piece.lines.lines >= rules.n_sv) break;
@@ -323,6 +335,12 @@ SvLines read_sv_lines(const std::vector<char>& text, const std::string& path,
   SvLines all;
   all.coef.reserve(static_cast<std::size_t>(rules.n_sv * (rules.k - 1)));
   all.row_end.reserve(static_cast<std::size_t>(rules.n_sv) + 1);
+  {
+    std::size_t nnz = 0;
+    for (const Piece& piece : pieces) nnz += piece.lines.cols.size();
+    all.cols.reserve(nnz);
+    all.values.reserve(nnz);
+  }
   for (std::int64_t c = 0; c < chunks && all.lines < rules.n_sv; ++c) {
     Piece& piece = pieces[static_cast<std::size_t>(c)];
     if (piece.error) std::rethrow_exception(piece.error);
@@ -546,10 +564,9 @@ SVC load_model(const std::string& path, std::int64_t num_features, std::size_t m
   if (n_sv > 0) {
     // The rest of the file at once (its size is bounded by the checks above), its
     // lines parsed in parallel chunks (read_sv_lines).
-    std::vector<char> rest(static_cast<std::size_t>(left));
-    in.read(rest.data(), static_cast<std::streamsize>(left));
-    rest.resize(static_cast<std::size_t>(in.gcount()));
-    svs = read_sv_lines(rest, path, line, rules);
+    std::unique_ptr<char[]> rest(new char[static_cast<std::size_t>(left)]);
+    in.read(rest.get(), static_cast<std::streamsize>(left));
+    svs = read_sv_lines(rest.get(), static_cast<std::size_t>(in.gcount()), path, line, rules);
   }
   const std::int64_t max_index = svs.max_index;
   std::vector<double> sv_coef(static_cast<std::size_t>((k - 1) * n_sv));

@@ -67,6 +67,29 @@ TEST(TextWriter, NumbersAreThePrintfBytes) {
   }
 }
 
+// put_float9's own exact path (128-bit integers, half to even) against printf on
+// random float bit patterns of every exponent, values near round decimals (where
+// rounding carries: 9.99999999e+n), powers of two and subnormals.
+TEST(TextWriter, Float9IsPrintfOnEveryExponent) {
+  std::mt19937 rng(9);
+  std::vector<float> values{1.0f, -1.0f, 0.5f, 1e-6f, 1e-7f, 1e-38f, 1e-45f, 3.4028235e38f,
+                            999999999.0f, 9.99999999e9f, 0.000099999999f, 123456789.0f};
+  for (int e = -149; e <= 127; ++e) values.push_back(std::ldexp(1.0f, e));
+  for (int i = 0; i < 300000; ++i) {
+    const std::uint32_t bits = rng();
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    if (!std::isnan(f)) values.push_back(f);
+    const float near = std::pow(10.0f, static_cast<float>(static_cast<int>(rng() % 60) - 30));
+    values.push_back(std::nextafter(near, (i & 1) != 0 ? 0.0f : 1e38f));
+  }
+  for (float f : values) {
+    std::string out;
+    text::put_float9(out, f);
+    ASSERT_EQ(out, printf_g(double(f), 9)) << std::hexfloat << f;
+  }
+}
+
 TEST(TextWriter, RowsAreWrittenOnceInOrder) {
   test::TempDir dir;
   const int saved = cpu_threads();
