@@ -8,7 +8,10 @@
 //   <dev>/conv_fwd_bwd/<shape>        the three above, one training step's work (3 F)
 // with F = 2 B M P Q C K1 K2 and <dev> = cpu (backend `cpu`: im2col + OpenBLAS, the AVX2
 // direct path for conv1), cpu_onednn (backend `onednn`, when built with oneDNN; its cases
-// record oneDNN's implementation, e.g. jit:avx2, and the one `auto` runs), cuda_cudnn
+// record oneDNN's implementation, e.g. jit:avx2, and the one `auto` runs),
+// cpu_onednn_nchw8c (backend `onednn` with x, y, dy and dx in NCHW8c, kernels/layout.hpp:
+// as the layer graph holds them between oneDNN convolutions and pooling layers, so no
+// reorders; cnn_conv2 and resnet3x3 only, whose channels are multiples of 8), cuda_cudnn
 // (minidl's cuDNN backend),
 // cuda_own (minidl's own kernel) or cuda_cudnn_direct: cuDNN called directly, as a user
 // would without minidl (own handle on the same stream, descriptors made once, the fastest
@@ -262,17 +265,25 @@ void conv_direct(benchmark::State& state, const ConvShape& shape, Part part) {
 #endif
 
 void conv(benchmark::State& state, Device device, ConvBackend backend, const ConvShape& shape,
-          Part part) {
+          Part part, Layout layout) {
   Generator gen(2);
   Conv2dParams p;
   p.padding = ConvPadding::Same;
   p.backend = backend;
-  const Tensor x = normal(shape.x, 0.0f, 1.0f, gen, device);
+  p.x_layout = p.y_layout = layout;
+  Tensor x = normal(shape.x, 0.0f, 1.0f, gen, device);
   const Tensor w = normal(shape.w, 0.0f, 0.1f, gen, device);
   const Tensor b = normal({shape.w[0]}, 0.0f, 1.0f, gen, device);
   const Conv2dGeometry g = conv2d_geometry(shape.x, shape.w, p);
   Tensor y = empty({g.batch, g.out_channels, g.out_h, g.out_w}, device);
-  const Tensor dy = normal(y.shape(), 0.0f, 1.0f, gen, device);
+  Tensor dy = normal(y.shape(), 0.0f, 1.0f, gen, device);
+  if (layout != Layout::NCHW) {  // the same values, held as the layer graph holds them
+    Tensor xb, dyb;
+    convert_layout(x, Layout::NCHW, xb, layout);
+    convert_layout(dy, Layout::NCHW, dyb, layout);
+    x = xb;
+    dy = dyb;
+  }
   Tensor dx = empty(shape.x, device), dw = zeros(shape.w, device), db = zeros({shape.w[0]}, device);
   const double f = g.forward_flops();
   if (device.is_cpu()) {
@@ -293,7 +304,7 @@ void conv(benchmark::State& state, Device device, ConvBackend backend, const Con
     case Part::BwdFilter:
       run_timed(state, device, f, [&] {
         conv2d_backward_filter(x, dy, dw, p, true);
-        conv2d_backward_bias(dy, db, true);
+        conv2d_backward_bias(dy, db, true, p.y_layout);
       });
       break;
     case Part::FwdBwd:
@@ -301,7 +312,7 @@ void conv(benchmark::State& state, Device device, ConvBackend backend, const Con
         conv2d_forward(x, w, b, y, p);
         conv2d_backward_data(dy, w, shape.x, dx, p);
         conv2d_backward_filter(x, dy, dw, p, true);
-        conv2d_backward_bias(dy, db, true);
+        conv2d_backward_bias(dy, db, true, p.y_layout);
       });
       break;
   }
@@ -319,9 +330,13 @@ void register_all() {
     const char* name;
     Device device;
     ConvBackend backend;
+    Layout layout = Layout::NCHW;
   };
   std::vector<Dev> devs{{"cpu", Device::cpu(), ConvBackend::Cpu}};
-  if (cpu::onednn_available()) devs.push_back({"cpu_onednn", Device::cpu(), ConvBackend::OneDnn});
+  if (cpu::onednn_available()) {
+    devs.push_back({"cpu_onednn", Device::cpu(), ConvBackend::OneDnn});
+    devs.push_back({"cpu_onednn_nchw8c", Device::cpu(), ConvBackend::OneDnn, Layout::NCHW8c});
+  }
   if (cuda_available()) {
     devs.push_back({"cuda_cudnn", Device::cuda(), ConvBackend::Cudnn});
     devs.push_back({"cuda_own", Device::cuda(), ConvBackend::Own});
@@ -367,12 +382,16 @@ void register_all() {
 #endif
   for (const Dev& d : devs) {
     for (const ConvShape& shape : shapes()) {
+      // A blocked layout only where the shape's channels fit it (not conv1's one channel).
+      if (!layout_fits(d.layout, shape.x[1]) || !layout_fits(d.layout, shape.w[0])) continue;
       for (const auto& part : parts) {
         const Dev dev = d;
         const ConvShape* sh = &shape;
         const Part pt = part.first;
         reg(std::string(d.name) + "/" + part.second + "/" + shape.name, d.device,
-            [dev, sh, pt](benchmark::State& s) { conv(s, dev.device, dev.backend, *sh, pt); });
+            [dev, sh, pt](benchmark::State& s) {
+              conv(s, dev.device, dev.backend, *sh, pt, dev.layout);
+            });
       }
     }
   }

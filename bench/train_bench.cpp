@@ -20,6 +20,10 @@
 //   cpu/cnn_adam/<B>          also at B = 32 and 256 on the CPU
 //   cpu/cnn_adam_<conv>/128   every convolution on one CPU backend: cpu (im2col + OpenBLAS,
 //                             with the AVX2 direct path) or onednn (when built with oneDNN)
+//   cpu/cnn_adam_nchw/<B>     cnn_adam/<B> with every value of the graph in NCHW
+//                             (Graph::set_blocked_layouts(false)): oneDNN then reorders its
+//                             operands every call, as before the graph kept the values between
+//                             conv2 and the pooling layers in NCHW8c (kernels/layout.hpp)
 //   cpu/<case>_contended/<B>, cpu/<case>_contended_pinned/<B>
 //                             (for mlp_adam/128, mlp_sgd/128 and cnn_adam/128) the same step
 //                             with a competing busy process beside it (bench/busy_loop.hpp: a
@@ -396,6 +400,18 @@ void register_for(Device device) {
                        cnn_step_flops(c, side, c.batch)};
       register_case(device, model, w);
       if (is_auto && batch == kCnnBatch) register_contended(device, model, w);
+      if (is_auto && !device.is_cuda()) {
+        // The same step with every value in NCHW (Graph::set_blocked_layouts(false)): oneDNN
+        // reorders its operands every call, as before the graph kept blocked layouts.
+        const Workload nchw{[c] {
+                              Sequential net = train::build_cnn(c, kFeatures);
+                              net.graph().set_blocked_layouts(false);
+                              net.build(c.batch);
+                              return net;
+                            },
+                            Opt::Adam, c.batch, cnn_step_flops(c, side, c.batch)};
+        register_case(device, "cnn_adam_nchw", nchw);
+      }
     }
   }
 }

@@ -1,9 +1,13 @@
-// BatchNorm2d: checks, dispatch and the CPU loops (OpenMP over channels, sums in double).
+// BatchNorm2d: checks, dispatch and the CPU loops (core/parallel.hpp's parallel_for over
+// channels, or over (sample, channel) planes for the elementwise pass; sums in double).
+// Every channel's sums run on one thread in a fixed order, so the results do not depend
+// on the thread count or on how the channels are cut into chunks.
 #include "batchnorm.hpp"
 
 #include <cmath>
 
 #include "../core/dispatch.hpp"
+#include "../core/parallel.hpp"
 #include "checks.hpp"
 
 namespace minidl {
@@ -30,17 +34,23 @@ void prepare_stat(const char* op, Tensor& t, const Tensor& x) {
   detail::prepare_output(op, t, Shape{x.size(1)}, x.device());
 }
 
+// Elements per chunk of the CPU loops (the former OpenMP regions' `if` threshold: a whole
+// pass of at most this many elements runs on the calling thread).
+constexpr std::int64_t kParallelWork = std::int64_t{1} << 15;
+
 void cpu_apply(const cuda::BatchNormDims& d, const float* x, const float* gamma, const float* beta,
                const float* mean, const float* invstd, float* y) {
-#pragma omp parallel for collapse(2) schedule(static) if (d.B * d.C * d.HW > (1 << 15))
-  for (std::int64_t b = 0; b < d.B; ++b) {
-    for (std::int64_t c = 0; c < d.C; ++c) {
-      const float scale = gamma[c] * invstd[c], shift = beta[c] - mean[c] * scale;
-      const float* xi = x + (b * d.C + c) * d.HW;
-      float* yi = y + (b * d.C + c) * d.HW;
-      for (std::int64_t i = 0; i < d.HW; ++i) yi[i] = xi[i] * scale + shift;
-    }
-  }
+  // One index per (sample, channel) plane; a single thread below 2^15 elements in all.
+  parallel_for(d.B * d.C, grain_for(d.HW, kParallelWork),
+               [&](std::int64_t begin, std::int64_t end) {
+                 for (std::int64_t bc = begin; bc < end; ++bc) {
+                   const std::int64_t c = bc % d.C;
+                   const float scale = gamma[c] * invstd[c], shift = beta[c] - mean[c] * scale;
+                   const float* xi = x + bc * d.HW;
+                   float* yi = y + bc * d.HW;
+                   for (std::int64_t i = 0; i < d.HW; ++i) yi[i] = xi[i] * scale + shift;
+                 }
+               });
 }
 
 }  // namespace
@@ -75,27 +85,29 @@ void batchnorm2d_forward_train(const Tensor& x, const Tensor& gamma, const Tenso
   float* invstd = save_invstd.data<float>();
   float* rm = running_mean.data<float>();
   float* rv = running_var.data<float>();
-#pragma omp parallel for schedule(static) if (d.B * d.C * d.HW > (1 << 15))
-  for (std::int64_t c = 0; c < d.C; ++c) {
-    double s = 0;
-    for (std::int64_t b = 0; b < d.B; ++b) {
-      const float* xi = px + (b * d.C + c) * d.HW;
-      for (std::int64_t i = 0; i < d.HW; ++i) s += xi[i];
-    }
-    const double m = s / static_cast<double>(n);
-    double ss = 0;
-    for (std::int64_t b = 0; b < d.B; ++b) {
-      const float* xi = px + (b * d.C + c) * d.HW;
-      for (std::int64_t i = 0; i < d.HW; ++i) ss += (xi[i] - m) * (xi[i] - m);
-    }
-    const double var = ss / static_cast<double>(n);
-    mean[c] = static_cast<float>(m);
-    invstd[c] = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(o.eps)));
-    rm[c] = static_cast<float>((1.0 - o.momentum) * rm[c] + o.momentum * m);
-    rv[c] =
-        static_cast<float>((1.0 - o.momentum) * rv[c] +
-                           o.momentum * var * static_cast<double>(n) / static_cast<double>(n - 1));
-  }
+  parallel_for(
+      d.C, grain_for(d.B * d.HW, kParallelWork), [&](std::int64_t c_begin, std::int64_t c_end) {
+        for (std::int64_t c = c_begin; c < c_end; ++c) {
+          double s = 0;
+          for (std::int64_t b = 0; b < d.B; ++b) {
+            const float* xi = px + (b * d.C + c) * d.HW;
+            for (std::int64_t i = 0; i < d.HW; ++i) s += xi[i];
+          }
+          const double m = s / static_cast<double>(n);
+          double ss = 0;
+          for (std::int64_t b = 0; b < d.B; ++b) {
+            const float* xi = px + (b * d.C + c) * d.HW;
+            for (std::int64_t i = 0; i < d.HW; ++i) ss += (xi[i] - m) * (xi[i] - m);
+          }
+          const double var = ss / static_cast<double>(n);
+          mean[c] = static_cast<float>(m);
+          invstd[c] = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(o.eps)));
+          rm[c] = static_cast<float>((1.0 - o.momentum) * rm[c] + o.momentum * m);
+          rv[c] = static_cast<float>((1.0 - o.momentum) * rv[c] + o.momentum * var *
+                                                                      static_cast<double>(n) /
+                                                                      static_cast<double>(n - 1));
+        }
+      });
   cpu_apply(d, px, gamma.data<float>(), beta.data<float>(), mean, invstd, y.data<float>());
 }
 
@@ -163,33 +175,35 @@ void batchnorm2d_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma
   float* dg = dgamma.data<float>();
   float* db = dbeta.data<float>();
   const double n = static_cast<double>(d.B * d.HW);
-#pragma omp parallel for schedule(static) if (d.B * d.C * d.HW > (1 << 15))
-  for (std::int64_t c = 0; c < d.C; ++c) {
-    double sum_dy = 0, sum_dy_xhat = 0;
-    for (std::int64_t b = 0; b < d.B; ++b) {
-      const float* xi = px + (b * d.C + c) * d.HW;
-      const float* gi = pdy + (b * d.C + c) * d.HW;
-      for (std::int64_t i = 0; i < d.HW; ++i) {
-        sum_dy += gi[i];
-        sum_dy_xhat += static_cast<double>(gi[i]) * (xi[i] - mean[c]) * invstd[c];
-      }
-    }
-    dg[c] += static_cast<float>(sum_dy_xhat);
-    db[c] += static_cast<float>(sum_dy);
-    if (pdx == nullptr) continue;
-    const float k = g[c] * invstd[c];
-    const float mdy = batch_stats ? static_cast<float>(sum_dy / n) : 0.0f;
-    const float mdyx = batch_stats ? static_cast<float>(sum_dy_xhat / n) : 0.0f;
-    for (std::int64_t b = 0; b < d.B; ++b) {
-      const float* xi = px + (b * d.C + c) * d.HW;
-      const float* gi = pdy + (b * d.C + c) * d.HW;
-      float* out = pdx + (b * d.C + c) * d.HW;
-      for (std::int64_t i = 0; i < d.HW; ++i) {
-        const float xhat = (xi[i] - mean[c]) * invstd[c];
-        out[i] = k * (gi[i] - mdy - xhat * mdyx);
-      }
-    }
-  }
+  parallel_for(d.C, grain_for(d.B * d.HW, kParallelWork),
+               [&](std::int64_t c_begin, std::int64_t c_end) {
+                 for (std::int64_t c = c_begin; c < c_end; ++c) {
+                   double sum_dy = 0, sum_dy_xhat = 0;
+                   for (std::int64_t b = 0; b < d.B; ++b) {
+                     const float* xi = px + (b * d.C + c) * d.HW;
+                     const float* gi = pdy + (b * d.C + c) * d.HW;
+                     for (std::int64_t i = 0; i < d.HW; ++i) {
+                       sum_dy += gi[i];
+                       sum_dy_xhat += static_cast<double>(gi[i]) * (xi[i] - mean[c]) * invstd[c];
+                     }
+                   }
+                   dg[c] += static_cast<float>(sum_dy_xhat);
+                   db[c] += static_cast<float>(sum_dy);
+                   if (pdx == nullptr) continue;
+                   const float k = g[c] * invstd[c];
+                   const float mdy = batch_stats ? static_cast<float>(sum_dy / n) : 0.0f;
+                   const float mdyx = batch_stats ? static_cast<float>(sum_dy_xhat / n) : 0.0f;
+                   for (std::int64_t b = 0; b < d.B; ++b) {
+                     const float* xi = px + (b * d.C + c) * d.HW;
+                     const float* gi = pdy + (b * d.C + c) * d.HW;
+                     float* out = pdx + (b * d.C + c) * d.HW;
+                     for (std::int64_t i = 0; i < d.HW; ++i) {
+                       const float xhat = (xi[i] - mean[c]) * invstd[c];
+                       out[i] = k * (gi[i] - mdy - xhat * mdyx);
+                     }
+                   }
+                 }
+               });
 }
 
 }  // namespace minidl

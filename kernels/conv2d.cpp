@@ -175,6 +175,16 @@ Shape output_shape(const Conv2dGeometry& g) {
   return Shape{g.batch, g.out_channels, g.out_h, g.out_w};
 }
 
+// The `cpu` backend computes in NCHW: an output held in another layout is written to an
+// NCHW temporary first (nchw_output) and converted into place after (from_nchw).
+Tensor nchw_output(const Tensor& out, Layout layout) {
+  return layout == Layout::NCHW ? out : empty(out.shape(), out.device());
+}
+
+void from_nchw(const Tensor& computed, Tensor& out, Layout layout) {
+  if (layout != Layout::NCHW) convert_layout(computed, Layout::NCHW, out, layout);
+}
+
 }  // namespace
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y,
@@ -195,16 +205,23 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y
                activation_name(params.activation));
   detail::prepare_output(op, y, output_shape(g), x.device());
   MINIDL_CHECK(y.storage() != x.storage(), ValueError, op, ": y must not share memory with x");
+  check_layout(op, "x", x, params.x_layout);
+  check_layout(op, "y", y, params.y_layout);
   const float* pb = b.defined() ? b.data<float>() : nullptr;
   const bool relu = params.activation == Activation::ReLU;
   bool fused = false;  // whether the backend applied the ReLU itself
   switch (choose(op, g, x, params.backend)) {
-    case Path::Cpu:
-      cpu::conv2d_forward(g, x.data<float>(), w.data<float>(), pb, y.data<float>(), relu);
+    case Path::Cpu: {
+      const Tensor xp = to_nchw(x, params.x_layout);
+      Tensor yp = nchw_output(y, params.y_layout);
+      cpu::conv2d_forward(g, xp.data<float>(), w.data<float>(), pb, yp.data<float>(), relu);
+      from_nchw(yp, y, params.y_layout);
       fused = true;
       break;
+    }
     case Path::OneDnn:
-      cpu::conv2d_forward_onednn(g, x.data<float>(), w.data<float>(), pb, y.data<float>(), relu);
+      cpu::conv2d_forward_onednn(g, x.data<float>(), w.data<float>(), pb, y.data<float>(), relu,
+                                 params.x_layout, params.y_layout);
       fused = true;
       break;
     case Path::Cudnn:
@@ -232,12 +249,19 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shap
                w.shape());
   detail::prepare_output(op, dx, x_shape, dy.device());
   MINIDL_CHECK(dx.storage() != dy.storage(), ValueError, op, ": dx must not share memory with dy");
+  check_layout(op, "dy", dy, params.y_layout);
+  check_layout(op, "dx", dx, params.x_layout);
   switch (choose(op, g, dy, params.backend)) {
-    case Path::Cpu:
-      cpu::conv2d_backward_data(g, dy.data<float>(), w.data<float>(), dx.data<float>());
+    case Path::Cpu: {
+      const Tensor dyp = to_nchw(dy, params.y_layout);
+      Tensor dxp = nchw_output(dx, params.x_layout);
+      cpu::conv2d_backward_data(g, dyp.data<float>(), w.data<float>(), dxp.data<float>());
+      from_nchw(dxp, dx, params.x_layout);
       break;
+    }
     case Path::OneDnn:
-      cpu::conv2d_backward_data_onednn(g, dy.data<float>(), w.data<float>(), dx.data<float>());
+      cpu::conv2d_backward_data_onednn(g, dy.data<float>(), w.data<float>(), dx.data<float>(),
+                                       params.x_layout, params.y_layout);
       break;
     case Path::Cudnn:
       MINIDL_CUDA_CALL(cuda::conv2d_backward_data_cudnn(g, dy.data<float>(), w.data<float>(),
@@ -264,14 +288,18 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& dy, Tensor& dw,
                " and weight ", dw.shape());
   detail::check_float(op, "dw", dw);
   detail::check_same_device(op, "x", x, "dw", dw);
+  check_layout(op, "x", x, params.x_layout);
+  check_layout(op, "dy", dy, params.y_layout);
   const float beta = accumulate ? 1.0f : 0.0f;
   switch (choose(op, g, x, params.backend)) {
-    case Path::Cpu:
-      cpu::conv2d_backward_filter(g, x.data<float>(), dy.data<float>(), dw.data<float>(), beta);
+    case Path::Cpu: {
+      const Tensor xp = to_nchw(x, params.x_layout), dyp = to_nchw(dy, params.y_layout);
+      cpu::conv2d_backward_filter(g, xp.data<float>(), dyp.data<float>(), dw.data<float>(), beta);
       break;
+    }
     case Path::OneDnn:
       cpu::conv2d_backward_filter_onednn(g, x.data<float>(), dy.data<float>(), dw.data<float>(),
-                                         beta);
+                                         beta, params.x_layout, params.y_layout);
       break;
     case Path::Cudnn:
       MINIDL_CUDA_CALL(cuda::conv2d_backward_filter_cudnn(
@@ -284,11 +312,42 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& dy, Tensor& dw,
   }
 }
 
-void conv2d_backward_bias(const Tensor& dy, Tensor& db, bool accumulate) {
+namespace {
+// db for dy in NCHW8c: per block of 8 channels, the 8 channel sums run side by side (one
+// float lane per channel over each sample's P Q positions, added into a double per
+// channel and sample, then over the samples in order): deterministic, and the same
+// structure as the NCHW loop below (lane sums per sample row, rows added in double).
+void backward_bias_blocked(const float* g, float* out, std::int64_t B, std::int64_t M,
+                           std::int64_t PQ, bool accumulate) {
+  const std::int64_t blocks = M / kChannelBlock;
+  parallel_for(blocks, grain_for(B * PQ * kChannelBlock, 1 << 16),
+               [&](std::int64_t cb_begin, std::int64_t cb_end) {
+                 for (std::int64_t cb = cb_begin; cb < cb_end; ++cb) {
+                   double s[kChannelBlock] = {};
+                   for (std::int64_t n = 0; n < B; ++n) {
+                     const float* slab = g + (n * blocks + cb) * PQ * kChannelBlock;
+                     float lane[kChannelBlock] = {};
+                     for (std::int64_t i = 0; i < PQ; ++i)
+                       for (std::int64_t c = 0; c < kChannelBlock; ++c)
+                         lane[c] += slab[i * kChannelBlock + c];
+                     for (std::int64_t c = 0; c < kChannelBlock; ++c)
+                       s[c] += static_cast<double>(lane[c]);
+                   }
+                   for (std::int64_t c = 0; c < kChannelBlock; ++c) {
+                     float& o = out[cb * kChannelBlock + c];
+                     o = static_cast<float>(s[c]) + (accumulate ? o : 0.0f);
+                   }
+                 }
+               });
+}
+}  // namespace
+
+void conv2d_backward_bias(const Tensor& dy, Tensor& db, bool accumulate, Layout dy_layout) {
   const char* op = "conv2d_backward_bias";
   detail::check_float(op, "dy", dy);
   MINIDL_CHECK(dy.rank() == 4, ShapeError, op, ": dy must be [B, M, P, Q], got ", dy.shape());
   MINIDL_CHECK(!accumulate || db.defined(), ValueError, op, ": accumulating needs a defined db");
+  check_layout(op, "dy", dy, dy_layout);
   detail::prepare_output(op, db, Shape{dy.size(1)}, dy.device());
   const std::int64_t B = dy.size(0), M = dy.size(1), PQ = dy.size(2) * dy.size(3);
   const float beta = accumulate ? 1.0f : 0.0f;
@@ -299,6 +358,10 @@ void conv2d_backward_bias(const Tensor& dy, Tensor& db, bool accumulate) {
   }
   const float* g = dy.data<float>();
   float* out = db.data<float>();
+  if (dy_layout == Layout::NCHW8c) {
+    backward_bias_blocked(g, out, B, M, PQ, accumulate);
+    return;
+  }
   // Each row dy[n, m, :] is summed in kLanes float lanes (independent chains the
   // compiler vectorizes; a single double chain is bound by the add latency and made
   // this pass cost as much as a filter-gradient GEMM for the CNN's first layer), and

@@ -42,6 +42,7 @@
 
 #include "../core/tensor.hpp"
 #include "activation.hpp"
+#include "layout.hpp"
 
 namespace minidl {
 
@@ -76,6 +77,13 @@ struct Conv2dParams {
   /// ops take the gradient with respect to the convolution's output before the activation:
   /// the caller masks it first (layers/conv.cpp: dy where y > 0, else 0).
   Activation activation = Activation::Identity;
+  /// The layouts the operands are held in (kernels/layout.hpp): x_layout for x and dx,
+  /// y_layout for y and dy. NCHW8c is for CPU tensors whose channels are a multiple of 8
+  /// (ValueError otherwise); backend `onednn` computes in it directly (no reorder), backend
+  /// `cpu` converts to NCHW and back around its own loops. Weights and bias are always
+  /// [M, C, K1, K2] and [M].
+  Layout x_layout = Layout::NCHW;
+  Layout y_layout = Layout::NCHW;
 };
 
 /// Every size of one convolution, resolved from the operand shapes and params.
@@ -115,8 +123,9 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shap
 /// gradients); otherwise overwrites. dw must be defined: its shape gives the kernel size.
 void conv2d_backward_filter(const Tensor& x, const Tensor& dy, Tensor& dw,
                             const Conv2dParams& params = {}, bool accumulate = false);
-/// db [M] (+)= sum over batch and positions of dy [B, M, P, Q].
-void conv2d_backward_bias(const Tensor& dy, Tensor& db, bool accumulate = false);
+/// db [M] (+)= sum over batch and positions of dy [B, M, P, Q], dy held in `dy_layout`.
+void conv2d_backward_bias(const Tensor& dy, Tensor& db, bool accumulate = false,
+                          Layout dy_layout = Layout::NCHW);
 
 /// Functional forms: new tensors.
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(),
@@ -141,13 +150,17 @@ void conv2d_backward_filter(const Conv2dGeometry& g, const float* x, const float
 /// Whether this minidl was built with oneDNN, and its version ("2.6.3"; "" without).
 bool onednn_available();
 std::string onednn_version();
-/// relu: y = max(0, conv + b), an eltwise post-op of the forward primitive.
+/// relu: y = max(0, conv + b), an eltwise post-op of the forward primitive. x_layout /
+/// y_layout: the layouts of x (dx) and y (dy), which the primitives then compute in.
 void conv2d_forward_onednn(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
-                           float* y, bool relu = false);
+                           float* y, bool relu = false, Layout x_layout = Layout::NCHW,
+                           Layout y_layout = Layout::NCHW);
 void conv2d_backward_data_onednn(const Conv2dGeometry& g, const float* dy, const float* w,
-                                 float* dx);
+                                 float* dx, Layout x_layout = Layout::NCHW,
+                                 Layout y_layout = Layout::NCHW);
 void conv2d_backward_filter_onednn(const Conv2dGeometry& g, const float* x, const float* dy,
-                                   float* dw, float beta);
+                                   float* dw, float beta, Layout x_layout = Layout::NCHW,
+                                   Layout y_layout = Layout::NCHW);
 /// oneDNN's name for the implementation it picked for pass 0 (forward with bias),
 /// 1 (backward data) or 2 (backward weights) of g, e.g. "jit:avx2" (plans it if needed).
 std::string conv2d_onednn_impl(const Conv2dGeometry& g, int pass);

@@ -13,6 +13,12 @@
 // primitive, and the reorders back. Operands already in the primitive's layout are used
 // in place.
 //
+// Activations the caller holds in NCHW8c (Conv2dParams::x_layout / y_layout,
+// kernels/layout.hpp: the layer graph keeps the values between oneDNN convolutions and
+// pooling layers so) are given to the primitive in that layout rather than as format `any`:
+// x, y, dy and dx are then read and written in place, and only the small weight tensors
+// are reordered per call.
+//
 // A fused ReLU is an eltwise_relu post-op of the forward primitive: applied to each output
 // block while it is still in registers / cache, instead of a second pass over y.
 //
@@ -51,7 +57,7 @@ using Tag = memory::format_tag;
 enum class Pass { Forward, Data, Filter };
 
 struct PlanKey {
-  std::int64_t v[16] = {};
+  std::int64_t v[18] = {};
   bool operator==(const PlanKey& o) const { return std::memcmp(v, o.v, sizeof(v)) == 0; }
 };
 
@@ -63,13 +69,21 @@ struct PlanKeyHash {
   }
 };
 
-PlanKey make_key(const Conv2dGeometry& g, Pass pass, bool bias, bool relu) {
+// The operands' layouts (kernels/layout.hpp).
+struct Layouts {
+  Layout x = Layout::NCHW;  // x and dx
+  Layout y = Layout::NCHW;  // y and dy
+};
+
+PlanKey make_key(const Conv2dGeometry& g, Pass pass, bool bias, bool relu, Layouts layouts) {
   PlanKey k;
-  const std::int64_t vals[16] = {g.batch,      g.in_channels, g.height,     g.width,
+  const std::int64_t vals[18] = {g.batch,      g.in_channels, g.height,     g.width,
                                  g.out_channels, g.kernel_h,  g.kernel_w,   g.stride_h,
                                  g.stride_w,   g.pad_top,     g.pad_left,   g.pad_bottom,
                                  g.pad_right,  static_cast<std::int64_t>(pass),
-                                 (bias ? 1 : 0) | (relu ? 2 : 0), omp_get_max_threads()};
+                                 (bias ? 1 : 0) | (relu ? 2 : 0), omp_get_max_threads(),
+                                 static_cast<std::int64_t>(layouts.x),
+                                 static_cast<std::int64_t>(layouts.y)};
   std::memcpy(k.v, vals, sizeof(vals));
   return k;
 }
@@ -125,19 +139,25 @@ struct Descs {
   memory::dims strides, pad_l, pad_r;
 };
 
-Descs descs(const Conv2dGeometry& g) {
+Tag tag_of(Layout layout) { return layout == Layout::NCHW8c ? Tag::nChw8c : Tag::nchw; }
+
+// The caller's descriptors (x, y in their layouts) and the ones the primitives are asked
+// for: oneDNN's choice (format any) for an operand in NCHW, which a reorder then bridges,
+// and the caller's own layout for a blocked operand, which the primitive reads or writes in
+// place.
+Descs descs(const Conv2dGeometry& g, Layouts layouts) {
   const auto f32 = memory::data_type::f32;
   Descs d;
   const memory::dims xd = dims4(g.batch, g.in_channels, g.height, g.width);
   const memory::dims wd = dims4(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w);
   const memory::dims yd = dims4(g.batch, g.out_channels, g.out_h, g.out_w);
-  d.x = memory::desc(xd, f32, Tag::nchw);
+  d.x = memory::desc(xd, f32, tag_of(layouts.x));
   d.w = memory::desc(wd, f32, Tag::oihw);
   d.b = memory::desc({g.out_channels}, f32, Tag::x);
-  d.y = memory::desc(yd, f32, Tag::nchw);
-  d.x_any = memory::desc(xd, f32, Tag::any);
+  d.y = memory::desc(yd, f32, tag_of(layouts.y));
+  d.x_any = layouts.x == Layout::NCHW ? memory::desc(xd, f32, Tag::any) : d.x;
   d.w_any = memory::desc(wd, f32, Tag::any);
-  d.y_any = memory::desc(yd, f32, Tag::any);
+  d.y_any = layouts.y == Layout::NCHW ? memory::desc(yd, f32, Tag::any) : d.y;
   d.strides = {g.stride_h, g.stride_w};
   d.pad_l = {g.pad_top, g.pad_left};
   d.pad_r = {g.pad_bottom, g.pad_right};
@@ -169,9 +189,10 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool bias, 
   return dnnl::convolution_forward::primitive_desc(desc, attr, cpu_engine());
 }
 
-std::unique_ptr<Plan> make_plan(const Conv2dGeometry& g, Pass pass, bool bias, bool relu) {
+std::unique_ptr<Plan> make_plan(const Conv2dGeometry& g, Pass pass, bool bias, bool relu,
+                                Layouts layouts) {
   auto plan = std::make_unique<Plan>();
-  const Descs d = descs(g);
+  const Descs d = descs(g, layouts);
   const auto algo = dnnl::algorithm::convolution_direct;
   const auto fwd = forward_pd(d, bias, relu && pass == Pass::Forward);
   memory::desc scratch;
@@ -227,13 +248,13 @@ struct ThreadCache {
 // layer's three passes, and the last partial batch's).
 constexpr std::size_t kMaxPlans = 64;
 
-Plan& plan_for(ThreadCache& cache, const Conv2dGeometry& g, Pass pass, bool bias,
-               bool relu = false) {
-  const PlanKey key = make_key(g, pass, bias, relu);
+Plan& plan_for(ThreadCache& cache, const Conv2dGeometry& g, Pass pass, bool bias, bool relu,
+               Layouts layouts) {
+  const PlanKey key = make_key(g, pass, bias, relu, layouts);
   auto it = cache.plans.find(key);
   if (it != cache.plans.end()) return *it->second;
   if (cache.plans.size() >= kMaxPlans) cache.plans.clear();
-  return *cache.plans.emplace(key, make_plan(g, pass, bias, relu)).first->second;
+  return *cache.plans.emplace(key, make_plan(g, pass, bias, relu, layouts)).first->second;
 }
 
 ThreadCache& thread_cache() {
@@ -280,17 +301,17 @@ std::string onednn_version() {
 std::string conv2d_onednn_impl(const Conv2dGeometry& g, int pass) {
   std::string impl;
   guarded("plan", [&] {
-    impl = plan_for(thread_cache(), g, static_cast<Pass>(pass), pass == 0).impl;
+    impl = plan_for(thread_cache(), g, static_cast<Pass>(pass), pass == 0, false, {}).impl;
   });
   return impl;
 }
 
 void conv2d_forward_onednn(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
-                           float* y, bool relu) {
+                           float* y, bool relu, Layout x_layout, Layout y_layout) {
   if (g.batch == 0) return;  // nothing to write (oneDNN is not asked about empty tensors)
   guarded("forward", [&] {
     ThreadCache& cache = thread_cache();
-    Plan& plan = plan_for(cache, g, Pass::Forward, b != nullptr, relu);
+    Plan& plan = plan_for(cache, g, Pass::Forward, b != nullptr, relu, {x_layout, y_layout});
     std::vector<void*> buffers{const_cast<float*>(x), const_cast<float*>(w)};
     if (b != nullptr) buffers.push_back(const_cast<float*>(b));
     buffers.push_back(y);
@@ -299,17 +320,17 @@ void conv2d_forward_onednn(const Conv2dGeometry& g, const float* x, const float*
 }
 
 void conv2d_backward_data_onednn(const Conv2dGeometry& g, const float* dy, const float* w,
-                                 float* dx) {
+                                 float* dx, Layout x_layout, Layout y_layout) {
   if (g.batch == 0) return;
   guarded("backward data", [&] {
     ThreadCache& cache = thread_cache();
-    Plan& plan = plan_for(cache, g, Pass::Data, false);
+    Plan& plan = plan_for(cache, g, Pass::Data, false, false, {x_layout, y_layout});
     execute(plan, cache.stream, {const_cast<float*>(dy), const_cast<float*>(w), dx});
   });
 }
 
 void conv2d_backward_filter_onednn(const Conv2dGeometry& g, const float* x, const float* dy,
-                                   float* dw, float beta) {
+                                   float* dw, float beta, Layout x_layout, Layout y_layout) {
   const std::int64_t n = g.out_channels * g.in_channels * g.kernel_h * g.kernel_w;
   if (g.batch == 0) {  // an empty sum
     for (std::int64_t i = 0; i < n; ++i) dw[i] = beta == 0.0f ? 0.0f : beta * dw[i];
@@ -317,7 +338,7 @@ void conv2d_backward_filter_onednn(const Conv2dGeometry& g, const float* x, cons
   }
   guarded("backward weights", [&] {
     ThreadCache& cache = thread_cache();
-    Plan& plan = plan_for(cache, g, Pass::Filter, false);
+    Plan& plan = plan_for(cache, g, Pass::Filter, false, false, {x_layout, y_layout});
     if (beta == 0.0f) {
       execute(plan, cache.stream, {const_cast<float*>(x), const_cast<float*>(dy), dw});
       return;
@@ -344,14 +365,15 @@ namespace {
 
 std::string conv2d_onednn_impl(const Conv2dGeometry&, int) { no_onednn(); }
 void conv2d_forward_onednn(const Conv2dGeometry&, const float*, const float*, const float*,
-                           float*, bool) {
+                           float*, bool, Layout, Layout) {
   no_onednn();
 }
-void conv2d_backward_data_onednn(const Conv2dGeometry&, const float*, const float*, float*) {
+void conv2d_backward_data_onednn(const Conv2dGeometry&, const float*, const float*, float*, Layout,
+                                 Layout) {
   no_onednn();
 }
 void conv2d_backward_filter_onednn(const Conv2dGeometry&, const float*, const float*, float*,
-                                   float) {
+                                   float, Layout, Layout) {
   no_onednn();
 }
 

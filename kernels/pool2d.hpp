@@ -19,6 +19,7 @@
 #include <string>
 
 #include "../core/tensor.hpp"
+#include "layout.hpp"
 
 namespace minidl {
 
@@ -49,11 +50,17 @@ Shape pool2d_output_shape(const Shape& x, const Pool2dParams& params,
                           const std::string& who = "pool2d");
 
 /// y = pool(x). Overwrites y (allocated when undefined); y must not alias x.
-void pool2d_forward(PoolMode mode, const Tensor& x, Tensor& y, const Pool2dParams& params);
+/// x_layout / y_layout: the layouts x and y are held in (kernels/layout.hpp; NCHW8c on the
+/// CPU only, for channels a multiple of 8, ValueError otherwise); every layout gives the
+/// same values, bit for bit.
+void pool2d_forward(PoolMode mode, const Tensor& x, Tensor& y, const Pool2dParams& params,
+                    Layout x_layout = Layout::NCHW, Layout y_layout = Layout::NCHW);
 /// dx = d loss / d x given dy (max needs x to find the winners; avg reads only
-/// its shape). Overwrites dx (allocated when undefined).
+/// its shape). Overwrites dx (allocated when undefined). x and dx are in x_layout, dy in
+/// y_layout.
 void pool2d_backward(PoolMode mode, const Tensor& x, const Tensor& dy, Tensor& dx,
-                     const Pool2dParams& params);
+                     const Pool2dParams& params, Layout x_layout = Layout::NCHW,
+                     Layout y_layout = Layout::NCHW);
 
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& params);
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params);

@@ -77,12 +77,31 @@ Shape Conv2d::build(const std::vector<Shape>& in, const std::vector<DType>& dtyp
                         zeros({out_channels_}, ctx.device)};
     }
   }
+  const ConvBackend b = params_.backend == ConvBackend::Auto && ctx.device.is_cpu()
+                            ? conv2d_cpu_auto_backend(g)
+                            : params_.backend;
+  built_on_onednn_ = ctx.device.is_cpu() && b == ConvBackend::OneDnn && cpu::onednn_available();
   return Shape{in[0][0], out_channels_, g.out_h, g.out_w};
+}
+
+bool Conv2d::accepts_layout(std::size_t, Layout layout) const {
+  return layout == Layout::NCHW || (built_on_onednn_ && layout_fits(layout, in_channels_));
+}
+
+bool Conv2d::produces_layout(Layout layout) const {
+  return layout == Layout::NCHW || (built_on_onednn_ && layout_fits(layout, out_channels_));
+}
+
+Conv2dParams Conv2d::layout_params() const {
+  Conv2dParams p = params_;
+  p.x_layout = input_layout(0);
+  p.y_layout = output_layout();
+  return p;
 }
 
 void Conv2d::forward(const std::vector<const Tensor*>& inputs, Tensor& output) {
   conv2d_forward(*inputs[0], weight_.value, options_.bias ? bias_.value : Tensor(), output,
-                 params_);
+                 layout_params());
 }
 
 void Conv2d::backward(const std::vector<const Tensor*>& inputs, const Tensor& output,
@@ -97,10 +116,12 @@ void Conv2d::backward(const std::vector<const Tensor*>& inputs, const Tensor& ou
     activation_backward(Activation::ReLU, d_output, output, Tensor(), masked_grad_);
     dz = &masked_grad_;
   }
-  conv2d_backward_filter(x, *dz, weight_.grad, params_, /*accumulate=*/true);
-  if (options_.bias) conv2d_backward_bias(*dz, bias_.grad, /*accumulate=*/true);
-  if (d_inputs[0] != nullptr)
-    conv2d_backward_data(*dz, weight_.value, x.shape(), *d_inputs[0], params_);
+  // dz is in the output's layout (the ReLU mask is elementwise: any layout), x and dx in the
+  // input's.
+  const Conv2dParams p = layout_params();
+  conv2d_backward_filter(x, *dz, weight_.grad, p, /*accumulate=*/true);
+  if (options_.bias) conv2d_backward_bias(*dz, bias_.grad, /*accumulate=*/true, p.y_layout);
+  if (d_inputs[0] != nullptr) conv2d_backward_data(*dz, weight_.value, x.shape(), *d_inputs[0], p);
 }
 
 std::vector<Parameter*> Conv2d::parameters() {

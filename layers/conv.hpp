@@ -68,6 +68,11 @@ class Conv2d : public Layer {
   void backward(const std::vector<const Tensor*>& inputs, const Tensor& output,
                 const Tensor& d_output, const std::vector<Tensor*>& d_inputs) override;
   std::vector<Parameter*> parameters() override;
+  /// NCHW8c for input and output (kernels/layout.hpp) when the convolution runs on oneDNN
+  /// (backend onednn, or auto choosing it for the built shape, on a CPU) and the channels
+  /// are a multiple of 8: oneDNN then computes in the graph's blocked tensors directly.
+  bool accepts_layout(std::size_t input, Layout layout) const override;
+  bool produces_layout(Layout layout) const override;
 
   Parameter& weight() { return weight_; }
   Parameter& bias() { return bias_; }
@@ -83,7 +88,9 @@ class Conv2d : public Layer {
   Conv2dParams params_;
   Parameter weight_;
   Parameter bias_;
-  Tensor masked_grad_;  // backward with a fused ReLU: dy masked by y > 0
+  Tensor masked_grad_;            // backward with a fused ReLU: dy masked by y > 0
+  bool built_on_onednn_ = false;  // as built: CPU tensors and the oneDNN backend
+  Conv2dParams layout_params() const;
 };
 
 }  // namespace minidl

@@ -123,6 +123,7 @@ void Graph::build(std::int64_t batch_size) {
     for (Value v : node.inputs) needs = needs || values_[static_cast<std::size_t>(v)].needs_grad;
     out.needs_grad = needs;
   }
+  choose_layouts();
   // Buffers: allocated once here, reused by every step.
   for (ValueInfo& info : values_) {
     info.grad_buffer = info.needs_grad ? empty(info.shape, device_, info.dtype) : Tensor();
@@ -135,6 +136,36 @@ void Graph::build(std::int64_t batch_size) {
   }
   batch_size_ = batch_size;
   current_batch_ = 0;
+}
+
+void Graph::choose_layouts() {
+  for (std::size_t v = 0; v < values_.size(); ++v) {
+    ValueInfo& info = values_[v];
+    info.layout = Layout::NCHW;
+    if (!blocked_layouts_ || info.producer < 0 || info.consumers.empty() || !info.batched ||
+        info.dtype != DType::Float32 || !device_.is_cpu())
+      continue;
+    const Layout blocked = Layout::NCHW8c;
+    bool ok = nodes_[static_cast<std::size_t>(info.producer)].layer->produces_layout(blocked);
+    for (int c : info.consumers) {
+      const Node& consumer = nodes_[static_cast<std::size_t>(c)];
+      for (std::size_t i = 0; ok && i < consumer.inputs.size(); ++i) {
+        if (consumer.inputs[i] == static_cast<Value>(v))
+          ok = consumer.layer->accepts_layout(i, blocked);
+      }
+    }
+    if (ok) info.layout = blocked;
+  }
+  for (Node& node : nodes_) {
+    std::vector<Layout> in;
+    for (Value v : node.inputs) in.push_back(values_[static_cast<std::size_t>(v)].layout);
+    node.layer->set_layouts(std::move(in), values_[static_cast<std::size_t>(node.output)].layout);
+  }
+}
+
+Layout Graph::value_layout(Value v) const {
+  check_value(v, "value_layout");
+  return values_[static_cast<std::size_t>(v)].layout;
 }
 
 Tensor Graph::view_at_batch(const Tensor& buffer, const ValueInfo& info, std::int64_t n) const {
@@ -227,7 +258,9 @@ void Graph::run_backward(Value loss, const Tensor* upstream) {
         info.needs_grad ? view_at_batch(info.grad_buffer, info, current_batch_) : Tensor();
   }
   ValueInfo& seed = values_[static_cast<std::size_t>(loss)];
-  if (upstream)
+  if (upstream && seed.layout != Layout::NCHW)
+    convert_layout(*upstream, Layout::NCHW, seed.current_grad, seed.layout);
+  else if (upstream)
     seed.current_grad.copy_from(*upstream);
   else
     fill(seed.current_grad, 1.0);
@@ -268,13 +301,14 @@ void Graph::run_backward(Value loss, const Tensor* upstream) {
 
 Tensor Graph::value(Value v) const {
   check_value(v, "value");
-  return values_[static_cast<std::size_t>(v)].current;
+  const ValueInfo& info = values_[static_cast<std::size_t>(v)];
+  return info.current.defined() ? to_nchw(info.current, info.layout) : info.current;
 }
 
 Tensor Graph::grad(Value v) const {
   check_value(v, "grad");
   const ValueInfo& info = values_[static_cast<std::size_t>(v)];
-  return info.grad_ready ? info.current_grad : Tensor();
+  return info.grad_ready ? to_nchw(info.current_grad, info.layout) : Tensor();
 }
 
 Graph::Value Graph::output_of(const std::string& layer_name) const {

@@ -49,8 +49,20 @@ class Graph {
   /// Checks every shape and dtype, creates parameters (first build only) and
   /// allocates every value and gradient buffer for batches of up to `batch_size`.
   /// Call again to change the maximum batch size or after to().
+  ///
+  /// Layouts: build() also picks each value's memory layout (kernels/layout.hpp): NCHW8c
+  /// where the layer writing it and every layer reading it can work in it (on the CPU: a
+  /// Conv2d on oneDNN, the pooling layers), so that consecutive layers pass channel-blocked
+  /// tensors without reordering them every step; NCHW everywhere else, for inputs, and for
+  /// values no layer reads. value() and grad() always return NCHW.
   void build(std::int64_t batch_size);
   bool built() const { return batch_size_ > 0; }
+  /// Whether build() may pick blocked layouts (default true). False keeps every value
+  /// NCHW (the reference the blocked graph is tested against). Takes effect at the next
+  /// build().
+  void set_blocked_layouts(bool allow) { blocked_layouts_ = allow; }
+  /// The layout build() picked for v (NCHW before build()).
+  Layout value_layout(Value v) const;
   std::int64_t batch_size() const { return batch_size_; }
 
   /// Runs the layers on `inputs` (one per input(), in declaration order, each
@@ -84,9 +96,11 @@ class Graph {
   /// The batch size of the last forward (0 before any).
   std::int64_t current_batch() const { return current_batch_; }
 
-  /// A value from the last forward (a view at the current batch size).
+  /// A value from the last forward (a view at the current batch size; a new NCHW tensor
+  /// when the graph holds the value in a blocked layout).
   Tensor value(Value v) const;
-  /// d loss / d value from the last backward (undefined for values that need none).
+  /// d loss / d value from the last backward (undefined for values that need none; NCHW,
+  /// as value()).
   Tensor grad(Value v) const;
   /// The value produced by the layer called `layer_name`.
   Value output_of(const std::string& layer_name) const;
@@ -142,6 +156,7 @@ class Graph {
     std::vector<int> consumers;
     bool batched = true;
     bool needs_grad = false;
+    Layout layout = Layout::NCHW;  // of the value and its gradient
     Tensor buffer;
     Tensor grad_buffer;
     std::vector<Tensor> scratch;  // extra gradient buffers when the value fans out
@@ -158,6 +173,7 @@ class Graph {
 
   void check_value(Value v, const char* where) const;
   void run_backward(Value from, const Tensor* upstream);
+  void choose_layouts();
   Tensor view_at_batch(const Tensor& buffer, const ValueInfo& info, std::int64_t n) const;
 
   Device device_;
@@ -166,6 +182,7 @@ class Graph {
   std::vector<Node> nodes_;
   std::vector<Value> inputs_;
   std::int64_t batch_size_ = 0;
+  bool blocked_layouts_ = true;
   std::int64_t current_batch_ = 0;
   GradReadyHook grad_ready_hook_;
 };

@@ -14,6 +14,7 @@
 
 #include "../core/random.hpp"
 #include "../core/tensor.hpp"
+#include "../kernels/layout.hpp"
 #include "parameter.hpp"
 
 namespace minidl {
@@ -71,9 +72,35 @@ class Layer {
   /// True for the loss layers: their output is a 0-d loss that ends the graph.
   virtual bool is_loss() const { return false; }
 
+  // ---- memory layouts (kernels/layout.hpp) ---------------------------------------
+  // Every value is NCHW unless the graph finds that the layer writing it and every layer
+  // reading it can work in a blocked layout (Graph::build: after each layer's build, so
+  // shapes, device and backend are known). The graph then tells each layer the layouts of
+  // its inputs and output (set_layouts), and forward / backward read and write those
+  // tensors, and their gradients, in them.
+  /// Whether, as built, the layer can read input i held in `layout` (NCHW: always).
+  virtual bool accepts_layout(std::size_t input, Layout layout) const {
+    (void)input;
+    return layout == Layout::NCHW;
+  }
+  /// Whether, as built, the layer can write its output in `layout` (NCHW: always).
+  virtual bool produces_layout(Layout layout) const { return layout == Layout::NCHW; }
+  /// The layouts of the inputs and the output from now on (the graph calls it at every
+  /// build, with layouts the two functions above allowed).
+  void set_layouts(std::vector<Layout> inputs, Layout output) {
+    input_layouts_ = std::move(inputs);
+    output_layout_ = output;
+  }
+  Layout input_layout(std::size_t i) const {
+    return i < input_layouts_.size() ? input_layouts_[i] : Layout::NCHW;
+  }
+  Layout output_layout() const { return output_layout_; }
+
  protected:
   std::string name_;
   bool training_ = true;
+  std::vector<Layout> input_layouts_;
+  Layout output_layout_ = Layout::NCHW;
 };
 
 /// "[B, 784]" for a built shape: the batch axis printed as B.

@@ -115,6 +115,8 @@ def minidl_names(name):
     names = [name]
     suffix = case[len("cnn_adam"):]  # "", "_x50", "_contended", ...
     names += ["%s/cnn_adam_%s%s/%s" % (dev, b, suffix, batch) for b in CONV_BACKENDS.get(dev, [])]
+    if dev == "cpu" and not suffix:  # minidl's step with every value in NCHW (no blocked layouts)
+        names.append("%s/cnn_adam_nchw/%s" % (dev, batch))
     return names
 
 

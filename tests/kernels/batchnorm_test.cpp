@@ -1,7 +1,11 @@
 // BatchNorm2d kernels: plain-loop reference, running statistics, eval mode,
 // central-difference gradients (batch and running statistics); CPU vs CUDA in tests/parity.
 #include <cmath>
+#include <cstring>
 #include <vector>
+
+#include "core/info.hpp"
+#include "core/parallel.hpp"
 
 #include "gradcheck.hpp"
 #include "kernels/batchnorm.hpp"
@@ -121,6 +125,54 @@ void check_gradients(bool batch_stats, Device device) {
 TEST(BatchNorm2d, GradientsMatchCentralDifferences) {
   check_gradients(true, Device::cpu());
   check_gradients(false, Device::cpu());
+}
+
+// Large enough (51,200 elements, 16 channels of 3,200) for the CPU loops to run on
+// parallel_for's threads: forward (train and eval) and backward give the same bits on one
+// thread and two, on the OpenMP regions and minidl's pool (each channel's sums run on one
+// thread in a fixed order), and the forward still matches the plain loops.
+TEST(BatchNorm2d, CpuResultsDoNotDependOnThreadsOrParallelBackend) {
+  Generator gen(7);
+  const Tensor x = normal({8, 16, 20, 20}, 1.0f, 2.0f, gen);
+  const Tensor dy = normal(x.shape(), 0.0f, 1.0f, gen);
+  const Tensor gamma = normal({16}, 1.0f, 0.3f, gen), beta = normal({16}, 0.0f, 1.0f, gen);
+  auto run = [&]() {
+    Tensor rm = zeros({16}), rv = ones({16}), mean, invstd, y, y_eval, dx;
+    Tensor dg = zeros({16}), db = zeros({16});
+    batchnorm2d_forward_train(x, gamma, beta, rm, rv, mean, invstd, y);
+    batchnorm2d_backward(x, dy, gamma, mean, invstd, true, dx, dg, db);
+    Tensor m2, s2;
+    batchnorm2d_forward_eval(x, gamma, beta, rm, rv, m2, s2, y_eval);
+    return std::vector<std::vector<float>>{y.to_vector<float>(),  rm.to_vector<float>(),
+                                           rv.to_vector<float>(), y_eval.to_vector<float>(),
+                                           dx.to_vector<float>(), dg.to_vector<float>(),
+                                           db.to_vector<float>()};
+  };
+  const int threads = cpu_threads();
+  const ParallelBackend backend = parallel_backend();
+  set_cpu_threads(1);
+  const auto one = run();
+  set_cpu_threads(2);
+  std::vector<std::vector<std::vector<float>>> others;
+  for (ParallelBackend b : {ParallelBackend::OpenMP, ParallelBackend::Pool}) {
+    set_parallel_backend(b);
+    others.push_back(run());
+  }
+  set_parallel_backend(backend);
+  set_cpu_threads(threads);
+  for (const auto& other : others) {
+    ASSERT_EQ(other.size(), one.size());
+    for (std::size_t i = 0; i < one.size(); ++i) {
+      ASSERT_EQ(other[i].size(), one[i].size());
+      EXPECT_EQ(std::memcmp(other[i].data(), one[i].data(), one[i].size() * sizeof(float)), 0)
+          << "output " << i;
+    }
+  }
+  const Stats s = reference_stats(x);
+  EXPECT_TRUE(test::all_close(one[0],
+                              reference_apply(x, gamma.to_vector<float>(),
+                                              beta.to_vector<float>(), s.mean, s.var, 1e-5),
+                              1e-4f, 1e-4f));
 }
 
 TEST(BatchNorm2d, BadArgumentsAreClearErrors) {

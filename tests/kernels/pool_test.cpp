@@ -121,6 +121,28 @@ TEST(Pool2d, MaxIgnoresPaddingAndPropagatesNaN) {
   EXPECT_TRUE(std::isnan(max_pool2d(n, pp(2, 2, 0)).item<float>()));
 }
 
+// Max pooling 2x2 at stride 2 (the CNN's) on an odd-sized plane: the first maximum of a tie
+// and the first NaN win and take the gradient, the row and column no window covers get 0,
+// and a -0 gradient lands as +0 (dx is a sum starting from 0).
+TEST(Pool2d, Max2x2KeepsTiesNaNsAndSignedZeros) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const Tensor x = from_vector({1.f, 3.f, nan, 0.f, 9.f,   //
+                                3.f, 2.f, 5.f, nan, 9.f,   //
+                                7.f, 7.f, 7.f, 7.f, 7.f},  //
+                               {1, 1, 3, 5});
+  const auto y = max_pool2d(x, pp(2, 2, 0)).to_vector<float>();
+  ASSERT_EQ(y.size(), 2u);
+  EXPECT_EQ(y[0], 3.f);
+  EXPECT_TRUE(std::isnan(y[1]));
+  Tensor dx;
+  pool2d_backward(PoolMode::Max, x, from_vector({-0.f, 4.f}, {1, 1, 1, 2}), dx, pp(2, 2, 0));
+  const auto g = dx.to_vector<float>();
+  for (std::size_t i = 0; i < g.size(); ++i) {
+    EXPECT_EQ(g[i], i == 2 ? 4.f : 0.f) << i;
+    EXPECT_FALSE(std::signbit(g[i])) << i;
+  }
+}
+
 TEST(Pool2d, GradientsMatchCentralDifferences) {
   Generator gen(9);
   for (PoolMode mode : {PoolMode::Max, PoolMode::Avg}) {

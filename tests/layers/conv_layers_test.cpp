@@ -8,6 +8,8 @@
 #include "layers/batchnorm.hpp"
 #include "layers/conv.hpp"
 #include "layers/dense.hpp"
+#include "layers/graph.hpp"
+#include "layers/loss.hpp"
 #include "layers/pool.hpp"
 #include "layers/sequential.hpp"
 #include "layers/structural.hpp"
@@ -216,6 +218,135 @@ TEST(BatchNorm2dLayer, GradientsTrainAndEval) {
                            "BatchNorm2d 'bn1'", "3 channels", "[B, 4, 3, 3]");
   MINIDL_EXPECT_THROW_WITH(bn.build({Shape{2, 3}}, {DType::Float32}, ctx), ShapeError,
                            "BatchNorm2d 'bn1'", "[B, 3]");
+}
+
+}  // namespace
+}  // namespace minidl
+
+namespace minidl {
+namespace {
+
+// A CNN whose convolutions run on oneDNN: conv (8 -> 16, ReLU) -> max-pool -> conv (16 -> 16,
+// ReLU) -> avg-pool -> Flatten -> Dense -> loss, from one seed.
+struct BlockedCnn {
+  Graph g{Device::cpu(), 21};
+  Graph::Value x, labels, conv1, pool1, conv2, pool2, logits, loss;
+
+  explicit BlockedCnn(bool blocked) {
+    g.set_blocked_layouts(blocked);
+    x = g.input("x", {8, 10, 10}, DType::Float32, /*requires_grad=*/true);
+    labels = g.input("labels", {}, DType::Int32);
+    Conv2dOptions o = Conv2dOptions::same();
+    o.backend = ConvBackend::OneDnn;
+    o.activation = Activation::ReLU;
+    conv1 = g.add(std::make_shared<Conv2d>(16, 3, o), {x}, "conv1");
+    pool1 = g.add(std::make_shared<MaxPool2d>(2), {conv1}, "pool1");
+    conv2 = g.add(std::make_shared<Conv2d>(16, 3, o), {pool1}, "conv2");
+    pool2 = g.add(std::make_shared<AvgPool2d>(2, 1), {conv2}, "pool2");
+    const auto flat = g.add(std::make_shared<Flatten>(), {pool2});
+    logits = g.add(std::make_shared<Dense>(3), {flat}, "logits");
+    loss = g.add(softmax_cross_entropy_loss(), {logits, labels});
+    g.build(4);
+  }
+  float run(const Tensor& images, const Tensor& y) {
+    g.zero_grad();
+    g.forward({images, y});
+    g.backward(loss);
+    return g.value(loss).item<float>();
+  }
+};
+
+// The graph keeps the values between oneDNN convolutions and pooling layers in NCHW8c and
+// the others in NCHW, and gives what the all-NCHW graph gives (the oracle): the loss, every
+// value and gradient (value() and grad() in NCHW), every parameter gradient, at the built
+// batch and at a smaller one; and the blocked graph's input gradient agrees with central
+// differences of its loss.
+TEST(ConvLayers, BlockedLayoutsBetweenConvAndPoolGiveTheNchwGraphsResults) {
+  if (!cpu::onednn_available()) GTEST_SKIP() << "minidl was built without oneDNN";
+  BlockedCnn blocked(true), plain(false);
+  EXPECT_EQ(blocked.g.value_layout(blocked.x), Layout::NCHW);  // a graph input
+  EXPECT_EQ(blocked.g.value_layout(blocked.conv1), Layout::NCHW8c);
+  EXPECT_EQ(blocked.g.value_layout(blocked.pool1), Layout::NCHW8c);
+  EXPECT_EQ(blocked.g.value_layout(blocked.conv2), Layout::NCHW8c);
+  EXPECT_EQ(blocked.g.value_layout(blocked.pool2), Layout::NCHW);  // Flatten reads it
+  EXPECT_EQ(blocked.g.value_layout(blocked.logits), Layout::NCHW);
+  for (Graph::Value v : {plain.conv1, plain.pool1, plain.conv2, plain.pool2})
+    EXPECT_EQ(plain.g.value_layout(v), Layout::NCHW);
+  Generator gen(8);
+  const Tensor images = normal({4, 8, 10, 10}, 0.0f, 1.0f, gen);
+  const Tensor y = from_vector(std::vector<std::int32_t>{0, 2, 1, 2}, {4});
+  for (std::int64_t n : {4, 3}) {
+    SCOPED_TRACE("batch " + std::to_string(n));
+    const Tensor xs(images.storage(), Shape{n, 8, 10, 10}, DType::Float32);
+    const Tensor ys(y.storage(), Shape{n}, DType::Int32);
+    const float lb = blocked.run(xs, ys), lp = plain.run(xs, ys);
+    EXPECT_NEAR(lb, lp, 1e-5f * std::max(1.0f, std::fabs(lp)));
+    for (auto [vb, vp] : {std::pair{blocked.conv1, plain.conv1},
+                          {blocked.pool1, plain.pool1},
+                          {blocked.conv2, plain.conv2},
+                          {blocked.pool2, plain.pool2},
+                          {blocked.x, plain.x}}) {
+      SCOPED_TRACE(blocked.g.value_name(vb));
+      EXPECT_TRUE(test::all_close(blocked.g.value(vb).to_vector<float>(),
+                                  plain.g.value(vp).to_vector<float>(), 1e-5f, 1e-4f));
+      EXPECT_TRUE(test::all_close(blocked.g.grad(vb).to_vector<float>(),
+                                  plain.g.grad(vp).to_vector<float>(), 1e-6f, 1e-3f));
+    }
+    const auto pb = blocked.g.parameters(), pp = plain.g.parameters();
+    ASSERT_EQ(pb.size(), pp.size());
+    for (std::size_t i = 0; i < pb.size(); ++i) {
+      SCOPED_TRACE(pb[i]->name);
+      EXPECT_EQ(pb[i]->value.to_vector<float>(), pp[i]->value.to_vector<float>());
+      EXPECT_TRUE(test::all_close(pb[i]->grad.to_vector<float>(), pp[i]->grad.to_vector<float>(),
+                                  1e-5f, 1e-3f));
+    }
+  }
+  // Central differences of the blocked graph's loss (in double around float32 steps) for
+  // every 7th input of one sample (115 of 800: two forwards each).
+  const Tensor x2(images.storage(), Shape{1, 8, 10, 10}, DType::Float32);
+  const Tensor y2(y.storage(), Shape{1}, DType::Int32);
+  blocked.run(x2, y2);
+  const auto all = blocked.g.grad(blocked.x).to_vector<float>();
+  Tensor probe = x2.clone();
+  auto loss_at = [&]() {
+    blocked.g.forward({probe, y2});
+    return static_cast<double>(blocked.g.value(blocked.loss).item<float>());
+  };
+  std::vector<float> analytic;
+  std::vector<double> numeric;
+  float* p = probe.data<float>();
+  const float h = 1e-2f;
+  for (std::int64_t i = 3; i < probe.numel(); i += 7) {
+    const float saved = p[i];
+    p[i] = saved + h;
+    const double up = loss_at();
+    p[i] = saved - h;
+    const double down = loss_at();
+    p[i] = saved;
+    numeric.push_back((up - down) /
+                      (static_cast<double>(saved + h) - static_cast<double>(saved - h)));
+    analytic.push_back(all[static_cast<std::size_t>(i)]);
+  }
+  EXPECT_TRUE(test::gradients_agree(analytic, numeric, 2e-2));
+}
+
+// Graph::backward from a blocked value with an upstream gradient given in NCHW.
+TEST(ConvLayers, UpstreamGradientIntoABlockedValueIsReadAsNchw) {
+  if (!cpu::onednn_available()) GTEST_SKIP() << "minidl was built without oneDNN";
+  BlockedCnn blocked(true), plain(false);
+  ASSERT_EQ(blocked.g.value_layout(blocked.conv2), Layout::NCHW8c);
+  Generator gen(9);
+  const Tensor images = normal({4, 8, 10, 10}, 0.0f, 1.0f, gen);
+  const Tensor y = from_vector(std::vector<std::int32_t>{0, 2, 1, 2}, {4});
+  const Tensor up = normal({4, 16, 5, 5}, 0.0f, 1.0f, gen);
+  for (BlockedCnn* net : {&blocked, &plain}) {
+    net->g.zero_grad();
+    net->g.forward({images, y});
+    net->g.backward(net->conv2, up);
+  }
+  EXPECT_EQ(blocked.g.grad(blocked.conv2).to_vector<float>(), up.to_vector<float>());
+  EXPECT_TRUE(test::all_close(blocked.g.grad(blocked.x).to_vector<float>(),
+                              plain.g.grad(plain.x).to_vector<float>(), 1e-6f, 1e-3f));
 }
 
 }  // namespace
