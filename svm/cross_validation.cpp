@@ -8,6 +8,7 @@
 #include <iterator>
 #include <mutex>
 
+#include "../core/parallel.hpp"
 #include "../core/random.hpp"
 #include "probability.hpp"
 
@@ -85,7 +86,9 @@ CrossValidationResult cross_validate(const SvcOptions& options, const Samples& x
   const int folds = static_cast<int>(std::min<std::int64_t>(cv.folds, n));
   const std::vector<int> fold = stratified_folds(y, folds, cv.seed);
 
-  int concurrent = cv.concurrent_folds > 0 ? cv.concurrent_folds : omp_get_max_threads();
+  // cpu_threads(), not omp_get_max_threads(): on a busy machine core/parallel's adaptive
+  // backend sets OpenMP to one thread, which would run the seconds-long folds one by one.
+  int concurrent = cv.concurrent_folds > 0 ? cv.concurrent_folds : cpu_threads();
   concurrent = std::max(1, std::min(concurrent, folds));
   if (dev.is_cuda()) concurrent = 1;
   SvcOptions fold_options = options;

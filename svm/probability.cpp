@@ -6,6 +6,7 @@
 #include <mutex>
 #include <utility>
 
+#include "../core/parallel.hpp"
 #include "cross_validation.hpp"
 
 namespace minidl::svm {
@@ -229,8 +230,10 @@ void fit_probability(SVC& model, const Samples& x_in, const Tensor& y_in,
   std::exception_ptr error;
   std::mutex error_mutex;
   std::int64_t fits_done = 0;
-  // Each job writes only the held-out entries of its own pair's dec.
-#pragma omp parallel for schedule(dynamic, 1)
+  // Each job writes only the held-out entries of its own pair's dec. The jobs are whole
+  // fits, so they run on cpu_threads() even while the adaptive backend (core/parallel.hpp)
+  // holds OpenMP at one thread on a busy machine.
+#pragma omp parallel for schedule(dynamic, 1) num_threads(cpu_threads())
   for (std::int64_t job = 0; job < n_pairs * folds; ++job) {
     try {
       const std::int64_t p = job / folds;
