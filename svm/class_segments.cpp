@@ -200,7 +200,9 @@ void ClassSegments::own_segments(std::int32_t a, const std::int64_t* local, std:
 std::unique_ptr<KernelRows> ClassSegments::problem_rows(std::size_t p, std::size_t cache_bytes) {
   MINIDL_CHECK(p < groups_.sides.size(), ValueError, "ClassSegments::problem_rows: problem ", p,
                " of ", groups_.sides.size());
-  const auto [a, b] = groups_.sides[p];
+  // Plain variables, not a structured binding: C++17 lambdas cannot capture those (clang).
+  const std::int32_t a = groups_.sides[p].first;
+  const std::int32_t b = groups_.sides[p].second;
   const Group& ga = group_[static_cast<std::size_t>(a)];
   const Group& gb = group_[static_cast<std::size_t>(b)];
   const std::int64_t na = ga.size;
