@@ -15,29 +15,11 @@
 namespace minidl::svm {
 namespace {
 
-std::vector<BinaryProblem> one_vs_one(const Tensor& y_t, std::int32_t k) {
-  const std::vector<std::int32_t> y = y_t.to_vector<std::int32_t>();
-  std::vector<BinaryProblem> out;
-  for (std::int32_t i = 0; i < k; ++i)
-    for (std::int32_t j = i + 1; j < k; ++j) {
-      BinaryProblem p;
-      for (std::int32_t side : {i, j})
-        for (std::size_t t = 0; t < y.size(); ++t)
-          if (y[t] == side) {
-            p.samples.push_back(static_cast<std::int64_t>(t));
-            p.y.push_back(side == i ? 1 : -1);
-          }
-      p.cp = p.cn = 1.0;
-      out.push_back(std::move(p));
-    }
-  return out;
-}
-
 std::vector<std::int32_t> y_of(const LibsvmData& d) { return d.y.to_vector<std::int32_t>(); }
 
 TEST(ClassKernel, FindsOneVsOneGroupsOnly) {
   const LibsvmData d = svm_test::make_blobs(60, 3, {0, 1, 2}, 1.0f, 3);
-  std::vector<BinaryProblem> ovo = one_vs_one(d.y, 3);
+  std::vector<BinaryProblem> ovo = svm_test::one_vs_one(d.y, 3);
   const auto g = find_problem_groups(60, ovo);
   ASSERT_TRUE(g.has_value());
   ASSERT_EQ(g->groups.size(), 3u);
@@ -86,7 +68,7 @@ TEST(ClassKernel, FindsOneVsOneGroupsOnly) {
 void expect_rows_match(const Samples& x, const Tensor& dense, const Tensor& y, std::int32_t k,
                        const KernelParams& p) {
   SCOPED_TRACE(kernel_name(p.type));
-  const std::vector<BinaryProblem> problems = one_vs_one(y, k);
+  const std::vector<BinaryProblem> problems = svm_test::one_vs_one(y, k);
   const auto g = find_problem_groups(x.rows(), problems);
   ASSERT_TRUE(g.has_value());
   Tensor full;

@@ -17,24 +17,6 @@
 namespace minidl::svm {
 namespace {
 
-std::vector<BinaryProblem> one_vs_one(const Tensor& y_t, std::int32_t k) {
-  const std::vector<std::int32_t> y = y_t.to_vector<std::int32_t>();
-  std::vector<BinaryProblem> out;
-  for (std::int32_t i = 0; i < k; ++i)
-    for (std::int32_t j = i + 1; j < k; ++j) {
-      BinaryProblem p;
-      for (std::int32_t side : {i, j})
-        for (std::size_t t = 0; t < y.size(); ++t)
-          if (y[t] == side) {
-            p.samples.push_back(static_cast<std::int64_t>(t));
-            p.y.push_back(side == i ? 1 : -1);
-          }
-      p.cp = p.cn = 1.0;
-      out.push_back(std::move(p));
-    }
-  return out;
-}
-
 // Row i of problem q, K[samples, samples] of the full matrix.
 std::vector<float> full_row(const Tensor& full, const BinaryProblem& q, std::int64_t i) {
   const std::int64_t n = full.size(0);
@@ -51,7 +33,7 @@ std::size_t group_segment_bytes(const ProblemGroups& g, std::size_t a) {
 TEST(ClassSegments, RowsAreTheFullMatrixRows) {
   // 500 samples of 3 classes; rows asked one by one, by prefetch and by rows().
   const LibsvmData d = svm_test::make_blobs(500, 5, {0, 1, 2}, 1.0f, 11);
-  const std::vector<BinaryProblem> problems = one_vs_one(d.y, 3);
+  const std::vector<BinaryProblem> problems = svm_test::one_vs_one(d.y, 3);
   const auto g = find_problem_groups(500, problems);
   ASSERT_TRUE(g.has_value());
   for (const KernelParams& p :
@@ -113,7 +95,7 @@ TEST(ClassSegments, SharedSegmentsAreTheDirectlyComputedOnes) {
   // group 0 take them from the cache, and equal bitwise the rows of a source that
   // keeps nothing and computes every segment itself.
   const LibsvmData d = svm_test::make_blobs(300, 4, {0, 1, 2}, 1.0f, 5);
-  const std::vector<BinaryProblem> problems = one_vs_one(d.y, 3);
+  const std::vector<BinaryProblem> problems = svm_test::one_vs_one(d.y, 3);
   const auto g = find_problem_groups(300, problems);
   ASSERT_TRUE(g.has_value());
   ASSERT_EQ(g->sides[0], std::make_pair(0, 1));
@@ -143,7 +125,7 @@ TEST(ClassSegments, SharedSegmentsAreTheDirectlyComputedOnes) {
 
 TEST(ClassSegments, EvictsTheLeastRecentlyUsedWithinTheBudget) {
   const LibsvmData d = svm_test::make_blobs(90, 3, {0, 1}, 1.0f, 9);
-  const std::vector<BinaryProblem> problems = one_vs_one(d.y, 2);
+  const std::vector<BinaryProblem> problems = svm_test::one_vs_one(d.y, 2);
   const auto g = find_problem_groups(90, problems);
   ASSERT_TRUE(g.has_value());
   const std::size_t seg = group_segment_bytes(*g, 0);  // only group 0's are asked
@@ -188,7 +170,7 @@ TEST(ClassSegments, ConcurrentProblemsShareTheCacheWithinTheBudget) {
   // cache never holds more than its budget, and KernelMemory's peak stays within
   // the cache plus the two sources.
   const LibsvmData d = svm_test::make_blobs(400, 4, {0, 1, 2, 3}, 1.0f, 13);
-  const std::vector<BinaryProblem> problems = one_vs_one(d.y, 4);
+  const std::vector<BinaryProblem> problems = svm_test::one_vs_one(d.y, 4);
   const auto g = find_problem_groups(400, problems);
   ASSERT_TRUE(g.has_value());
   const KernelParams p{KernelType::Rbf, 0.3, 0.0, 3};

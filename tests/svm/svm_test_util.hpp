@@ -16,6 +16,7 @@
 
 #include "core/tensor.hpp"
 #include "svm/libsvm_format.hpp"
+#include "svm/smo.hpp"
 
 namespace minidl::svm_test {
 
@@ -179,6 +180,26 @@ inline LibsvmProbabilities svm_predict_probability(const std::string& test,
   const int rc = std::system(cmd.c_str());
   EXPECT_EQ(rc, 0) << cmd << "\n" << read_text(log);
   return read_probability_output(out);
+}
+
+// The one-vs-one sub-problems of labels 0..k-1 in y (int32): pair (i, j), i < j, has
+// class i's samples labelled +1, then class j's labelled -1, C = 1 for both.
+inline std::vector<svm::BinaryProblem> one_vs_one(const Tensor& y_t, std::int32_t k) {
+  const std::vector<std::int32_t> y = y_t.to_vector<std::int32_t>();
+  std::vector<svm::BinaryProblem> out;
+  for (std::int32_t i = 0; i < k; ++i)
+    for (std::int32_t j = i + 1; j < k; ++j) {
+      svm::BinaryProblem p;
+      for (std::int32_t side : {i, j})
+        for (std::size_t t = 0; t < y.size(); ++t)
+          if (y[t] == side) {
+            p.samples.push_back(static_cast<std::int64_t>(t));
+            p.y.push_back(side == i ? 1 : -1);
+          }
+      p.cp = p.cn = 1.0;
+      out.push_back(std::move(p));
+    }
+  return out;
 }
 
 }  // namespace minidl::svm_test
