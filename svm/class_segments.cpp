@@ -24,12 +24,17 @@ void kernel_rows_between(const float* x, std::int64_t d, const std::int64_t* q,
 // Rows per prefetch batch, from the floats of a group's samples. Each product
 // streams the other group's samples once: from memory at 60,000 Fashion-MNIST
 // images (6,000 x 784 floats, 18.8 MB), which costs about the flops of ten rows,
-// so larger batches pay (fit 22.5 s with 40 rows, 25.9 s with 24, busy machine);
-// from cache at 10,000 (3 MB), where speculative rows cost more than they save
-// (0.96 s with 16 rows, 1.14 s with 40).
+// so larger batches pay (fit 22.5 s with 40 rows, 25.9 s with 24, busy machine;
+// rows computed over the 45 problems: 77,659 with 24, 92,942 with 40, 111,941
+// with 64, for about 48,500 the solver asks for; 24 and 40 within noise at load 8,
+// 64 slower); from cache at 10,000 (3 MB), where speculative rows cost more than
+// they save (0.96 s with 16 rows, 1.14 s with 40; then, after the vector scans
+// of svm/smo_scan.hpp, median fit 0.808 s with 12 against 0.845 s with 16 over 8
+// interleaved runs, 0.818 / 0.822 over 6 and 0.787 / 0.895 over 5, load 7-8; rows
+// computed: 17,934 with 12, 19,575 with 16, 16,503 with 8, which was no faster).
 std::int64_t prefetch_rows(std::int64_t group_floats) {
   constexpr std::int64_t kInCacheFloats = std::int64_t{2} << 20;  // 8 MiB
-  return group_floats <= kInCacheFloats ? 16 : 40;
+  return group_floats <= kInCacheFloats ? 12 : 40;
 }
 
 // A problem's rows with prefetches kept to one side: a batch computes rows of the
