@@ -287,7 +287,10 @@ void conv(benchmark::State& state, Device device, ConvBackend backend, const Con
   Tensor dx = empty(shape.x, device), dw = zeros(shape.w, device), db = zeros({shape.w[0]}, device);
   const double f = g.forward_flops();
   if (device.is_cpu()) {
-    state.SetLabel(std::string("auto runs ") + conv_backend_name(conv2d_cpu_auto_backend(g)) +
+    // The case's own backend first: `cpu` is the im2col + OpenBLAS backend (with the direct
+    // path for conv1), not `auto`, which the label names separately.
+    state.SetLabel(std::string("backend ") + conv_backend_name(backend) + "; auto runs " +
+                   conv_backend_name(conv2d_cpu_auto_backend(g)) +
                    (backend == ConvBackend::OneDnn
                         ? "; oneDNN " + cpu::conv2d_onednn_impl(g, part == Part::BwdData ? 1
                                                                    : part == Part::BwdFilter ? 2
