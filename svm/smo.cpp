@@ -1,5 +1,6 @@
 #include "smo.hpp"
 
+#include "smo_scan.hpp"
 #include "smo_step.hpp"
 #include "working_set.hpp"
 
@@ -48,19 +49,18 @@ namespace {
 // prefetch limit. One GEMM of many rows costs little more than one row's GEMV
 // (memory-bound): at 60,000 Fashion-MNIST images a pair's 12,000-sample rows are
 // read from 37 MB of samples either way. Changes no value: only what is cached.
-void prefetch_likely_rows(KernelRows& k, std::int64_t must, const std::vector<std::int8_t>& y,
-                          const std::vector<double>& alpha, const std::vector<double>& grad,
-                          const std::vector<double>& cbox,
+void prefetch_likely_rows(KernelRows& k, std::int64_t must, const SmoScanVars& s,
                           const std::vector<std::int64_t>& active) {
   const std::int64_t limit = k.prefetch_limit();
   if (limit < 2) return;
   const std::size_t half = static_cast<std::size_t>(limit / 2);
   std::vector<std::pair<double, std::int64_t>> up, low;
-  for (std::int64_t a : active) {
-    const auto t = static_cast<std::size_t>(a);
+  for (std::size_t p = 0; p < active.size(); ++p) {
+    const std::int64_t a = active[p];
     if (k.cached(a)) continue;
-    if (ws_in_up(y[t], alpha[t], cbox[t])) up.emplace_back(-y[t] * grad[t], a);
-    if (ws_in_low(y[t], alpha[t], cbox[t])) low.emplace_back(y[t] * grad[t], a);
+    const auto y = static_cast<std::int8_t>(s.yd[p]);
+    if (ws_in_up(y, s.alpha[p], s.cbox[p])) up.emplace_back(-s.yd[p] * s.grad[p], a);
+    if (ws_in_low(y, s.alpha[p], s.cbox[p])) low.emplace_back(s.yd[p] * s.grad[p], a);
   }
   const auto top = [half](std::vector<std::pair<double, std::int64_t>>& v) {
     const auto greater = [](const auto& a, const auto& b) {
@@ -197,60 +197,69 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
     smallest_active = std::min(smallest_active, static_cast<std::int64_t>(kept));
   };
 
+  // The scans read the active variables' state packed in position order
+  // (svm/smo_scan.hpp; contiguous for their AVX2 loops): pgrad holds the active
+  // gradients between pack() and unpack(), alpha is written to both copies.
+  std::vector<double> py, palpha, pgrad, pcbox, pqd;
+  const auto pack = [&]() {
+    const std::size_t n = active.size();
+    py.resize(n);
+    palpha.resize(n);
+    pgrad.resize(n);
+    pcbox.resize(n);
+    pqd.resize(n);
+    for (std::size_t p = 0; p < n; ++p) {
+      const auto t = static_cast<std::size_t>(active[p]);
+      py[p] = y[t];
+      palpha[p] = alpha[t];
+      pgrad[p] = grad[t];
+      pcbox[p] = cbox[t];
+      pqd[p] = qd[t];
+    }
+  };
+  const auto unpack = [&]() {
+    for (std::size_t p = 0; p < active.size(); ++p)
+      grad[static_cast<std::size_t>(active[p])] = pgrad[p];
+  };
+  const auto vars = [&]() {
+    return SmoScanVars{py.data(), palpha.data(), pgrad.data(), pcbox.data(), pqd.data()};
+  };
+  // Kernel-row columns of the positions: null when every variable is active.
+  const auto cols = [&]() { return active.size() == L ? nullptr : active.data(); };
+
   SmoResult res;
   std::int64_t iter = 0;
   double violation = kInf;
   std::int64_t counter = std::min<std::int64_t>(l, 1000) + 1;
-  std::int64_t i = -1;
-  std::int64_t j = -1;
+  std::int64_t pi = -1;  // i and j as positions in `active`
+  std::int64_t pj = -1;
   const float* ki = nullptr;
+  SmoPickI next_i;  // the pick of i the gradient update made, while valid
+  bool have_next_i = false;
   // Working set selection (WSS2) over the active set: i, j, the violation.
   const auto select = [&]() {
-    double gmax = -kInf;
-    i = -1;
-    for (std::int64_t t64 : active) {
-      const auto t = static_cast<std::size_t>(t64);
-      if (y[t] > 0) {
-        if (!at_upper(alpha[t], cbox[t]) && -grad[t] >= gmax) {
-          gmax = -grad[t];
-          i = t64;
-        }
-      } else if (!at_lower(alpha[t]) && grad[t] >= gmax) {
-        gmax = grad[t];
-        i = t64;
-      }
-    }
-    double gmax2 = -kInf;
-    j = -1;
-    double best = kInf;
-    if (i >= 0 && !k.cached(i)) prefetch_likely_rows(k, i, y, alpha, grad, cbox, active);
+    const auto n = static_cast<std::int64_t>(active.size());
+    const SmoScanVars v = vars();
+    const SmoPickI pick_i = have_next_i ? next_i : smo_pick_i(v, n);
+    have_next_i = false;
+    pi = pick_i.i;
+    const std::int64_t i = pi >= 0 ? active[static_cast<std::size_t>(pi)] : -1;
+    if (i >= 0 && !k.cached(i)) prefetch_likely_rows(k, i, v, active);
     ki = i >= 0 ? k.row(i) : nullptr;
-    const double qdi = i >= 0 ? qd[static_cast<std::size_t>(i)] : 0.0;
-    for (std::int64_t t64 : active) {
-      const auto t = static_cast<std::size_t>(t64);
-      // t in I_low (y_t = +1 above 0, or y_t = -1 below its C), scored by y_t G_t.
-      if (y[t] > 0 ? at_lower(alpha[t]) : at_upper(alpha[t], cbox[t])) continue;
-      const double v = y[t] > 0 ? grad[t] : -grad[t];
-      if (v >= gmax2) gmax2 = v;
-      const double gd = gmax + v;
-      if (gd > 0 && ki != nullptr) {
-        // LIBSVM's QD_i + QD_t - 2 y_i Q_it with Q_it = y_i y_t K_it: for either label
-        // pair the curvature K_ii + K_tt - 2 K_it of the pair's line search.
-        const double quad = qdi + qd[t] - 2.0 * ki[t];
-        const double obj = -(gd * gd) / (quad > 0 ? quad : kSmoTau);
-        if (obj <= best) {
-          j = t64;
-          best = obj;
-        }
-      }
-    }
-    violation = gmax + gmax2;
-    return violation < options.eps || j == -1;
+    const double qdi = pi >= 0 ? pqd[static_cast<std::size_t>(pi)] : 0.0;
+    const SmoPickJ pick_j = smo_pick_j(v, cols(), n, pick_i.gmax, qdi, ki);
+    pj = pick_j.j;
+    violation = pick_i.gmax + pick_j.gmax2;
+    return violation < options.eps || pj == -1;
   };
+  pack();
   while (true) {
     if (shrinking && --counter == 0) {
       counter = std::min<std::int64_t>(l, 1000);
+      unpack();
       do_shrinking();
+      pack();
+      have_next_i = false;
     }
     if (select()) {
       // Optimal on the active set: on all of it, once every gradient is exact?
@@ -258,7 +267,9 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
         res.converged = true;
         break;
       }
+      unpack();
       reconstruct_gradient();
+      pack();
       if (select()) {
         res.converged = true;
         break;
@@ -270,11 +281,14 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
     if (on_iterations && iter % kProgressStride == 0) on_iterations(iter);
 
     // ---- the two-variable update (LIBSVM's Solver::Solve) ----
-    const auto I = static_cast<std::size_t>(i);
-    const auto J = static_cast<std::size_t>(j);
-    if (!k.cached(j)) prefetch_likely_rows(k, j, y, alpha, grad, cbox, active);
-    ki = k.row(i);
-    const float* kj = k.row(j);
+    const auto PI = static_cast<std::size_t>(pi);
+    const auto PJ = static_cast<std::size_t>(pj);
+    const auto I = static_cast<std::size_t>(active[PI]);
+    const auto J = static_cast<std::size_t>(active[PJ]);
+    if (!k.cached(static_cast<std::int64_t>(J)))
+      prefetch_likely_rows(k, static_cast<std::int64_t>(J), vars(), active);
+    ki = k.row(static_cast<std::int64_t>(I));
+    const float* kj = k.row(static_cast<std::int64_t>(J));
     // Rows may have been evicted by the second call only if capacity < 2; it is >= 2.
     const double qij = double(y[I]) * y[J] * ki[J];
     const double ci = cbox[I];
@@ -283,18 +297,15 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
     const double old_aj = alpha[J];
     double& ai = alpha[I];
     double& aj = alpha[J];
-    smo_pair_step(y[I] == y[J], qd[I], qd[J], qij, grad[I], grad[J], ci, cj, ai, aj);
-    // G_t += Q_ti dai + Q_tj daj with Q_ti = y_t y_i K_ti.
+    smo_pair_step(y[I] == y[J], qd[I], qd[J], qij, pgrad[PI], pgrad[PJ], ci, cj, ai, aj);
+    palpha[PI] = ai;
+    palpha[PJ] = aj;
+    // G_t += Q_ti dai + Q_tj daj with Q_ti = y_t y_i K_ti; then the next i.
     const double di = (ai - old_ai) * y[I];
     const double dj = (aj - old_aj) * y[J];
-    if (active.size() == L) {
-      for (std::size_t t = 0; t < L; ++t) grad[t] += y[t] * (ki[t] * di + kj[t] * dj);
-    } else {
-      for (std::int64_t t64 : active) {
-        const auto t = static_cast<std::size_t>(t64);
-        grad[t] += y[t] * (ki[t] * di + kj[t] * dj);
-      }
-    }
+    next_i = smo_update_gradient(pgrad.data(), vars(), ki, kj, di, dj, cols(),
+                                 static_cast<std::int64_t>(active.size()));
+    have_next_i = true;
     if (shrinking) {
       // G_bar follows the variables entering or leaving their upper bound.
       const auto follow = [&](std::size_t v, double old_a, const float* kv) {
@@ -308,6 +319,7 @@ SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp,
       follow(J, old_aj, kj);
     }
   }
+  unpack();
   if (shrinking && active.size() < L) reconstruct_gradient();  // stopped by max_iter
 
   res.iterations = iter;
