@@ -23,6 +23,18 @@
 //   cnn_conv2   x [128, 32, 14, 14], w [64, 32, 5, 5],  same   (its second)
 //   resnet3x3   x [32, 64, 56, 56],  w [64, 64, 3, 3],  same   (a ResNet stage-1 conv)
 //
+// The CNN's max pooling (2x2 at stride 2) in the layouts the layer graph runs it in, CPU only:
+//   cpu/max_pool_fwd/<shape>            y = max pooling of x
+//   cpu/max_pool_bwd/<shape>            dx from x and dy
+//   cpu/max_pool_bwd_relu/<shape>       the same through the fused ReLU of the convolution
+//                                       before it (pool2d_backward's through_relu)
+//   .../<shape>_general                 the general loops (cpu::pool2d_*(..., baseline)), which
+//                                       ran before the AVX2 kernels (kernels/pool2d_max2x2.cpp)
+//   cnn_pool1   x [128, 32, 28, 28] NCHW -> y NCHW8c   (conv1's output, into conv2)
+//   cnn_pool2   x [128, 64, 14, 14] NCHW8c -> y NCHW   (conv2's output, into Flatten)
+// on ReLU outputs (half the values 0: ties); counter GB/s: bytes read and written once
+// (forward x + y, backward x + dy + dx).
+//
 // Counters: GFLOP/s (10^9 FLOP/s) and of_sgemm (over the same device's sgemm_ref
 // GFLOP/s, measured at the start of the run). CUDA times are GPU time from CUDA
 // events (manual time); CPU times are wall time.
@@ -36,8 +48,11 @@
 
 #include "bench_util.hpp"
 #include "core/tensor.hpp"
+#include "kernels/activation.hpp"
 #include "kernels/conv2d.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/layout.hpp"
+#include "kernels/pool2d.hpp"
 
 #if MINIDL_WITH_CUDA
 #include <cudnn.h>
@@ -328,6 +343,36 @@ void conv(benchmark::State& state, Device device, ConvBackend backend, const Con
 #endif
 }
 
+struct PoolShape {
+  const char* name;
+  Shape x;
+  Layout x_layout, y_layout;
+};
+
+enum class PoolPass { Fwd, Bwd, BwdRelu };
+
+void max_pool(benchmark::State& state, const PoolShape& shape, PoolPass pass, bool general) {
+  Generator gen(3);
+  const Tensor x_nchw = relu(normal(shape.x, 0.0f, 1.0f, gen));
+  const Pool2dGeometry g = pool2d_geometry(shape.x, Pool2dParams{});
+  const Shape ys{g.B, g.C, g.P, g.Q};
+  Tensor x, dy, y = empty(ys), dx = empty(shape.x);
+  convert_layout(x_nchw, Layout::NCHW, x, shape.x_layout);
+  convert_layout(normal(ys, 0.0f, 1.0f, gen), Layout::NCHW, dy, shape.y_layout);
+  const double seconds = time_iterations(state, Device::cpu(), [&] {
+    if (pass == PoolPass::Fwd) {
+      cpu::pool2d_forward(PoolMode::Max, g, x.data<float>(), y.data<float>(), shape.x_layout,
+                          shape.y_layout, general);
+    } else {
+      cpu::pool2d_backward(PoolMode::Max, g, x.data<float>(), dy.data<float>(), dx.data<float>(),
+                           shape.x_layout, shape.y_layout, pass == PoolPass::BwdRelu, general);
+    }
+  });
+  const double floats = pass == PoolPass::Fwd ? double(x.numel() + y.numel())
+                                              : double(2 * x.numel() + y.numel());
+  state.counters["GB/s"] = 4.0 * floats * static_cast<double>(state.iterations()) / seconds * 1e-9;
+}
+
 void register_all() {
   struct Dev {
     const char* name;
@@ -363,6 +408,7 @@ void register_all() {
     } else {
       b->UseRealTime()->Iterations(5);
     }
+    return b;
   };
   reg("cpu/sgemm_ref/1024", Device::cpu(),
       [](benchmark::State& s) { sgemm_ref(s, Device::cpu()); });
@@ -383,6 +429,23 @@ void register_all() {
     }
   }
 #endif
+  static const PoolShape pool_shapes[] = {
+      {"cnn_pool1", Shape{128, 32, 28, 28}, Layout::NCHW, Layout::NCHW8c},
+      {"cnn_pool2", Shape{128, 64, 14, 14}, Layout::NCHW8c, Layout::NCHW}};
+  const std::pair<PoolPass, const char*> pool_passes[] = {{PoolPass::Fwd, "max_pool_fwd"},
+                                                          {PoolPass::Bwd, "max_pool_bwd"},
+                                                          {PoolPass::BwdRelu, "max_pool_bwd_relu"}};
+  for (const PoolShape& shape : pool_shapes) {
+    for (const auto& pass : pool_passes) {
+      for (bool general : {false, true}) {
+        const PoolShape* sh = &shape;
+        const PoolPass ps = pass.first;
+        reg(std::string("cpu/") + pass.second + "/" + shape.name + (general ? "_general" : ""),
+            Device::cpu(), [sh, ps, general](benchmark::State& s) { max_pool(s, *sh, ps, general); })
+            ->Iterations(50);
+      }
+    }
+  }
   for (const Dev& d : devs) {
     for (const ConvShape& shape : shapes()) {
       // A blocked layout only where the shape's channels fit it (not conv1's one channel).

@@ -24,6 +24,10 @@
 //                             (Graph::set_blocked_layouts(false)): oneDNN then reorders its
 //                             operands every call, as before the graph kept the values between
 //                             conv2 and the pooling layers in NCHW8c (kernels/layout.hpp)
+//   cpu/cnn_adam_unfolded/128 cnn_adam/128 with each convolution's fused ReLU backward as a
+//                             pass of its own (Graph::set_backward_folds(false)), as before the
+//                             pooling layers after them applied it as they write their
+//                             gradient
 //   cpu/<case>_contended/<B>, cpu/<case>_contended_pinned/<B>
 //                             (for mlp_adam/128, mlp_sgd/128 and cnn_adam/128) the same step
 //                             with a competing busy process beside it (bench/busy_loop.hpp: a
@@ -411,6 +415,18 @@ void register_for(Device device) {
                             },
                             Opt::Adam, c.batch, cnn_step_flops(c, side, c.batch)};
         register_case(device, "cnn_adam_nchw", nchw);
+      }
+      if (is_auto && !device.is_cuda() && batch == kCnnBatch) {
+        // The same step with each convolution's ReLU backward as a pass of its own
+        // (Graph::set_backward_folds(false)), as before the pooling layers took it over.
+        const Workload unfolded{[c] {
+                                  Sequential net = train::build_cnn(c, kFeatures);
+                                  net.graph().set_backward_folds(false);
+                                  net.build(c.batch);
+                                  return net;
+                                },
+                                Opt::Adam, c.batch, cnn_step_flops(c, side, c.batch)};
+        register_case(device, "cnn_adam_unfolded", unfolded);
       }
     }
   }

@@ -1,5 +1,6 @@
-// Pooling: geometry checks, dispatch, and the CPU loops (parallel_for over planes, each in
-// NCHW or NCHW8c) over the shared per-element math of kernels/pool2d_math.hpp.
+// Pooling: geometry checks, dispatch, and the general CPU loops (parallel_for over planes,
+// each in NCHW or NCHW8c) over the shared per-element math of kernels/pool2d_math.hpp; max
+// pooling 2x2 at stride 2 has AVX2 kernels of its own (kernels/pool2d_max2x2.cpp).
 #include "pool2d.hpp"
 
 #include <algorithm>
@@ -9,7 +10,9 @@
 #include "../core/dispatch.hpp"
 #include "../core/parallel.hpp"
 #include "checks.hpp"
+#include "functors.hpp"
 #include "pool2d_math.hpp"
+#include "pool2d_max2x2.hpp"
 
 namespace minidl {
 
@@ -197,8 +200,47 @@ void pool2d_forward(PoolMode mode, const Tensor& x, Tensor& y, const Pool2dParam
         cuda::pool2d_forward(mode, g, x.data<float>(), y.data<float>(), x.device().index()));
     return;
   }
-  const float* px = x.data<float>();
-  float* py = y.data<float>();
+  cpu::pool2d_forward(mode, g, x.data<float>(), y.data<float>(), x_layout, y_layout);
+}
+
+void pool2d_backward(PoolMode mode, const Tensor& x, const Tensor& dy, Tensor& dx,
+                     const Pool2dParams& params, Layout x_layout, Layout y_layout,
+                     bool through_relu) {
+  const std::string name = std::string(mode_name(mode)) + "_backward";
+  const char* op = name.c_str();
+  detail::check_float(op, "x", x);
+  detail::check_float(op, "dy", dy);
+  detail::check_same_device(op, "x", x, "dy", dy);
+  const Pool2dGeometry g = pool2d_geometry(x.shape(), params, op);
+  MINIDL_CHECK(dy.shape() == (Shape{g.B, g.C, g.P, g.Q}), ShapeError, op, ": dy ", dy.shape(),
+               " is not the output shape of input ", x.shape());
+  detail::prepare_output(op, dx, x.shape(), x.device());
+  MINIDL_CHECK(dx.storage() != dy.storage() && dx.storage() != x.storage(), ValueError, op,
+               ": dx must not share memory with x or dy");
+  check_layout(op, "x", x, x_layout);
+  check_layout(op, "dy", dy, y_layout);
+  if (x.numel() == 0) return;
+  if (x.device().is_cuda()) {
+    MINIDL_CUDA_CALL(cuda::pool2d_backward(mode, g, x.data<float>(), dy.data<float>(),
+                                           dx.data<float>(), through_relu, x.device().index()));
+    return;
+  }
+  cpu::pool2d_backward(mode, g, x.data<float>(), dy.data<float>(), dx.data<float>(), x_layout,
+                       y_layout, through_relu);
+}
+
+namespace cpu {
+
+bool pool2d_has_max2x2_path(PoolMode mode, const Pool2dGeometry& g) {
+  return mode == PoolMode::Max && pool_detail::max2x2_applies(g);
+}
+
+void pool2d_forward(PoolMode mode, const Pool2dGeometry& g, const float* px, float* py,
+                    Layout x_layout, Layout y_layout, bool baseline) {
+  if (!baseline && pool2d_has_max2x2_path(mode, g)) {
+    pool_detail::max2x2_forward(g, x_layout, y_layout, px, py);
+    return;
+  }
   const std::int64_t planes = std::int64_t{g.B} * g.C, in_plane = std::int64_t{g.H} * g.W,
                      out_plane = std::int64_t{g.P} * g.Q;
   if (mode == PoolMode::Max && x_layout == Layout::NCHW8c) {
@@ -227,56 +269,49 @@ void pool2d_forward(PoolMode mode, const Tensor& x, Tensor& y, const Pool2dParam
                });
 }
 
-void pool2d_backward(PoolMode mode, const Tensor& x, const Tensor& dy, Tensor& dx,
-                     const Pool2dParams& params, Layout x_layout, Layout y_layout) {
-  const std::string name = std::string(mode_name(mode)) + "_backward";
-  const char* op = name.c_str();
-  detail::check_float(op, "x", x);
-  detail::check_float(op, "dy", dy);
-  detail::check_same_device(op, "x", x, "dy", dy);
-  const Pool2dGeometry g = pool2d_geometry(x.shape(), params, op);
-  MINIDL_CHECK(dy.shape() == (Shape{g.B, g.C, g.P, g.Q}), ShapeError, op, ": dy ", dy.shape(),
-               " is not the output shape of input ", x.shape());
-  detail::prepare_output(op, dx, x.shape(), x.device());
-  MINIDL_CHECK(dx.storage() != dy.storage() && dx.storage() != x.storage(), ValueError, op,
-               ": dx must not share memory with x or dy");
-  check_layout(op, "x", x, x_layout);
-  check_layout(op, "dy", dy, y_layout);
-  if (x.numel() == 0) return;
-  if (x.device().is_cuda()) {
-    MINIDL_CUDA_CALL(cuda::pool2d_backward(mode, g, x.data<float>(), dy.data<float>(),
-                                           dx.data<float>(), x.device().index()));
+void pool2d_backward(PoolMode mode, const Pool2dGeometry& g, const float* px, const float* pdy,
+                     float* pdx, Layout x_layout, Layout y_layout, bool through_relu,
+                     bool baseline) {
+  if (!baseline && pool2d_has_max2x2_path(mode, g)) {
+    pool_detail::max2x2_backward(g, x_layout, y_layout, px, pdy, pdx, through_relu);
     return;
   }
-  const float* px = x.data<float>();
-  const float* pdy = dy.data<float>();
-  float* pdx = dx.data<float>();
   const std::int64_t planes = std::int64_t{g.B} * g.C, in_plane = std::int64_t{g.H} * g.W,
                      out_plane = std::int64_t{g.P} * g.Q;
   if (mode == PoolMode::Max && x_layout == Layout::NCHW8c) {
     max_blocked_x(g, y_layout, px, pdy, nullptr, pdx);
-    return;
-  }
-  parallel_for(planes, grain_for(in_plane, 1 << 14),
-               [&](std::int64_t pl_begin, std::int64_t pl_end) {
-                 // x blocked here means average pooling, which reads no x.
-                 std::vector<float> dybuf, dxbuf;
-                 if (y_layout != Layout::NCHW) dybuf.resize(static_cast<std::size_t>(out_plane));
-                 if (x_layout != Layout::NCHW) dxbuf.resize(static_cast<std::size_t>(in_plane));
-                 for (std::int64_t pl = pl_begin; pl < pl_end; ++pl) {
-                   const float* dyp = pdy + pl * out_plane;
-                   if (y_layout != Layout::NCHW) {
-                     gather(pdy, plane_view(y_layout, pl, g.C, out_plane), out_plane, dybuf.data());
-                     dyp = dybuf.data();
+  } else {
+    parallel_for(planes, grain_for(in_plane, 1 << 14),
+                 [&](std::int64_t pl_begin, std::int64_t pl_end) {
+                   // x blocked here means average pooling, which reads no x.
+                   std::vector<float> dybuf, dxbuf;
+                   if (y_layout != Layout::NCHW) dybuf.resize(static_cast<std::size_t>(out_plane));
+                   if (x_layout != Layout::NCHW) dxbuf.resize(static_cast<std::size_t>(in_plane));
+                   for (std::int64_t pl = pl_begin; pl < pl_end; ++pl) {
+                     const float* dyp = pdy + pl * out_plane;
+                     if (y_layout != Layout::NCHW) {
+                       gather(pdy, plane_view(y_layout, pl, g.C, out_plane), out_plane,
+                              dybuf.data());
+                       dyp = dybuf.data();
+                     }
+                     const bool x_plain = x_layout == Layout::NCHW;
+                     float* dxp = x_plain ? pdx + pl * in_plane : dxbuf.data();
+                     backward_plane(mode, g, x_plain ? px + pl * in_plane : nullptr, dyp, dxp);
+                     if (!x_plain)
+                       scatter(dxp, in_plane, pdx, plane_view(x_layout, pl, g.C, in_plane));
                    }
-                   const bool x_plain = x_layout == Layout::NCHW;
-                   float* dxp = x_plain ? pdx + pl * in_plane : dxbuf.data();
-                   backward_plane(mode, g, x_plain ? px + pl * in_plane : nullptr, dyp, dxp);
-                   if (!x_plain)
-                     scatter(dxp, in_plane, pdx, plane_view(x_layout, pl, g.C, in_plane));
-                 }
-               });
+                 });
+  }
+  if (through_relu) {
+    // The ReLU's backward as its own pass: elementwise, so in any layout (x and dx share it).
+    const fn::ReluBackward relu;
+    parallel_for(planes * in_plane, 1 << 16, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) pdx[i] = relu(pdx[i], px[i]);
+    });
+  }
 }
+
+}  // namespace cpu
 
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
   Tensor y;

@@ -58,17 +58,35 @@ void pool2d_forward(PoolMode mode, const Tensor& x, Tensor& y, const Pool2dParam
 /// dx = d loss / d x given dy (max needs x to find the winners; avg reads only
 /// its shape). Overwrites dx (allocated when undefined). x and dx are in x_layout, dy in
 /// y_layout.
+/// through_relu: x is a ReLU's output, x = max(0, z) (a Conv2d's fused ReLU), and dx is
+/// d loss / d z instead: fn::ReluBackward(the pooling's dx, x) elementwise
+/// (kernels/functors.hpp), what a ReLU's backward after this one gives, bit for bit, without
+/// a pass of its own over the activation (the layer graph asks for it: Layer::set_relu_fold).
 void pool2d_backward(PoolMode mode, const Tensor& x, const Tensor& dy, Tensor& dx,
                      const Pool2dParams& params, Layout x_layout = Layout::NCHW,
-                     Layout y_layout = Layout::NCHW);
+                     Layout y_layout = Layout::NCHW, bool through_relu = false);
 
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& params);
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params);
 
+namespace cpu {
+/// pool2d_forward's and pool2d_backward's CPU part on raw pointers (g from pool2d_geometry,
+/// layouts as there). Max pooling with a 2x2 window at stride 2 and no padding runs the AVX2
+/// kernels of kernels/pool2d_max2x2.cpp where the CPU has AVX2 (pool2d_has_max2x2_path),
+/// unless `baseline` (tests compare them with the general loops: the same bits).
+void pool2d_forward(PoolMode mode, const Pool2dGeometry& g, const float* x, float* y,
+                    Layout x_layout, Layout y_layout, bool baseline = false);
+void pool2d_backward(PoolMode mode, const Pool2dGeometry& g, const float* x, const float* dy,
+                     float* dx, Layout x_layout, Layout y_layout, bool through_relu,
+                     bool baseline = false);
+/// Whether those AVX2 kernels take this pooling on this CPU.
+bool pool2d_has_max2x2_path(PoolMode mode, const Pool2dGeometry& g);
+}  // namespace cpu
+
 namespace cuda {
 void pool2d_forward(PoolMode mode, const Pool2dGeometry& g, const float* x, float* y, int device);
 void pool2d_backward(PoolMode mode, const Pool2dGeometry& g, const float* x, const float* dy,
-                     float* dx, int device);
+                     float* dx, bool through_relu, int device);
 }  // namespace cuda
 
 }  // namespace minidl

@@ -108,7 +108,9 @@ void Conv2d::backward(const std::vector<const Tensor*>& inputs, const Tensor& ou
                       const Tensor& d_output, const std::vector<Tensor*>& d_inputs) {
   const Tensor& x = *inputs[0];
   const Tensor* dz = &d_output;
-  if (params_.activation == Activation::ReLU) {
+  // With the ReLU folded into the next layer's backward (Layer::set_relu_folds), d_output
+  // is already d loss / d z.
+  if (params_.activation == Activation::ReLU && !output_relu_folded()) {
     if (!masked_grad_.defined() || masked_grad_.shape() != d_output.shape() ||
         masked_grad_.device() != d_output.device())
       masked_grad_ = empty(d_output.shape(), d_output.device());

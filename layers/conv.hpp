@@ -73,6 +73,9 @@ class Conv2d : public Layer {
   /// are a multiple of 8: oneDNN then computes in the graph's blocked tensors directly.
   bool accepts_layout(std::size_t input, Layout layout) const override;
   bool produces_layout(Layout layout) const override;
+  /// With a fused ReLU: backward then skips its mask pass when the graph has the layer
+  /// reading the output apply it (Layer::set_relu_folds).
+  bool output_is_relu() const override { return params_.activation == Activation::ReLU; }
 
   Parameter& weight() { return weight_; }
   Parameter& bias() { return bias_; }

@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "../kernels/activation.hpp"
 #include "../kernels/arith.hpp"
 #include "../kernels/fill.hpp"
 
@@ -124,6 +125,7 @@ void Graph::build(std::int64_t batch_size) {
     out.needs_grad = needs;
   }
   choose_layouts();
+  choose_relu_folds();
   // Buffers: allocated once here, reused by every step.
   for (ValueInfo& info : values_) {
     info.grad_buffer = info.needs_grad ? empty(info.shape, device_, info.dtype) : Tensor();
@@ -161,6 +163,35 @@ void Graph::choose_layouts() {
     for (Value v : node.inputs) in.push_back(values_[static_cast<std::size_t>(v)].layout);
     node.layer->set_layouts(std::move(in), values_[static_cast<std::size_t>(node.output)].layout);
   }
+}
+
+void Graph::choose_relu_folds() {
+  for (std::size_t v = 0; v < values_.size(); ++v) {
+    ValueInfo& info = values_[v];
+    info.relu_fold_reader = -1;
+    if (!backward_folds_ || info.producer < 0 || !info.needs_grad || info.consumers.size() != 1)
+      continue;
+    if (!nodes_[static_cast<std::size_t>(info.producer)].layer->output_is_relu()) continue;
+    const Node& reader = nodes_[static_cast<std::size_t>(info.consumers[0])];
+    if (std::count(reader.inputs.begin(), reader.inputs.end(), static_cast<Value>(v)) != 1)
+      continue;  // read twice by one layer: two gradients to add, each would be masked
+    const std::size_t i = static_cast<std::size_t>(
+        std::find(reader.inputs.begin(), reader.inputs.end(), static_cast<Value>(v)) -
+        reader.inputs.begin());
+    if (reader.layer->can_fold_input_relu(i) && reader.layer->parameters().empty())
+      info.relu_fold_reader = info.consumers[0];
+  }
+  for (Node& node : nodes_) {
+    std::vector<bool> in;
+    for (Value v : node.inputs) in.push_back(values_[static_cast<std::size_t>(v)].relu_fold_reader >= 0);
+    node.layer->set_relu_folds(std::move(in),
+                               values_[static_cast<std::size_t>(node.output)].relu_fold_reader >= 0);
+  }
+}
+
+bool Graph::relu_folded(Value v) const {
+  check_value(v, "relu_folded");
+  return values_[static_cast<std::size_t>(v)].relu_fold_reader >= 0;
 }
 
 Layout Graph::value_layout(Value v) const {
@@ -265,6 +296,13 @@ void Graph::run_backward(Value loss, const Tensor* upstream) {
   else
     fill(seed.current_grad, 1.0);
   seed.grad_ready = true;
+  // A seed whose ReLU backward is folded into its reader's: that reader does not run in this
+  // pass (it is downstream of the seed), so its producer gets the gradient through the ReLU
+  // here; the seed's own gradient stays d loss / d value, as grad() reports it.
+  Tensor seed_through_relu;
+  if (seed.relu_fold_reader >= 0)
+    activation_backward(Activation::ReLU, seed.current_grad, seed.current, Tensor(),
+                        seed_through_relu);
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
     Node& node = *it;
     ValueInfo& out = values_[static_cast<std::size_t>(node.output)];
@@ -290,7 +328,8 @@ void Graph::run_backward(Value loss, const Tensor* upstream) {
         accumulate.emplace_back(&info, scratch_views.back());
       }
     }
-    node.layer->backward(in, out.current, out.current_grad, d_in);
+    const bool seeded_fold = node.output == loss && seed_through_relu.defined();
+    node.layer->backward(in, out.current, seeded_fold ? seed_through_relu : out.current_grad, d_in);
     for (auto& [info, scratch] : accumulate)
       minidl::add(info->current_grad, scratch, info->current_grad);
     if (grad_ready_hook_) {
@@ -308,7 +347,36 @@ Tensor Graph::value(Value v) const {
 Tensor Graph::grad(Value v) const {
   check_value(v, "grad");
   const ValueInfo& info = values_[static_cast<std::size_t>(v)];
-  return info.grad_ready ? to_nchw(info.current_grad, info.layout) : Tensor();
+  if (!info.grad_ready) return Tensor();
+  if (info.relu_fold_reader >= 0) {
+    const Node& reader = nodes_[static_cast<std::size_t>(info.relu_fold_reader)];
+    const ValueInfo& out = values_[static_cast<std::size_t>(reader.output)];
+    // The buffer holds d loss / d z, which the reader wrote through the ReLU; d loss / d v
+    // is its backward without the fold (it has no parameters: nothing else changes). Unless
+    // the pass was seeded at v (the reader did not run): then the buffer is the seed itself.
+    if (out.grad_ready) {
+      std::vector<const Tensor*> in;
+      std::vector<Tensor*> d_in;
+      std::vector<bool> folds;
+      Tensor d_v = empty(info.current_grad.shape(), device_);
+      for (Value u : reader.inputs) {
+        in.push_back(&values_[static_cast<std::size_t>(u)].current);
+        d_in.push_back(u == v ? &d_v : nullptr);
+        folds.push_back(values_[static_cast<std::size_t>(u)].relu_fold_reader >= 0);
+      }
+      Layer& layer = *reader.layer;
+      layer.set_relu_folds(std::vector<bool>(folds.size(), false), layer.output_relu_folded());
+      try {
+        layer.backward(in, out.current, out.current_grad, d_in);
+      } catch (...) {
+        layer.set_relu_folds(folds, layer.output_relu_folded());
+        throw;
+      }
+      layer.set_relu_folds(std::move(folds), layer.output_relu_folded());
+      return to_nchw(d_v, info.layout);
+    }
+  }
+  return to_nchw(info.current_grad, info.layout);
 }
 
 Graph::Value Graph::output_of(const std::string& layer_name) const {

@@ -63,6 +63,17 @@ class Graph {
   void set_blocked_layouts(bool allow) { blocked_layouts_ = allow; }
   /// The layout build() picked for v (NCHW before build()).
   Layout value_layout(Value v) const;
+  /// Whether build() may fold a layer's ReLU backward into the backward of the layer reading
+  /// its output (default true): where a value is a ReLU's output (a Conv2d with a fused
+  /// ReLU), needs a gradient, and has one reader, which can apply the ReLU's backward as it
+  /// writes its input gradient (a pooling layer, Layer::can_fold_input_relu), the reader
+  /// writes d loss / d z and the Conv2d skips its mask pass over the activation. Parameter
+  /// and input gradients are the same bits either way, and grad() of such a value is still
+  /// d loss / d value (it re-runs the reader's backward without the fold when asked). False:
+  /// the reference the folded graph is tested against. Takes effect at the next build().
+  void set_backward_folds(bool allow) { backward_folds_ = allow; }
+  /// Whether build() folded v's ReLU backward into its reader's (false before build()).
+  bool relu_folded(Value v) const;
   std::int64_t batch_size() const { return batch_size_; }
 
   /// Runs the layers on `inputs` (one per input(), in declaration order, each
@@ -157,6 +168,7 @@ class Graph {
     bool batched = true;
     bool needs_grad = false;
     Layout layout = Layout::NCHW;  // of the value and its gradient
+    int relu_fold_reader = -1;  // node index of the reader doing the producer's ReLU backward
     Tensor buffer;
     Tensor grad_buffer;
     std::vector<Tensor> scratch;  // extra gradient buffers when the value fans out
@@ -174,6 +186,7 @@ class Graph {
   void check_value(Value v, const char* where) const;
   void run_backward(Value from, const Tensor* upstream);
   void choose_layouts();
+  void choose_relu_folds();
   Tensor view_at_batch(const Tensor& buffer, const ValueInfo& info, std::int64_t n) const;
 
   Device device_;
@@ -183,6 +196,7 @@ class Graph {
   std::vector<Value> inputs_;
   std::int64_t batch_size_ = 0;
   bool blocked_layouts_ = true;
+  bool backward_folds_ = true;
   std::int64_t current_batch_ = 0;
   GradReadyHook grad_ready_hook_;
 };

@@ -96,11 +96,42 @@ class Layer {
   }
   Layout output_layout() const { return output_layout_; }
 
+  // ---- a ReLU's backward folded into the next layer's --------------------------------
+  // A layer whose output is a ReLU's, y = max(0, z) (Conv2d with a fused ReLU), masks its
+  // incoming gradient by y > 0 in a pass of its own over the activation before its own
+  // gradients. Where the only layer reading y writes every element of its input gradient
+  // anyway (the pooling layers), the graph asks that layer to apply the ReLU's backward as
+  // it writes it (fn::ReluBackward with y: the same bits) and the writer to skip its pass
+  // (Graph::build; Graph::set_backward_folds). Layers not in a graph never fold.
+  /// Whether, as built, the output is max(0, z) of a pre-activation z that backward
+  /// differentiates through (and can take d loss / d z as d_output instead of d loss / d y).
+  virtual bool output_is_relu() const { return false; }
+  /// Whether, as built, backward can write d loss / d z into d_inputs[input] when that input
+  /// is x = max(0, z), applying the ReLU's backward as it writes. A layer that says so must
+  /// have no parameters (Graph::grad() re-runs its backward without the fold).
+  virtual bool can_fold_input_relu(std::size_t input) const {
+    (void)input;
+    return false;
+  }
+  /// Set by the graph at every build: which inputs' ReLU backward this layer applies, and
+  /// whether its d_output is already d loss / d z (its own ReLU's backward done by the
+  /// layer reading its output).
+  void set_relu_folds(std::vector<bool> inputs, bool output) {
+    input_relu_folds_ = std::move(inputs);
+    output_relu_folded_ = output;
+  }
+  bool input_relu_folded(std::size_t i) const {
+    return i < input_relu_folds_.size() && input_relu_folds_[i];
+  }
+  bool output_relu_folded() const { return output_relu_folded_; }
+
  protected:
   std::string name_;
   bool training_ = true;
   std::vector<Layout> input_layouts_;
   Layout output_layout_ = Layout::NCHW;
+  std::vector<bool> input_relu_folds_;
+  bool output_relu_folded_ = false;
 };
 
 /// "[B, 784]" for a built shape: the batch axis printed as B.

@@ -49,7 +49,7 @@ void Pool2d::backward(const std::vector<const Tensor*>& inputs, const Tensor&,
                       const Tensor& d_output, const std::vector<Tensor*>& d_inputs) {
   if (d_inputs[0] != nullptr)
     pool2d_backward(mode_, *inputs[0], d_output, *d_inputs[0], params_, input_layout(0),
-                    output_layout());
+                    output_layout(), input_relu_folded(0));
 }
 
 }  // namespace minidl

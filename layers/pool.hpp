@@ -28,6 +28,9 @@ class Pool2d : public Layer {
   /// tensors, and one at the end of a blocked chain converts while it pools.
   bool accepts_layout(std::size_t input, Layout layout) const override;
   bool produces_layout(Layout layout) const override;
+  /// Always: backward writes every element of dx, and applies the ReLU's backward of the
+  /// layer before as it does (pool2d_backward's through_relu) when the graph folds it.
+  bool can_fold_input_relu(std::size_t) const override { return true; }
 
  private:
   PoolMode mode_;

@@ -20,7 +20,6 @@
 
 #include "../core/parallel.hpp"
 #include "../io/atomic_file.hpp"
-#include "../io/text_reader.hpp"
 #include "../io/text_writer.hpp"
 
 namespace minidl::svm {
@@ -187,12 +186,8 @@ void parse_line(const char* s, const char* e, std::int64_t line, const Settings&
     if (q > t && q < e && *q == ':' && index >= 1) {
       check_index(index, last, st, line, column_of(t));
       double value = 0;
-      // Clinger's exact path for what minidl and LIBSVM write, else from_chars.
-      const char* end = text::parse_decimal_exact(q + 1, e, value);
-      if (end == nullptr || (end < e && !is_space(*end))) {
-        const auto r = std::from_chars(q + 1, e, value);
-        end = r.ec == std::errc() ? r.ptr : nullptr;
-      }
+      const auto r = std::from_chars(q + 1, e, value);
+      const char* end = r.ec == std::errc() ? r.ptr : nullptr;
       if (end != nullptr && (end == e || is_space(*end))) {
         if (!finite_in_float(value))
           fail_at(line, column_of(q + 1),

@@ -20,7 +20,6 @@
 
 #include "../core/parallel.hpp"
 #include "../io/atomic_file.hpp"
-#include "../io/text_reader.hpp"
 #include "../io/text_writer.hpp"
 
 namespace minidl::svm {
@@ -230,15 +229,11 @@ bool fast_sv_line(const char* s, const char* e, const SvRules& rules, SvLines& o
   };
   const char* p = s;
   while (p < e && is_model_space(*p)) ++p;
-  // A number ending at a separator: Clinger's exact path, else from_chars; nullptr
-  // for anything else.
+  // A number ending at a separator; nullptr for anything else.
   const auto number = [e](const char* at, double& v) -> const char* {
-    const char* end = text::parse_decimal_exact(at, e, v);
-    if (end == nullptr || (end < e && !is_model_space(*end))) {
-      const auto res = std::from_chars(at, e, v);
-      end = res.ec == std::errc() ? res.ptr : nullptr;
-    }
-    return end != nullptr && (end == e || is_model_space(*end)) ? end : nullptr;
+    const auto res = std::from_chars(at, e, v);
+    if (res.ec != std::errc()) return nullptr;
+    return res.ptr == e || is_model_space(*res.ptr) ? res.ptr : nullptr;
   };
   for (std::int64_t r = 0; r < rules.k - 1; ++r) {
     double v = 0;

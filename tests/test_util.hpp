@@ -8,6 +8,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,22 @@ inline ::testing::AssertionResult all_close(const std::vector<float>& got,
     if (both_nan || std::fabs(got[i] - ref[i]) <= atol + rtol * std::fabs(ref[i])) continue;
     if (bad < 5) result << "\n  [" << i << "] got " << got[i] << ", expected " << ref[i];
     ++bad;
+  }
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return result << "\n  " << bad << " of " << got.size() << " elements differ";
+}
+
+/// Bit for bit (NaN payloads and signed zeros included): reports the first few differences
+/// and their count.
+inline ::testing::AssertionResult same_bits(const std::vector<float>& got,
+                                            const std::vector<float>& ref) {
+  if (got.size() != ref.size())
+    return ::testing::AssertionFailure() << "sizes differ: " << got.size() << " vs " << ref.size();
+  std::size_t bad = 0;
+  ::testing::AssertionResult result = ::testing::AssertionFailure();
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    if (std::memcmp(&got[i], &ref[i], sizeof(float)) == 0) continue;
+    if (bad++ < 5) result << "\n  [" << i << "] got " << got[i] << ", expected " << ref[i];
   }
   if (bad == 0) return ::testing::AssertionSuccess();
   return result << "\n  " << bad << " of " << got.size() << " elements differ";

@@ -2,7 +2,6 @@
 // that takes a layout (pooling, the convolution's passes, the bias gradient) against the
 // same op in NCHW, the oracle: pooling bit for bit, the `cpu` convolution bit for bit (it
 // converts around its NCHW loops), oneDNN's within float rounding.
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -24,15 +23,7 @@ const Layout kLayouts[] = {Layout::NCHW, Layout::NCHW8c};
 
 // Bit for bit (NaNs included), printing the first differences.
 ::testing::AssertionResult same_bits(const Tensor& got, const Tensor& ref) {
-  const auto a = got.to_vector<float>(), b = ref.to_vector<float>();
-  if (a.size() != b.size()) return ::testing::AssertionFailure() << "sizes differ";
-  std::size_t bad = 0;
-  ::testing::AssertionResult r = ::testing::AssertionFailure();
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::memcmp(&a[i], &b[i], sizeof(float)) == 0) continue;
-    if (bad++ < 5) r << "\n  [" << i << "] " << a[i] << " vs " << b[i];
-  }
-  return bad == 0 ? ::testing::AssertionSuccess() : r << "\n  " << bad << " differ";
+  return test::same_bits(got.to_vector<float>(), ref.to_vector<float>());
 }
 
 TEST(Layout, Nchw8cPutsEachElementWhereTheHeaderSays) {

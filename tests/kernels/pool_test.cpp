@@ -1,9 +1,12 @@
-// Max and average pooling against plain loops, gradient checks (CPU vs CUDA: tests/parity).
+// Max and average pooling against plain loops, gradient checks, the AVX2 kernels of max
+// pooling 2x2 against the general loops (CPU vs CUDA: tests/parity).
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "gradcheck.hpp"
+#include "kernels/activation.hpp"
+#include "kernels/layout.hpp"
 #include "kernels/pool2d.hpp"
 #include "test_util.hpp"
 
@@ -140,6 +143,102 @@ TEST(Pool2d, Max2x2KeepsTiesNaNsAndSignedZeros) {
   for (std::size_t i = 0; i < g.size(); ++i) {
     EXPECT_EQ(g[i], i == 2 ? 4.f : 0.f) << i;
     EXPECT_FALSE(std::signbit(g[i])) << i;
+  }
+}
+
+// Activations as a ReLU leaves them, with the inputs that break a max-pooling kernel: ties
+// (the ReLU's zeros, in about half the positions, whole windows of them), NaNs, -inf, +inf.
+Tensor relu_like(const Shape& s, Generator& gen) {
+  auto v = normal(s, 0.0f, 1.0f, gen).to_vector<float>();
+  for (float& e : v) e = e < 0.0f ? 0.0f : e;
+  for (std::size_t i = 0; i < v.size(); i += 97) v[i] = std::numeric_limits<float>::quiet_NaN();
+  for (std::size_t i = 5; i < v.size(); i += 89) v[i] = -std::numeric_limits<float>::infinity();
+  for (std::size_t i = 11; i < v.size(); i += 83) v[i] = std::numeric_limits<float>::infinity();
+  for (std::size_t i = 3; i < v.size(); i += 71) v[i] = -2.0f;  // a NaN / ReLU mask case
+  return from_vector(v, s);
+}
+
+// The AVX2 kernels of max pooling 2x2 at stride 2 (kernels/pool2d_max2x2.cpp) give the
+// general loops' bits (cpu::pool2d_*(..., baseline = true)), forward and backward, with and
+// without the ReLU's backward folded in, for x and y in every pair of layouts: rows that end
+// inside a vector (Q = 1 .. 9, 14, 17), odd sizes (a row and a column no window covers),
+// ties, NaNs, infinities, and -0 and NaN gradients. Backward overwrites every element of dx,
+// and through_relu is the pooling's backward followed by a ReLU's (the unfused reference).
+TEST(Pool2d, Max2x2KernelsGiveTheGeneralLoopsBits) {
+  const Pool2dParams p = pp(2, 2, 0);
+  if (!cpu::pool2d_has_max2x2_path(PoolMode::Max, pool2d_geometry({1, 8, 2, 2}, p)))
+    GTEST_SKIP() << "this CPU has no AVX2: max pooling runs the general loops only";
+  const Layout layouts[] = {Layout::NCHW, Layout::NCHW8c};
+  Generator gen(31);
+  for (const Shape& s : std::vector<Shape>{{2, 8, 28, 28},
+                                           {1, 16, 3, 5},
+                                           {1, 8, 2, 2},
+                                           {2, 8, 5, 19},
+                                           {1, 8, 7, 34},
+                                           {1, 8, 14, 14},
+                                           {3, 8, 4, 18},
+                                           {1, 8, 6, 12},
+                                           {1, 8, 2, 9},
+                                           {1, 8, 9, 35}}) {
+    const Pool2dGeometry g = pool2d_geometry(s, p);
+    ASSERT_TRUE(cpu::pool2d_has_max2x2_path(PoolMode::Max, g));
+    const Tensor x = relu_like(s, gen);
+    const Shape ys{g.B, g.C, g.P, g.Q};
+    auto dyv = normal(ys, 0.0f, 1.0f, gen).to_vector<float>();
+    for (std::size_t i = 0; i < dyv.size(); i += 7) dyv[i] = -0.0f;
+    dyv[dyv.size() / 2] = std::numeric_limits<float>::quiet_NaN();
+    const Tensor dy = from_vector(dyv, ys);
+    for (Layout xl : layouts) {
+      for (Layout yl : layouts) {
+        SCOPED_TRACE(detail::concat(s, " x ", layout_name(xl), " y ", layout_name(yl)));
+        Tensor xb, dyb;
+        convert_layout(x, Layout::NCHW, xb, xl);
+        convert_layout(dy, Layout::NCHW, dyb, yl);
+        Tensor y = full(ys, 7.0), y_ref = full(ys, -7.0);
+        cpu::pool2d_forward(PoolMode::Max, g, xb.data<float>(), y.data<float>(), xl, yl);
+        cpu::pool2d_forward(PoolMode::Max, g, xb.data<float>(), y_ref.data<float>(), xl, yl,
+                            /*baseline=*/true);
+        EXPECT_TRUE(test::same_bits(y.to_vector<float>(), y_ref.to_vector<float>()));
+        for (bool relu : {false, true}) {
+          SCOPED_TRACE(relu ? "through the ReLU" : "pooling only");
+          Tensor dx = full(s, 7.0), dx_ref = full(s, -7.0);
+          cpu::pool2d_backward(PoolMode::Max, g, xb.data<float>(), dyb.data<float>(),
+                               dx.data<float>(), xl, yl, relu);
+          cpu::pool2d_backward(PoolMode::Max, g, xb.data<float>(), dyb.data<float>(),
+                               dx_ref.data<float>(), xl, yl, relu, /*baseline=*/true);
+          EXPECT_TRUE(test::same_bits(dx.to_vector<float>(), dx_ref.to_vector<float>()));
+          if (relu) {  // = the pooling's backward, then a ReLU's (in any layout: elementwise)
+            Tensor pooled, unfused;
+            pool2d_backward(PoolMode::Max, xb, dyb, pooled, p, xl, yl);
+            activation_backward(Activation::ReLU, pooled, xb, Tensor(), unfused);
+            EXPECT_TRUE(test::same_bits(dx.to_vector<float>(), unfused.to_vector<float>()));
+          }
+        }
+      }
+    }
+  }
+}
+
+// pool2d_backward's through_relu in every mode and layout is a ReLU's backward after the
+// pooling's, bit for bit (the general loops: average pooling, max pooling 3x3 with padding).
+TEST(Pool2d, BackwardThroughReluIsPoolingThenRelu) {
+  Generator gen(33);
+  const Tensor x = relu_like({2, 8, 9, 9}, gen);
+  for (PoolMode mode : {PoolMode::Max, PoolMode::Avg}) {
+    for (const Pool2dParams& p : {pp(3, 2, 1), pp(2, 2, 0), pp(3, 1, 1, false)}) {
+      for (Layout xl : {Layout::NCHW, Layout::NCHW8c}) {
+        SCOPED_TRACE(detail::concat(int(mode), " k", p.kernel_h, " s", p.stride_h, " x ",
+                                    layout_name(xl)));
+        Tensor xb, y, pooled, unfused, fused;
+        convert_layout(x, Layout::NCHW, xb, xl);
+        pool2d_forward(mode, xb, y, p, xl, Layout::NCHW);
+        const Tensor dy = normal(y.shape(), 0.0f, 1.0f, gen);
+        pool2d_backward(mode, xb, dy, pooled, p, xl, Layout::NCHW);
+        activation_backward(Activation::ReLU, pooled, xb, Tensor(), unfused);
+        pool2d_backward(mode, xb, dy, fused, p, xl, Layout::NCHW, /*through_relu=*/true);
+        EXPECT_TRUE(test::same_bits(fused.to_vector<float>(), unfused.to_vector<float>()));
+      }
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 // tests/layers/layer_check.hpp, build errors, and a small CNN graph.
 #include <cmath>
 
+#include "kernels/activation.hpp"
 #include "kernels/conv2d.hpp"
 #include "layer_check.hpp"
 #include "layers/activation.hpp"
@@ -232,12 +233,13 @@ struct BlockedCnn {
   Graph g{Device::cpu(), 21};
   Graph::Value x, labels, conv1, pool1, conv2, pool2, logits, loss;
 
-  explicit BlockedCnn(bool blocked) {
+  explicit BlockedCnn(bool blocked, bool folds = true, ConvBackend backend = ConvBackend::OneDnn) {
     g.set_blocked_layouts(blocked);
+    g.set_backward_folds(folds);
     x = g.input("x", {8, 10, 10}, DType::Float32, /*requires_grad=*/true);
     labels = g.input("labels", {}, DType::Int32);
     Conv2dOptions o = Conv2dOptions::same();
-    o.backend = ConvBackend::OneDnn;
+    o.backend = backend;
     o.activation = Activation::ReLU;
     conv1 = g.add(std::make_shared<Conv2d>(16, 3, o), {x}, "conv1");
     pool1 = g.add(std::make_shared<MaxPool2d>(2), {conv1}, "pool1");
@@ -255,6 +257,84 @@ struct BlockedCnn {
     return g.value(loss).item<float>();
   }
 };
+
+// Folding the convolutions' ReLU backward into the pooling layers after them
+// (Graph::set_backward_folds) changes no bit: the loss, every value, every gradient grad()
+// reports (conv1's and conv2's are re-run without the fold), every parameter gradient, at the
+// built batch and a smaller one, for backend `cpu` and oneDNN, blocked layouts or not; and a
+// pass seeded at a folded value (its reader does not run) gives what the unfolded graph gives.
+TEST(ConvLayers, ReluBackwardFoldedIntoPoolingGivesTheUnfoldedBits) {
+  std::vector<std::pair<ConvBackend, bool>> configs{{ConvBackend::Cpu, false}};
+  if (cpu::onednn_available()) {
+    configs.push_back({ConvBackend::OneDnn, false});
+    configs.push_back({ConvBackend::OneDnn, true});
+  }
+  Generator gen(12);
+  const Tensor images = relu(normal({4, 8, 10, 10}, 0.0f, 1.0f, gen));  // ties at 0 as well
+  const Tensor y = from_vector(std::vector<std::int32_t>{1, 0, 2, 2}, {4});
+  for (auto [backend, blocked] : configs) {
+    SCOPED_TRACE(detail::concat(conv_backend_name(backend), blocked ? " blocked" : " NCHW"));
+    BlockedCnn folded(blocked, true, backend), plain(blocked, false, backend);
+    EXPECT_TRUE(folded.g.relu_folded(folded.conv1));  // read by max pooling only
+    EXPECT_TRUE(folded.g.relu_folded(folded.conv2));  // by average pooling only
+    EXPECT_FALSE(folded.g.relu_folded(folded.pool1));  // not a ReLU's output
+    EXPECT_FALSE(plain.g.relu_folded(plain.conv1));
+    EXPECT_FALSE(plain.g.relu_folded(plain.conv2));
+    for (std::int64_t n : {4, 3}) {
+      SCOPED_TRACE("batch " + std::to_string(n));
+      const Tensor xs(images.storage(), Shape{n, 8, 10, 10}, DType::Float32);
+      const Tensor ys(y.storage(), Shape{n}, DType::Int32);
+      EXPECT_EQ(folded.run(xs, ys), plain.run(xs, ys));
+      for (auto [vf, vp] : {std::pair{folded.conv1, plain.conv1},
+                            {folded.pool1, plain.pool1},
+                            {folded.conv2, plain.conv2},
+                            {folded.pool2, plain.pool2},
+                            {folded.x, plain.x}}) {
+        SCOPED_TRACE(folded.g.value_name(vf));
+        EXPECT_TRUE(test::same_bits(folded.g.value(vf).to_vector<float>(),
+                                    plain.g.value(vp).to_vector<float>()));
+        EXPECT_TRUE(test::same_bits(folded.g.grad(vf).to_vector<float>(),
+                                    plain.g.grad(vp).to_vector<float>()));
+      }
+      const auto pf = folded.g.parameters(), pp = plain.g.parameters();
+      ASSERT_EQ(pf.size(), pp.size());
+      for (std::size_t i = 0; i < pf.size(); ++i) {
+        SCOPED_TRACE(pf[i]->name);
+        EXPECT_TRUE(
+            test::same_bits(pf[i]->grad.to_vector<float>(), pp[i]->grad.to_vector<float>()));
+      }
+    }
+    // A pass seeded at conv2's output, whose reader (pool2) then does not run.
+    const Tensor up = normal(folded.g.value(folded.conv2).shape(), 0.0f, 1.0f, gen);
+    for (BlockedCnn* c : {&folded, &plain}) {
+      c->g.zero_grad();
+      c->g.backward(c->conv2, up);
+    }
+    EXPECT_TRUE(test::same_bits(folded.g.grad(folded.conv2).to_vector<float>(),
+                                up.to_vector<float>()));
+    EXPECT_TRUE(test::same_bits(folded.g.grad(folded.x).to_vector<float>(),
+                                plain.g.grad(plain.x).to_vector<float>()));
+    const auto pf = folded.g.parameters(), pp = plain.g.parameters();
+    for (std::size_t i = 0; i < pf.size(); ++i)
+      EXPECT_TRUE(
+          test::same_bits(pf[i]->grad.to_vector<float>(), pp[i]->grad.to_vector<float>()));
+  }
+}
+
+// A ReLU output read by two layers keeps its own mask pass (each reader's gradient would be
+// masked, then added: the graph folds only a single reader).
+TEST(ConvLayers, ReluBackwardIsNotFoldedForTwoReaders) {
+  Graph g(Device::cpu(), 3);
+  const auto x = g.input("x", {1, 6, 6});
+  Conv2dOptions o = Conv2dOptions::same();
+  o.activation = Activation::ReLU;
+  const auto c = g.add(std::make_shared<Conv2d>(2, 3, o), {x});
+  const auto a = g.add(std::make_shared<MaxPool2d>(2), {c});
+  const auto b = g.add(std::make_shared<AvgPool2d>(2), {c});
+  g.add(std::make_shared<Add>(), {a, b});
+  g.build(2);
+  EXPECT_FALSE(g.relu_folded(c));
+}
 
 // The graph keeps the values between oneDNN convolutions and pooling layers in NCHW8c and
 // the others in NCHW, and gives what the all-NCHW graph gives (the oracle): the loss, every
