@@ -51,7 +51,7 @@ inline void put_g(std::string& out, double v, int precision) {
 
 namespace detail {
 
-using u128 = unsigned __int128;
+__extension__ using u128 = unsigned __int128;  // __extension__: GCC and clang take it, -Wpedantic quiet
 
 // 10^i and 5^i as 128-bit integers (10^38 and 5^55 are the largest that fit).
 inline const u128* pow10_u128() {

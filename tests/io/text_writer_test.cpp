@@ -76,7 +76,7 @@ TEST(TextWriter, Float9IsPrintfOnEveryExponent) {
                             999999999.0f, 9.99999999e9f, 0.000099999999f, 123456789.0f};
   for (int e = -149; e <= 127; ++e) values.push_back(std::ldexp(1.0f, e));
   for (int i = 0; i < 300000; ++i) {
-    const std::uint32_t bits = rng();
+    const auto bits = static_cast<std::uint32_t>(rng());  // mt19937: 32 random bits
     float f;
     std::memcpy(&f, &bits, sizeof f);
     if (!std::isnan(f)) values.push_back(f);
