@@ -404,30 +404,26 @@ void register_for(Device device) {
                        cnn_step_flops(c, side, c.batch)};
       register_case(device, model, w);
       if (is_auto && batch == kCnnBatch) register_contended(device, model, w);
-      if (is_auto && !device.is_cuda()) {
-        // The same step with every value in NCHW (Graph::set_blocked_layouts(false)): oneDNN
-        // reorders its operands every call, as before the graph kept blocked layouts.
-        const Workload nchw{[c] {
-                              Sequential net = train::build_cnn(c, kFeatures);
-                              net.graph().set_blocked_layouts(false);
-                              net.build(c.batch);
-                              return net;
-                            },
-                            Opt::Adam, c.batch, cnn_step_flops(c, side, c.batch)};
-        register_case(device, "cnn_adam_nchw", nchw);
-      }
-      if (is_auto && !device.is_cuda() && batch == kCnnBatch) {
-        // The same step with each convolution's ReLU backward as a pass of its own
-        // (Graph::set_backward_folds(false)), as before the pooling layers took it over.
-        const Workload unfolded{[c] {
-                                  Sequential net = train::build_cnn(c, kFeatures);
-                                  net.graph().set_backward_folds(false);
-                                  net.build(c.batch);
-                                  return net;
-                                },
-                                Opt::Adam, c.batch, cnn_step_flops(c, side, c.batch)};
-        register_case(device, "cnn_adam_unfolded", unfolded);
-      }
+      // The same step with one of the graph's optimisations turned off, as the reference
+      // it is measured against.
+      const auto register_variant = [&](const char* name, void (*configure)(Graph&)) {
+        const Workload variant{[c, configure] {
+                                 Sequential net = train::build_cnn(c, kFeatures);
+                                 configure(net.graph());
+                                 net.build(c.batch);
+                                 return net;
+                               },
+                               Opt::Adam, c.batch, cnn_step_flops(c, side, c.batch)};
+        register_case(device, name, variant);
+      };
+      // Every value in NCHW (Graph::set_blocked_layouts(false)): oneDNN reorders its
+      // operands every call, as before the graph kept blocked layouts.
+      if (is_auto && !device.is_cuda())
+        register_variant("cnn_adam_nchw", [](Graph& g) { g.set_blocked_layouts(false); });
+      // Each convolution's ReLU backward as a pass of its own (Graph::set_backward_folds(false)),
+      // as before the pooling layers took it over.
+      if (is_auto && !device.is_cuda() && batch == kCnnBatch)
+        register_variant("cnn_adam_unfolded", [](Graph& g) { g.set_backward_folds(false); });
     }
   }
 }
