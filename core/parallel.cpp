@@ -12,14 +12,28 @@
 // Idle workers spin on `wake_` (the last published generation) for kSpinMicroseconds, then
 // sleep on it with futex(FUTEX_WAIT); the caller wakes sleepers after publishing.
 //
-// The Adaptive backend's OpenMP regions record when each thread entered; a region one
-// entered more than kLateMicroseconds after the caller opened it counts as late (far
-// longer than a spinning or futex-woken thread takes on an idle core). A score with
-// hysteresis (late +4, on time -1, busy at 8: two late regions in a row) switches the
-// loops to the pool and the libraries to one thread, for a hold that doubles (0.1 s to
-// 2 s) while the machine stays busy; then OpenMP is tried again.
+// The Adaptive backend watches its OpenMP regions two ways, and calls the machine busy on
+// either (then the loops go to the pool and the libraries to one thread, for a hold that
+// doubles from 0.1 s to 2 s while the machine stays busy; then OpenMP is tried again):
+//   - lateness: each region records when every thread entered it; one that entered more
+//     than kLateMicroseconds after the caller opened it (far longer than a spinning or
+//     futex-woken thread takes on an idle core) makes the region late. Busy: two late
+//     regions within kLateWindowUs, or one in the first kProbeUs of a try of OpenMP.
+//     (Two in a row would almost never come: the region after a late one finds the late
+//     thread in the time slice it has just been given.)
+//   - run delay: every thread of a region reads its own scheduler run delay (the time it
+//     was ready to run and waited for a CPU) at most every kSampleUs, and the caller sums
+//     the team's over windows of kWindowUs. Busy: more than 1/kBusyShare of two windows in
+//     a row (of one, in the first kProbeUs of a try). This sees what lateness cannot: the
+//     calling thread itself descheduled in the middle of a region, its team waiting at the
+//     barrier. On an idle machine the run delay stays near zero; a daemon waking now and
+//     then fills one window at most.
+// Measured (bench/train_bench.cpp, cpu/mlp_sgd_contended/128, the old rule was two late
+// regions in a row): a try of OpenMP on the busy machine lasted up to 375 ms before it
+// went back to the pool (under 40 ms now).
 #include "parallel.hpp"
 
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <omp.h>
 #include <sys/syscall.h>
@@ -28,7 +42,9 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -42,9 +58,14 @@ namespace {
 constexpr std::int64_t kSpinMicroseconds = 50;
 constexpr std::int64_t kLateMicroseconds = 300;
 constexpr std::int64_t kHoldMinUs = 100'000, kHoldMaxUs = 2'000'000;
+constexpr std::int64_t kLateWindowUs = 50'000, kProbeUs = 60'000;
+// Run delay (time a thread was ready but waited for a CPU): each thread of an OpenMP
+// region reads its own at most every kSampleUs; the caller looks at the team's total every
+// kWindowUs and calls the machine busy when it exceeds 1/kBusyShare of the window.
+constexpr std::int64_t kSampleUs = 4'000, kWindowUs = 20'000, kBusyShare = 4;
+constexpr std::int64_t kNeverUs = std::numeric_limits<std::int64_t>::min() / 2;
 constexpr std::uint32_t kClosed = 0xFFFFFFFFu;
 constexpr std::int64_t kMaxChunks = 0x7FFFFFFF;
-constexpr int kLateStep = 4, kContendedAt = 8, kScoreMax = 16;
 
 using Clock = std::chrono::steady_clock;
 
@@ -91,9 +112,17 @@ class Pool {
 
   void run(std::int64_t n, std::int64_t grain, parallel_detail::RangeFn fn);
 
-  void set_stall(int index, int us) {
+  void set_stall(int index, int us, int every) {
     stall_index_.store(index, std::memory_order_relaxed);
+    stall_every_.store(every < 1 ? 1 : every, std::memory_order_relaxed);
     stall_us_.store(us, std::memory_order_relaxed);
+  }
+  // Whether the next OpenMP region of the Adaptive backend stalls (every stall_every_-th).
+  bool stall_this_region() {
+    return stall_us() > 0 &&
+           omp_regions_.fetch_add(1, std::memory_order_relaxed) %
+                   stall_every_.load(std::memory_order_relaxed) ==
+               0;
   }
 
   std::atomic<std::int64_t> loops_{0}, worker_chunks_{0}, stalls_{0};
@@ -144,7 +173,8 @@ class Pool {
   std::mutex error_mutex_;
   std::exception_ptr error_;
 
-  std::atomic<int> stall_index_{-1}, stall_us_{0};
+  std::atomic<int> stall_index_{-1}, stall_us_{0}, stall_every_{1};
+  std::atomic<std::int64_t> omp_regions_{0};
 };
 
 void Pool::run_chunk(std::int64_t c, std::int64_t n, std::int64_t grain,
@@ -301,8 +331,11 @@ struct Adaptive {
   std::atomic<bool> contended{false};
   std::atomic<std::int64_t> probe_at_us{0};  // steady-clock time to go back to OpenMP
   std::atomic<std::int64_t> hold_us{kHoldMinUs};
-  std::atomic<std::int64_t> quiet_since_us{0};
-  std::atomic<int> score{0};
+  std::atomic<std::int64_t> quiet_since_us{kNeverUs};  // when OpenMP was last tried again
+  std::atomic<std::int64_t> last_late_us{kNeverUs};    // the last late region's time
+  std::atomic<std::int64_t> window_start_us{kNeverUs};  // of the run-delay window
+  std::atomic<int> busy_windows{0};                       // busy windows in a row
+  std::atomic<std::int64_t> busy_from_lateness{0}, busy_from_run_delay{0};  // statistics
   std::atomic<std::int64_t> switches{0};
 };
 
@@ -315,6 +348,54 @@ std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
       .count();
 }
+
+// The run delay of the team's threads: the second field of /proc/thread-self/schedstat
+// (nanoseconds spent runnable but not running, since the thread started; Linux's
+// sched_info, Documentation/scheduler/sched-stats.rst). Each thread reads its own, at most
+// every kSampleUs, and adds what grew since its last reading in the same epoch to
+// g_run_delay_ns; a new epoch (OpenMP tried again) discards what grew in between. Where the
+// file cannot be read (not Linux, no sched_info), nothing is added and lateness alone
+// decides.
+std::atomic<std::int64_t> g_run_delay_ns{0};
+std::atomic<bool> g_use_lateness{true}, g_use_run_delay{true};  // tests turn one off
+std::atomic<std::uint32_t> g_run_delay_epoch{0};
+
+struct RunDelaySampler {
+  int fd = -1;  // -2: unavailable
+  std::uint32_t epoch = 0;
+  std::int64_t last_ns = -1;
+  std::int64_t next_us = 0;
+
+  ~RunDelaySampler() {
+    if (fd >= 0) close(fd);
+  }
+
+  void sample(std::int64_t now) {
+    if (now < next_us || fd == -2) return;
+    next_us = now + kSampleUs;
+    if (fd == -1) {
+      fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        fd = -2;
+        return;
+      }
+    }
+    char buf[96];
+    const ssize_t got = pread(fd, buf, sizeof buf - 1, 0);
+    if (got <= 0) return;
+    buf[got] = '\0';
+    char* p = buf;
+    std::strtoll(p, &p, 10);  // time on the CPU
+    const std::int64_t delay = std::strtoll(p, nullptr, 10);
+    const std::uint32_t e = g_run_delay_epoch.load(std::memory_order_relaxed);
+    if (last_ns >= 0 && e == epoch && delay > last_ns)
+      g_run_delay_ns.fetch_add(delay - last_ns, std::memory_order_relaxed);
+    epoch = e;
+    last_ns = delay;
+  }
+};
+
+thread_local RunDelaySampler t_run_delay;
 
 // OpenMP `parallel` over the chunks (static schedule), exceptions caught per chunk and
 // rethrown on the caller. Returns whether a thread entered the region later than
@@ -332,8 +413,10 @@ bool omp_loop(std::int64_t n, std::int64_t grain, parallel_detail::RangeFn fn, b
     if (stall_us > 0 && omp_get_thread_num() == stall_thread)
       std::this_thread::sleep_for(std::chrono::microseconds(stall_us));
     if (measure) {
-      const std::int64_t us =
-          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+      const auto t = Clock::now();
+      t_run_delay.sample(
+          std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count());
+      const std::int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(t - t0).count();
       std::int64_t seen = latest.load(std::memory_order_relaxed);
       while (us > seen && !latest.compare_exchange_weak(seen, us, std::memory_order_relaxed)) {
       }
@@ -355,6 +438,14 @@ bool omp_loop(std::int64_t n, std::int64_t grain, parallel_detail::RangeFn fn, b
   return latest.load(std::memory_order_relaxed) > kLateMicroseconds;
 }
 
+// A new run-delay window from `now`: what the threads waited before is not counted.
+void restart_run_delay(std::int64_t now) {
+  g_run_delay_epoch.fetch_add(1, std::memory_order_relaxed);
+  g_run_delay_ns.store(0, std::memory_order_relaxed);
+  adaptive().window_start_us.store(now, std::memory_order_relaxed);
+  adaptive().busy_windows.store(0, std::memory_order_relaxed);
+}
+
 void set_contended(bool on) {
   Adaptive& a = adaptive();
   const std::int64_t now = now_us();
@@ -367,8 +458,8 @@ void set_contended(bool on) {
     a.probe_at_us.store(now + hold, std::memory_order_relaxed);
   } else {
     a.quiet_since_us.store(now, std::memory_order_relaxed);
+    restart_run_delay(now);
   }
-  a.score.store(0, std::memory_order_relaxed);
   a.contended.store(on, std::memory_order_relaxed);
   a.switches.fetch_add(1, std::memory_order_relaxed);
   // The libraries' thread count on this thread (the one that runs the training).
@@ -385,8 +476,10 @@ void set_parallel_backend(ParallelBackend backend) {
   g_backend.store(static_cast<int>(backend), std::memory_order_relaxed);
   Adaptive& a = adaptive();
   a.contended.store(false, std::memory_order_relaxed);
-  a.score.store(0, std::memory_order_relaxed);
   a.hold_us.store(kHoldMinUs, std::memory_order_relaxed);
+  a.quiet_since_us.store(kNeverUs, std::memory_order_relaxed);
+  a.last_late_us.store(kNeverUs, std::memory_order_relaxed);
+  restart_run_delay(now_us());
   omp_set_num_threads(library_threads());
 }
 
@@ -453,24 +546,58 @@ void run(std::int64_t n, std::int64_t grain, RangeFn fn) {
     }
     set_contended(false);  // try OpenMP again
   }
-  const int stall_us = pool.stall_us();
-  const bool late = omp_loop(n, grain, fn, true, stall_us > 0 ? pool.stall_index() + 1 : -1,
-                             stall_us > 0 ? std::min(stall_us, 2000) : 0);
-  int score = a.score.load(std::memory_order_relaxed);
-  score = late ? std::min(score + kLateStep, kScoreMax) : std::max(score - 1, 0);
-  a.score.store(score, std::memory_order_relaxed);
-  if (score >= kContendedAt) set_contended(true);
+  const bool stall = pool.stall_this_region();
+  const bool late = omp_loop(n, grain, fn, true, stall ? pool.stall_index() + 1 : -1,
+                             stall ? std::min(pool.stall_us(), 2000) : 0);
+  const std::int64_t now = now_us();
+  const bool probing = now - a.quiet_since_us.load(std::memory_order_relaxed) < kProbeUs;
+  bool busy_late = false, busy_waiting = false;
+  if (late) {
+    const std::int64_t previous = a.last_late_us.exchange(now, std::memory_order_relaxed);
+    busy_late = probing || now - previous < kLateWindowUs;
+  }
+  const std::int64_t start = a.window_start_us.load(std::memory_order_relaxed);
+  if (now - start >= kWindowUs) {
+    a.window_start_us.store(now, std::memory_order_relaxed);
+    const std::int64_t waited_us = g_run_delay_ns.exchange(0, std::memory_order_relaxed) / 1000;
+    const int windows = waited_us * kBusyShare > now - start
+                            ? a.busy_windows.fetch_add(1, std::memory_order_relaxed) + 1
+                            : (a.busy_windows.store(0, std::memory_order_relaxed), 0);
+    busy_waiting = windows >= 2 || (probing && windows >= 1);
+  }
+  busy_late = busy_late && g_use_lateness.load(std::memory_order_relaxed);
+  busy_waiting = busy_waiting && g_use_run_delay.load(std::memory_order_relaxed);
+  if (busy_late || busy_waiting) {
+    (busy_late ? a.busy_from_lateness : a.busy_from_run_delay)
+        .fetch_add(1, std::memory_order_relaxed);
+    set_contended(true);
+  }
 }
 
 std::int64_t contended_switches() { return adaptive().switches.load(std::memory_order_relaxed); }
+void set_busy_signals_for_testing(bool lateness, bool run_delay) {
+  g_use_lateness.store(lateness);
+  g_use_run_delay.store(run_delay);
+}
+
+std::int64_t busy_calls_from_lateness() { return adaptive().busy_from_lateness.load(); }
+std::int64_t busy_calls_from_run_delay() { return adaptive().busy_from_run_delay.load(); }
+bool run_delay_readable() {
+  const int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[96];
+  const bool ok = read(fd, buf, sizeof buf) > 0;
+  close(fd);
+  return ok;
+}
 
 void set_threads(int n) {
   MINIDL_CHECK(n >= 1, ValueError, "set_cpu_threads: need at least one thread, got ", n);
   Pool::get().set_threads(n);
 }
 
-void set_stalled_worker_for_testing(int index, int microseconds) {
-  Pool::get().set_stall(index, microseconds);
+void set_stalled_worker_for_testing(int index, int microseconds, int every) {
+  Pool::get().set_stall(index, microseconds, every);
 }
 
 std::int64_t loops_run() { return Pool::get().loops_.load(); }

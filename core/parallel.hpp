@@ -12,11 +12,12 @@
 //   - quiet machine: an OpenMP `parallel` region over the loop's chunks, as before (on an
 //     idle machine libgomp's spinning team is the fastest there is, and OpenBLAS and
 //     oneDNN share it), and every region measures how late its threads arrive;
-//   - busy machine: when regions keep starting with a thread more than
-//     kLateMicroseconds late (a descheduled thread), minidl's own pool below, and the
-//     libraries that run OpenMP teams of their own (OpenBLAS, oneDNN) get one thread on
-//     the calling thread (library_threads()), so no barrier can wait for a descheduled
-//     thread; minidl's GEMMs are then cut into pieces on the pool (kernels/gemm.cpp).
+//   - busy machine: when regions keep starting with a thread late, or the threads keep
+//     waiting for a CPU (their scheduler run delay; core/parallel.cpp), minidl's own
+//     pool below, and the libraries that run OpenMP teams of their own (OpenBLAS,
+//     oneDNN) get one thread on the calling thread (library_threads()), so no barrier
+//     can wait for a descheduled thread; minidl's GEMMs are then cut into pieces on the
+//     pool (kernels/gemm.cpp).
 //     After a hold (0.1 s, doubling up to 2 s while the machine stays busy) it tries
 //     OpenMP again.
 // The pool:
@@ -112,14 +113,24 @@ void set_threads(int n);
 
 /// Test hook: while set, worker `index` (0-based, not the caller) sleeps `microseconds`
 /// each time it wakes up for a loop, before it claims a chunk: a thread the scheduler has
-/// descheduled. set_stalled_worker_for_testing(-1, 0) clears it (and ends a stall early).
-void set_stalled_worker_for_testing(int index, int microseconds);
+/// descheduled. In the Adaptive backend's OpenMP regions (where the sleep is at most 2 ms)
+/// only every `every`-th region stalls. set_stalled_worker_for_testing(-1, 0) clears it
+/// (and ends a stall early).
+void set_stalled_worker_for_testing(int index, int microseconds, int every = 1);
 /// How many such stalls have ended.
 std::int64_t stalls_finished();
 
 /// Statistics for tests and benchmarks: loops run on the pool since start, chunks run by
 /// workers (not the caller), and switches of the Adaptive backend between quiet and busy.
 std::int64_t contended_switches();
+/// Why the Adaptive backend called the machine busy, counted since start: late threads,
+/// or threads waiting for a CPU (run delay). run_delay_readable(): whether this system
+/// reports a thread's run delay (/proc/thread-self/schedstat) at all.
+std::int64_t busy_calls_from_lateness();
+std::int64_t busy_calls_from_run_delay();
+bool run_delay_readable();
+/// Test hook: which of the two signals may call the machine busy (both by default).
+void set_busy_signals_for_testing(bool lateness, bool run_delay);
 std::int64_t loops_run();
 std::int64_t chunks_run_by_workers();
 

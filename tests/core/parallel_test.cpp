@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
@@ -27,6 +28,7 @@ class ParallelTest : public ::testing::Test {
   }
   void TearDown() override {
     parallel_detail::set_stalled_worker_for_testing(-1, 0);
+    parallel_detail::set_busy_signals_for_testing(true, true);
     set_parallel_backend(backend_);
     set_cpu_threads(threads_);
   }
@@ -221,6 +223,8 @@ TEST_F(ParallelTest, TheCallerNeverWaitsForAStalledWorker) {
 TEST_F(ParallelTest, LateThreadsMoveTheLoopsToThePoolUntilTheMachineIsQuietAgain) {
   set_parallel_backend(ParallelBackend::Adaptive);
   set_cpu_threads(2);
+  // Lateness alone: the test machine's own load (other tests at once) must not decide.
+  parallel_detail::set_busy_signals_for_testing(true, false);
   EXPECT_FALSE(parallel_contended());
   EXPECT_EQ(library_threads(), 2);
   EXPECT_EQ(omp_get_max_threads(), 2);
@@ -251,6 +255,50 @@ TEST_F(ParallelTest, LateThreadsMoveTheLoopsToThePoolUntilTheMachineIsQuietAgain
   EXPECT_EQ(omp_get_max_threads(), 2);
   // (A loaded test machine may itself make a thread late now and then; only the
   // direction of the switches is checked, not that it never happens.)
+}
+
+// A descheduled thread is late at one region, then on time for the slice it is given:
+// late regions come spaced out, never two in a row. They still count.
+TEST_F(ParallelTest, LateRegionsSpacedOutStillMoveTheLoopsToThePool) {
+  set_parallel_backend(ParallelBackend::Adaptive);
+  set_cpu_threads(2);
+  parallel_detail::set_busy_signals_for_testing(true, false);
+  EXPECT_FALSE(parallel_contended());
+  const std::int64_t by_lateness = parallel_detail::busy_calls_from_lateness();
+  // The second thread is 2 ms late at every 4th region only.
+  parallel_detail::set_stalled_worker_for_testing(0, 30'000'000, 4);
+  int loops = 0;
+  for (; loops < 40 && !parallel_contended(); ++loops) check_cover(1000, 10);
+  EXPECT_TRUE(parallel_contended()) << "after " << loops << " loops";
+  EXPECT_LE(loops, 8);  // the second late region: loop 5
+  EXPECT_EQ(parallel_detail::busy_calls_from_lateness(), by_lateness + 1);
+}
+
+// Threads that keep waiting for a CPU (other processes' threads on every core) move the
+// loops to the pool even when none of them is ever late into a region.
+TEST_F(ParallelTest, ThreadsWaitingForACpuMoveTheLoopsToThePool) {
+  if (!parallel_detail::run_delay_readable()) GTEST_SKIP() << "no /proc/thread-self/schedstat";
+  const unsigned cpus = std::thread::hardware_concurrency();
+  if (cpus == 0 || cpus > 16) GTEST_SKIP() << cpus << " CPUs: too many to keep busy here";
+  set_parallel_backend(ParallelBackend::Adaptive);
+  set_cpu_threads(2);
+  parallel_detail::set_busy_signals_for_testing(false, true);
+  EXPECT_FALSE(parallel_contended());
+  const std::int64_t by_run_delay = parallel_detail::busy_calls_from_run_delay();
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> spinners;
+  for (unsigned i = 0; i < cpus; ++i)
+    spinners.emplace_back([&stop] {
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+    });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!parallel_contended() && std::chrono::steady_clock::now() < deadline)
+    check_cover(20000, 100);
+  stop = true;
+  for (std::thread& t : spinners) t.join();
+  EXPECT_TRUE(parallel_contended());
+  EXPECT_EQ(parallel_detail::busy_calls_from_run_delay(), by_run_delay + 1);
 }
 
 TEST_F(ParallelTest, LoopsFromTwoThreadsAtOnceBothComplete) {
