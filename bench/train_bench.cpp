@@ -43,7 +43,9 @@
 //
 // Counters: images_per_second (B x steps / time), GFLOP/s, us_per_step; on the CPU
 // contended_at_end (1 when the loops ran on the pool, libraries at one thread, at the end
-// of the case) and switches (how often the Adaptive backend switched during it). GFLOP/s counts the
+// of the case), switches (how often the Adaptive backend switched during it), and of its
+// switches to the pool, busy_late (a thread late into a region) and busy_waiting (the
+// threads waiting for a CPU: their run delay; core/parallel.cpp). GFLOP/s counts the
 // multiply-adds of the GEMMs and convolutions only (bias, activations, pooling, dropout, the
 // loss and the optimizer are left out), 2 FLOPs each, per step:
 //   MLP  2 x B x (784*256 + 256*128 + 128*10) for forward, the same for dW, and for dx
@@ -275,6 +277,8 @@ void train(benchmark::State& state, const std::string& name, const Workload& w, 
            int steps_per_iteration) {
   const BackendScope backend(w.backend);
   const std::int64_t switches0 = parallel_detail::contended_switches();
+  const std::int64_t late0 = parallel_detail::busy_calls_from_lateness();
+  const std::int64_t waiting0 = parallel_detail::busy_calls_from_run_delay();
   std::unique_ptr<BusyLoop> busy;  // before the warm-up, gone after the timing
   if (w.contention != Contention::None)
     busy = std::make_unique<BusyLoop>(w.contention == Contention::Pinned);
@@ -325,6 +329,10 @@ void train(benchmark::State& state, const std::string& name, const Workload& w, 
     state.counters["contended_at_end"] = parallel_contended() ? 1 : 0;
     state.counters["switches"] =
         static_cast<double>(parallel_detail::contended_switches() - switches0);
+    state.counters["busy_late"] =
+        static_cast<double>(parallel_detail::busy_calls_from_lateness() - late0);
+    state.counters["busy_waiting"] =
+        static_cast<double>(parallel_detail::busy_calls_from_run_delay() - waiting0);
   }
 }
 
