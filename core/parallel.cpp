@@ -18,9 +18,11 @@
 //   - lateness: each region records when every thread entered it; one that entered more
 //     than kLateMicroseconds after the caller opened it (far longer than a spinning or
 //     futex-woken thread takes on an idle core) makes the region late. Busy: two late
-//     regions within kLateWindowUs, or one in the first kProbeUs of a try of OpenMP.
-//     (Two in a row would almost never come: the region after a late one finds the late
-//     thread in the time slice it has just been given.)
+//     regions within kLateWindowUs. (Two in a row would almost never come: the region
+//     after a late one finds the late thread in the time slice it has just been given.
+//     One alone is not enough, even while trying OpenMP again: on a machine that is
+//     merely loaded now and then, single late regions come often enough to keep every
+//     try from succeeding.)
 //   - run delay: every thread of a region reads its own scheduler run delay (the time it
 //     was ready to run and waited for a CPU) at most every kSampleUs, and the caller sums
 //     the team's over windows of kWindowUs. Busy: more than 1/kBusyShare of two windows in
@@ -554,7 +556,7 @@ void run(std::int64_t n, std::int64_t grain, RangeFn fn) {
   bool busy_late = false, busy_waiting = false;
   if (late) {
     const std::int64_t previous = a.last_late_us.exchange(now, std::memory_order_relaxed);
-    busy_late = probing || now - previous < kLateWindowUs;
+    busy_late = now - previous < kLateWindowUs;
   }
   const std::int64_t start = a.window_start_us.load(std::memory_order_relaxed);
   if (now - start >= kWindowUs) {
