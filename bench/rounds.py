@@ -8,7 +8,7 @@ and then every peer right after it on that round's minidl JSON (the peers' own -
 comparison), and reports for each case the ratio (minidl/torch, > 1: minidl is faster) of
 every round, their median, and their range.
 
-  python3 bench/peers/rounds.py --rounds 5 --bench build/bin/minidl_bench_train \\
+  python3 bench/rounds.py --rounds 5 --bench build/bin/minidl_bench_train \\
       --filter '^cpu/(mlp_adam|mlp_sgd)(_contended)?/128/' --bench-arg=--benchmark_min_time=2 \\
       --peer 'torch_mlp.py --device cpu --torch venv --contended unpinned --filter /128$' \\
       --peer 'torch_mlp.py --device cpu --torch debian --contended unpinned --no-compile --filter /128$' \\
@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 
-PEERS = os.path.dirname(os.path.abspath(__file__))
+PEERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers")
 
 
 def run(cmd):
