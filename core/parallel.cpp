@@ -362,6 +362,22 @@ std::atomic<std::int64_t> g_run_delay_ns{0};
 std::atomic<bool> g_use_lateness{true}, g_use_run_delay{true};  // tests turn one off
 std::atomic<std::uint32_t> g_run_delay_epoch{0};
 
+// The run delay (ns) in an open /proc/thread-self/schedstat ("<on cpu> <run delay>
+// <slices>"), or -1 if it cannot be read.
+std::int64_t read_run_delay_ns(int fd) {
+  char buf[96];
+  const ssize_t got = pread(fd, buf, sizeof buf - 1, 0);
+  if (got <= 0) return -1;
+  buf[got] = '\0';
+  char* p = buf;
+  std::strtoll(p, &p, 10);  // time on the CPU
+  char* end = p;
+  const std::int64_t delay = std::strtoll(p, &end, 10);
+  return end != p && delay >= 0 ? delay : -1;
+}
+
+int open_schedstat() { return open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC); }
+
 struct RunDelaySampler {
   int fd = -1;  // -2: unavailable
   std::uint32_t epoch = 0;
@@ -375,20 +391,12 @@ struct RunDelaySampler {
   void sample(std::int64_t now) {
     if (now < next_us || fd == -2) return;
     next_us = now + kSampleUs;
-    if (fd == -1) {
-      fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
-      if (fd < 0) {
-        fd = -2;
-        return;
-      }
+    if (fd == -1 && (fd = open_schedstat()) < 0) {
+      fd = -2;
+      return;
     }
-    char buf[96];
-    const ssize_t got = pread(fd, buf, sizeof buf - 1, 0);
-    if (got <= 0) return;
-    buf[got] = '\0';
-    char* p = buf;
-    std::strtoll(p, &p, 10);  // time on the CPU
-    const std::int64_t delay = std::strtoll(p, nullptr, 10);
+    const std::int64_t delay = read_run_delay_ns(fd);
+    if (delay < 0) return;
     const std::uint32_t e = g_run_delay_epoch.load(std::memory_order_relaxed);
     if (last_ns >= 0 && e == epoch && delay > last_ns)
       g_run_delay_ns.fetch_add(delay - last_ns, std::memory_order_relaxed);
@@ -585,10 +593,9 @@ void set_busy_signals_for_testing(bool lateness, bool run_delay) {
 std::int64_t busy_calls_from_lateness() { return adaptive().busy_from_lateness.load(); }
 std::int64_t busy_calls_from_run_delay() { return adaptive().busy_from_run_delay.load(); }
 bool run_delay_readable() {
-  const int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+  const int fd = open_schedstat();
   if (fd < 0) return false;
-  char buf[96];
-  const bool ok = read(fd, buf, sizeof buf) > 0;
+  const bool ok = read_run_delay_ns(fd) >= 0;
   close(fd);
   return ok;
 }
