@@ -1,10 +1,16 @@
-// gemm / gemv: checks, dispatch, and the CPU path through OpenBLAS's CBLAS.
+// gemm / gemv: checks, dispatch, and the CPU path through OpenBLAS's CBLAS or oneDNN's
+// sgemm (cpu_gemm_auto_library below).
 #include "gemm.hpp"
 
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
+
+#if MINIDL_WITH_ONEDNN
+#include <dnnl.h>
+#endif
 
 #include "../core/dispatch.hpp"
 #include "../core/parallel.hpp"
@@ -18,24 +24,47 @@ int blas_int(std::int64_t v, const char* op) {
                " exceeds the BLAS 32-bit index range");
   return static_cast<int>(v);
 }
-// A CPU GEMM. While parallel_contended() (core/parallel.hpp: a busy machine, or the Pool
-// backend), C is cut into about kSplit pieces along its longer side (multiples of 16,
-// fixed by the shape, not the thread count), each an OpenBLAS call on one thread, run on
-// the pool: a descheduled thread then delays only the piece it claimed, never the whole
-// GEMM at a barrier. Otherwise (a quiet machine, or inside a parallel loop) one OpenBLAS
-// call, threaded by OpenBLAS itself at the calling thread's OpenMP count. Each element of
-// C is the same dot product either way, but OpenBLAS's blocking may differ between one
-// call and a piece, so the bits can differ between a quiet and a busy machine; they do
-// not depend on which thread ran a piece.
+std::atomic<int> g_cpu_gemm_library{static_cast<int>(CpuGemmLibrary::Auto)};
+
+// One CPU product on the calling thread's library threads (its OpenMP count: OpenBLAS and
+// oneDNN both follow it), on `library` (OpenBlas or OneDnn).
+void sgemm_call(CpuGemmLibrary library, bool ta, bool tb, std::int64_t m, std::int64_t n,
+                std::int64_t k, float alpha, const float* a, std::int64_t lda, const float* b,
+                std::int64_t ldb, float beta, float* c, std::int64_t ldc, const char* op) {
+#if MINIDL_WITH_ONEDNN
+  if (library == CpuGemmLibrary::OneDnn) {
+    // Row-major, as minidl's; beta 0 does not read c (tests/kernels/gemm_test.cpp).
+    const dnnl_status_t status =
+        dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    MINIDL_CHECK(status == dnnl_success, Error, op, ": oneDNN's sgemm failed (status ",
+                 static_cast<int>(status), ") on ", m, "x", k, " times ", k, "x", n);
+    return;
+  }
+#endif
+  (void)library;
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              blas_int(m, op), blas_int(n, op), blas_int(k, op), alpha, a, blas_int(lda, op), b,
+              blas_int(ldb, op), beta, c, blas_int(ldc, op));
+}
+
+// A CPU GEMM, on the library cpu_gemm_library() names for the whole product's shape. While
+// parallel_contended() (core/parallel.hpp: a busy machine, or the Pool backend), C is cut
+// into about kSplit pieces along its longer side (multiples of 16, fixed by the shape, not
+// the thread count), each a call on one thread, run on the pool: a descheduled thread then
+// delays only the piece it claimed, never the whole GEMM at a barrier. Otherwise (a quiet
+// machine, or inside a parallel loop) one call, threaded by the library itself at the
+// calling thread's OpenMP count. Each element of C is the same dot product either way, but
+// the libraries' blocking may differ between one call and a piece, so the bits can differ
+// between a quiet and a busy machine; they do not depend on which thread ran a piece.
 constexpr int kSplit = 4;
 
 void sgemm_cpu(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta,
                float* c, std::int64_t ldc, const char* op) {
+  CpuGemmLibrary library = cpu_gemm_library();
+  if (library == CpuGemmLibrary::Auto) library = cpu_gemm_auto_library(ta, tb, m, n, k);
   auto call = [&](std::int64_t m1, std::int64_t n1, const float* a1, const float* b1, float* c1) {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                blas_int(m1, op), blas_int(n1, op), blas_int(k, op), alpha, a1, blas_int(lda, op),
-                b1, blas_int(ldb, op), beta, c1, blas_int(ldc, op));
+    sgemm_call(library, ta, tb, m1, n1, k, alpha, a1, lda, b1, ldb, beta, c1, ldc, op);
   };
   const int split = kSplit;
   if (!parallel_contended() || in_parallel_region() || cpu_threads() == 1) {
@@ -65,6 +94,53 @@ void sgemm_cpu(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k,
 }
 
 }  // namespace
+
+bool cpu_gemm_onednn_available() { return MINIDL_WITH_ONEDNN != 0; }
+
+void set_cpu_gemm_library(CpuGemmLibrary library) {
+  MINIDL_CHECK(library != CpuGemmLibrary::OneDnn || cpu_gemm_onednn_available(), ValueError,
+               "set_cpu_gemm_library: 'onednn': this minidl was built without oneDNN (install "
+               "libdnnl-dev and reconfigure); use 'auto' or 'openblas'");
+  g_cpu_gemm_library.store(static_cast<int>(library), std::memory_order_relaxed);
+}
+
+CpuGemmLibrary cpu_gemm_library() {
+  return static_cast<CpuGemmLibrary>(g_cpu_gemm_library.load(std::memory_order_relaxed));
+}
+
+const char* cpu_gemm_library_name(CpuGemmLibrary library) {
+  switch (library) {
+    case CpuGemmLibrary::Auto:
+      return "auto";
+    case CpuGemmLibrary::OpenBlas:
+      return "openblas";
+    case CpuGemmLibrary::OneDnn:
+      return "onednn";
+  }
+  return "?";
+}
+
+// Auto: oneDNN's sgemm wherever minidl is built with it, except the products with a
+// transposed and a plain operand and a tall result (op(a) = a^T with m >= 128: the weight
+// gradients dW = dz^T x of layers with 128 outputs or more), where OpenBLAS was as fast or
+// faster. A fixed rule, not a timing at first use: the choice, and so the result's bits,
+// must not depend on how busy the machine was when the run started. Measured on the 2-core
+// AVX2 build machine (OpenBLAS 0.3.21, oneDNN 2.6.3), each product alone, the two libraries
+// interleaved 11 times, medians; OpenBLAS's time over oneDNN's at 2 threads / 1 thread, for
+// the MLP's products at batch 128 (m x n x k):
+//   forward x W^T   128x256x784 1.27 / 1.14   128x128x256 1.53 / 1.22   128x10x128 0.99 / 1.25
+//   dW = dz^T x     256x784x128 0.97 / 0.89   128x256x128 1.06 / 0.93   10x128x128 0.98 / 1.47
+//   dx = dz W       128x256x128 1.86 / 1.10   128x128x10  0.89 / 2.06
+// at batch 1024 (2 threads): forward 1.07 / 1.41 / 3.58, dW 0.99 / 0.93 / 3.14, dx 1.68 /
+// 3.10; the CNN's dense layers (3136x1024, 1024x10) at batch 128: forward 1.12 / 3.26, dW
+// 0.86 / 1.47, dx 1.02 / 2.28. All of an MLP step's products together:
+// minidl_bench_train cpu/mlp_gemms{,_openblas,_onednn}/128.
+CpuGemmLibrary cpu_gemm_auto_library(bool ta, bool tb, std::int64_t m, std::int64_t /*n*/,
+                                     std::int64_t /*k*/) {
+  if (!cpu_gemm_onednn_available()) return CpuGemmLibrary::OpenBlas;
+  if (ta && !tb && m >= 128) return CpuGemmLibrary::OpenBlas;
+  return CpuGemmLibrary::OneDnn;
+}
 
 void gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& o) {
   const char* op = "gemm";

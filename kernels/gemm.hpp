@@ -1,5 +1,5 @@
-// Matrix products on row-major 2-D float32 tensors: OpenBLAS on the CPU, cuBLAS
-// on the GPU. Row-major operands are handed to the column-major libraries as
+// Matrix products on row-major 2-D float32 tensors: OpenBLAS or oneDNN's sgemm on the
+// CPU (cpu_gemm_library), cuBLAS on the GPU. Row-major operands are handed to the column-major libraries as
 // their transposes (a row-major m x n matrix is a column-major n x m one with the
 // same leading dimension), so nothing is copied or transposed in memory.
 #pragma once
@@ -31,6 +31,25 @@ void gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmOptions& option
 /// is allocated when beta == 0 (as gemm's c).
 void gemv(const Tensor& a, const Tensor& x, Tensor& y, bool transpose_a = false, float alpha = 1.0f,
           float beta = 0.0f);
+
+/// The library behind gemm() on the CPU (process-wide; gemv always runs OpenBLAS, the
+/// convolution backends and the SVM's kernel rows call their own).
+///   Auto (default): oneDNN's sgemm where minidl is built with oneDNN, OpenBLAS for the
+///     products it measured faster (cpu_gemm_auto_library; a fixed rule by shape, so the
+///     bits never depend on timing); OpenBLAS everywhere without oneDNN;
+///   OpenBlas, OneDnn: every product on that library (OneDnn without oneDNN in the
+///     build: ValueError).
+/// The libraries round differently, so a model trained on one agrees with the other
+/// within float rounding, not bitwise.
+enum class CpuGemmLibrary { Auto, OpenBlas, OneDnn };
+void set_cpu_gemm_library(CpuGemmLibrary library);
+CpuGemmLibrary cpu_gemm_library();
+const char* cpu_gemm_library_name(CpuGemmLibrary library);
+/// Whether this minidl was built with oneDNN (its sgemm can run gemm()).
+bool cpu_gemm_onednn_available();
+/// The library Auto uses for c [m, n] = op(a) [m, k] op(b) [k, n] (never Auto).
+CpuGemmLibrary cpu_gemm_auto_library(bool transpose_a, bool transpose_b, std::int64_t m,
+                                     std::int64_t n, std::int64_t k);
 
 namespace cuda {
 /// Row-major gemm on `device` (see gemm()); dimensions already checked.

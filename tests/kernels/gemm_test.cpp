@@ -1,10 +1,13 @@
 // gemm / gemv against plain loops (double) for every transpose combination, on
-// the CPU (OpenBLAS) and CUDA (cuBLAS, row-major operands handed over as their
-// column-major transposes); the empty inner dimension (k = 0) with beta 0, 1 and
-// another value.
+// the CPU (each library: OpenBLAS, oneDNN's sgemm, and Auto's choice between them; one
+// call, and cut into pieces on the pool as on a busy machine) and CUDA (cuBLAS, row-major
+// operands handed over as their column-major transposes); the empty inner dimension
+// (k = 0) with beta 0, 1 and another value.
 #include <cmath>
 #include <vector>
 
+#include "core/info.hpp"
+#include "core/parallel.hpp"
 #include "kernels/fill.hpp"
 #include "kernels/gemm.hpp"
 #include "test_util.hpp"
@@ -98,6 +101,110 @@ void check_gemv(Device device) {
 
 TEST(Gemm, MatchesLoops) { check_all(Device::cpu()); }
 TEST(Gemm, GemvMatchesLoops) { check_gemv(Device::cpu()); }
+
+// gemm()'s CPU library, threading backend and thread count for a scope.
+class CpuSetup {
+ public:
+  CpuSetup(CpuGemmLibrary library, ParallelBackend backend, int threads)
+      : library_(cpu_gemm_library()), backend_(parallel_backend()), threads_(cpu_threads()) {
+    set_cpu_gemm_library(library);
+    set_parallel_backend(backend);
+    set_cpu_threads(threads);
+  }
+  ~CpuSetup() {
+    set_cpu_gemm_library(library_);
+    set_parallel_backend(backend_);
+    set_cpu_threads(threads_);
+  }
+  CpuSetup(const CpuSetup&) = delete;
+  CpuSetup& operator=(const CpuSetup&) = delete;
+
+ private:
+  CpuGemmLibrary library_;
+  ParallelBackend backend_;
+  int threads_;
+};
+
+std::vector<CpuGemmLibrary> cpu_libraries() {
+  std::vector<CpuGemmLibrary> l{CpuGemmLibrary::Auto, CpuGemmLibrary::OpenBlas};
+  if (cpu_gemm_onednn_available()) l.push_back(CpuGemmLibrary::OneDnn);
+  return l;
+}
+
+TEST(Gemm, EveryCpuLibraryMatchesLoops) {
+  for (CpuGemmLibrary library : cpu_libraries()) {
+    SCOPED_TRACE(cpu_gemm_library_name(library));
+    const CpuSetup setup(library, ParallelBackend::OpenMP, 2);
+    check_all(Device::cpu());
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        check_gemm(Device::cpu(), 130, 70, 200, ta, tb, 1.0f, 0.0f);  // beyond one block
+        check_gemm(Device::cpu(), 1, 300, 9, ta, tb, -1.5f, 0.5f);    // one row
+        check_gemm(Device::cpu(), 129, 1, 40, ta, tb, 1.0f, 1.0f);    // one column
+      }
+  }
+}
+
+// On the pool (as on a busy machine) a product of 2 MFLOP or more is cut into pieces along
+// its longer side, each a one-thread library call (kernels/gemm.cpp).
+TEST(Gemm, EveryCpuLibraryMatchesLoopsInPiecesOnThePool) {
+  for (CpuGemmLibrary library : cpu_libraries()) {
+    SCOPED_TRACE(cpu_gemm_library_name(library));
+    const CpuSetup setup(library, ParallelBackend::Pool, 2);
+    const std::int64_t before = parallel_detail::loops_run();
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        check_gemm(Device::cpu(), 160, 72, 100, ta, tb, 1.0f, 0.0f);  // m longer: rows cut
+        check_gemm(Device::cpu(), 40, 200, 130, ta, tb, 0.5f, 1.0f);  // n longer: columns cut
+      }
+    EXPECT_GE(parallel_detail::loops_run() - before, 8);  // every product ran on the pool
+  }
+}
+
+TEST(Gemm, AutoPicksTheLibraryByShapeAlone) {
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (std::int64_t m : {1, 10, 127, 128, 256, 3000}) {
+        const CpuGemmLibrary l = cpu_gemm_auto_library(ta, tb, m, 64, 64);
+        EXPECT_NE(l, CpuGemmLibrary::Auto);
+        const bool openblas = !cpu_gemm_onednn_available() || (ta && !tb && m >= 128);
+        EXPECT_EQ(l, openblas ? CpuGemmLibrary::OpenBlas : CpuGemmLibrary::OneDnn)
+            << "ta " << ta << " tb " << tb << " m " << m;
+      }
+}
+
+TEST(Gemm, TheLibrariesAgreeWithinRounding) {
+  if (!cpu_gemm_onednn_available()) GTEST_SKIP() << "built without oneDNN";
+  Generator gen(5);
+  const Tensor a = normal({128, 784}, 0.0f, 1.0f, gen), b = normal({256, 784}, 0.0f, 0.05f, gen);
+  GemmOptions o;
+  o.transpose_b = true;
+  Tensor c_blas, c_dnnl;
+  {
+    const CpuSetup setup(CpuGemmLibrary::OpenBlas, ParallelBackend::OpenMP, 2);
+    gemm(a, b, c_blas, o);
+  }
+  {
+    const CpuSetup setup(CpuGemmLibrary::OneDnn, ParallelBackend::OpenMP, 2);
+    gemm(a, b, c_dnnl, o);
+  }
+  EXPECT_TRUE(test::all_close(c_dnnl.to_vector<float>(), c_blas.to_vector<float>(), 1e-5f, 1e-4f));
+}
+
+TEST(Gemm, CpuLibraryNamesAndErrors) {
+  EXPECT_STREQ(cpu_gemm_library_name(CpuGemmLibrary::Auto), "auto");
+  EXPECT_STREQ(cpu_gemm_library_name(CpuGemmLibrary::OpenBlas), "openblas");
+  EXPECT_STREQ(cpu_gemm_library_name(CpuGemmLibrary::OneDnn), "onednn");
+  EXPECT_EQ(cpu_gemm_library(), CpuGemmLibrary::Auto);  // the default
+  if (cpu_gemm_onednn_available()) {
+    const CpuSetup setup(CpuGemmLibrary::OneDnn, ParallelBackend::Adaptive, cpu_threads());
+    EXPECT_EQ(cpu_gemm_library(), CpuGemmLibrary::OneDnn);
+  } else {
+    MINIDL_EXPECT_THROW_WITH(set_cpu_gemm_library(CpuGemmLibrary::OneDnn), ValueError,
+                             "built without oneDNN");
+    EXPECT_EQ(cpu_gemm_library(), CpuGemmLibrary::Auto);
+  }
+}
 
 }  // namespace
 }  // namespace minidl
