@@ -789,9 +789,9 @@ void svm_rows(std::vector<Row>& rows) {
         } else {
           const svm::CsrMatrix sub = svm::csr_gather_rows(x, samples);
           const svm::SparseKernel kernel(sub, p);
-          const std::vector<std::int64_t> rows(ws.begin(), ws.end());
+          const std::vector<std::int64_t> ws_rows(ws.begin(), ws.end());
           k.resize(static_cast<std::size_t>(c.q * l));
-          kernel.rows(sub, kernel.norms().data(), rows.data(), c.q, k.data());
+          kernel.rows(sub, kernel.norms().data(), ws_rows.data(), c.q, k.data());
         }
         return Results{{"k", from_vector(k, {c.q, l}, dev)}};
       };
