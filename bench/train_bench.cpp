@@ -34,6 +34,17 @@
 //                             shell busy loop, unpinned or pinned to the last CPU), started
 //                             before the warm-up and killed after the timing: a shared machine
 //                             (CI runner, laptop, a data loader beside the trainer)
+//   cpu/mlp_<opt>_openblas[_contended]/128
+//                             mlp_<opt>/128 with every gemm() on OpenBLAS
+//                             (set_cpu_gemm_library, kernels/gemm.hpp), as before the default
+//                             moved most of them to oneDNN's sgemm
+//   cpu/mlp_gemms[_<library>][_contended]/128
+//                             the matrix products of one MLP step and nothing else (MlpGemms:
+//                             the step's floor), on the default library choice or all on
+//                             openblas / onednn, quiet, and beside the busy loop on the pool
+//                             as a busy step runs them; of_gemm_peak: their GFLOP/s over a
+//                             1024^3 GEMM's on every thread (the default library), measured
+//                             once at the start
 //   cpu/<case>_omp[_contended[_pinned]]/<B>
 //                             the same on the previous threading (set_parallel_backend(OpenMP):
 //                             OpenMP loops, OpenBLAS and oneDNN always at every thread), for a
@@ -75,6 +86,7 @@
 // steps in PyTorch and print minidl/PyTorch from this executable's JSON.
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -95,6 +107,7 @@
 #include "core/parallel.hpp"
 #include "core/tensor.hpp"
 #include "kernels/conv2d.hpp"
+#include "kernels/gemm.hpp"
 #include "layers/activation.hpp"
 #include "layers/dense.hpp"
 #include "layers/sequential.hpp"
@@ -207,6 +220,65 @@ struct TrainStep {
   Tensor x, y;
 };
 
+/// The matrix products of one MLP step at batch b, exactly as Dense runs them (forward
+/// x W^T per layer; backward dW += dz^T x, the bias gradient as a GEMV, dx = dz W for every
+/// layer but the first) and nothing else: the step's floor, what it would cost if the
+/// activations, the loss, the bias adds and the optimizer were free.
+struct MlpGemms {
+  struct Layer {
+    Tensor x, w, y, dy, dw, db, dx;
+  };
+
+  explicit MlpGemms(std::int64_t batch) : ones_b(ones({batch})) {
+    Generator gen(3);
+    const std::int64_t sizes[] = {kFeatures, kHidden1, kHidden2, kClasses};
+    for (int l = 0; l < 3; ++l) {
+      const std::int64_t in = sizes[l], out = sizes[l + 1];
+      layers.push_back(Layer{normal({batch, in}, 0.0f, 1.0f, gen), normal({out, in}, 0.0f, 0.05f, gen),
+                             empty({batch, out}), normal({batch, out}, 0.0f, 1.0f, gen),
+                             zeros({out, in}), zeros({out}), empty({batch, in})});
+    }
+  }
+
+  void run() {
+    GemmOptions forward;
+    forward.transpose_b = true;
+    for (Layer& l : layers) gemm(l.x, l.w, l.y, forward);
+    GemmOptions dw;
+    dw.transpose_a = true;
+    dw.beta = 1.0f;
+    for (std::size_t i = layers.size(); i-- > 0;) {
+      Layer& l = layers[i];
+      gemm(l.dy, l.x, l.dw, dw);
+      gemv(l.dy, ones_b, l.db, /*transpose_a=*/true, 1.0f, /*beta=*/1.0f);
+      if (i > 0) gemm(l.dy, l.w, l.dx, GemmOptions{});
+    }
+  }
+
+  std::vector<Layer> layers;
+  Tensor ones_b;
+};
+
+/// This machine's GEMM rate with OpenBLAS at its best (a 1024 x 1024 x 1024 product on every
+/// thread, the best of 5), measured once per process, before any busy loop starts.
+double gemm_peak_gflops() {
+  static const double peak = [] {
+    constexpr std::int64_t n = 1024;
+    const Tensor a = ones({n, n}), b = ones({n, n});
+    Tensor c = empty({n, n});
+    gemm(a, b, c);
+    double best = 0.0;
+    for (int rep = 0; rep < 5; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      gemm(a, b, c);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      best = std::max(best, 2.0 * static_cast<double>(n * n * n) / s * 1e-9);
+    }
+    return best;
+  }();
+  return peak;
+}
+
 enum class Contention { None, Unpinned, Pinned };
 
 /// What a case trains: its model builder, optimizer, batch and FLOPs per step, and the busy
@@ -218,6 +290,19 @@ struct Workload {
   double flops_per_step;
   Contention contention = Contention::None;
   ParallelBackend backend = ParallelBackend::Adaptive;
+  CpuGemmLibrary gemm = CpuGemmLibrary::Auto;
+};
+
+/// Runs the case with gemm() on `library` (kernels/gemm.hpp), then puts the previous one back.
+class GemmLibraryScope {
+ public:
+  explicit GemmLibraryScope(CpuGemmLibrary l) : saved_(cpu_gemm_library()) { set_cpu_gemm_library(l); }
+  ~GemmLibraryScope() { set_cpu_gemm_library(saved_); }
+  GemmLibraryScope(const GemmLibraryScope&) = delete;
+  GemmLibraryScope& operator=(const GemmLibraryScope&) = delete;
+
+ private:
+  CpuGemmLibrary saved_;
 };
 
 /// Runs the case on `backend` (core/parallel.hpp), then puts the previous one back.
@@ -276,6 +361,7 @@ std::string no_sync_check(TrainStep& step, int device) {
 void train(benchmark::State& state, const std::string& name, const Workload& w, Device device,
            int steps_per_iteration) {
   const BackendScope backend(w.backend);
+  const GemmLibraryScope gemm_library(w.gemm);
   const std::int64_t switches0 = parallel_detail::contended_switches();
   const std::int64_t late0 = parallel_detail::busy_calls_from_lateness();
   const std::int64_t waiting0 = parallel_detail::busy_calls_from_run_delay();
@@ -336,6 +422,32 @@ void train(benchmark::State& state, const std::string& name, const Workload& w, 
   }
 }
 
+/// cpu/mlp_gemms[_<library>][_contended]/<B>: MlpGemms once per iteration. Quiet on the default backend
+/// (OpenBLAS threaded by itself); contended on the pool, as the step runs on a busy machine
+/// (the GEMMs cut into pieces, kernels/gemm.cpp): pure GEMMs would never show the Adaptive
+/// backend a busy machine (it watches minidl's own loops).
+void mlp_gemms(benchmark::State& state, std::int64_t batch, bool contended,
+               CpuGemmLibrary library) {
+  const double peak = gemm_peak_gflops();  // before the busy loop starts
+  const BackendScope backend(contended ? ParallelBackend::Pool : ParallelBackend::Adaptive);
+  const GemmLibraryScope gemm_library(library);
+  std::unique_ptr<BusyLoop> busy;
+  if (contended) busy = std::make_unique<BusyLoop>(false);
+  MlpGemms gemms(batch);
+  for (int i = 0; i < 3; ++i) gemms.run();
+  double seconds = 0.0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    gemms.run();
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  const Workload w{nullptr, Opt::Sgd, batch, mlp_step_flops(batch)};
+  report(state, w, 1, seconds, 0.0);
+  state.counters["gemm_peak_GFLOP/s"] = peak;
+  state.counters["of_gemm_peak"] = state.counters["GFLOP/s"].value / peak;
+  if (busy) state.counters["busy_loop_cpu"] = busy->cpu();
+}
+
 /// Registers `<dev>/<model>/<B>` and, on CUDA, `<dev>/<model>_x50/<B>` as well.
 void register_case(Device device, const std::string& model, const Workload& w) {
   const std::string dev = device.is_cuda() ? "cuda" : "cpu";
@@ -387,6 +499,36 @@ void register_for(Device device) {
                        mlp_step_flops(batch)};
       register_case(device, model, w);
       if (batch == 128) register_contended(device, model, w);
+    }
+  }
+  if (!device.is_cuda()) {
+    // The MLP step with every gemm() on OpenBLAS (kernels/gemm.hpp), as before Auto moved
+    // most of them to oneDNN: cpu/mlp_<opt>_openblas[_contended]/128.
+    std::vector<CpuGemmLibrary> libraries{CpuGemmLibrary::Auto, CpuGemmLibrary::OpenBlas};
+    if (cpu_gemm_onednn_available()) libraries.push_back(CpuGemmLibrary::OneDnn);
+    for (Opt opt : {Opt::Adam, Opt::Sgd}) {
+      Workload w{[device] { return build_mlp_model(device, 128); }, opt, 128, mlp_step_flops(128)};
+      w.gemm = CpuGemmLibrary::OpenBlas;
+      const std::string model = std::string("mlp_") + opt_name(opt) + "_openblas";
+      register_case(device, model, w);
+      w.contention = Contention::Unpinned;
+      register_case(device, model + "_contended", w);
+    }
+    // The MLP step's matrix products alone (its floor), on each library, quiet and beside a
+    // busy loop.
+    for (CpuGemmLibrary library : libraries) {
+      for (bool contended : {false, true}) {
+        const std::string suffix = library == CpuGemmLibrary::Auto
+                                       ? std::string()
+                                       : std::string("_") + cpu_gemm_library_name(library);
+        const std::string name =
+            "cpu/mlp_gemms" + suffix + (contended ? "_contended" : "") + "/128";
+        auto* b = benchmark::RegisterBenchmark(name.c_str(), [contended, library](benchmark::State& s) {
+          mlp_gemms(s, 128, contended, library);
+        });
+        b->Unit(benchmark::kMicrosecond);
+        b->UseRealTime();
+      }
     }
   }
   // The CNN: `auto` as minidl-train runs it (on the CPU also at batch 32 and 256, and with a
