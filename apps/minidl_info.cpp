@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <string>
 
 #include "minidl.hpp"
 
@@ -16,6 +17,12 @@ int run() {
             << "  CPU backend   : OpenBLAS (" << info.openblas_config << "), "
             << info.openblas_threads << " BLAS thread(s), " << info.openmp_threads
             << " OpenMP thread(s)\n"
+            << "  CPU GEMM      : " << cpu_gemm_library_name(cpu_gemm_library())
+            << (cpu_gemm_onednn_available()
+                    ? " (oneDNN " + cpu::onednn_version() +
+                          "'s sgemm, OpenBLAS for dW of layers with 128+ outputs)"
+                    : std::string(" (OpenBLAS; built without oneDNN)"))
+            << "\n"
             << "  CUDA backend  : " << (info.built_with_cuda ? "built" : "not built");
   if (info.built_with_cuda) {
     std::cout << " (runtime " << info.cuda_runtime_version << ", driver "
