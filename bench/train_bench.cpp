@@ -293,29 +293,22 @@ struct Workload {
   CpuGemmLibrary gemm = CpuGemmLibrary::Auto;
 };
 
-/// Runs the case with gemm() on `library` (kernels/gemm.hpp), then puts the previous one back.
-class GemmLibraryScope {
+/// Sets a process-wide setting (its getter and setter) for a scope, then puts the previous
+/// value back.
+template <class T, T (*Get)(), void (*Set)(T)>
+class SettingScope {
  public:
-  explicit GemmLibraryScope(CpuGemmLibrary l) : saved_(cpu_gemm_library()) { set_cpu_gemm_library(l); }
-  ~GemmLibraryScope() { set_cpu_gemm_library(saved_); }
-  GemmLibraryScope(const GemmLibraryScope&) = delete;
-  GemmLibraryScope& operator=(const GemmLibraryScope&) = delete;
+  explicit SettingScope(T value) : saved_(Get()) { Set(value); }
+  ~SettingScope() { Set(saved_); }
+  SettingScope(const SettingScope&) = delete;
+  SettingScope& operator=(const SettingScope&) = delete;
 
  private:
-  CpuGemmLibrary saved_;
+  T saved_;
 };
-
-/// Runs the case on `backend` (core/parallel.hpp), then puts the previous one back.
-class BackendScope {
- public:
-  explicit BackendScope(ParallelBackend b) : saved_(parallel_backend()) { set_parallel_backend(b); }
-  ~BackendScope() { set_parallel_backend(saved_); }
-  BackendScope(const BackendScope&) = delete;
-  BackendScope& operator=(const BackendScope&) = delete;
-
- private:
-  ParallelBackend saved_;
-};
+/// The case's threading (core/parallel.hpp) and gemm()'s CPU library (kernels/gemm.hpp).
+using BackendScope = SettingScope<ParallelBackend, parallel_backend, set_parallel_backend>;
+using GemmLibraryScope = SettingScope<CpuGemmLibrary, cpu_gemm_library, set_cpu_gemm_library>;
 
 void report(benchmark::State& state, const Workload& w, int steps_per_iteration, double seconds,
             double host_seconds) {
