@@ -1,7 +1,8 @@
-// Matrix products on row-major 2-D float32 tensors: OpenBLAS or oneDNN's sgemm on the
-// CPU (cpu_gemm_library), cuBLAS on the GPU. Row-major operands are handed to the column-major libraries as
-// their transposes (a row-major m x n matrix is a column-major n x m one with the
-// same leading dimension), so nothing is copied or transposed in memory.
+// Matrix products on row-major 2-D float32 tensors: OpenBLAS (CBLAS, row-major) or
+// oneDNN's sgemm (row-major) on the CPU, chosen by cpu_gemm_library below; cuBLAS on the
+// GPU, which is column-major: there the row-major operands are handed over as their
+// transposes (a row-major m x n matrix is a column-major n x m one with the same leading
+// dimension). Nothing is copied or transposed in memory.
 #pragma once
 
 #include "../core/tensor.hpp"
