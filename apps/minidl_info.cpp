@@ -18,7 +18,7 @@ int run() {
             << info.openblas_threads << " BLAS thread(s), " << info.openmp_threads
             << " OpenMP thread(s)\n"
             << "  CPU GEMM      : " << cpu_gemm_library_name(cpu_gemm_library())
-            << (cpu_gemm_onednn_available()
+            << (cpu::onednn_available()
                     ? " (oneDNN " + cpu::onednn_version() +
                           "'s sgemm, OpenBLAS for dW of layers with 128+ outputs)"
                     : std::string(" (OpenBLAS; built without oneDNN)"))

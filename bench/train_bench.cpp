@@ -43,8 +43,8 @@
 //                             the step's floor), on the default library choice or all on
 //                             openblas / onednn, quiet, and beside the busy loop on the pool
 //                             as a busy step runs them; of_gemm_peak: their GFLOP/s over a
-//                             1024^3 GEMM's on every thread (the default library), measured
-//                             once at the start
+//                             1024^3 gemm()'s on every thread (Auto's library), measured
+//                             once per process
 //   cpu/<case>_omp[_contended[_pinned]]/<B>
 //                             the same on the previous threading (set_parallel_backend(OpenMP):
 //                             OpenMP loops, OpenBLAS and oneDNN always at every thread), for a
@@ -234,9 +234,10 @@ struct MlpGemms {
     const std::int64_t sizes[] = {kFeatures, kHidden1, kHidden2, kClasses};
     for (int l = 0; l < 3; ++l) {
       const std::int64_t in = sizes[l], out = sizes[l + 1];
-      layers.push_back(Layer{normal({batch, in}, 0.0f, 1.0f, gen), normal({out, in}, 0.0f, 0.05f, gen),
-                             empty({batch, out}), normal({batch, out}, 0.0f, 1.0f, gen),
-                             zeros({out, in}), zeros({out}), empty({batch, in})});
+      layers.push_back(Layer{normal({batch, in}, 0.0f, 1.0f, gen),
+                             normal({out, in}, 0.0f, 0.05f, gen), empty({batch, out}),
+                             normal({batch, out}, 0.0f, 1.0f, gen), zeros({out, in}), zeros({out}),
+                             empty({batch, in})});
     }
   }
 
@@ -259,8 +260,9 @@ struct MlpGemms {
   Tensor ones_b;
 };
 
-/// This machine's GEMM rate with OpenBLAS at its best (a 1024 x 1024 x 1024 product on every
-/// thread, the best of 5), measured once per process, before any busy loop starts.
+/// This machine's GEMM rate at its best: a 1024 x 1024 x 1024 gemm() on every thread, on the
+/// library Auto picks for it, the best of 5; measured once per process, before any busy loop
+/// starts and before a case sets a library.
 double gemm_peak_gflops() {
   static const double peak = [] {
     constexpr std::int64_t n = 1024;
@@ -415,10 +417,11 @@ void train(benchmark::State& state, const std::string& name, const Workload& w, 
   }
 }
 
-/// cpu/mlp_gemms[_<library>][_contended]/<B>: MlpGemms once per iteration. Quiet on the default backend
-/// (OpenBLAS threaded by itself); contended on the pool, as the step runs on a busy machine
-/// (the GEMMs cut into pieces, kernels/gemm.cpp): pure GEMMs would never show the Adaptive
-/// backend a busy machine (it watches minidl's own loops).
+/// cpu/mlp_gemms[_<library>][_contended]/<B>: MlpGemms once per iteration, on `library`.
+/// Quiet on the default backend (each product threaded by its library); contended on the
+/// pool, as the step runs on a busy machine (the products cut into pieces, kernels/gemm.cpp):
+/// pure products would never show the Adaptive backend a busy machine (it watches minidl's
+/// own loops).
 void mlp_gemms(benchmark::State& state, std::int64_t batch, bool contended,
                CpuGemmLibrary library) {
   const double peak = gemm_peak_gflops();  // before the busy loop starts
@@ -497,8 +500,6 @@ void register_for(Device device) {
   if (!device.is_cuda()) {
     // The MLP step with every gemm() on OpenBLAS (kernels/gemm.hpp), as before Auto moved
     // most of them to oneDNN: cpu/mlp_<opt>_openblas[_contended]/128.
-    std::vector<CpuGemmLibrary> libraries{CpuGemmLibrary::Auto, CpuGemmLibrary::OpenBlas};
-    if (cpu_gemm_onednn_available()) libraries.push_back(CpuGemmLibrary::OneDnn);
     for (Opt opt : {Opt::Adam, Opt::Sgd}) {
       Workload w{[device] { return build_mlp_model(device, 128); }, opt, 128, mlp_step_flops(128)};
       w.gemm = CpuGemmLibrary::OpenBlas;
@@ -509,6 +510,8 @@ void register_for(Device device) {
     }
     // The MLP step's matrix products alone (its floor), on each library, quiet and beside a
     // busy loop.
+    std::vector<CpuGemmLibrary> libraries{CpuGemmLibrary::Auto, CpuGemmLibrary::OpenBlas};
+    if (cpu::onednn_available()) libraries.push_back(CpuGemmLibrary::OneDnn);
     for (CpuGemmLibrary library : libraries) {
       for (bool contended : {false, true}) {
         const std::string suffix = library == CpuGemmLibrary::Auto
@@ -516,9 +519,9 @@ void register_for(Device device) {
                                        : std::string("_") + cpu_gemm_library_name(library);
         const std::string name =
             "cpu/mlp_gemms" + suffix + (contended ? "_contended" : "") + "/128";
-        auto* b = benchmark::RegisterBenchmark(name.c_str(), [contended, library](benchmark::State& s) {
-          mlp_gemms(s, 128, contended, library);
-        });
+        auto* b = benchmark::RegisterBenchmark(
+            name.c_str(),
+            [contended, library](benchmark::State& s) { mlp_gemms(s, 128, contended, library); });
         b->Unit(benchmark::kMicrosecond);
         b->UseRealTime();
       }

@@ -25,6 +25,7 @@ int blas_int(std::int64_t v, const char* op) {
   return static_cast<int>(v);
 }
 std::atomic<int> g_cpu_gemm_library{static_cast<int>(CpuGemmLibrary::Auto)};
+constexpr bool kWithOneDnn = MINIDL_WITH_ONEDNN != 0;  // cpu::onednn_available() (conv2d.hpp)
 
 // One CPU product on the calling thread's library threads (its OpenMP count: OpenBLAS and
 // oneDNN both follow it), on `library` (OpenBlas or OneDnn).
@@ -47,15 +48,16 @@ void sgemm_call(CpuGemmLibrary library, bool ta, bool tb, std::int64_t m, std::i
               blas_int(ldb, op), beta, c, blas_int(ldc, op));
 }
 
-// A CPU GEMM, on the library cpu_gemm_library() names for the whole product's shape. While
-// parallel_contended() (core/parallel.hpp: a busy machine, or the Pool backend), C is cut
-// into about kSplit pieces along its longer side (multiples of 16, fixed by the shape, not
-// the thread count), each a call on one thread, run on the pool: a descheduled thread then
-// delays only the piece it claimed, never the whole GEMM at a barrier. Otherwise (a quiet
-// machine, or inside a parallel loop) one call, threaded by the library itself at the
-// calling thread's OpenMP count. Each element of C is the same dot product either way, but
-// the libraries' blocking may differ between one call and a piece, so the bits can differ
-// between a quiet and a busy machine; they do not depend on which thread ran a piece.
+// A CPU GEMM on cpu_gemm_library(); Auto is resolved once, by the whole product's shape,
+// and every piece below runs on the library it picked. While parallel_contended()
+// (core/parallel.hpp: a busy machine, or the Pool backend), C is cut into about kSplit
+// pieces along its longer side (multiples of 16, fixed by the shape, not the thread count),
+// each a call on one thread, run on the pool: a descheduled thread then delays only the
+// piece it claimed, never the whole GEMM at a barrier. Otherwise (a quiet machine, or
+// inside a parallel loop) one call, threaded by the library itself at the calling thread's
+// OpenMP count. Each element of C is the same dot product either way, but the libraries'
+// blocking may differ between one call and a piece, so the bits can differ between a quiet
+// and a busy machine; they do not depend on which thread ran a piece.
 constexpr int kSplit = 4;
 
 void sgemm_cpu(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
@@ -95,10 +97,8 @@ void sgemm_cpu(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k,
 
 }  // namespace
 
-bool cpu_gemm_onednn_available() { return MINIDL_WITH_ONEDNN != 0; }
-
 void set_cpu_gemm_library(CpuGemmLibrary library) {
-  MINIDL_CHECK(library != CpuGemmLibrary::OneDnn || cpu_gemm_onednn_available(), ValueError,
+  MINIDL_CHECK(library != CpuGemmLibrary::OneDnn || kWithOneDnn, ValueError,
                "set_cpu_gemm_library: 'onednn': this minidl was built without oneDNN (install "
                "libdnnl-dev and reconfigure); use 'auto' or 'openblas'");
   g_cpu_gemm_library.store(static_cast<int>(library), std::memory_order_relaxed);
@@ -137,7 +137,7 @@ const char* cpu_gemm_library_name(CpuGemmLibrary library) {
 // minidl_bench_train cpu/mlp_gemms{,_openblas,_onednn}/128.
 CpuGemmLibrary cpu_gemm_auto_library(bool ta, bool tb, std::int64_t m, std::int64_t /*n*/,
                                      std::int64_t /*k*/) {
-  if (!cpu_gemm_onednn_available()) return CpuGemmLibrary::OpenBlas;
+  if (!kWithOneDnn) return CpuGemmLibrary::OpenBlas;
   if (ta && !tb && m >= 128) return CpuGemmLibrary::OpenBlas;
   return CpuGemmLibrary::OneDnn;
 }

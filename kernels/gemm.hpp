@@ -39,15 +39,13 @@ void gemv(const Tensor& a, const Tensor& x, Tensor& y, bool transpose_a = false,
 ///     products it measured faster (cpu_gemm_auto_library; a fixed rule by shape, so the
 ///     bits never depend on timing); OpenBLAS everywhere without oneDNN;
 ///   OpenBlas, OneDnn: every product on that library (OneDnn without oneDNN in the
-///     build: ValueError).
+///     build, cpu::onednn_available() false: ValueError).
 /// The libraries round differently, so a model trained on one agrees with the other
 /// within float rounding, not bitwise.
 enum class CpuGemmLibrary { Auto, OpenBlas, OneDnn };
 void set_cpu_gemm_library(CpuGemmLibrary library);
 CpuGemmLibrary cpu_gemm_library();
 const char* cpu_gemm_library_name(CpuGemmLibrary library);
-/// Whether this minidl was built with oneDNN (its sgemm can run gemm()).
-bool cpu_gemm_onednn_available();
 /// The library Auto uses for c [m, n] = op(a) [m, k] op(b) [k, n] (never Auto).
 CpuGemmLibrary cpu_gemm_auto_library(bool transpose_a, bool transpose_b, std::int64_t m,
                                      std::int64_t n, std::int64_t k);

@@ -8,6 +8,7 @@
 
 #include "core/info.hpp"
 #include "core/parallel.hpp"
+#include "kernels/conv2d.hpp"  // cpu::onednn_available
 #include "kernels/fill.hpp"
 #include "kernels/gemm.hpp"
 #include "test_util.hpp"
@@ -127,7 +128,7 @@ class CpuSetup {
 
 std::vector<CpuGemmLibrary> cpu_libraries() {
   std::vector<CpuGemmLibrary> l{CpuGemmLibrary::Auto, CpuGemmLibrary::OpenBlas};
-  if (cpu_gemm_onednn_available()) l.push_back(CpuGemmLibrary::OneDnn);
+  if (cpu::onednn_available()) l.push_back(CpuGemmLibrary::OneDnn);
   return l;
 }
 
@@ -167,14 +168,14 @@ TEST(Gemm, AutoPicksTheLibraryByShapeAlone) {
       for (std::int64_t m : {1, 10, 127, 128, 256, 3000}) {
         const CpuGemmLibrary l = cpu_gemm_auto_library(ta, tb, m, 64, 64);
         EXPECT_NE(l, CpuGemmLibrary::Auto);
-        const bool openblas = !cpu_gemm_onednn_available() || (ta && !tb && m >= 128);
+        const bool openblas = !cpu::onednn_available() || (ta && !tb && m >= 128);
         EXPECT_EQ(l, openblas ? CpuGemmLibrary::OpenBlas : CpuGemmLibrary::OneDnn)
             << "ta " << ta << " tb " << tb << " m " << m;
       }
 }
 
 TEST(Gemm, TheLibrariesAgreeWithinRounding) {
-  if (!cpu_gemm_onednn_available()) GTEST_SKIP() << "built without oneDNN";
+  if (!cpu::onednn_available()) GTEST_SKIP() << "built without oneDNN";
   Generator gen(5);
   const Tensor a = normal({128, 784}, 0.0f, 1.0f, gen), b = normal({256, 784}, 0.0f, 0.05f, gen);
   GemmOptions o;
@@ -196,7 +197,7 @@ TEST(Gemm, CpuLibraryNamesAndErrors) {
   EXPECT_STREQ(cpu_gemm_library_name(CpuGemmLibrary::OpenBlas), "openblas");
   EXPECT_STREQ(cpu_gemm_library_name(CpuGemmLibrary::OneDnn), "onednn");
   EXPECT_EQ(cpu_gemm_library(), CpuGemmLibrary::Auto);  // the default
-  if (cpu_gemm_onednn_available()) {
+  if (cpu::onednn_available()) {
     const CpuSetup setup(CpuGemmLibrary::OneDnn, ParallelBackend::Adaptive, cpu_threads());
     EXPECT_EQ(cpu_gemm_library(), CpuGemmLibrary::OneDnn);
   } else {
