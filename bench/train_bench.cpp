@@ -54,7 +54,8 @@
 //
 // Counters: images_per_second (B x steps / time), GFLOP/s, us_per_step; on the CPU
 // contended_at_end (1 when the loops ran on the pool, libraries at one thread, at the end
-// of the case), switches (how often the Adaptive backend switched during it), and of its
+// of the case), loop_threads_at_end (the threads the loops ran on then: on a busy machine
+// the CPUs the other processes left free, core/parallel.hpp), switches (how often the Adaptive backend switched during it), and of its
 // switches to the pool, busy_late (a thread late into a region) and busy_waiting (the
 // threads waiting for a CPU: their run delay; core/parallel.cpp). GFLOP/s counts the
 // multiply-adds of the GEMMs and convolutions only (bias, activations, pooling, dropout, the
@@ -408,6 +409,7 @@ void train(benchmark::State& state, const std::string& name, const Workload& w, 
   if (busy) state.counters["busy_loop_cpu"] = busy->cpu();
   if (!device.is_cuda()) {
     state.counters["contended_at_end"] = parallel_contended() ? 1 : 0;
+    state.counters["loop_threads_at_end"] = loop_threads();
     state.counters["switches"] =
         static_cast<double>(parallel_detail::contended_switches() - switches0);
     state.counters["busy_late"] =

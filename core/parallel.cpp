@@ -35,16 +35,22 @@
 // went back to the pool (under 40 ms now).
 #include "parallel.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <omp.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <limits>
 #include <mutex>
@@ -65,6 +71,10 @@ constexpr std::int64_t kLateWindowUs = 50'000, kProbeUs = 60'000;
 // region reads its own at most every kSampleUs; the caller looks at the team's total every
 // kWindowUs and calls the machine busy when it exceeds 1/kBusyShare of the window.
 constexpr std::int64_t kSampleUs = 4'000, kWindowUs = 20'000, kBusyShare = 4;
+// While busy, the CPUs other processes keep busy are sampled at most every kWidthSampleUs
+// (core/parallel.hpp, "width"); their average weighs each new sample by 1/kWidthAverage.
+constexpr std::int64_t kWidthSampleUs = 10'000;
+constexpr double kWidthAverage = 4.0;
 constexpr std::int64_t kNeverUs = std::numeric_limits<std::int64_t>::min() / 2;
 constexpr std::uint32_t kClosed = 0xFFFFFFFFu;
 constexpr std::int64_t kMaxChunks = 0x7FFFFFFF;
@@ -101,6 +111,16 @@ class Pool {
   }
 
   int threads() const { return threads_.load(std::memory_order_relaxed); }
+  // The threads that take part in a loop, the caller included (1..threads()): all of them,
+  // except while the Adaptive backend narrows the pool on a busy machine.
+  int active() const { return active_.load(std::memory_order_relaxed); }
+  void set_active(int n) {
+    n = n < 1 ? 1 : (n > threads() ? threads() : n);
+    if (active_.exchange(n, std::memory_order_seq_cst) != n) {
+      parked_.fetch_add(1, std::memory_order_seq_cst);  // parked workers look again
+      futex_wake_all(parked_);
+    }
+  }
   int stall_us() const { return stall_us_.load(std::memory_order_relaxed); }
   int stall_index() const { return stall_index_.load(std::memory_order_relaxed); }
 
@@ -109,6 +129,7 @@ class Pool {
     if (n == threads()) return;
     stop_workers();
     threads_.store(n, std::memory_order_relaxed);
+    active_.store(n, std::memory_order_relaxed);
     start_workers();
   }
 
@@ -132,6 +153,7 @@ class Pool {
  private:
   explicit Pool(int threads) {
     threads_.store(threads < 1 ? 1 : threads, std::memory_order_relaxed);
+    active_.store(this->threads(), std::memory_order_relaxed);
     start_workers();
   }
 
@@ -145,6 +167,8 @@ class Pool {
     stop_.store(true, std::memory_order_seq_cst);
     wake_.fetch_add(1, std::memory_order_seq_cst);
     futex_wake_all(wake_);
+    parked_.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake_all(parked_);
     for (std::thread& t : workers_) t.join();
     workers_.clear();
   }
@@ -156,6 +180,8 @@ class Pool {
   void run_chunk(std::int64_t c, std::int64_t n, std::int64_t grain, parallel_detail::RangeFn fn);
 
   std::atomic<int> threads_{1};
+  std::atomic<int> active_{1};
+  std::atomic<std::uint32_t> parked_{0};  // futex word of workers beyond active()
   std::mutex config_mutex_;
   std::vector<std::thread> workers_;
   std::atomic<bool> stop_{false};
@@ -227,6 +253,16 @@ void Pool::worker_main(int index) {
   omp_set_num_threads(1);  // and OpenBLAS / oneDNN called from a chunk run on this thread
   std::uint32_t seen = wake_.load(std::memory_order_acquire);
   for (;;) {
+    // Beyond the active width: sleep until the width or the pool changes. (A worker that
+    // read the width just before it shrank may still take part in a loop or two; chunks
+    // are claimed, so any number of threads is correct.)
+    const std::uint32_t parked = parked_.load(std::memory_order_seq_cst);
+    if (index + 1 >= active() && !stop_.load(std::memory_order_seq_cst)) {
+      futex_wait(parked_, parked);
+      seen = wake_.load(std::memory_order_acquire);  // loops published meanwhile are done
+      continue;
+    }
+    if (stop_.load(std::memory_order_acquire)) return;
     // Wait for a new generation: spin for a bounded time, then sleep.
     std::uint32_t now = wake_.load(std::memory_order_acquire);
     if (now == seen) {
@@ -268,9 +304,10 @@ void Pool::worker_main(int index) {
 void Pool::run(std::int64_t n, std::int64_t grain, parallel_detail::RangeFn fn) {
   std::int64_t chunks = (n + grain - 1) / grain;
   bool expected = false;
-  if (threads() <= 1 || chunks <= 1 || t_in_region ||
+  if (active() <= 1 || chunks <= 1 || t_in_region ||
       !busy_.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
-    // Inline: one thread, one chunk, a nested call, or another thread's job is running.
+    // Inline: one thread (or a width of one), one chunk, a nested call, or another
+    // thread's job is running.
     fn.call(fn.ctx, 0, n);
     return;
   }
@@ -339,6 +376,12 @@ struct Adaptive {
   std::atomic<int> busy_windows{0};                       // busy windows in a row
   std::atomic<std::int64_t> busy_from_lateness{0}, busy_from_run_delay{0};  // statistics
   std::atomic<std::int64_t> switches{0};
+  // The width on a busy machine: the other processes' running threads (an average of
+  // samples), when to sample next, and a test override (>= 0: that many, not measured).
+  std::atomic<double> others{0.0};
+  std::atomic<std::int64_t> next_width_us{kNeverUs};
+  std::atomic<bool> sampling{false};
+  std::atomic<double> others_for_testing{-1.0};
 };
 
 Adaptive& adaptive() {
@@ -448,6 +491,82 @@ bool omp_loop(std::int64_t n, std::int64_t grain, parallel_detail::RangeFn fn, b
   return latest.load(std::memory_order_relaxed) > kLateMicroseconds;
 }
 
+// The runnable threads of the whole system (/proc/loadavg's fourth field, "running/total":
+// Linux's nr_running, this reader included), or -1 if unreadable.
+int system_running_threads() {
+  const int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[128];
+  const ssize_t got = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (got <= 0) return -1;
+  buf[got] = '\0';
+  double l1, l5, l15;
+  int running = -1, total = -1;
+  return std::sscanf(buf, "%lf %lf %lf %d/%d", &l1, &l5, &l15, &running, &total) == 5 ? running
+                                                                                       : -1;
+}
+
+// This process's runnable threads (state R in /proc/self/task/<tid>/stat: running, or
+// waiting for a CPU), the caller included, or -1 if unreadable.
+int own_running_threads() {
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return -1;
+  int running = 0;
+  char path[300], buf[512];  // d_name: up to 255 bytes
+  while (const dirent* e = readdir(dir)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // the thread has just ended
+    const ssize_t got = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (got <= 0) continue;
+    buf[got] = '\0';
+    // "<tid> (<comm>) <state> ...": comm may hold spaces and parentheses, so the last ')'.
+    const char* close_paren = std::strrchr(buf, ')');
+    if (close_paren != nullptr && close_paren[1] == ' ' && close_paren[2] == 'R') ++running;
+  }
+  closedir(dir);
+  return running;
+}
+
+// The CPUs this process may run on.
+int affinity_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return std::max(1, omp_get_num_procs());
+  return std::max(1, CPU_COUNT(&set));
+}
+
+// One sample of the other processes' runnable threads, or -1 if unreadable.
+double sample_other_running() {
+  const double forced = adaptive().others_for_testing.load(std::memory_order_relaxed);
+  if (forced >= 0.0) return forced;
+  const int own = own_running_threads();
+  const int all = system_running_threads();
+  if (own < 0 || all < 0) return -1.0;
+  return all > own ? static_cast<double>(all - own) : 0.0;
+}
+
+// Narrows (or widens) the pool to the CPUs the other processes leave free: a fresh sample
+// when the machine has just been called busy, else at most every kWidthSampleUs, averaged.
+void update_width(std::int64_t now, bool fresh) {
+  Adaptive& a = adaptive();
+  if (!fresh && now < a.next_width_us.load(std::memory_order_relaxed)) return;
+  if (a.sampling.exchange(true, std::memory_order_acquire)) return;  // another thread is at it
+  a.next_width_us.store(now + kWidthSampleUs, std::memory_order_relaxed);
+  const double sample = sample_other_running();
+  if (sample >= 0.0) {
+    const double old = a.others.load(std::memory_order_relaxed);
+    const double others = fresh ? sample : old + (sample - old) / kWidthAverage;
+    a.others.store(others, std::memory_order_relaxed);
+    Pool& pool = Pool::get();
+    pool.set_active(parallel_detail::busy_width(pool.threads(), affinity_cpus(), others));
+  }
+  a.sampling.store(false, std::memory_order_release);
+}
+
 // A new run-delay window from `now`: what the threads waited before is not counted.
 void restart_run_delay(std::int64_t now) {
   g_run_delay_epoch.fetch_add(1, std::memory_order_relaxed);
@@ -466,9 +585,11 @@ void set_contended(bool on) {
     hold = quiet_for < kHoldMaxUs ? std::min(hold * 2, kHoldMaxUs) : kHoldMinUs;
     a.hold_us.store(hold, std::memory_order_relaxed);
     a.probe_at_us.store(now + hold, std::memory_order_relaxed);
+    update_width(now, /*fresh=*/true);
   } else {
     a.quiet_since_us.store(now, std::memory_order_relaxed);
     restart_run_delay(now);
+    Pool::get().set_active(cpu_threads());
   }
   a.contended.store(on, std::memory_order_relaxed);
   a.switches.fetch_add(1, std::memory_order_relaxed);
@@ -483,6 +604,10 @@ ParallelBackend parallel_backend() {
 }
 
 void set_parallel_backend(ParallelBackend backend) {
+  // The pool first: it takes its thread count from omp_get_max_threads(), which the last
+  // line lowers to 1 for the Pool backend.
+  Pool& pool = Pool::get();
+  pool.set_active(pool.threads());
   g_backend.store(static_cast<int>(backend), std::memory_order_relaxed);
   Adaptive& a = adaptive();
   a.contended.store(false, std::memory_order_relaxed);
@@ -507,6 +632,17 @@ const char* parallel_backend_name(ParallelBackend backend) {
 
 int cpu_threads() { return Pool::get().threads(); }
 
+int loop_threads() {
+  switch (parallel_backend()) {
+    case ParallelBackend::Pool:
+    case ParallelBackend::OpenMP:
+      return cpu_threads();
+    case ParallelBackend::Adaptive:
+      return parallel_contended() ? Pool::get().active() : cpu_threads();
+  }
+  return cpu_threads();
+}
+
 bool parallel_contended() {
   switch (parallel_backend()) {
     case ParallelBackend::Pool:
@@ -525,7 +661,22 @@ bool in_parallel_region() { return t_in_region || omp_in_parallel(); }
 
 namespace parallel_detail {
 
+int busy_width(int threads, int cpus, double others_running) {
+  const int free_cpus = cpus - static_cast<int>(std::lround(others_running));
+  return std::max(1, std::min(threads, free_cpus));
+}
+
+void set_other_running_for_testing(double n) {
+  adaptive().others_for_testing.store(n, std::memory_order_relaxed);
+}
+
+int sample_other_running_threads() {
+  const double s = sample_other_running();
+  return s < 0.0 ? -1 : static_cast<int>(std::lround(s));
+}
+
 ScopedLibraryThreads::ScopedLibraryThreads(int n) : saved_(omp_get_max_threads()) {
+  Pool::get();  // (as in set_parallel_backend: the pool's count before a scope lowers it)
   if (saved_ != n) omp_set_num_threads(n);
 }
 
@@ -550,7 +701,9 @@ void run(std::int64_t n, std::int64_t grain, RangeFn fn) {
   }
   Adaptive& a = adaptive();
   if (a.contended.load(std::memory_order_relaxed)) {
-    if (now_us() < a.probe_at_us.load(std::memory_order_relaxed)) {
+    const std::int64_t now = now_us();
+    if (now < a.probe_at_us.load(std::memory_order_relaxed)) {
+      update_width(now, /*fresh=*/false);
       pool.run(n, grain, fn);
       return;
     }

@@ -20,6 +20,19 @@
 //     pool (kernels/gemm.cpp).
 //     After a hold (0.1 s, doubling up to 2 s while the machine stays busy) it tries
 //     OpenMP again.
+//     Width: while busy, the pool runs each loop on as many threads as the other processes
+//     leave CPUs free (loop_threads(): this process's CPUs less the other processes'
+//     runnable threads, sampled from /proc/loadavg and /proc/self/task when the machine is
+//     called busy and then every 10 ms, averaged; at least 1, at most cpu_threads()); the
+//     workers beyond it sleep. At a width of 1 the loops run on the calling thread and
+//     each GEMM is one call on it. Why: a thread that shares its core with another
+//     process's busy thread is descheduled for whole time slices (milliseconds), and every
+//     loop whose chunk it holds waits for it; a step is a few milliseconds. Measured on the
+//     2-core machine with one busy loop beside the MLP step (SGD, batch 128): two threads
+//     used 1.05-1.3 cores between them and ran 75-80k images/s, one thread 92-95k, the
+//     rate it has on a quiet machine (README, "CPU threads on a busy machine"). /proc/loadavg
+//     counts the whole system's threads, not a container's; where other processes run on
+//     CPUs outside this process's affinity, the width is narrower than it could be.
 // The pool:
 //   - lets the calling thread take part in its own loop, and hands out the chunks of a
 //     loop dynamically (an atomic counter): a worker that has not woken up yet simply
@@ -75,6 +88,11 @@ int cpu_threads();
 /// cpu_threads(), or 1 while parallel_contended().
 int library_threads();
 
+/// The threads minidl's loops run on now, the caller included: cpu_threads(), except while
+/// the Adaptive backend finds the machine busy: then the CPUs the other processes leave
+/// free (at least 1; the header comment, "width").
+int loop_threads();
+
 /// Whether loops currently run on the pool with the libraries at one thread: always with
 /// the Pool backend, never with OpenMP, while the machine looks busy with Adaptive.
 bool parallel_contended();
@@ -110,6 +128,14 @@ class ScopedLibraryThreads {
 
 /// set_cpu_threads's part here (core/info.cpp calls it).
 void set_threads(int n);
+
+/// The busy machine's width: min(threads, cpus - round(others_running)), at least 1.
+int busy_width(int threads, int cpus, double others_running);
+/// One sample of the other processes' runnable threads (the system's, /proc/loadavg, less
+/// this process's, /proc/self/task), or -1 where Linux's /proc cannot tell.
+int sample_other_running_threads();
+/// Test hook: n >= 0 makes every sample n (the width then follows from it); n < 0 measures.
+void set_other_running_for_testing(double n);
 
 /// Test hook: while set, worker `index` (0-based, not the caller) sleeps `microseconds`
 /// each time it wakes up for a loop, before it claims a chunk: a thread the scheduler has

@@ -53,9 +53,10 @@ void sgemm_call(CpuGemmLibrary library, bool ta, bool tb, std::int64_t m, std::i
 // (core/parallel.hpp: a busy machine, or the Pool backend), C is cut into about kSplit
 // pieces along its longer side (multiples of 16, fixed by the shape, not the thread count),
 // each a call on one thread, run on the pool: a descheduled thread then delays only the
-// piece it claimed, never the whole GEMM at a barrier. Otherwise (a quiet machine, or
-// inside a parallel loop) one call, threaded by the library itself at the calling thread's
-// OpenMP count. Each element of C is the same dot product either way, but the libraries'
+// piece it claimed, never the whole GEMM at a barrier. Otherwise (a quiet machine, a busy
+// one whose other processes leave this one CPU, loop_threads() == 1, or inside a parallel
+// loop) one call, threaded by the library itself at the calling thread's OpenMP count
+// (1 while contended). Each element of C is the same dot product either way, but the libraries'
 // blocking may differ between one call and a piece, so the bits can differ between a quiet
 // and a busy machine; they do not depend on which thread ran a piece.
 constexpr int kSplit = 4;
@@ -69,7 +70,7 @@ void sgemm_cpu(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k,
     sgemm_call(library, ta, tb, m1, n1, k, alpha, a1, lda, b1, ldb, beta, c1, ldc, op);
   };
   const int split = kSplit;
-  if (!parallel_contended() || in_parallel_region() || cpu_threads() == 1) {
+  if (!parallel_contended() || in_parallel_region() || loop_threads() == 1) {
     call(m, n, a, b, c);
     return;
   }

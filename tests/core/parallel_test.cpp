@@ -5,16 +5,24 @@
 
 #include <gtest/gtest.h>
 #include <omp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "core/error.hpp"
 #include "core/info.hpp"
+#include "core/tensor.hpp"
+#include "kernels/gemm.hpp"
 
 namespace minidl {
 namespace {
@@ -29,6 +37,7 @@ class ParallelTest : public ::testing::Test {
   void TearDown() override {
     parallel_detail::set_stalled_worker_for_testing(-1, 0);
     parallel_detail::set_busy_signals_for_testing(true, true);
+    parallel_detail::set_other_running_for_testing(-1.0);
     set_parallel_backend(backend_);
     set_cpu_threads(threads_);
   }
@@ -225,6 +234,8 @@ TEST_F(ParallelTest, LateThreadsMoveTheLoopsToThePoolUntilTheMachineIsQuietAgain
   set_cpu_threads(2);
   // Lateness alone: the test machine's own load (other tests at once) must not decide.
   parallel_detail::set_busy_signals_for_testing(true, false);
+  // Nothing else running, as far as the width goes: the pool keeps both threads.
+  parallel_detail::set_other_running_for_testing(0.0);
   EXPECT_FALSE(parallel_contended());
   EXPECT_EQ(library_threads(), 2);
   EXPECT_EQ(omp_get_max_threads(), 2);
@@ -236,6 +247,7 @@ TEST_F(ParallelTest, LateThreadsMoveTheLoopsToThePoolUntilTheMachineIsQuietAgain
   EXPECT_TRUE(parallel_contended());
   EXPECT_EQ(parallel_detail::contended_switches(), switches + 1);
   EXPECT_EQ(library_threads(), 1);
+  EXPECT_EQ(loop_threads(), 2);
   EXPECT_EQ(omp_get_max_threads(), 1);  // what OpenBLAS and oneDNN follow on this thread
   // Busy: loops run on the pool, the caller never waits for the stalled worker.
   const std::int64_t pool_loops = parallel_detail::loops_run();
@@ -302,6 +314,122 @@ TEST_F(ParallelTest, ThreadsWaitingForACpuMoveTheLoopsToThePool) {
   for (std::thread& t : spinners) t.join();
   EXPECT_TRUE(parallel_contended());
   EXPECT_EQ(parallel_detail::busy_calls_from_run_delay(), by_run_delay + 1);
+}
+
+TEST(ParallelWidth, TheFreeCpusWithinOneAndTheThreadCount) {
+  using parallel_detail::busy_width;
+  EXPECT_EQ(busy_width(2, 2, 1.0), 1);  // this machine with one busy loop beside
+  EXPECT_EQ(busy_width(2, 2, 0.0), 2);
+  EXPECT_EQ(busy_width(2, 2, 0.4), 2);  // the average of the samples, rounded
+  EXPECT_EQ(busy_width(2, 2, 0.6), 1);
+  EXPECT_EQ(busy_width(16, 16, 1.0), 15);
+  EXPECT_EQ(busy_width(4, 16, 1.0), 4);  // never more than the threads asked for
+  EXPECT_EQ(busy_width(8, 4, 10.0), 1);  // never fewer than one
+  EXPECT_EQ(busy_width(1, 8, 0.0), 1);
+}
+
+// A busy process beside this one is seen in the samples (where Linux's /proc tells), and
+// this process's own spinning threads are not counted as others.
+TEST(ParallelWidth, SamplesSeeAnotherProcessesBusyThread) {
+  if (parallel_detail::sample_other_running_threads() < 0)
+    GTEST_SKIP() << "no /proc/loadavg or /proc/self/task";
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    execl("/bin/sh", "sh", "-c", "while :; do :; done", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int most = 0;
+  for (int i = 0; i < 50 && most < 1; ++i) {
+    most = std::max(most, parallel_detail::sample_other_running_threads());
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_GE(most, 1);
+}
+
+// A busy machine whose other processes leave this one CPU: the loops run on the calling
+// thread (no pool, no worker), a GEMM is one call on it; when the CPU comes free again
+// the pool widens back within a sample or two.
+TEST_F(ParallelTest, ABusyMachineNarrowsThePoolToItsFreeCpus) {
+  set_parallel_backend(ParallelBackend::Adaptive);
+  set_cpu_threads(2);
+  parallel_detail::set_busy_signals_for_testing(true, false);
+  const int cpus = static_cast<int>(std::thread::hardware_concurrency());
+  if (cpus < 2) GTEST_SKIP() << "one CPU";
+  parallel_detail::set_other_running_for_testing(static_cast<double>(cpus - 1));
+  parallel_detail::set_stalled_worker_for_testing(0, 30'000'000);  // late at every region
+  for (int rep = 0; rep < 4 && !parallel_contended(); ++rep) check_cover(1000, 10);
+  ASSERT_TRUE(parallel_contended());
+  EXPECT_EQ(loop_threads(), 1);
+  EXPECT_EQ(library_threads(), 1);
+  const std::int64_t pool_loops = parallel_detail::loops_run();
+  const std::int64_t worker_chunks = parallel_detail::chunks_run_by_workers();
+  const std::thread::id me = std::this_thread::get_id();
+  std::atomic<int> elsewhere{0};
+  for (int rep = 0; rep < 20; ++rep) {
+    check_cover(1000, 10);
+    parallel_for(10000, 7, [&](std::int64_t, std::int64_t) {
+      if (std::this_thread::get_id() != me) ++elsewhere;
+    });
+  }
+  const std::int64_t n = 192;
+  std::vector<float> av(static_cast<std::size_t>(n * n)), bv(av.size());
+  for (std::size_t i = 0; i < av.size(); ++i) {
+    av[i] = static_cast<float>(static_cast<int>(i % 7) - 3);
+    bv[i] = static_cast<float>(static_cast<int>(i % 5) - 2);
+  }
+  const Tensor a = from_vector(av, {n, n}), b = from_vector(bv, {n, n});
+  Tensor c;
+  gemm(a, b, c);  // 14 MFLOP: cut into pieces on the pool at a width of two
+  EXPECT_EQ(parallel_detail::loops_run(), pool_loops);
+  EXPECT_EQ(parallel_detail::chunks_run_by_workers(), worker_chunks);
+  EXPECT_EQ(elsewhere.load(), 0);
+  const std::vector<float> got = c.to_vector<float>();
+  for (std::int64_t i : {std::int64_t{0}, n / 2, n - 1})
+    for (std::int64_t j : {std::int64_t{0}, n / 3, n - 1}) {
+      double want = 0.0;  // small integers: exact in float
+      for (std::int64_t k = 0; k < n; ++k)
+        want += static_cast<double>(av[static_cast<std::size_t>(i * n + k)]) *
+                bv[static_cast<std::size_t>(k * n + j)];
+      EXPECT_EQ(got[static_cast<std::size_t>(i * n + j)], static_cast<float>(want));
+    }
+  // The other processes stop: the width comes back to both threads (samples every 10 ms).
+  parallel_detail::set_other_running_for_testing(0.0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (parallel_contended() && loop_threads() < 2 &&
+         std::chrono::steady_clock::now() < deadline) {
+    check_cover(1000, 10);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (parallel_contended()) {
+    EXPECT_EQ(loop_threads(), 2);
+    const std::int64_t before = parallel_detail::loops_run();
+    check_cover(1000, 10);
+    EXPECT_EQ(parallel_detail::loops_run(), before + 1);
+  }  // (else the hold ended and OpenMP was tried again first: nothing to check)
+}
+
+// The Pool backend chosen before anything else has run keeps every thread (it used to
+// lower omp_get_max_threads() to 1 before the pool read it, and the pool got one thread).
+// In a fresh process, which the threadsafe death-test style starts.
+TEST(ParallelFirstUse, ThePoolBackendChosenFirstKeepsEveryThread) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const char* saved = std::getenv("OMP_NUM_THREADS");
+  const std::string saved_value = saved ? saved : "";
+  setenv("OMP_NUM_THREADS", "3", 1);
+  EXPECT_EXIT(
+      {
+        set_parallel_backend(ParallelBackend::Pool);
+        std::exit(cpu_threads() == 3 && loop_threads() == 3 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+  if (saved) {
+    setenv("OMP_NUM_THREADS", saved_value.c_str(), 1);
+  } else {
+    unsetenv("OMP_NUM_THREADS");
+  }
 }
 
 TEST_F(ParallelTest, LoopsFromTwoThreadsAtOnceBothComplete) {
