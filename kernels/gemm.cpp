@@ -12,6 +12,7 @@
 #include <dnnl.h>
 #endif
 
+#include "../core/cpu_features.hpp"
 #include "../core/dispatch.hpp"
 #include "../core/parallel.hpp"
 #include "checks.hpp"
@@ -121,10 +122,10 @@ const char* cpu_gemm_library_name(CpuGemmLibrary library) {
   return "?";
 }
 
-// Auto: oneDNN's sgemm wherever minidl is built with it, except the products with a
-// transposed and a plain operand and a tall result (op(a) = a^T with m >= 128: the weight
-// gradients dW = dz^T x of layers with 128 outputs or more), where OpenBLAS was as fast or
-// faster. A fixed rule, not a timing at first use: the choice, and so the result's bits,
+// Auto: oneDNN's sgemm wherever minidl is built with it, except, on CPUs without AVX-512,
+// the products with a transposed and a plain operand and a tall result (op(a) = a^T with
+// m >= 128: the weight gradients dW = dz^T x of layers with 128 outputs or more), where
+// OpenBLAS was as fast or faster. A fixed rule, not a timing at first use: the choice, and so the result's bits,
 // must not depend on how busy the machine was when the run started. Measured on the 2-core
 // AVX2 build machine (OpenBLAS 0.3.21, oneDNN 2.6.3), each product alone, the two libraries
 // interleaved 11 times, medians; OpenBLAS's time over oneDNN's at 2 threads / 1 thread, for
@@ -136,10 +137,17 @@ const char* cpu_gemm_library_name(CpuGemmLibrary library) {
 // 3.10; the CNN's dense layers (3136x1024, 1024x10) at batch 128: forward 1.12 / 3.26, dW
 // 0.86 / 1.47, dx 1.02 / 2.28. All of an MLP step's products together:
 // minidl_bench_train cpu/mlp_gemms{,_openblas,_onednn}/128.
+// On an AVX-512 CPU (the 2-core AMD EPYC build machine of 2026-12-07, Zen 4; OpenBLAS's
+// Cooperlake kernels) oneDNN won those dW products too, OpenBLAS's time over oneDNN's at
+// 2 threads / 1 thread (best of 7, interleaved): 256x784x128 1.09 / 1.07, 128x256x128
+// 1.25 / 1.08, the CNN's 1024x3136x128 1.05 / 1.06, 10x1024x128 2.38 / 1.78 (10x128x128
+// 0.91 / 0.89, 3 us); all of the MLP step's products 3-4% faster on oneDNN than on the
+// AVX2 rule. So the exception holds only where the CPU has no AVX-512 (the rule is then
+// fixed by the shape and the CPU, still never by a timing).
 CpuGemmLibrary cpu_gemm_auto_library(bool ta, bool tb, std::int64_t m, std::int64_t /*n*/,
                                      std::int64_t /*k*/) {
   if (!kWithOneDnn) return CpuGemmLibrary::OpenBlas;
-  if (ta && !tb && m >= 128) return CpuGemmLibrary::OpenBlas;
+  if (ta && !tb && m >= 128 && !cpu_features().avx512f) return CpuGemmLibrary::OpenBlas;
   return CpuGemmLibrary::OneDnn;
 }
 

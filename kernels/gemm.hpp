@@ -36,8 +36,9 @@ void gemv(const Tensor& a, const Tensor& x, Tensor& y, bool transpose_a = false,
 /// The library behind gemm() on the CPU (process-wide; gemv always runs OpenBLAS, the
 /// convolution backends and the SVM's kernel rows call their own).
 ///   Auto (default): oneDNN's sgemm where minidl is built with oneDNN, OpenBLAS for the
-///     products it measured faster (cpu_gemm_auto_library; a fixed rule by shape, so the
-///     bits never depend on timing); OpenBLAS everywhere without oneDNN;
+///     products it measured faster on CPUs without AVX-512 (cpu_gemm_auto_library; a
+///     fixed rule by shape and CPU, so the bits never depend on timing); OpenBLAS
+///     everywhere without oneDNN;
 ///   OpenBlas, OneDnn: every product on that library (OneDnn without oneDNN in the
 ///     build, cpu::onednn_available() false: ValueError).
 /// The libraries round differently, so a model trained on one agrees with the other
