@@ -28,7 +28,7 @@ std::vector<float> values(std::size_t n, std::uint32_t seed, bool non_negative) 
   const float special[] = {0.0f, -0.0f, std::numeric_limits<float>::denorm_min(),
                            1e-38f, std::numeric_limits<float>::infinity(),
                            std::numeric_limits<float>::quiet_NaN(), 3e38f};
-  for (std::size_t k = 0; k < sizeof special / sizeof special[0] && 5 * k < n; ++k) {
+  for (std::size_t k = 0; k < sizeof special / sizeof special[0] && 5 * k + 1 < n; ++k) {
     const float x = special[k];
     v[5 * k + 1] = non_negative ? std::fabs(x) : (k % 2 ? -x : x);
   }
