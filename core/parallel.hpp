@@ -29,7 +29,7 @@
 //     process's busy thread is descheduled for whole time slices (milliseconds), and every
 //     loop whose chunk it holds waits for it; a step is a few milliseconds. Measured on the
 //     2-core machine with one busy loop beside the MLP step (SGD, batch 128): two threads
-//     used 1.05-1.3 cores between them and ran 75-80k images/s, one thread 92-95k, the
+//     used 1.03-1.32 cores between them and ran 75-80k images/s, one thread 92-95k, the
 //     rate it has on a quiet machine (README, "CPU threads on a busy machine"). /proc/loadavg
 //     counts the whole system's threads, not a container's; where other processes run on
 //     CPUs outside this process's affinity, the width is narrower than it could be.
