@@ -71,9 +71,10 @@ constexpr std::int64_t kLateWindowUs = 50'000, kProbeUs = 60'000;
 // region reads its own at most every kSampleUs; the caller looks at the team's total every
 // kWindowUs and calls the machine busy when it exceeds 1/kBusyShare of the window.
 constexpr std::int64_t kSampleUs = 4'000, kWindowUs = 20'000, kBusyShare = 4;
-// While busy, the CPUs other processes keep busy are sampled at most every kWidthSampleUs
-// (core/parallel.hpp, "width"); their average weighs each new sample by 1/kWidthAverage.
-constexpr std::int64_t kWidthSampleUs = 10'000;
+// While busy, the CPUs other processes keep busy are sampled at most every kWidthSampleUs,
+// and at most every kWidthCostShare times what the last sample took (core/parallel.hpp,
+// "width"); their average weighs each new sample by 1/kWidthAverage.
+constexpr std::int64_t kWidthSampleUs = 10'000, kWidthCostShare = 100;
 constexpr double kWidthAverage = 4.0;
 constexpr std::int64_t kNeverUs = std::numeric_limits<std::int64_t>::min() / 2;
 constexpr std::uint32_t kClosed = 0xFFFFFFFFu;
@@ -557,6 +558,11 @@ void update_width(std::int64_t now, bool fresh) {
   if (a.sampling.exchange(true, std::memory_order_acquire)) return;  // another thread is at it
   a.next_width_us.store(now + kWidthSampleUs, std::memory_order_relaxed);
   const double sample = sample_other_running();
+  // A sample reads a file per thread of this process (25 us for a 2-thread process here):
+  // with many threads, sample less often, so that sampling stays under 1% of a thread.
+  const std::int64_t cost = now_us() - now;
+  if (cost * kWidthCostShare > kWidthSampleUs)
+    a.next_width_us.store(now + cost * kWidthCostShare, std::memory_order_relaxed);
   if (sample >= 0.0) {
     const double old = a.others.load(std::memory_order_relaxed);
     const double others = fresh ? sample : old + (sample - old) / kWidthAverage;

@@ -23,7 +23,7 @@
 //     Width: while busy, the pool runs each loop on as many threads as the other processes
 //     leave CPUs free (loop_threads(): this process's CPUs less the other processes'
 //     runnable threads, sampled from /proc/loadavg and /proc/self/task when the machine is
-//     called busy and then every 10 ms, averaged; at least 1, at most cpu_threads()); the
+//     called busy and then every 10 ms (or 100 times a sample's cost, if longer), averaged; at least 1, at most cpu_threads()); the
 //     workers beyond it sleep. At a width of 1 the loops run on the calling thread and
 //     each GEMM is one call on it. Why: a thread that shares its core with another
 //     process's busy thread is descheduled for whole time slices (milliseconds), and every
