@@ -19,8 +19,12 @@ int run() {
             << " OpenMP thread(s)\n"
             << "  CPU GEMM      : " << cpu_gemm_library_name(cpu_gemm_library())
             << (cpu::onednn_available()
-                    ? " (oneDNN " + cpu::onednn_version() +
-                          "'s sgemm, OpenBLAS for dW of layers with 128+ outputs)"
+                    ? " (oneDNN " + cpu::onednn_version() + "'s sgemm" +
+                          // Auto's rule itself: on this CPU, are wide dW products on OpenBLAS?
+                          (cpu_gemm_auto_library(true, false, 128, 128, 128) ==
+                                   CpuGemmLibrary::OpenBlas
+                               ? ", OpenBLAS for dW of layers with 128+ outputs)"
+                               : std::string(")"))
                     : std::string(" (OpenBLAS; built without oneDNN)"))
             << "\n"
             << "  CUDA backend  : " << (info.built_with_cuda ? "built" : "not built");
