@@ -55,9 +55,10 @@
 // Counters: images_per_second (B x steps / time), GFLOP/s, us_per_step; on the CPU
 // contended_at_end (1 when the loops ran on the pool, libraries at one thread, at the end
 // of the case), loop_threads_at_end (the threads the loops ran on then: on a busy machine
-// the CPUs the other processes left free, core/parallel.hpp), switches (how often the Adaptive backend switched during it), and of its
-// switches to the pool, busy_late (a thread late into a region) and busy_waiting (the
-// threads waiting for a CPU: their run delay; core/parallel.cpp). GFLOP/s counts the
+// the CPUs the other processes left free, core/parallel.hpp), switches (how often the
+// Adaptive backend switched during it), and of its switches to the pool, busy_late (a
+// thread late into a region) and busy_waiting (the threads waiting for a CPU: their run
+// delay; core/parallel.cpp). GFLOP/s counts the
 // multiply-adds of the GEMMs and convolutions only (bias, activations, pooling, dropout, the
 // loss and the optimizer are left out), 2 FLOPs each, per step:
 //   MLP  2 x B x (784*256 + 256*128 + 128*10) for forward, the same for dW, and for dx

@@ -20,19 +20,19 @@
 //     pool (kernels/gemm.cpp).
 //     After a hold (0.1 s, doubling up to 2 s while the machine stays busy) it tries
 //     OpenMP again.
-//     Width: while busy, the pool runs each loop on as many threads as the other processes
-//     leave CPUs free (loop_threads(): this process's CPUs less the other processes'
-//     runnable threads, sampled from /proc/loadavg and /proc/self/task when the machine is
-//     called busy and then every 10 ms (or 100 times a sample's cost, if longer), averaged; at least 1, at most cpu_threads()); the
-//     workers beyond it sleep. At a width of 1 the loops run on the calling thread and
-//     each GEMM is one call on it. Why: a thread that shares its core with another
-//     process's busy thread is descheduled for whole time slices (milliseconds), and every
-//     loop whose chunk it holds waits for it; a step is a few milliseconds. Measured on the
-//     2-core machine with one busy loop beside the MLP step (SGD, batch 128): two threads
-//     used 1.03-1.32 cores between them and ran 75-80k images/s, one thread 92-95k, the
-//     rate it has on a quiet machine (README, "CPU threads on a busy machine"). /proc/loadavg
-//     counts the whole system's threads, not a container's; where other processes run on
-//     CPUs outside this process's affinity, the width is narrower than it could be.
+//     Width: while busy, the pool runs each loop on as many threads as the other processes leave
+//     CPUs free (loop_threads(): this process's CPUs less the other processes' runnable threads,
+//     sampled from /proc/loadavg and /proc/self/task when the machine is called busy and then every
+//     10 ms (or 100 times a sample's cost, if longer), averaged; at least 1, at most
+//     cpu_threads()); the workers beyond it sleep. At a width of 1 the loops run on the calling
+//     thread and each GEMM is one call on it. Why: a thread that shares its core with another
+//     process's busy thread is descheduled for whole time slices (milliseconds), and every loop
+//     whose chunk it holds waits for it; a step is a few milliseconds. Measured on the 2-core
+//     machine with one busy loop beside the MLP step (SGD, batch 128): two threads used 1.03-1.32
+//     cores between them and ran 75-80k images/s, one thread 92-95k, the rate it has on a quiet
+//     machine (README, "CPU threads on a busy machine"). /proc/loadavg counts the whole system's
+//     threads, not a container's; where other processes run on CPUs outside this process's
+//     affinity, the width is narrower than it could be.
 // The pool:
 //   - lets the calling thread take part in its own loop, and hands out the chunks of a
 //     loop dynamically (an atomic counter): a worker that has not woken up yet simply

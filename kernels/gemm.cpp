@@ -56,10 +56,10 @@ void sgemm_call(CpuGemmLibrary library, bool ta, bool tb, std::int64_t m, std::i
 // each a call on one thread, run on the pool: a descheduled thread then delays only the
 // piece it claimed, never the whole GEMM at a barrier. Otherwise (a quiet machine, a busy
 // one whose other processes leave this one CPU, loop_threads() == 1, or inside a parallel
-// loop) one call, threaded by the library itself at the calling thread's OpenMP count
-// (1 while contended). Each element of C is the same dot product either way, but the libraries'
-// blocking may differ between one call and a piece, so the bits can differ between a quiet
-// and a busy machine; they do not depend on which thread ran a piece.
+// loop) one call, threaded by the library itself at the calling thread's OpenMP count (1
+// while contended). Each element of C is the same dot product either way, but the
+// libraries' blocking may differ between one call and a piece, so the bits can differ
+// between a quiet and a busy machine; they do not depend on which thread ran a piece.
 constexpr int kSplit = 4;
 
 void sgemm_cpu(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
@@ -122,14 +122,14 @@ const char* cpu_gemm_library_name(CpuGemmLibrary library) {
   return "?";
 }
 
-// Auto: oneDNN's sgemm wherever minidl is built with it, except, on CPUs without AVX-512,
-// the products with a transposed and a plain operand and a tall result (op(a) = a^T with
-// m >= 128: the weight gradients dW = dz^T x of layers with 128 outputs or more), where
-// OpenBLAS was as fast or faster. A fixed rule, not a timing at first use: the choice, and so the result's bits,
-// must not depend on how busy the machine was when the run started. Measured on the 2-core
-// AVX2 build machine (OpenBLAS 0.3.21, oneDNN 2.6.3), each product alone, the two libraries
-// interleaved 11 times, medians; OpenBLAS's time over oneDNN's at 2 threads / 1 thread, for
-// the MLP's products at batch 128 (m x n x k):
+// Auto: oneDNN's sgemm wherever minidl is built with it, except, on CPUs without AVX-512, the
+// products with a transposed and a plain operand and a tall result (op(a) = a^T with m >= 128: the
+// weight gradients dW = dz^T x of layers with 128 outputs or more), where OpenBLAS was as fast or
+// faster. A fixed rule, not a timing at first use: the choice, and so the result's bits, must not
+// depend on how busy the machine was when the run started. Measured on the 2-core AVX2 build
+// machine (OpenBLAS 0.3.21, oneDNN 2.6.3), each product alone, the two libraries interleaved 11
+// times, medians; OpenBLAS's time over oneDNN's at 2 threads / 1 thread, for the MLP's products at
+// batch 128 (m x n x k):
 //   forward x W^T   128x256x784 1.27 / 1.14   128x128x256 1.53 / 1.22   128x10x128 0.99 / 1.25
 //   dW = dz^T x     256x784x128 0.97 / 0.89   128x256x128 1.06 / 0.93   10x128x128 0.98 / 1.47
 //   dx = dz W       128x256x128 1.86 / 1.10   128x128x10  0.89 / 2.06

@@ -8,11 +8,11 @@
 // AVX-512 build machine of 2026-12-07: 246 us of a 1.49 ms MLP step at one thread), so
 // where the CPU has AVX2 (core/cpu_features.hpp) the same functor runs inlined into a copy
 // of the loop compiled for AVX2 (8 floats a vector): 1.9x faster on Adam's update there.
-// The results are bit-identical to the SSE2 loop's (a NaN may come out with another sign
-// or payload: which of two NaN operands an operation returns follows the operand order the
-// compiler picked): the copy is compiled for AVX2 without
-// FMA (and optim/ with -ffp-contract=off), so nothing is fused, and every operation of the
-// functors (+ - * /, sqrt) is correctly rounded IEEE arithmetic at any vector width
+// The results are bit-identical to the SSE2 loop's (a NaN may come out with another sign or
+// payload: which of two NaN operands an operation returns follows the operand order the
+// compiler picked): the copy is compiled for AVX2 without FMA (and optim/ with
+// -ffp-contract=off), so nothing is fused, and every operation of the functors (+ - * /,
+// sqrt) is correctly rounded IEEE arithmetic at any vector width
 // (tests/optim/update_cpu_test.cpp).
 #pragma once
 

@@ -415,6 +415,7 @@ TEST_F(ParallelTest, ABusyMachineNarrowsThePoolToItsFreeCpus) {
 // lower omp_get_max_threads() to 1 before the pool read it, and the pool got one thread).
 // In a fresh process, which the threadsafe death-test style starts.
 TEST(ParallelFirstUse, ThePoolBackendChosenFirstKeepsEveryThread) {
+  const std::string style = GTEST_FLAG_GET(death_test_style);
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   const char* saved = std::getenv("OMP_NUM_THREADS");
   const std::string saved_value = saved ? saved : "";
@@ -430,6 +431,7 @@ TEST(ParallelFirstUse, ThePoolBackendChosenFirstKeepsEveryThread) {
   } else {
     unsetenv("OMP_NUM_THREADS");
   }
+  GTEST_FLAG_SET(death_test_style, style);
 }
 
 TEST_F(ParallelTest, LoopsFromTwoThreadsAtOnceBothComplete) {
