@@ -35,16 +35,17 @@
 // went back to the pool (under 40 ms now).
 #include "parallel.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <omp.h>
 #include <sched.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <climits>
 #include <cmath>
@@ -54,6 +55,8 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -71,11 +74,10 @@ constexpr std::int64_t kLateWindowUs = 50'000, kProbeUs = 60'000;
 // region reads its own at most every kSampleUs; the caller looks at the team's total every
 // kWindowUs and calls the machine busy when it exceeds 1/kBusyShare of the window.
 constexpr std::int64_t kSampleUs = 4'000, kWindowUs = 20'000, kBusyShare = 4;
-// While busy, the CPUs other processes keep busy are sampled at most every kWidthSampleUs,
-// and at most every kWidthCostShare times what the last sample took (core/parallel.hpp,
-// "width"); their average weighs each new sample by 1/kWidthAverage.
-constexpr std::int64_t kWidthSampleUs = 10'000, kWidthCostShare = 100;
-constexpr double kWidthAverage = 4.0;
+// The CPUs other processes keep busy (the pool's width on a busy machine) are measured over
+// windows of at least kWidthSampleUs, and of at least kWidthCostShare times what the last
+// reading took (core/parallel.hpp, "width").
+constexpr std::int64_t kWidthSampleUs = 100'000, kWidthCostShare = 100;
 constexpr std::int64_t kNeverUs = std::numeric_limits<std::int64_t>::min() / 2;
 constexpr std::uint32_t kClosed = 0xFFFFFFFFu;
 constexpr std::int64_t kMaxChunks = 0x7FFFFFFF;
@@ -377,8 +379,8 @@ struct Adaptive {
   std::atomic<int> busy_windows{0};                       // busy windows in a row
   std::atomic<std::int64_t> busy_from_lateness{0}, busy_from_run_delay{0};  // statistics
   std::atomic<std::int64_t> switches{0};
-  // The width on a busy machine: the other processes' running threads (an average of
-  // samples), when to sample next, and a test override (>= 0: that many, not measured).
+  // The width on a busy machine: the CPUs other processes kept busy in the last window,
+  // when the next window ends, and a test override (>= 0: that many, not measured).
   std::atomic<double> others{0.0};
   std::atomic<std::int64_t> next_width_us{kNeverUs};
   std::atomic<bool> sampling{false};
@@ -492,47 +494,16 @@ bool omp_loop(std::int64_t n, std::int64_t grain, parallel_detail::RangeFn fn, b
   return latest.load(std::memory_order_relaxed) > kLateMicroseconds;
 }
 
-// The runnable threads of the whole system (/proc/loadavg's fourth field, "running/total":
-// Linux's nr_running, this reader included), or -1 if unreadable.
-int system_running_threads() {
-  const int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  char buf[128];
-  const ssize_t got = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (got <= 0) return -1;
-  buf[got] = '\0';
-  double l1, l5, l15;
-  int running = -1, total = -1;
-  return std::sscanf(buf, "%lf %lf %lf %d/%d", &l1, &l5, &l15, &running, &total) == 5 ? running
-                                                                                       : -1;
+// The CPUs this process may run on: their count, and a mask by CPU number.
+std::vector<bool> affinity_mask() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return {};
+  std::vector<bool> mask(CPU_SETSIZE, false);
+  for (int c = 0; c < CPU_SETSIZE; ++c) mask[static_cast<std::size_t>(c)] = CPU_ISSET(c, &set);
+  return mask;
 }
 
-// This process's runnable threads (state R in /proc/self/task/<tid>/stat: running, or
-// waiting for a CPU), the caller included, or -1 if unreadable.
-int own_running_threads() {
-  DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr) return -1;
-  int running = 0;
-  char path[300], buf[512];  // d_name: up to 255 bytes
-  while (const dirent* e = readdir(dir)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
-    const int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;  // the thread has just ended
-    const ssize_t got = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (got <= 0) continue;
-    buf[got] = '\0';
-    // "<tid> (<comm>) <state> ...": comm may hold spaces and parentheses, so the last ')'.
-    const char* close_paren = std::strrchr(buf, ')');
-    if (close_paren != nullptr && close_paren[1] == ' ' && close_paren[2] == 'R') ++running;
-  }
-  closedir(dir);
-  return running;
-}
-
-// The CPUs this process may run on.
 int affinity_cpus() {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -540,35 +511,96 @@ int affinity_cpus() {
   return std::max(1, CPU_COUNT(&set));
 }
 
-// One sample of the other processes' runnable threads, or -1 if unreadable.
-double sample_other_running() {
-  const double forced = adaptive().others_for_testing.load(std::memory_order_relaxed);
-  if (forced >= 0.0) return forced;
-  const int own = own_running_threads();
-  const int all = system_running_threads();
-  if (own < 0 || all < 0) return -1.0;
-  return all > own ? static_cast<double>(all - own) : 0.0;
+// /proc/stat's per-CPU lines into `text` (the file up to its "intr" line), or false.
+bool read_proc_stat(std::string& text) {
+  text.clear();
+  const int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char chunk[4096];
+  ssize_t got;
+  while ((got = read(fd, chunk, sizeof chunk)) > 0) {
+    const std::size_t from = text.size() > 5 ? text.size() - 5 : 0;  // "\nintr" across chunks
+    text.append(chunk, static_cast<std::size_t>(got));
+    if (text.find("\nintr", from) != std::string::npos) break;
+  }
+  close(fd);
+  return !text.empty();
 }
 
-// Narrows (or widens) the pool to the CPUs the other processes leave free: a fresh sample
-// when the machine has just been called busy, else at most every kWidthSampleUs, averaged.
+std::int64_t process_cpu_ns() {
+  timespec t{};
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) != 0) return -1;
+  return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+}
+
+// One reading for the width: the ticks of this process's CPUs, this process's CPU time and
+// the wall clock. Used only under Adaptive::sampling.
+struct WidthReading {
+  parallel_detail::CpuTicks ticks;
+  std::int64_t cpu_ns = -1, wall_ns = 0;
+};
+
+bool take_reading(WidthReading& r, std::string& buffer) {
+  const std::vector<bool> mask = affinity_mask();
+  if (mask.empty() || !read_proc_stat(buffer)) return false;
+  r.cpu_ns = process_cpu_ns();
+  r.wall_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+  r.ticks = parallel_detail::cpu_ticks(buffer, mask);
+  return r.cpu_ns >= 0 && r.ticks.cpus > 0;
+}
+
+// The CPUs other processes kept busy between two readings, or -1 if they do not compare.
+double others_between(const WidthReading& before, const WidthReading& after) {
+  const double wall = static_cast<double>(after.wall_ns - before.wall_ns);
+  if (wall <= 0.0) return -1.0;
+  return parallel_detail::other_busy_cpus(before.ticks, after.ticks,
+                                          static_cast<double>(after.cpu_ns - before.cpu_ns) / wall);
+}
+
+struct WidthSampler {
+  WidthReading last;
+  bool have_last = false;
+  std::string buffer;
+};
+
+WidthSampler& width_sampler() {
+  static WidthSampler s;
+  return s;
+}
+
+// Keeps the estimate of the CPUs other processes keep busy (Adaptive::others) current: a new
+// window of /proc/stat at most every kWidthSampleUs (and at most every kWidthCostShare times
+// what the last reading took), on the quiet machine too, so that the estimate is ready when
+// the machine is called busy. While busy (and at the switch, `fresh`), the pool's width
+// follows it.
 void update_width(std::int64_t now, bool fresh) {
   Adaptive& a = adaptive();
   if (!fresh && now < a.next_width_us.load(std::memory_order_relaxed)) return;
   if (a.sampling.exchange(true, std::memory_order_acquire)) return;  // another thread is at it
-  a.next_width_us.store(now + kWidthSampleUs, std::memory_order_relaxed);
-  const double sample = sample_other_running();
-  // A sample reads a file per thread of this process (25 us for a 2-thread process here):
-  // with many threads, sample less often, so that sampling stays under 1% of a thread.
-  const std::int64_t cost = now_us() - now;
-  if (cost * kWidthCostShare > kWidthSampleUs)
-    a.next_width_us.store(now + cost * kWidthCostShare, std::memory_order_relaxed);
-  if (sample >= 0.0) {
-    const double old = a.others.load(std::memory_order_relaxed);
-    const double others = fresh ? sample : old + (sample - old) / kWidthAverage;
-    a.others.store(others, std::memory_order_relaxed);
+  const double forced = a.others_for_testing.load(std::memory_order_relaxed);
+  if (forced >= 0.0) {
+    a.others.store(forced, std::memory_order_relaxed);
+  } else if (now >= a.next_width_us.load(std::memory_order_relaxed)) {
+    a.next_width_us.store(now + kWidthSampleUs, std::memory_order_relaxed);
+    WidthSampler& s = width_sampler();
+    WidthReading reading;
+    if (take_reading(reading, s.buffer)) {
+      const double others = s.have_last ? others_between(s.last, reading) : -1.0;
+      if (others >= 0.0) a.others.store(others, std::memory_order_relaxed);
+      s.last = reading;
+      s.have_last = true;
+    }
+    // /proc/stat grows with the CPUs (its generation too): on a large machine, read it less
+    // often, so that the readings stay under 1% of a thread.
+    const std::int64_t cost = now_us() - now;
+    if (cost * kWidthCostShare > kWidthSampleUs)
+      a.next_width_us.store(now + cost * kWidthCostShare, std::memory_order_relaxed);
+  }
+  if (fresh || a.contended.load(std::memory_order_relaxed)) {
     Pool& pool = Pool::get();
-    pool.set_active(parallel_detail::busy_width(pool.threads(), affinity_cpus(), others));
+    pool.set_active(parallel_detail::busy_width(pool.threads(), affinity_cpus(),
+                                                a.others.load(std::memory_order_relaxed)));
   }
   a.sampling.store(false, std::memory_order_release);
 }
@@ -667,18 +699,66 @@ bool in_parallel_region() { return t_in_region || omp_in_parallel(); }
 
 namespace parallel_detail {
 
-int busy_width(int threads, int cpus, double others_running) {
-  const int free_cpus = cpus - static_cast<int>(std::lround(others_running));
+int busy_width(int threads, int cpus, double other_busy_cpus) {
+  const int free_cpus = cpus - static_cast<int>(std::lround(other_busy_cpus));
   return std::max(1, std::min(threads, free_cpus));
 }
 
-void set_other_running_for_testing(double n) {
+CpuTicks cpu_ticks(std::string_view proc_stat, const std::vector<bool>& cpus) {
+  CpuTicks t;
+  std::size_t pos = 0;
+  while (pos < proc_stat.size()) {
+    std::size_t eol = proc_stat.find('\n', pos);
+    if (eol == std::string_view::npos) eol = proc_stat.size();
+    const std::string_view line = proc_stat.substr(pos, eol - pos);
+    pos = eol + 1;
+    // "cpu<N> user nice system idle iowait irq softirq steal guest guest_nice" (USER_HZ
+    // ticks; guest time is already in user and nice). The first line, "cpu", is the sum.
+    if (line.size() < 4 || line.compare(0, 3, "cpu") != 0 || line[3] < '0' || line[3] > '9')
+      continue;
+    const char* p = line.data() + 3;
+    const char* end = line.data() + line.size();
+    unsigned long cpu = 0;
+    auto [after_cpu, ec] = std::from_chars(p, end, cpu);
+    if (ec != std::errc() || cpu >= cpus.size() || !cpus[cpu]) continue;
+    p = after_cpu;
+    std::int64_t field[8] = {};
+    int fields = 0;
+    while (fields < 8) {
+      while (p < end && *p == ' ') ++p;
+      auto [next, err] = std::from_chars(p, end, field[fields]);
+      if (err != std::errc() || field[fields] < 0) break;
+      p = next;
+      ++fields;
+    }
+    if (fields < 4) continue;  // not a line of this format
+    const std::int64_t busy = field[0] + field[1] + field[2] + field[5] + field[6] + field[7];
+    t.busy += busy;
+    t.total += busy + field[3] + field[4];
+    ++t.cpus;
+  }
+  return t;
+}
+
+double other_busy_cpus(const CpuTicks& before, const CpuTicks& after, double own_cpus) {
+  const std::int64_t total = after.total - before.total, busy = after.busy - before.busy;
+  if (before.cpus <= 0 || after.cpus != before.cpus || total <= 0 || busy < 0 || busy > total)
+    return -1.0;
+  const double all = static_cast<double>(busy) / static_cast<double>(total) * after.cpus;
+  return std::max(0.0, all - own_cpus);
+}
+
+void set_other_busy_cpus_for_testing(double n) {
   adaptive().others_for_testing.store(n, std::memory_order_relaxed);
 }
 
-int sample_other_running_threads() {
-  const double s = sample_other_running();
-  return s < 0.0 ? -1 : static_cast<int>(std::lround(s));
+double measure_other_busy_cpus(int milliseconds) {
+  std::string buffer;
+  WidthReading before, after;
+  if (!take_reading(before, buffer)) return -1.0;
+  std::this_thread::sleep_for(std::chrono::milliseconds(milliseconds));
+  if (!take_reading(after, buffer)) return -1.0;
+  return others_between(before, after);
 }
 
 ScopedLibraryThreads::ScopedLibraryThreads(int n) : saved_(omp_get_max_threads()) {
@@ -719,6 +799,7 @@ void run(std::int64_t n, std::int64_t grain, RangeFn fn) {
   const bool late = omp_loop(n, grain, fn, true, stall ? pool.stall_index() + 1 : -1,
                              stall ? std::min(pool.stall_us(), 2000) : 0);
   const std::int64_t now = now_us();
+  update_width(now, /*fresh=*/false);  // keeps the estimate current for the switch
   const bool probing = now - a.quiet_since_us.load(std::memory_order_relaxed) < kProbeUs;
   bool busy_late = false, busy_waiting = false;
   if (late) {

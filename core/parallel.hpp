@@ -21,18 +21,22 @@
 //     After a hold (0.1 s, doubling up to 2 s while the machine stays busy) it tries
 //     OpenMP again.
 //     Width: while busy, the pool runs each loop on as many threads as the other processes leave
-//     CPUs free (loop_threads(): this process's CPUs less the other processes' runnable threads,
-//     sampled from /proc/loadavg and /proc/self/task when the machine is called busy and then every
-//     10 ms (or 100 times a sample's cost, if longer), averaged; at least 1, at most
-//     cpu_threads()); the workers beyond it sleep. At a width of 1 the loops run on the calling
-//     thread and each GEMM is one call on it. Why: a thread that shares its core with another
-//     process's busy thread is descheduled for whole time slices (milliseconds), and every loop
-//     whose chunk it holds waits for it; a step is a few milliseconds. Measured on the 2-core
-//     machine with one busy loop beside the MLP step (SGD, batch 128): two threads used 1.03-1.32
-//     cores between them and ran 75-80k images/s, one thread 92-95k, the rate it has on a quiet
-//     machine (README, "CPU threads on a busy machine"). /proc/loadavg counts the whole system's
-//     threads, not a container's; where other processes run on CPUs outside this process's
-//     affinity, the width is narrower than it could be.
+//     CPUs free (loop_threads(): this process's CPUs, its affinity, less the CPUs other
+//     processes kept busy, rounded; at least 1, at most cpu_threads()); the workers beyond it
+//     sleep. At a width of 1 the loops run on the calling thread and each GEMM is one call on
+//     it. "Kept busy" is measured on this process's CPUs alone: their lines of /proc/stat
+//     (busy share, steal included) less this process's own CPU time, over windows of 100 ms
+//     (or 100 times a reading's cost, if longer), on the quiet machine too, so the estimate is
+//     ready when the machine is called busy. So a container's or a taskset's process is not
+//     narrowed by processes on CPUs it cannot use (the system's run queue, /proc/loadavg, counts
+//     those too). A busy loop that shares the CPUs with a wider team gets less than a whole CPU
+//     (2/3 beside two threads on two CPUs) and still rounds to one; once the team is narrower,
+//     it gets its whole CPU. Why narrow: a thread that shares its core with another process's
+//     busy thread is descheduled for whole time slices (milliseconds), and every loop whose
+//     chunk it holds waits for it; a step is a few milliseconds. Measured on the 2-core machine
+//     with one busy loop beside the MLP step (SGD, batch 128): two threads used 1.03-1.32 cores
+//     between them and ran 75-80k images/s, one thread 92-95k, the rate it has on a quiet
+//     machine (README, "CPU threads on a busy machine").
 // The pool:
 //   - lets the calling thread take part in its own loop, and hands out the chunks of a
 //     loop dynamically (an atomic counter): a worker that has not woken up yet simply
@@ -63,8 +67,10 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace minidl {
 
@@ -129,13 +135,28 @@ class ScopedLibraryThreads {
 /// set_cpu_threads's part here (core/info.cpp calls it).
 void set_threads(int n);
 
-/// The busy machine's width: min(threads, cpus - round(others_running)), at least 1.
-int busy_width(int threads, int cpus, double others_running);
-/// One sample of the other processes' runnable threads (the system's, /proc/loadavg, less
-/// this process's, /proc/self/task), or -1 where Linux's /proc cannot tell.
-int sample_other_running_threads();
-/// Test hook: n >= 0 makes every sample n (the width then follows from it); n < 0 measures.
-void set_other_running_for_testing(double n);
+/// The busy machine's width: min(threads, cpus - round(other_busy_cpus)), at least 1.
+int busy_width(int threads, int cpus, double other_busy_cpus);
+
+/// The busy and total time (USER_HZ ticks) of some CPUs, summed: busy = user + nice + system +
+/// irq + softirq + steal (steal: time the hypervisor gave this CPU to another machine), total
+/// = busy + idle + iowait.
+struct CpuTicks {
+  std::int64_t busy = 0, total = 0;
+  int cpus = 0;  // how many CPUs' lines were summed
+};
+/// Sums the "cpu<N>" lines of /proc/stat's text for the CPUs N with cpus[N] true (lines of
+/// other CPUs, the "cpu" total and malformed lines are skipped).
+CpuTicks cpu_ticks(std::string_view proc_stat, const std::vector<bool>& cpus);
+/// The CPUs other processes kept busy between two readings of the same CPUs: their busy
+/// share times their count, less `own_cpus` (this process's CPU time over the wall time), at
+/// least 0; -1 if the readings do not compare (other CPUs, no time between them).
+double other_busy_cpus(const CpuTicks& before, const CpuTicks& after, double own_cpus);
+/// Measures other_busy_cpus over the next `milliseconds` (the caller sleeps), or -1 where
+/// Linux's /proc/stat cannot tell.
+double measure_other_busy_cpus(int milliseconds);
+/// Test hook: n >= 0 makes the estimate n (the width then follows from it); n < 0 measures.
+void set_other_busy_cpus_for_testing(double n);
 
 /// Test hook: while set, worker `index` (0-based, not the caller) sleeps `microseconds`
 /// each time it wakes up for a loop, before it claims a chunk: a thread the scheduler has
@@ -222,8 +243,6 @@ template <class F>
 double parallel_reduce(std::int64_t n, std::int64_t grain, F&& body);
 
 }  // namespace minidl
-
-#include <vector>
 
 template <class F>
 double minidl::parallel_reduce(std::int64_t n, std::int64_t grain, F&& body) {

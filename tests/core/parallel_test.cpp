@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <omp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,7 +38,7 @@ class ParallelTest : public ::testing::Test {
   void TearDown() override {
     parallel_detail::set_stalled_worker_for_testing(-1, 0);
     parallel_detail::set_busy_signals_for_testing(true, true);
-    parallel_detail::set_other_running_for_testing(-1.0);
+    parallel_detail::set_other_busy_cpus_for_testing(-1.0);
     set_parallel_backend(backend_);
     set_cpu_threads(threads_);
   }
@@ -235,7 +236,7 @@ TEST_F(ParallelTest, LateThreadsMoveTheLoopsToThePoolUntilTheMachineIsQuietAgain
   // Lateness alone: the test machine's own load (other tests at once) must not decide.
   parallel_detail::set_busy_signals_for_testing(true, false);
   // Nothing else running, as far as the width goes: the pool keeps both threads.
-  parallel_detail::set_other_running_for_testing(0.0);
+  parallel_detail::set_other_busy_cpus_for_testing(0.0);
   EXPECT_FALSE(parallel_contended());
   EXPECT_EQ(library_threads(), 2);
   EXPECT_EQ(omp_get_max_threads(), 2);
@@ -328,25 +329,76 @@ TEST(ParallelWidth, TheFreeCpusWithinOneAndTheThreadCount) {
   EXPECT_EQ(busy_width(1, 8, 0.0), 1);
 }
 
-// A busy process beside this one is seen in the samples (where Linux's /proc tells), and
-// this process's own spinning threads are not counted as others.
-TEST(ParallelWidth, SamplesSeeAnotherProcessesBusyThread) {
-  if (parallel_detail::sample_other_running_threads() < 0)
-    GTEST_SKIP() << "no /proc/loadavg or /proc/self/task";
+// /proc/stat's lines of the process's CPUs alone are summed: busy = user + nice + system +
+// irq + softirq + steal, total = busy + idle + iowait (guest time is already in user).
+TEST(ParallelWidth, TicksOfTheProcesssCpusOnly) {
+  using parallel_detail::cpu_ticks;
+  const std::string stat =
+      "cpu  900 900 900 900 900 900 900 900 900 900\n"
+      "cpu0 10 1 2 100 3 4 5 6 50 7\n"
+      "cpu1 1000 0 0 0 0 0 0 0 0 0\n"
+      "cpu2 20 0 10 70\n"  // an old kernel's four fields
+      "cpu3 x\n"
+      "cpu4 1 1 1 1 1 1 1 1\n"
+      "intr 1 2 3\n";
+  const std::vector<bool> cpus{true, false, true, true, false};  // cpu4 not allowed
+  const parallel_detail::CpuTicks t = cpu_ticks(stat, cpus);
+  EXPECT_EQ(t.cpus, 2);  // cpu0 and cpu2 (cpu3 is malformed)
+  EXPECT_EQ(t.busy, (10 + 1 + 2 + 4 + 5 + 6) + (20 + 10));
+  EXPECT_EQ(t.total, (10 + 1 + 2 + 4 + 5 + 6 + 100 + 3) + (20 + 10 + 70));
+  EXPECT_EQ(cpu_ticks(stat, {}).cpus, 0);  // no CPU allowed
+  EXPECT_EQ(cpu_ticks("", cpus).cpus, 0);
+  EXPECT_EQ(cpu_ticks("cpu0 1 2 3", cpus).cpus, 0);       // too few fields
+  EXPECT_EQ(cpu_ticks("cpu 1 2 3 4 5", {true}).cpus, 0);  // the total line
+}
+
+TEST(ParallelWidth, OtherBusyCpusAreTheBusyShareLessThisProcesss) {
+  using parallel_detail::CpuTicks;
+  using parallel_detail::other_busy_cpus;
+  const CpuTicks before{1000, 5000, 2};
+  // 2 CPUs for 10 ticks each, both busy the whole time, this process on one of them.
+  EXPECT_DOUBLE_EQ(other_busy_cpus(before, {1020, 5020, 2}, 1.0), 1.0);
+  // Half busy, all of it this process's: nobody else.
+  EXPECT_DOUBLE_EQ(other_busy_cpus(before, {1010, 5020, 2}, 1.0), 0.0);
+  // This process measured a little more than the ticks saw: still 0, never negative.
+  EXPECT_DOUBLE_EQ(other_busy_cpus(before, {1010, 5020, 2}, 1.1), 0.0);
+  // Two threads beside a busy loop, a fair share each: the loop has 2/3 of a CPU.
+  EXPECT_NEAR(other_busy_cpus(before, {1030, 5030, 2}, 4.0 / 3.0), 2.0 / 3.0, 1e-12);
+  // Readings that do not compare.
+  EXPECT_EQ(other_busy_cpus(before, before, 0.0), -1.0);           // no time
+  EXPECT_EQ(other_busy_cpus(before, {1020, 5020, 3}, 0.0), -1.0);  // other CPUs
+  EXPECT_EQ(other_busy_cpus({0, 0, 0}, {0, 10, 0}, 0.0), -1.0);    // no CPUs
+  EXPECT_EQ(other_busy_cpus(before, {1030, 5020, 2}, 0.0), -1.0);  // busy > total
+  EXPECT_EQ(other_busy_cpus(before, {900, 5020, 2}, 0.0), -1.0);   // went back
+}
+
+// A busy process on this process's CPU is measured (where Linux's /proc/stat tells): the
+// test thread moves itself and the busy process onto one CPU, and sleeps while measuring.
+TEST(ParallelWidth, AnotherProcesssBusyThreadOnThisCpuIsMeasured) {
+  if (parallel_detail::measure_other_busy_cpus(20) < 0.0) GTEST_SKIP() << "no /proc/stat";
+  cpu_set_t saved;
+  ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
+  int cpu = 0;
+  while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &saved)) ++cpu;
+  ASSERT_LT(cpu, CPU_SETSIZE);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);  // this thread only
   const pid_t child = fork();
   ASSERT_GE(child, 0);
-  if (child == 0) {
+  if (child == 0) {  // inherits the one CPU
     execl("/bin/sh", "sh", "-c", "while :; do :; done", static_cast<char*>(nullptr));
     _exit(127);
   }
-  int most = 0;
-  for (int i = 0; i < 50 && most < 1; ++i) {
-    most = std::max(most, parallel_detail::sample_other_running_threads());
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const double others = parallel_detail::measure_other_busy_cpus(300);
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
-  EXPECT_GE(most, 1);
+  ASSERT_EQ(sched_setaffinity(0, sizeof saved, &saved), 0);
+  // The CPU was busy all the time, with (almost) none of it this thread's.
+  EXPECT_GT(others, 0.7);
+  EXPECT_LE(others, 1.0);
 }
 
 // A busy machine whose other processes leave this one CPU: the loops run on the calling
@@ -358,7 +410,7 @@ TEST_F(ParallelTest, ABusyMachineNarrowsThePoolToItsFreeCpus) {
   parallel_detail::set_busy_signals_for_testing(true, false);
   const int cpus = static_cast<int>(std::thread::hardware_concurrency());
   if (cpus < 2) GTEST_SKIP() << "one CPU";
-  parallel_detail::set_other_running_for_testing(static_cast<double>(cpus - 1));
+  parallel_detail::set_other_busy_cpus_for_testing(static_cast<double>(cpus - 1));
   parallel_detail::set_stalled_worker_for_testing(0, 30'000'000);  // late at every region
   for (int rep = 0; rep < 4 && !parallel_contended(); ++rep) check_cover(1000, 10);
   ASSERT_TRUE(parallel_contended());
@@ -395,8 +447,8 @@ TEST_F(ParallelTest, ABusyMachineNarrowsThePoolToItsFreeCpus) {
                 bv[static_cast<std::size_t>(k * n + j)];
       EXPECT_EQ(got[static_cast<std::size_t>(i * n + j)], static_cast<float>(want));
     }
-  // The other processes stop: the width comes back to both threads (samples every 10 ms).
-  parallel_detail::set_other_running_for_testing(0.0);
+  // The other processes stop: the width comes back to both threads (a window every 100 ms).
+  parallel_detail::set_other_busy_cpus_for_testing(0.0);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (parallel_contended() && loop_threads() < 2 &&
          std::chrono::steady_clock::now() < deadline) {
