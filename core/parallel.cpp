@@ -726,12 +726,18 @@ CpuTicks cpu_ticks(std::string_view proc_stat, const std::vector<bool>& cpus) {
     int fields = 0;
     while (fields < 8) {
       while (p < end && *p == ' ') ++p;
-      auto [next, err] = std::from_chars(p, end, field[fields]);
-      if (err != std::errc() || field[fields] < 0) break;
+      std::int64_t value = 0;
+      auto [next, err] = std::from_chars(p, end, value);
+      if (err != std::errc() || value < 0) break;  // the fields end here
+      field[fields++] = value;
       p = next;
-      ++fields;
     }
-    if (fields < 4) continue;  // not a line of this format
+    // Not a line of this format, or counts no machine reaches (2^52 ticks: 10^6 years at
+    // 100 a second), which keeps the sums below from overflowing.
+    constexpr std::int64_t kMaxTicks = std::int64_t{1} << 52;
+    if (fields < 4 || std::any_of(field, field + 8, [](std::int64_t f) { return f > kMaxTicks; }))
+      continue;
+    if (t.total > std::numeric_limits<std::int64_t>::max() - 8 * kMaxTicks) break;
     const std::int64_t busy = field[0] + field[1] + field[2] + field[5] + field[6] + field[7];
     t.busy += busy;
     t.total += busy + field[3] + field[4];

@@ -38,9 +38,12 @@ int libsvm_data(const std::uint8_t* data, std::size_t size);
 /// load_libsvm_model; what loads predicts on a few fixed samples.
 int libsvm_model(const std::uint8_t* data, std::size_t size);
 /// load_checkpoint into a small MLP with Adam; what loads must hold finite
-/// weights, takes one training step and is saved again (the loss may be anything: finite weights of any size
-/// are a valid checkpoint).
+/// weights, takes one training step and is saved again (the loss may be anything: finite weights of
+/// any size are a valid checkpoint).
 int checkpoint_step(const std::uint8_t* data, std::size_t size);
+/// parallel_detail::cpu_ticks (/proc/stat's per-CPU lines) and other_busy_cpus on two
+/// readings cut from the bytes.
+int proc_stat(const std::uint8_t* data, std::size_t size);
 
 /// Every target, in a fixed order.
 const std::vector<Target>& targets();

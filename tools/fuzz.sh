@@ -22,7 +22,7 @@ shift || true
 case "$seconds" in
   ''|*[!0-9]*) echo "usage: tools/fuzz.sh [seconds] [target...]" >&2; exit 2 ;;
 esac
-all_targets=(idx safetensors libsvm_data libsvm_model checkpoint)
+all_targets=(idx safetensors libsvm_data libsvm_model checkpoint proc_stat)
 targets=("${@:-${all_targets[@]}}")
 for t in "${targets[@]}"; do
   [[ " ${all_targets[*]} " == *" $t "* ]] || { echo "tools/fuzz.sh: unknown target $t (${all_targets[*]})" >&2; exit 2; }

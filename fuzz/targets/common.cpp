@@ -19,6 +19,7 @@ const std::vector<Target>& targets() {
       {"libsvm_data", libsvm_data},
       {"libsvm_model", libsvm_model},
       {"checkpoint", checkpoint_step},
+      {"proc_stat", proc_stat},
   };
   return all;
 }

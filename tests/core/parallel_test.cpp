@@ -348,8 +348,15 @@ TEST(ParallelWidth, TicksOfTheProcesssCpusOnly) {
   EXPECT_EQ(t.total, (10 + 1 + 2 + 4 + 5 + 6 + 100 + 3) + (20 + 10 + 70));
   EXPECT_EQ(cpu_ticks(stat, {}).cpus, 0);  // no CPU allowed
   EXPECT_EQ(cpu_ticks("", cpus).cpus, 0);
-  EXPECT_EQ(cpu_ticks("cpu0 1 2 3", cpus).cpus, 0);       // too few fields
-  EXPECT_EQ(cpu_ticks("cpu 1 2 3 4 5", {true}).cpus, 0);  // the total line
+  EXPECT_EQ(cpu_ticks("cpu0 1 2 3", cpus).cpus, 0);  // too few fields
+  // The fields end at a negative one: four fields, then a negative fifth is not counted.
+  const parallel_detail::CpuTicks negative = cpu_ticks("cpu0 1 2 3 4 -5 6", cpus);
+  EXPECT_EQ(negative.cpus, 1);
+  EXPECT_EQ(negative.busy, 6);
+  EXPECT_EQ(negative.total, 10);
+  EXPECT_EQ(cpu_ticks("cpu0 1 2 -3 4 5 6", cpus).cpus, 0);
+  EXPECT_EQ(cpu_ticks("cpu0 4503599627370497 0 0 0", cpus).cpus, 0);  // past 2^52 ticks
+  EXPECT_EQ(cpu_ticks("cpu 1 2 3 4 5", {true}).cpus, 0);              // the total line
 }
 
 TEST(ParallelWidth, OtherBusyCpusAreTheBusyShareLessThisProcesss) {

@@ -70,7 +70,7 @@ TEST(FuzzTargets, TableNamesEachTargetOnce) {
   std::vector<std::string> names;
   for (const Target& t : targets()) names.emplace_back(t.name);
   EXPECT_EQ(names, (std::vector<std::string>{"idx", "safetensors", "libsvm_data", "libsvm_model",
-                                             "checkpoint"}));
+                                             "checkpoint", "proc_stat"}));
 }
 
 }  // namespace
