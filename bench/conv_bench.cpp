@@ -9,9 +9,10 @@
 // with F = 2 B M P Q C K1 K2 and <dev> = cpu (backend `cpu`: im2col + OpenBLAS, the AVX2
 // direct path for conv1), cpu_onednn (backend `onednn`, when built with oneDNN; its cases
 // record oneDNN's implementation, e.g. jit:avx2, and the one `auto` runs),
-// cpu_onednn_nchw8c (backend `onednn` with x, y, dy and dx in NCHW8c, kernels/layout.hpp:
-// as the layer graph holds them between oneDNN convolutions and pooling layers, so no
-// reorders; cnn_conv2 and resnet3x3 only, whose channels are multiples of 8), cuda_cudnn
+// cpu_onednn_nchw8c and cpu_onednn_nchw16c (backend `onednn` with x, y, dy and dx in NCHW8c
+// or NCHW16c, kernels/layout.hpp: as the layer graph holds them between oneDNN convolutions
+// and pooling layers, so no reorders; the graph picks NCHW16c where oneDNN runs AVX-512
+// kernels; cnn_conv2 and resnet3x3 only, whose channels are multiples of 16), cuda_cudnn
 // (minidl's cuDNN backend),
 // cuda_own (minidl's own kernel) or cuda_cudnn_direct: cuDNN called directly, as a user
 // would without minidl (own handle on the same stream, descriptors made once, the fastest
@@ -32,6 +33,7 @@
 //                                       ran before the AVX2 kernels (kernels/pool2d_max2x2.cpp)
 //   cnn_pool1   x [128, 32, 28, 28] NCHW -> y NCHW8c   (conv1's output, into conv2)
 //   cnn_pool2   x [128, 64, 14, 14] NCHW8c -> y NCHW   (conv2's output, into Flatten)
+//   cnn_pool1_16c, cnn_pool2_16c   the same with NCHW16c (the graph's layout on AVX-512)
 // on ReLU outputs (half the values 0: ties); counter GB/s: bytes read and written once
 // (forward x + y, backward x + dy + dx).
 //
@@ -384,6 +386,7 @@ void register_all() {
   if (cpu::onednn_available()) {
     devs.push_back({"cpu_onednn", Device::cpu(), ConvBackend::OneDnn});
     devs.push_back({"cpu_onednn_nchw8c", Device::cpu(), ConvBackend::OneDnn, Layout::NCHW8c});
+    devs.push_back({"cpu_onednn_nchw16c", Device::cpu(), ConvBackend::OneDnn, Layout::NCHW16c});
   }
   if (cuda_available()) {
     devs.push_back({"cuda_cudnn", Device::cuda(), ConvBackend::Cudnn});
@@ -431,7 +434,9 @@ void register_all() {
 #endif
   static const PoolShape pool_shapes[] = {
       {"cnn_pool1", Shape{128, 32, 28, 28}, Layout::NCHW, Layout::NCHW8c},
-      {"cnn_pool2", Shape{128, 64, 14, 14}, Layout::NCHW8c, Layout::NCHW}};
+      {"cnn_pool2", Shape{128, 64, 14, 14}, Layout::NCHW8c, Layout::NCHW},
+      {"cnn_pool1_16c", Shape{128, 32, 28, 28}, Layout::NCHW, Layout::NCHW16c},
+      {"cnn_pool2_16c", Shape{128, 64, 14, 14}, Layout::NCHW16c, Layout::NCHW}};
   const std::pair<PoolPass, const char*> pool_passes[] = {{PoolPass::Fwd, "max_pool_fwd"},
                                                           {PoolPass::Bwd, "max_pool_bwd"},
                                                           {PoolPass::BwdRelu, "max_pool_bwd_relu"}};

@@ -23,7 +23,7 @@
 //   cpu/cnn_adam_nchw/<B>     cnn_adam/<B> with every value of the graph in NCHW
 //                             (Graph::set_blocked_layouts(false)): oneDNN then reorders its
 //                             operands every call, as before the graph kept the values between
-//                             conv2 and the pooling layers in NCHW8c (kernels/layout.hpp)
+//                             conv2 and the pooling layers blocked (NCHW8c; NCHW16c on AVX-512)
 //   cpu/cnn_adam_unfolded/128 cnn_adam/128 with each convolution's fused ReLU backward as a
 //                             pass of its own (Graph::set_backward_folds(false)), as before the
 //                             pooling layers after them applied it as they write their

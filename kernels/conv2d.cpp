@@ -313,28 +313,28 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& dy, Tensor& dw,
 }
 
 namespace {
-// db for dy in NCHW8c: per block of 8 channels, the 8 channel sums run side by side (one
-// float lane per channel over each sample's P Q positions, added into a double per
-// channel and sample, then over the samples in order): deterministic, and the same
-// structure as the NCHW loop below (lane sums per sample row, rows added in double).
+// db for dy in a blocked layout: per block of L channels (L = 8 or 16), the L channel sums
+// run side by side (one float lane per channel over each sample's P Q positions, added into
+// a double per channel and sample, then over the samples in order): deterministic, the same
+// bits for either block size, and the same structure as the NCHW loop below (lane sums per
+// sample row, rows added in double).
+template <std::int64_t L>
 void backward_bias_blocked(const float* g, float* out, std::int64_t B, std::int64_t M,
                            std::int64_t PQ, bool accumulate) {
-  const std::int64_t blocks = M / kChannelBlock;
-  parallel_for(blocks, grain_for(B * PQ * kChannelBlock, 1 << 16),
+  const std::int64_t blocks = M / L;
+  parallel_for(blocks, grain_for(B * PQ * L, 1 << 16),
                [&](std::int64_t cb_begin, std::int64_t cb_end) {
                  for (std::int64_t cb = cb_begin; cb < cb_end; ++cb) {
-                   double s[kChannelBlock] = {};
+                   double s[L] = {};
                    for (std::int64_t n = 0; n < B; ++n) {
-                     const float* slab = g + (n * blocks + cb) * PQ * kChannelBlock;
-                     float lane[kChannelBlock] = {};
+                     const float* slab = g + (n * blocks + cb) * PQ * L;
+                     float lane[L] = {};
                      for (std::int64_t i = 0; i < PQ; ++i)
-                       for (std::int64_t c = 0; c < kChannelBlock; ++c)
-                         lane[c] += slab[i * kChannelBlock + c];
-                     for (std::int64_t c = 0; c < kChannelBlock; ++c)
-                       s[c] += static_cast<double>(lane[c]);
+                       for (std::int64_t c = 0; c < L; ++c) lane[c] += slab[i * L + c];
+                     for (std::int64_t c = 0; c < L; ++c) s[c] += static_cast<double>(lane[c]);
                    }
-                   for (std::int64_t c = 0; c < kChannelBlock; ++c) {
-                     float& o = out[cb * kChannelBlock + c];
+                   for (std::int64_t c = 0; c < L; ++c) {
+                     float& o = out[cb * L + c];
                      o = static_cast<float>(s[c]) + (accumulate ? o : 0.0f);
                    }
                  }
@@ -359,7 +359,11 @@ void conv2d_backward_bias(const Tensor& dy, Tensor& db, bool accumulate, Layout 
   const float* g = dy.data<float>();
   float* out = db.data<float>();
   if (dy_layout == Layout::NCHW8c) {
-    backward_bias_blocked(g, out, B, M, PQ, accumulate);
+    backward_bias_blocked<8>(g, out, B, M, PQ, accumulate);
+    return;
+  }
+  if (dy_layout == Layout::NCHW16c) {
+    backward_bias_blocked<16>(g, out, B, M, PQ, accumulate);
     return;
   }
   // Each row dy[n, m, :] is summed in kLanes float lanes (independent chains the

@@ -78,8 +78,9 @@ struct Conv2dParams {
   /// the caller masks it first (layers/conv.cpp: dy where y > 0, else 0).
   Activation activation = Activation::Identity;
   /// The layouts the operands are held in (kernels/layout.hpp): x_layout for x and dx,
-  /// y_layout for y and dy. NCHW8c is for CPU tensors whose channels are a multiple of 8
-  /// (ValueError otherwise); backend `onednn` computes in it directly (no reorder), backend
+  /// y_layout for y and dy. NCHW8c / NCHW16c are for CPU tensors whose channels are a
+  /// multiple of 8 / 16 (ValueError otherwise); backend `onednn` computes in them directly
+  /// (no reorder), backend
   /// `cpu` converts to NCHW and back around its own loops. Weights and bias are always
   /// [M, C, K1, K2] and [M].
   Layout x_layout = Layout::NCHW;
@@ -150,6 +151,10 @@ void conv2d_backward_filter(const Conv2dGeometry& g, const float* x, const float
 /// Whether this minidl was built with oneDNN, and its version ("2.6.3"; "" without).
 bool onednn_available();
 std::string onednn_version();
+/// The blocked layout oneDNN's convolution kernels compute in on this CPU: NCHW16c where it
+/// runs its AVX-512 kernels (avx512_core or later, as oneDNN reports its ISA: DNNL_MAX_CPU_ISA
+/// may lower it), else NCHW8c (its AVX2 kernels'; also without oneDNN).
+Layout onednn_blocked_layout();
 /// relu: y = max(0, conv + b), an eltwise post-op of the forward primitive. x_layout /
 /// y_layout: the layouts of x (dx) and y (dy), which the primitives then compute in.
 void conv2d_forward_onednn(const Conv2dGeometry& g, const float* x, const float* w, const float* b,

@@ -6,14 +6,14 @@
 // Plans: one per (geometry, pass, bias, fused ReLU, thread count), made on first use and kept in a
 // cache of the calling thread (thread_local: no locks, and a plan's buffers are never
 // shared by two threads). A plan holds the primitive, its scratchpad (user-managed) and,
-// for each operand whose layout oneDNN chose differently from minidl's plain NCHW /
-// OIHW (format_tag::any lets it pick its blocked layouts, e.g. nChw8c on AVX2), a buffer
-// in that layout and the reorder primitive to or from the caller's tensor. Nothing is
+// for each operand whose layout oneDNN chose differently from minidl's plain NCHW / OIHW
+// (format_tag::any lets it pick its blocked layouts: nChw8c on AVX2, nChw16c on AVX-512), a
+// buffer in that layout and the reorder primitive to or from the caller's tensor. Nothing is
 // created per call: a call sets the data handles, runs the reorders the plan names, the
 // primitive, and the reorders back. Operands already in the primitive's layout are used
 // in place.
 //
-// Activations the caller holds in NCHW8c (Conv2dParams::x_layout / y_layout,
+// Activations the caller holds in NCHW8c or NCHW16c (Conv2dParams::x_layout / y_layout,
 // kernels/layout.hpp: the layer graph keeps the values between oneDNN convolutions and
 // pooling layers so) are given to the primitive in that layout rather than as format `any`:
 // x, y, dy and dx are then read and written in place, and only the small weight tensors
@@ -139,7 +139,17 @@ struct Descs {
   memory::dims strides, pad_l, pad_r;
 };
 
-Tag tag_of(Layout layout) { return layout == Layout::NCHW8c ? Tag::nChw8c : Tag::nchw; }
+Tag tag_of(Layout layout) {
+  switch (layout) {
+    case Layout::NCHW8c:
+      return Tag::nChw8c;
+    case Layout::NCHW16c:
+      return Tag::nChw16c;
+    case Layout::NCHW:
+      break;
+  }
+  return Tag::nchw;
+}
 
 // The caller's descriptors (x, y in their layouts) and the ones the primitives are asked
 // for: oneDNN's choice (format any) for an operand in NCHW, which a reorder then bridges,
@@ -298,6 +308,16 @@ std::string onednn_version() {
   return detail::concat(v->major, ".", v->minor, ".", v->patch);
 }
 
+Layout onednn_blocked_layout() {
+  // oneDNN's ISA values nest (each later ISA's bits include the earlier ones').
+  static const Layout layout = [] {
+    const unsigned isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const unsigned avx512_core = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+    return (isa & avx512_core) == avx512_core ? Layout::NCHW16c : Layout::NCHW8c;
+  }();
+  return layout;
+}
+
 std::string conv2d_onednn_impl(const Conv2dGeometry& g, int pass) {
   std::string impl;
   guarded("plan", [&] {
@@ -355,6 +375,7 @@ void conv2d_backward_filter_onednn(const Conv2dGeometry& g, const float* x, cons
 
 bool onednn_available() { return false; }
 std::string onednn_version() { return ""; }
+Layout onednn_blocked_layout() { return Layout::NCHW8c; }
 
 namespace {
 [[noreturn]] void no_onednn() {

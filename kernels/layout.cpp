@@ -1,5 +1,6 @@
-// Layout conversions between NCHW and NCHW8c on the CPU (kernels/layout.hpp): one
-// (sample, channel block) per chunk, each a transpose of an [8, H W] slab into [H W, 8].
+// Layout conversions between NCHW and the blocked layouts on the CPU (kernels/layout.hpp):
+// one (sample, channel block) per chunk, each a transpose of an [L, H W] slab into
+// [H W, L] (L = 8 or 16); between two blocked layouts through NCHW.
 #include "layout.hpp"
 
 #include <algorithm>
@@ -16,12 +17,14 @@ const char* layout_name(Layout layout) {
       return "NCHW";
     case Layout::NCHW8c:
       return "NCHW8c";
+    case Layout::NCHW16c:
+      return "NCHW16c";
   }
   return "unknown";
 }
 
 bool layout_fits(Layout layout, std::int64_t channels) {
-  return layout == Layout::NCHW || (channels > 0 && channels % kChannelBlock == 0);
+  return layout == Layout::NCHW || (channels > 0 && channels % channel_block(layout) == 0);
 }
 
 void check_layout(const char* op, const char* what, const Tensor& t, Layout layout) {
@@ -30,7 +33,7 @@ void check_layout(const char* op, const char* what, const Tensor& t, Layout layo
                " must be a CPU tensor (blocked layouts are CPU-only), got ", t.device());
   MINIDL_CHECK(t.rank() == 4 && layout_fits(layout, t.size(1)), ValueError, op, ": ", what, " ",
                t.shape(), " cannot be held in layout ", layout_name(layout),
-               " (needs [B, C, H, W] with C a multiple of ", kChannelBlock, ")");
+               " (needs [B, C, H, W] with C a multiple of ", channel_block(layout), ")");
 }
 
 void convert_layout(const Tensor& src, Layout from, Tensor& dst, Layout to) {
@@ -49,20 +52,27 @@ void convert_layout(const Tensor& src, Layout from, Tensor& dst, Layout to) {
     std::memcpy(d, s, src.nbytes());
     return;
   }
+  if (from != Layout::NCHW && to != Layout::NCHW) {  // one blocked layout to another
+    Tensor plain;
+    convert_layout(src, from, plain, Layout::NCHW);
+    convert_layout(plain, Layout::NCHW, dst, to);
+    return;
+  }
+  const bool to_blocked = to != Layout::NCHW;
+  const std::int64_t L = channel_block(to_blocked ? to : from);
   const std::int64_t B = src.size(0), C = src.size(1), HW = src.size(2) * src.size(3);
-  const std::int64_t blocks = C / kChannelBlock, slab = kChannelBlock * HW;
-  // The same slab of 8 HW floats in both layouts: [8, HW] in NCHW, [HW, 8] in NCHW8c.
-  const bool to_blocked = to == Layout::NCHW8c;
+  const std::int64_t blocks = C / L, slab = L * HW;
+  // The same slab of L HW floats in both layouts: [L, HW] in NCHW, [HW, L] blocked.
   parallel_for(B * blocks, grain_for(slab, 1 << 16), [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t nb = begin; nb < end; ++nb) {
       const float* in = s + nb * slab;
       float* out = d + nb * slab;
       for (std::int64_t i = 0; i < HW; ++i)
-        for (std::int64_t c = 0; c < kChannelBlock; ++c) {
+        for (std::int64_t c = 0; c < L; ++c) {
           if (to_blocked) {
-            out[i * kChannelBlock + c] = in[c * HW + i];
+            out[i * L + c] = in[c * HW + i];
           } else {
-            out[c * HW + i] = in[i * kChannelBlock + c];
+            out[c * HW + i] = in[i * L + c];
           }
         }
     }

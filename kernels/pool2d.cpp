@@ -1,6 +1,6 @@
 // Pooling: geometry checks, dispatch, and the general CPU loops (parallel_for over planes,
-// each in NCHW or NCHW8c) over the shared per-element math of kernels/pool2d_math.hpp; max
-// pooling 2x2 at stride 2 has AVX2 kernels of its own (kernels/pool2d_max2x2.cpp).
+// each in NCHW or a blocked layout) over the shared per-element math of kernels/pool2d_math.hpp;
+// max pooling 2x2 at stride 2 has AVX2 kernels of its own (kernels/pool2d_max2x2.cpp).
 #include "pool2d.hpp"
 
 #include <algorithm>
@@ -70,9 +70,9 @@ struct PlaneView {
 
 PlaneView plane_view(Layout layout, std::int64_t plane, std::int64_t C, std::int64_t HW) {
   if (layout == Layout::NCHW) return {plane * HW, 1};
+  const std::int64_t L = channel_block(layout);
   const std::int64_t n = plane / C, c = plane % C;
-  return {((n * (C / kChannelBlock) + c / kChannelBlock) * HW) * kChannelBlock + c % kChannelBlock,
-          kChannelBlock};
+  return {((n * (C / L) + c / L) * HW) * L + c % L, L};
 }
 
 void gather(const float* src, PlaneView v, std::int64_t count, float* out) {
@@ -111,17 +111,17 @@ void backward_plane(PoolMode mode, const Pool2dGeometry& g, const float* xp, con
   }
 }
 
-// Max pooling of a channel-blocked x: the 8 channels of one (sample, channel block) group
-// side by side, lane c = channel 8 cb + c, so each window step is one 8-wide compare and
-// select over contiguous floats. x's group is [H W, 8]; y's (or dy's) is [P Q, 8] when
-// YBlocked, else 8 planes of P Q (NCHW: the group's channels are consecutive planes). Each
+// Max pooling of a channel-blocked x: the L channels (8 or 16) of one (sample, channel
+// block) group side by side, lane c = channel L cb + c, so each window step is one L-wide
+// compare and select over contiguous floats. x's group is [H W, L]; y's (or dy's) is
+// [P Q, L] when YBlocked (the same block), else L planes of P Q (NCHW: the group's channels
+// are consecutive planes). Each
 // lane runs window_argmax's rule: the first maximum in row-major window order, and the
 // first NaN wins for good. Backward (dx != nullptr) adds dy of each window at its winner,
 // windows in (p, q) order: the same sums in the same order as the NCHW loops, so the same
 // bits.
-template <bool YBlocked>
+template <int L, bool YBlocked>
 void max_group(const Pool2dGeometry& g, const float* x, const float* dy, float* y, float* dx) {
-  constexpr int L = static_cast<int>(kChannelBlock);
   const std::int64_t out_plane = std::int64_t{g.P} * g.Q;
   const std::int64_t yc = YBlocked ? 1 : out_plane, ye = YBlocked ? L : 1;
   if (dx != nullptr) std::fill(dx, dx + std::int64_t{g.H} * g.W * L, 0.0f);
@@ -159,15 +159,16 @@ void max_group(const Pool2dGeometry& g, const float* x, const float* dy, float* 
   }
 }
 
-// Max pooling with x in NCHW8c (y or dy in either layout): max_group over every
-// (sample, channel block) group, which starts at (n C + 8 cb) times the plane size in
+// Max pooling with x in a blocked layout (y or dy in the same one or NCHW): max_group over
+// every (sample, channel block) group, which starts at (n C + L cb) times the plane size in
 // either layout.
+template <int L>
 void max_blocked_x(const Pool2dGeometry& g, Layout y_layout, const float* x, const float* dy,
                    float* y, float* dx) {
-  const std::int64_t groups = std::int64_t{g.B} * g.C / kChannelBlock;
-  const std::int64_t in_group = std::int64_t{g.H} * g.W * kChannelBlock,
-                     out_group = std::int64_t{g.P} * g.Q * kChannelBlock;
-  const bool yb = y_layout == Layout::NCHW8c;
+  const std::int64_t groups = std::int64_t{g.B} * g.C / L;
+  const std::int64_t in_group = std::int64_t{g.H} * g.W * L,
+                     out_group = std::int64_t{g.P} * g.Q * L;
+  const bool yb = y_layout != Layout::NCHW;
   parallel_for(groups, grain_for(in_group, 1 << 15), [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t k = begin; k < end; ++k) {
       const float* xg = x + k * in_group;
@@ -175,12 +176,28 @@ void max_blocked_x(const Pool2dGeometry& g, Layout y_layout, const float* x, con
       float* yg = y != nullptr ? y + k * out_group : nullptr;
       float* dxg = dx != nullptr ? dx + k * in_group : nullptr;
       if (yb) {
-        max_group<true>(g, xg, dyg, yg, dxg);
+        max_group<L, true>(g, xg, dyg, yg, dxg);
       } else {
-        max_group<false>(g, xg, dyg, yg, dxg);
+        max_group<L, false>(g, xg, dyg, yg, dxg);
       }
     }
   });
+}
+
+void max_blocked_x(const Pool2dGeometry& g, Layout x_layout, Layout y_layout, const float* x,
+                   const float* dy, float* y, float* dx) {
+  if (x_layout == Layout::NCHW16c) {
+    max_blocked_x<16>(g, y_layout, x, dy, y, dx);
+  } else {
+    max_blocked_x<8>(g, y_layout, x, dy, y, dx);
+  }
+}
+
+// x and y (or dy) may be in different layouts, but not in two different blocked ones.
+void check_blocked_pair(const char* op, const char* y_name, Layout x_layout, Layout y_layout) {
+  MINIDL_CHECK(x_layout == Layout::NCHW || y_layout == Layout::NCHW || x_layout == y_layout,
+               ValueError, op, ": x in ", layout_name(x_layout), " and ", y_name, " in ",
+               layout_name(y_layout), ": two different blocked layouts (convert one first)");
 }
 
 }  // namespace
@@ -194,6 +211,7 @@ void pool2d_forward(PoolMode mode, const Tensor& x, Tensor& y, const Pool2dParam
   MINIDL_CHECK(y.storage() != x.storage(), ValueError, op, ": y must not share memory with x");
   check_layout(op, "x", x, x_layout);
   check_layout(op, "y", y, y_layout);
+  check_blocked_pair(op, "y", x_layout, y_layout);
   if (x.numel() == 0) return;
   if (x.device().is_cuda()) {
     MINIDL_CUDA_CALL(
@@ -219,6 +237,7 @@ void pool2d_backward(PoolMode mode, const Tensor& x, const Tensor& dy, Tensor& d
                ": dx must not share memory with x or dy");
   check_layout(op, "x", x, x_layout);
   check_layout(op, "dy", dy, y_layout);
+  check_blocked_pair(op, "dy", x_layout, y_layout);
   if (x.numel() == 0) return;
   if (x.device().is_cuda()) {
     MINIDL_CUDA_CALL(cuda::pool2d_backward(mode, g, x.data<float>(), dy.data<float>(),
@@ -243,8 +262,8 @@ void pool2d_forward(PoolMode mode, const Pool2dGeometry& g, const float* px, flo
   }
   const std::int64_t planes = std::int64_t{g.B} * g.C, in_plane = std::int64_t{g.H} * g.W,
                      out_plane = std::int64_t{g.P} * g.Q;
-  if (mode == PoolMode::Max && x_layout == Layout::NCHW8c) {
-    max_blocked_x(g, y_layout, px, nullptr, py, nullptr);
+  if (mode == PoolMode::Max && x_layout != Layout::NCHW) {
+    max_blocked_x(g, x_layout, y_layout, px, nullptr, py, nullptr);
     return;
   }
   // Otherwise, with a blocked operand (average pooling; max pooling of an NCHW x into a
@@ -278,8 +297,8 @@ void pool2d_backward(PoolMode mode, const Pool2dGeometry& g, const float* px, co
   }
   const std::int64_t planes = std::int64_t{g.B} * g.C, in_plane = std::int64_t{g.H} * g.W,
                      out_plane = std::int64_t{g.P} * g.Q;
-  if (mode == PoolMode::Max && x_layout == Layout::NCHW8c) {
-    max_blocked_x(g, y_layout, px, pdy, nullptr, pdx);
+  if (mode == PoolMode::Max && x_layout != Layout::NCHW) {
+    max_blocked_x(g, x_layout, y_layout, px, pdy, nullptr, pdx);
   } else {
     parallel_for(planes, grain_for(in_plane, 1 << 14),
                  [&](std::int64_t pl_begin, std::int64_t pl_end) {

@@ -14,9 +14,10 @@
 // Layouts (kernels/layout.hpp):
 //   x NCHW      8 windows = 16 consecutive floats of each of the window's two rows, split
 //               into even and odd columns by a shuffle; backward interleaves them back.
-//   x NCHW8c    8 windows = one window of 8 channels: each element is one vector load.
-//   y / dy in the other layout than x: the 8 channels of a (sample, channel block) group go
-//               through a scratch [8, P Q] <-> [P Q, 8] with 8x8 transposes.
+//   x blocked   8 windows = one window of 8 channels: each element is one vector load
+//               (NCHW16c: a position's 16 channels as two such vectors in turn).
+//   y / dy in the other layout than x: the L channels (8 or 16) of a (sample, channel
+//               block) group go through a scratch [L, P Q] <-> [P Q, L] with 8x8 transposes.
 // The file is built for baseline x86-64; the kernels carry target attributes and run only
 // where core/cpu_features.hpp reports AVX2 (max2x2_applies).
 
@@ -39,7 +40,7 @@ namespace minidl::cpu::pool_detail {
 
 namespace {
 
-constexpr std::int64_t kL = kChannelBlock;  // 8: floats per AVX2 vector and per channel block
+constexpr std::int64_t kV = 8;  // floats per AVX2 vector
 
 // dx of an element no window covers (the last row or column of an odd-sized plane).
 inline float uncovered(float x, bool relu) { return relu ? fn::ReluBackward()(0.0f, x) : 0.0f; }
@@ -124,15 +125,15 @@ MINIDL_AVX2 inline Window load_rows(const float* x0, const float* x1, std::int64
   __m256 lo0, hi0, lo1, hi1;
   if (n2 >= 16) {
     lo0 = _mm256_loadu_ps(x0);
-    hi0 = _mm256_loadu_ps(x0 + kL);
+    hi0 = _mm256_loadu_ps(x0 + kV);
     lo1 = _mm256_loadu_ps(x1);
-    hi1 = _mm256_loadu_ps(x1 + kL);
+    hi1 = _mm256_loadu_ps(x1 + kV);
   } else {
-    const __m256i ml = lane_mask(std::min<std::int64_t>(n2, kL)), mh = lane_mask(n2 - kL);
+    const __m256i ml = lane_mask(std::min<std::int64_t>(n2, kV)), mh = lane_mask(n2 - kV);
     lo0 = _mm256_maskload_ps(x0, ml);
-    hi0 = _mm256_maskload_ps(x0 + kL, mh);
+    hi0 = _mm256_maskload_ps(x0 + kV, mh);
     lo1 = _mm256_maskload_ps(x1, ml);
-    hi1 = _mm256_maskload_ps(x1 + kL, mh);
+    hi1 = _mm256_maskload_ps(x1 + kV, mh);
   }
   Window w;
   deinterleave(lo0, hi0, w.a, w.b);
@@ -144,10 +145,10 @@ MINIDL_AVX2 inline Window load_rows(const float* x0, const float* x1, std::int64
 MINIDL_AVX2 inline void store_pair(float* d, __m256 lo, __m256 hi, std::int64_t n2) {
   if (n2 >= 16) {
     _mm256_storeu_ps(d, lo);
-    _mm256_storeu_ps(d + kL, hi);
+    _mm256_storeu_ps(d + kV, hi);
   } else {
-    _mm256_maskstore_ps(d, lane_mask(std::min<std::int64_t>(n2, kL)), lo);
-    _mm256_maskstore_ps(d + kL, lane_mask(n2 - kL), hi);
+    _mm256_maskstore_ps(d, lane_mask(std::min<std::int64_t>(n2, kV)), lo);
+    _mm256_maskstore_ps(d + kV, lane_mask(n2 - kV), hi);
   }
 }
 
@@ -156,10 +157,10 @@ MINIDL_AVX2 void forward_plane(const Pool2dGeometry& g, const float* x, float* y
   for (std::int64_t p = 0; p < g.P; ++p) {
     const float* x0 = x + 2 * p * g.W;
     float* yp = y + p * g.Q;
-    for (std::int64_t q = 0; q < g.Q; q += kL) {
-      const std::int64_t n = std::min<std::int64_t>(kL, g.Q - q);
+    for (std::int64_t q = 0; q < g.Q; q += kV) {
+      const std::int64_t n = std::min<std::int64_t>(kV, g.Q - q);
       const __m256 m = window_max(load_rows(x0 + 2 * q, x0 + g.W + 2 * q, 2 * n));
-      if (n == kL) {
+      if (n == kV) {
         _mm256_storeu_ps(yp + q, m);
       } else {
         _mm256_maskstore_ps(yp + q, lane_mask(n), m);
@@ -177,10 +178,10 @@ MINIDL_AVX2 void backward_plane(const Pool2dGeometry& g, const float* x, const f
     float* d0 = dx + 2 * p * g.W;
     float* d1 = d0 + g.W;
     const float* dyp = dy + p * g.Q;
-    for (std::int64_t q = 0; q < g.Q; q += kL) {
-      const std::int64_t n = std::min<std::int64_t>(kL, g.Q - q);
+    for (std::int64_t q = 0; q < g.Q; q += kV) {
+      const std::int64_t n = std::min<std::int64_t>(kV, g.Q - q);
       const __m256 dv =
-          n == kL ? _mm256_loadu_ps(dyp + q) : _mm256_maskload_ps(dyp + q, lane_mask(n));
+          n == kV ? _mm256_loadu_ps(dyp + q) : _mm256_maskload_ps(dyp + q, lane_mask(n));
       const Window r = window_grad(load_rows(x0 + 2 * q, x1 + 2 * q, 2 * n), dv, relu);
       __m256 lo, hi;
       interleave(r.a, r.b, lo, hi);
@@ -197,48 +198,57 @@ MINIDL_AVX2 void backward_plane(const Pool2dGeometry& g, const float* x, const f
     dx[i] = uncovered(x[i], relu);
 }
 
-// y [P Q, 8] = max pooling of one channel group x [H W, 8] (NCHW8c).
-MINIDL_AVX2 void forward_group(const Pool2dGeometry& g, const float* x, float* y) {
+// y [P Q, L] = max pooling of one channel group x [H W, L] (L = 8 or 16: a blocked layout),
+// 8 channels at a time.
+MINIDL_AVX2 void forward_group(const Pool2dGeometry& g, const float* x, float* y, std::int64_t L) {
   for (std::int64_t p = 0; p < g.P; ++p) {
-    const float* x0 = x + 2 * p * g.W * kL;
-    const float* x1 = x0 + g.W * kL;
-    float* yp = y + p * g.Q * kL;
+    const float* x0 = x + 2 * p * g.W * L;
+    const float* x1 = x0 + g.W * L;
+    float* yp = y + p * g.Q * L;
     for (std::int64_t q = 0; q < g.Q; ++q) {
-      const Window w{_mm256_loadu_ps(x0 + 2 * q * kL), _mm256_loadu_ps(x0 + (2 * q + 1) * kL),
-                     _mm256_loadu_ps(x1 + 2 * q * kL), _mm256_loadu_ps(x1 + (2 * q + 1) * kL)};
-      _mm256_storeu_ps(yp + q * kL, window_max(w));
+      for (std::int64_t c = 0; c < L; c += kV) {
+        const std::int64_t i0 = 2 * q * L + c, i1 = (2 * q + 1) * L + c;
+        const Window w{_mm256_loadu_ps(x0 + i0), _mm256_loadu_ps(x0 + i1), _mm256_loadu_ps(x1 + i0),
+                       _mm256_loadu_ps(x1 + i1)};
+        _mm256_storeu_ps(yp + q * L + c, window_max(w));
+      }
     }
   }
 }
 
 // dx at position i of a channel group that no window covers.
-MINIDL_AVX2 inline void uncovered_group(const float* x, float* dx, std::int64_t i, bool relu) {
+MINIDL_AVX2 inline void uncovered_group(const float* x, float* dx, std::int64_t i, bool relu,
+                                        std::int64_t L) {
   const __m256 zero = _mm256_setzero_ps();
-  _mm256_storeu_ps(dx + i * kL, relu ? relu_grad(zero, _mm256_loadu_ps(x + i * kL)) : zero);
+  for (std::int64_t c = i * L; c < (i + 1) * L; c += kV)
+    _mm256_storeu_ps(dx + c, relu ? relu_grad(zero, _mm256_loadu_ps(x + c)) : zero);
 }
 
-// dx [H W, 8] of one channel group x [H W, 8] given dy [P Q, 8]: every element written.
-MINIDL_AVX2 void backward_group(const Pool2dGeometry& g, const float* x, const float* dy,
-                                float* dx, bool relu) {
+// dx [H W, L] of one channel group x [H W, L] given dy [P Q, L]: every element written.
+MINIDL_AVX2 void backward_group(const Pool2dGeometry& g, const float* x, const float* dy, float* dx,
+                                bool relu, std::int64_t L) {
   for (std::int64_t p = 0; p < g.P; ++p) {
     const std::int64_t r0 = 2 * p * g.W, r1 = r0 + g.W;  // positions starting rows 2p, 2p+1
     for (std::int64_t q = 0; q < g.Q; ++q) {
-      const std::int64_t i0 = r0 + 2 * q, i1 = r1 + 2 * q;
-      const Window w{_mm256_loadu_ps(x + i0 * kL), _mm256_loadu_ps(x + (i0 + 1) * kL),
-                     _mm256_loadu_ps(x + i1 * kL), _mm256_loadu_ps(x + (i1 + 1) * kL)};
-      const Window r = window_grad(w, _mm256_loadu_ps(dy + (p * g.Q + q) * kL), relu);
-      _mm256_storeu_ps(dx + i0 * kL, r.a);
-      _mm256_storeu_ps(dx + (i0 + 1) * kL, r.b);
-      _mm256_storeu_ps(dx + i1 * kL, r.c);
-      _mm256_storeu_ps(dx + (i1 + 1) * kL, r.d);
+      for (std::int64_t c = 0; c < L; c += kV) {
+        const std::int64_t a = (r0 + 2 * q) * L + c, b = a + L;  // floats of a, b, c, d
+        const std::int64_t e = (r1 + 2 * q) * L + c, f = e + L;
+        const Window w{_mm256_loadu_ps(x + a), _mm256_loadu_ps(x + b), _mm256_loadu_ps(x + e),
+                       _mm256_loadu_ps(x + f)};
+        const Window r = window_grad(w, _mm256_loadu_ps(dy + (p * g.Q + q) * L + c), relu);
+        _mm256_storeu_ps(dx + a, r.a);
+        _mm256_storeu_ps(dx + b, r.b);
+        _mm256_storeu_ps(dx + e, r.c);
+        _mm256_storeu_ps(dx + f, r.d);
+      }
     }
     for (std::int64_t w = 2 * g.Q; w < g.W; ++w) {
-      uncovered_group(x, dx, r0 + w, relu);
-      uncovered_group(x, dx, r1 + w, relu);
+      uncovered_group(x, dx, r0 + w, relu, L);
+      uncovered_group(x, dx, r1 + w, relu, L);
     }
   }
   for (std::int64_t i = 2 * std::int64_t{g.P} * g.W; i < std::int64_t{g.H} * g.W; ++i)
-    uncovered_group(x, dx, i, relu);
+    uncovered_group(x, dx, i, relu, L);
 }
 
 // dst [j, i] = src [i, j] for an 8x8 block; rows of src ss floats apart, of dst ds apart.
@@ -262,19 +272,21 @@ MINIDL_AVX2 inline void transpose8(const float* src, std::int64_t ss, float* dst
   }
 }
 
-// [8, n] (8 planes of n) -> [n, 8] (a channel group), and back.
-MINIDL_AVX2 void planes_to_group(const float* src, std::int64_t n, float* dst) {
+// [L, n] (L planes of n) -> [n, L] (a channel group), and back; 8x8 blocks.
+MINIDL_AVX2 void planes_to_group(const float* src, std::int64_t n, float* dst, std::int64_t L) {
   std::int64_t j = 0;
-  for (; j + kL <= n; j += kL) transpose8(src + j, n, dst + j * kL, kL);
+  for (; j + kV <= n; j += kV)
+    for (std::int64_t c = 0; c < L; c += kV) transpose8(src + c * n + j, n, dst + j * L + c, L);
   for (; j < n; ++j)
-    for (std::int64_t c = 0; c < kL; ++c) dst[j * kL + c] = src[c * n + j];
+    for (std::int64_t c = 0; c < L; ++c) dst[j * L + c] = src[c * n + j];
 }
 
-MINIDL_AVX2 void group_to_planes(const float* src, std::int64_t n, float* dst) {
+MINIDL_AVX2 void group_to_planes(const float* src, std::int64_t n, float* dst, std::int64_t L) {
   std::int64_t j = 0;
-  for (; j + kL <= n; j += kL) transpose8(src + j * kL, kL, dst + j, n);
+  for (; j + kV <= n; j += kV)
+    for (std::int64_t c = 0; c < L; c += kV) transpose8(src + j * L + c, L, dst + c * n + j, n);
   for (; j < n; ++j)
-    for (std::int64_t c = 0; c < kL; ++c) dst[c * n + j] = src[j * kL + c];
+    for (std::int64_t c = 0; c < L; ++c) dst[c * n + j] = src[j * L + c];
 }
 
 #undef MINIDL_AVX2
@@ -286,12 +298,12 @@ void forward_plane(const Pool2dGeometry&, const float*, float*) { not_built(); }
 void backward_plane(const Pool2dGeometry&, const float*, const float*, float*, bool) {
   not_built();
 }
-void forward_group(const Pool2dGeometry&, const float*, float*) { not_built(); }
-void backward_group(const Pool2dGeometry&, const float*, const float*, float*, bool) {
+void forward_group(const Pool2dGeometry&, const float*, float*, std::int64_t) { not_built(); }
+void backward_group(const Pool2dGeometry&, const float*, const float*, float*, bool, std::int64_t) {
   not_built();
 }
-void planes_to_group(const float*, std::int64_t, float*) { not_built(); }
-void group_to_planes(const float*, std::int64_t, float*) { not_built(); }
+void planes_to_group(const float*, std::int64_t, float*, std::int64_t) { not_built(); }
+void group_to_planes(const float*, std::int64_t, float*, std::int64_t) { not_built(); }
 #endif  // MINIDL_POOL_AVX2
 
 }  // namespace
@@ -307,8 +319,10 @@ bool max2x2_applies(const Pool2dGeometry& g) {
 }
 
 // Both passes run over planes when x and y are NCHW, else over the (sample, channel block)
-// groups: 8 consecutive planes in NCHW, one [H W, 8] block in NCHW8c, starting at the same
-// offset 8 k H W in either layout (kernels/layout.hpp). About 32K input floats per chunk.
+// groups of the blocked operand's layout (L = 8 or 16 channels; the public ops allow no two
+// different blocked layouts): L consecutive planes in NCHW, one [H W, L] block in the
+// blocked layout, starting at the same offset L k H W in either (kernels/layout.hpp). About
+// 32K input floats per chunk.
 void max2x2_forward(const Pool2dGeometry& g, Layout x_layout, Layout y_layout, const float* x,
                     float* y) {
   const std::int64_t in_plane = std::int64_t{g.H} * g.W, out_plane = std::int64_t{g.P} * g.Q;
@@ -320,23 +334,24 @@ void max2x2_forward(const Pool2dGeometry& g, Layout x_layout, Layout y_layout, c
                  });
     return;
   }
-  const std::int64_t in_group = in_plane * kL, out_group = out_plane * kL;
-  parallel_for(std::int64_t{g.B} * g.C / kL, grain_for(in_group, 1 << 15),
+  const std::int64_t L = channel_block(x_layout != Layout::NCHW ? x_layout : y_layout);
+  const std::int64_t in_group = in_plane * L, out_group = out_plane * L;
+  parallel_for(std::int64_t{g.B} * g.C / L, grain_for(in_group, 1 << 15),
                [&](std::int64_t begin, std::int64_t end) {
                  std::vector<float> scratch(
                      x_layout == y_layout ? 0 : static_cast<std::size_t>(out_group));
                  for (std::int64_t k = begin; k < end; ++k) {
                    const float* xg = x + k * in_group;
                    float* yg = y + k * out_group;
-                   if (x_layout == Layout::NCHW8c && y_layout == Layout::NCHW8c) {
-                     forward_group(g, xg, yg);
-                   } else if (x_layout == Layout::NCHW8c) {
-                     forward_group(g, xg, scratch.data());
-                     group_to_planes(scratch.data(), out_plane, yg);
+                   if (x_layout == y_layout) {
+                     forward_group(g, xg, yg, L);
+                   } else if (x_layout != Layout::NCHW) {
+                     forward_group(g, xg, scratch.data(), L);
+                     group_to_planes(scratch.data(), out_plane, yg, L);
                    } else {
-                     for (std::int64_t c = 0; c < kL; ++c)
+                     for (std::int64_t c = 0; c < L; ++c)
                        forward_plane(g, xg + c * in_plane, scratch.data() + c * out_plane);
-                     planes_to_group(scratch.data(), out_plane, yg);
+                     planes_to_group(scratch.data(), out_plane, yg, L);
                    }
                  }
                });
@@ -354,8 +369,9 @@ void max2x2_backward(const Pool2dGeometry& g, Layout x_layout, Layout y_layout, 
                  });
     return;
   }
-  const std::int64_t in_group = in_plane * kL, out_group = out_plane * kL;
-  parallel_for(std::int64_t{g.B} * g.C / kL, grain_for(in_group, 1 << 15),
+  const std::int64_t L = channel_block(x_layout != Layout::NCHW ? x_layout : y_layout);
+  const std::int64_t in_group = in_plane * L, out_group = out_plane * L;
+  parallel_for(std::int64_t{g.B} * g.C / L, grain_for(in_group, 1 << 15),
                [&](std::int64_t begin, std::int64_t end) {
                  std::vector<float> scratch(
                      x_layout == y_layout ? 0 : static_cast<std::size_t>(out_group));
@@ -363,14 +379,14 @@ void max2x2_backward(const Pool2dGeometry& g, Layout x_layout, Layout y_layout, 
                    const float* xg = x + k * in_group;
                    const float* dyg = dy + k * out_group;
                    float* dxg = dx + k * in_group;
-                   if (x_layout == Layout::NCHW8c && y_layout == Layout::NCHW8c) {
-                     backward_group(g, xg, dyg, dxg, through_relu);
-                   } else if (x_layout == Layout::NCHW8c) {
-                     planes_to_group(dyg, out_plane, scratch.data());
-                     backward_group(g, xg, scratch.data(), dxg, through_relu);
+                   if (x_layout == y_layout) {
+                     backward_group(g, xg, dyg, dxg, through_relu, L);
+                   } else if (x_layout != Layout::NCHW) {
+                     planes_to_group(dyg, out_plane, scratch.data(), L);
+                     backward_group(g, xg, scratch.data(), dxg, through_relu, L);
                    } else {
-                     group_to_planes(dyg, out_plane, scratch.data());
-                     for (std::int64_t c = 0; c < kL; ++c)
+                     group_to_planes(dyg, out_plane, scratch.data(), L);
+                     for (std::int64_t c = 0; c < L; ++c)
                        backward_plane(g, xg + c * in_plane, scratch.data() + c * out_plane,
                                       dxg + c * in_plane, through_relu);
                    }

@@ -68,9 +68,10 @@ class Conv2d : public Layer {
   void backward(const std::vector<const Tensor*>& inputs, const Tensor& output,
                 const Tensor& d_output, const std::vector<Tensor*>& d_inputs) override;
   std::vector<Parameter*> parameters() override;
-  /// NCHW8c for input and output (kernels/layout.hpp) when the convolution runs on oneDNN
-  /// (backend onednn, or auto choosing it for the built shape, on a CPU) and the channels
-  /// are a multiple of 8: oneDNN then computes in the graph's blocked tensors directly.
+  /// A blocked layout (NCHW8c, NCHW16c: kernels/layout.hpp) for input and output when the
+  /// convolution runs on oneDNN (backend onednn, or auto choosing it for the built shape, on
+  /// a CPU) and the channels are a multiple of its block: oneDNN then computes in the
+  /// graph's blocked tensors directly.
   bool accepts_layout(std::size_t input, Layout layout) const override;
   bool produces_layout(Layout layout) const override;
   /// With a fused ReLU: backward then skips its mask pass when the graph has the layer

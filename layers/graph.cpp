@@ -8,6 +8,7 @@
 
 #include "../kernels/activation.hpp"
 #include "../kernels/arith.hpp"
+#include "../kernels/conv2d.hpp"
 #include "../kernels/fill.hpp"
 
 namespace minidl {
@@ -147,16 +148,23 @@ void Graph::choose_layouts() {
     if (!blocked_layouts_ || info.producer < 0 || info.consumers.empty() || !info.batched ||
         info.dtype != DType::Float32 || !device_.is_cpu())
       continue;
-    const Layout blocked = Layout::NCHW8c;
-    bool ok = nodes_[static_cast<std::size_t>(info.producer)].layer->produces_layout(blocked);
-    for (int c : info.consumers) {
-      const Node& consumer = nodes_[static_cast<std::size_t>(c)];
-      for (std::size_t i = 0; ok && i < consumer.inputs.size(); ++i) {
-        if (consumer.inputs[i] == static_cast<Value>(v))
-          ok = consumer.layer->accepts_layout(i, blocked);
+    // oneDNN's own blocked layout on this CPU first, then NCHW8c (no reorder inside the
+    // convolution either way when the channels fit only the smaller block).
+    const Layout preferred = cpu::onednn_blocked_layout();
+    for (Layout blocked : {preferred, Layout::NCHW8c}) {
+      bool ok = nodes_[static_cast<std::size_t>(info.producer)].layer->produces_layout(blocked);
+      for (int c : info.consumers) {
+        const Node& consumer = nodes_[static_cast<std::size_t>(c)];
+        for (std::size_t i = 0; ok && i < consumer.inputs.size(); ++i) {
+          if (consumer.inputs[i] == static_cast<Value>(v))
+            ok = consumer.layer->accepts_layout(i, blocked);
+        }
+      }
+      if (ok) {
+        info.layout = blocked;
+        break;
       }
     }
-    if (ok) info.layout = blocked;
   }
   for (Node& node : nodes_) {
     std::vector<Layout> in;

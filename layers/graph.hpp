@@ -50,8 +50,10 @@ class Graph {
   /// allocates every value and gradient buffer for batches of up to `batch_size`.
   /// Call again to change the maximum batch size or after to().
   ///
-  /// Layouts: build() also picks each value's memory layout (kernels/layout.hpp): NCHW8c
-  /// where the layer writing it and every layer reading it can work in it (on the CPU: a
+  /// Layouts: build() also picks each value's memory layout (kernels/layout.hpp): oneDNN's
+  /// blocked layout on this CPU (NCHW16c where it runs AVX-512 kernels, else NCHW8c; NCHW8c
+  /// also when the channels fit only that), where the layer writing it and every layer
+  /// reading it can work in it (on the CPU: a
   /// Conv2d on oneDNN, the pooling layers), so that consecutive layers pass channel-blocked
   /// tensors without reordering them every step; NCHW everywhere else, for inputs, and for
   /// values no layer reads. value() and grad() always return NCHW.

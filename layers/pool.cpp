@@ -31,15 +31,18 @@ Shape Pool2d::build(const std::vector<Shape>& in, const std::vector<DType>& dtyp
                ": input must be [batch, channels, height, width], got ", batch_shape_str(in[0]));
   const Shape out =
       pool2d_output_shape(in[0], params_, who + " (input " + batch_shape_str(in[0]) + ")");
-  blocked_ok_ = ctx.device.is_cpu() && layout_fits(Layout::NCHW8c, in[0][1]);
+  cpu_ = ctx.device.is_cpu();
+  channels_ = in[0][1];
   return out;
 }
 
 bool Pool2d::accepts_layout(std::size_t, Layout layout) const {
-  return layout == Layout::NCHW || blocked_ok_;
+  return layout == Layout::NCHW || (cpu_ && layout_fits(layout, channels_));
 }
 
-bool Pool2d::produces_layout(Layout layout) const { return layout == Layout::NCHW || blocked_ok_; }
+bool Pool2d::produces_layout(Layout layout) const {
+  return layout == Layout::NCHW || (cpu_ && layout_fits(layout, channels_));
+}
 
 void Pool2d::forward(const std::vector<const Tensor*>& inputs, Tensor& output) {
   pool2d_forward(mode_, *inputs[0], output, params_, input_layout(0), output_layout());

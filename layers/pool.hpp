@@ -23,8 +23,8 @@ class Pool2d : public Layer {
   void backward(const std::vector<const Tensor*>& inputs, const Tensor& output,
                 const Tensor& d_output, const std::vector<Tensor*>& d_inputs) override;
   const Pool2dParams& params() const { return params_; }
-  /// NCHW8c in and out on the CPU when the channels are a multiple of 8 (the same values,
-  /// kernels/pool2d.hpp): a pooling layer between oneDNN convolutions keeps their blocked
+  /// A blocked layout in and out on the CPU when the channels are a multiple of its block (the same
+  /// values, kernels/pool2d.hpp): a pooling layer between oneDNN convolutions keeps their blocked
   /// tensors, and one at the end of a blocked chain converts while it pools.
   bool accepts_layout(std::size_t input, Layout layout) const override;
   bool produces_layout(Layout layout) const override;
@@ -35,7 +35,8 @@ class Pool2d : public Layer {
  private:
   PoolMode mode_;
   Pool2dParams params_;
-  bool blocked_ok_ = false;  // as built: a CPU device and channels a multiple of 8
+  bool cpu_ = false;           // as built: on a CPU device
+  std::int64_t channels_ = 0;  // as built
 };
 
 class MaxPool2d : public Pool2d {

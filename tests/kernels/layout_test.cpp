@@ -19,52 +19,75 @@ Tensor to_layout(const Tensor& t, Layout layout) {
   return out;
 }
 
-const Layout kLayouts[] = {Layout::NCHW, Layout::NCHW8c};
+const Layout kLayouts[] = {Layout::NCHW, Layout::NCHW8c, Layout::NCHW16c};
+
+// Whether the pooling ops take x and y in these layouts: not in two different blocked ones.
+bool pool_pair(Layout xl, Layout yl) {
+  return xl == Layout::NCHW || yl == Layout::NCHW || xl == yl;
+}
 
 // Bit for bit (NaNs included), printing the first differences.
 ::testing::AssertionResult same_bits(const Tensor& got, const Tensor& ref) {
   return test::same_bits(got.to_vector<float>(), ref.to_vector<float>());
 }
 
-TEST(Layout, Nchw8cPutsEachElementWhereTheHeaderSays) {
-  const std::int64_t B = 2, C = 16, H = 3, W = 5;
+TEST(Layout, BlockedLayoutsPutEachElementWhereTheHeaderSays) {
+  const std::int64_t B = 2, C = 32, H = 3, W = 5;
   std::vector<float> v(static_cast<std::size_t>(B * C * H * W));
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i);
   const Tensor x = from_vector(v, {B, C, H, W});
-  const Tensor blocked = to_layout(x, Layout::NCHW8c);
-  ASSERT_EQ(blocked.shape(), x.shape());
-  const auto b = blocked.to_vector<float>();
-  for (std::int64_t n = 0; n < B; ++n)
-    for (std::int64_t c = 0; c < C; ++c)
-      for (std::int64_t h = 0; h < H; ++h)
-        for (std::int64_t w = 0; w < W; ++w) {
-          const std::int64_t at = (((n * (C / 8) + c / 8) * H + h) * W + w) * 8 + c % 8;
-          ASSERT_EQ(b[static_cast<std::size_t>(at)],
-                    v[static_cast<std::size_t>(((n * C + c) * H + h) * W + w)])
-              << n << " " << c << " " << h << " " << w;
-        }
-  EXPECT_EQ(to_nchw(blocked, Layout::NCHW8c).to_vector<float>(), v);
+  for (Layout layout : {Layout::NCHW8c, Layout::NCHW16c}) {
+    SCOPED_TRACE(layout_name(layout));
+    const std::int64_t L = layout == Layout::NCHW8c ? 8 : 16;
+    EXPECT_EQ(channel_block(layout), L);
+    const Tensor blocked = to_layout(x, layout);
+    ASSERT_EQ(blocked.shape(), x.shape());
+    const auto b = blocked.to_vector<float>();
+    for (std::int64_t n = 0; n < B; ++n)
+      for (std::int64_t c = 0; c < C; ++c)
+        for (std::int64_t h = 0; h < H; ++h)
+          for (std::int64_t w = 0; w < W; ++w) {
+            const std::int64_t at = (((n * (C / L) + c / L) * H + h) * W + w) * L + c % L;
+            ASSERT_EQ(b[static_cast<std::size_t>(at)],
+                      v[static_cast<std::size_t>(((n * C + c) * H + h) * W + w)])
+                << n << " " << c << " " << h << " " << w;
+          }
+    EXPECT_EQ(to_nchw(blocked, layout).to_vector<float>(), v);
+    // The first sample alone is the buffer's prefix in the blocked layout too.
+    const Tensor one = to_layout(
+        from_vector(std::vector<float>(v.begin(), v.begin() + C * H * W), {1, C, H, W}), layout);
+    EXPECT_EQ(one.to_vector<float>(), std::vector<float>(b.begin(), b.begin() + C * H * W));
+  }
   EXPECT_EQ(to_nchw(x, Layout::NCHW).storage(), x.storage());  // NCHW: no copy
-  // The first sample alone is the buffer's prefix in the blocked layout too.
-  const Tensor one =
-      to_layout(from_vector(std::vector<float>(v.begin(), v.begin() + C * H * W), {1, C, H, W}),
-                Layout::NCHW8c);
-  EXPECT_EQ(one.to_vector<float>(), std::vector<float>(b.begin(), b.begin() + C * H * W));
+  // One blocked layout straight into the other.
+  Tensor as16;
+  convert_layout(to_layout(x, Layout::NCHW8c), Layout::NCHW8c, as16, Layout::NCHW16c);
+  EXPECT_EQ(as16.to_vector<float>(), to_layout(x, Layout::NCHW16c).to_vector<float>());
 }
 
 TEST(Layout, BadLayoutsAreClearErrors) {
   EXPECT_TRUE(layout_fits(Layout::NCHW, 3));
   EXPECT_FALSE(layout_fits(Layout::NCHW8c, 12));
   EXPECT_TRUE(layout_fits(Layout::NCHW8c, 24));
+  EXPECT_FALSE(layout_fits(Layout::NCHW16c, 24));
+  EXPECT_TRUE(layout_fits(Layout::NCHW16c, 32));
+  EXPECT_FALSE(layout_fits(Layout::NCHW16c, 0));
   Tensor out;
   MINIDL_EXPECT_THROW_WITH(convert_layout(zeros({2, 12, 3, 3}), Layout::NCHW, out, Layout::NCHW8c),
                            ValueError, "NCHW8c", "[2, 12, 3, 3]", "multiple of 8");
+  MINIDL_EXPECT_THROW_WITH(convert_layout(zeros({2, 24, 3, 3}), Layout::NCHW, out, Layout::NCHW16c),
+                           ValueError, "NCHW16c", "[2, 24, 3, 3]", "multiple of 16");
   MINIDL_EXPECT_THROW_WITH(convert_layout(zeros({2, 16}), Layout::NCHW, out, Layout::NCHW8c),
                            ValueError, "NCHW8c");
   Tensor y;
   MINIDL_EXPECT_THROW_WITH(pool2d_forward(PoolMode::Max, zeros({1, 4, 4, 4}), y, Pool2dParams{},
                                           Layout::NCHW8c, Layout::NCHW),
                            ValueError, "max_pool2d", "NCHW8c");
+  Tensor x16, y16;
+  convert_layout(zeros({1, 16, 4, 4}), Layout::NCHW, x16, Layout::NCHW16c);
+  MINIDL_EXPECT_THROW_WITH(
+      pool2d_forward(PoolMode::Max, x16, y16, Pool2dParams{}, Layout::NCHW16c, Layout::NCHW8c),
+      ValueError, "max_pool2d", "NCHW16c", "NCHW8c", "two different blocked");
   Conv2dParams p;
   p.y_layout = Layout::NCHW8c;
   MINIDL_EXPECT_THROW_WITH(conv2d(zeros({1, 8, 4, 4}), zeros({4, 8, 3, 3}), Tensor(), p),
@@ -102,6 +125,7 @@ TEST(Layout, PoolingInBlockedLayoutsIsTheNchwPooling) {
       pool2d_backward(mode, x, dy, dx_ref, params);
       for (Layout xl : kLayouts) {
         for (Layout yl : kLayouts) {
+          if (!pool_pair(xl, yl)) continue;
           SCOPED_TRACE(std::string(mode == PoolMode::Max ? "max" : "avg") + " k" +
                        std::to_string(params.kernel_h) + " x " + layout_name(xl) + " y " +
                        layout_name(yl));
@@ -154,6 +178,7 @@ TEST(Layout, ConvolutionInBlockedLayoutsIsTheNchwConvolution) {
     for (ConvBackend backend : backends) {
       for (Layout xl : kLayouts) {
         for (Layout yl : kLayouts) {
+          if (!layout_fits(xl, c.C) || !layout_fits(yl, c.M)) continue;
           SCOPED_TRACE(std::string(conv_backend_name(backend)) + " C" + std::to_string(c.C) +
                        " x " + layout_name(xl) + " y " + layout_name(yl));
           Conv2dParams p = ref;

@@ -233,7 +233,8 @@ struct BlockedCnn {
   Graph g{Device::cpu(), 21};
   Graph::Value x, labels, conv1, pool1, conv2, pool2, logits, loss;
 
-  explicit BlockedCnn(bool blocked, bool folds = true, ConvBackend backend = ConvBackend::OneDnn) {
+  explicit BlockedCnn(bool blocked, bool folds = true, ConvBackend backend = ConvBackend::OneDnn,
+                      std::int64_t channels = 16) {
     g.set_blocked_layouts(blocked);
     g.set_backward_folds(folds);
     x = g.input("x", {8, 10, 10}, DType::Float32, /*requires_grad=*/true);
@@ -241,9 +242,9 @@ struct BlockedCnn {
     Conv2dOptions o = Conv2dOptions::same();
     o.backend = backend;
     o.activation = Activation::ReLU;
-    conv1 = g.add(std::make_shared<Conv2d>(16, 3, o), {x}, "conv1");
+    conv1 = g.add(std::make_shared<Conv2d>(channels, 3, o), {x}, "conv1");
     pool1 = g.add(std::make_shared<MaxPool2d>(2), {conv1}, "pool1");
-    conv2 = g.add(std::make_shared<Conv2d>(16, 3, o), {pool1}, "conv2");
+    conv2 = g.add(std::make_shared<Conv2d>(channels, 3, o), {pool1}, "conv2");
     pool2 = g.add(std::make_shared<AvgPool2d>(2, 1), {conv2}, "pool2");
     const auto flat = g.add(std::make_shared<Flatten>(), {pool2});
     logits = g.add(std::make_shared<Dense>(3), {flat}, "logits");
@@ -336,7 +337,8 @@ TEST(ConvLayers, ReluBackwardIsNotFoldedForTwoReaders) {
   EXPECT_FALSE(g.relu_folded(c));
 }
 
-// The graph keeps the values between oneDNN convolutions and pooling layers in NCHW8c and
+// The graph keeps the values between oneDNN convolutions and pooling layers in oneDNN's
+// blocked layout on this CPU (NCHW16c on AVX-512, NCHW8c on AVX2: 16 channels fit both) and
 // the others in NCHW, and gives what the all-NCHW graph gives (the oracle): the loss, every
 // value and gradient (value() and grad() in NCHW), every parameter gradient, at the built
 // batch and at a smaller one; and the blocked graph's input gradient agrees with central
@@ -344,10 +346,11 @@ TEST(ConvLayers, ReluBackwardIsNotFoldedForTwoReaders) {
 TEST(ConvLayers, BlockedLayoutsBetweenConvAndPoolGiveTheNchwGraphsResults) {
   if (!cpu::onednn_available()) GTEST_SKIP() << "minidl was built without oneDNN";
   BlockedCnn blocked(true), plain(false);
+  const Layout want = cpu::onednn_blocked_layout();
   EXPECT_EQ(blocked.g.value_layout(blocked.x), Layout::NCHW);  // a graph input
-  EXPECT_EQ(blocked.g.value_layout(blocked.conv1), Layout::NCHW8c);
-  EXPECT_EQ(blocked.g.value_layout(blocked.pool1), Layout::NCHW8c);
-  EXPECT_EQ(blocked.g.value_layout(blocked.conv2), Layout::NCHW8c);
+  EXPECT_EQ(blocked.g.value_layout(blocked.conv1), want);
+  EXPECT_EQ(blocked.g.value_layout(blocked.pool1), want);
+  EXPECT_EQ(blocked.g.value_layout(blocked.conv2), want);
   EXPECT_EQ(blocked.g.value_layout(blocked.pool2), Layout::NCHW);  // Flatten reads it
   EXPECT_EQ(blocked.g.value_layout(blocked.logits), Layout::NCHW);
   for (Graph::Value v : {plain.conv1, plain.pool1, plain.conv2, plain.pool2})
@@ -410,11 +413,35 @@ TEST(ConvLayers, BlockedLayoutsBetweenConvAndPoolGiveTheNchwGraphsResults) {
   EXPECT_TRUE(test::gradients_agree(analytic, numeric, 2e-2));
 }
 
+// 24 channels fit NCHW8c but not NCHW16c: on every CPU the graph keeps them in NCHW8c
+// (on an AVX-512 CPU, the second choice), with the all-NCHW graph's results.
+TEST(ConvLayers, ChannelsThatFitOnlyEightAreKeptInNchw8c) {
+  if (!cpu::onednn_available()) GTEST_SKIP() << "minidl was built without oneDNN";
+  BlockedCnn blocked(true, true, ConvBackend::OneDnn, 24),
+      plain(false, true, ConvBackend::OneDnn, 24);
+  for (Graph::Value v : {blocked.conv1, blocked.pool1, blocked.conv2})
+    EXPECT_EQ(blocked.g.value_layout(v), Layout::NCHW8c);
+  Generator gen(10);
+  const Tensor images = normal({4, 8, 10, 10}, 0.0f, 1.0f, gen);
+  const Tensor y = from_vector(std::vector<std::int32_t>{1, 0, 2, 2}, {4});
+  const float lb = blocked.run(images, y), lp = plain.run(images, y);
+  EXPECT_NEAR(lb, lp, 1e-5f * std::max(1.0f, std::fabs(lp)));
+  EXPECT_TRUE(test::all_close(blocked.g.grad(blocked.x).to_vector<float>(),
+                              plain.g.grad(plain.x).to_vector<float>(), 1e-6f, 1e-3f));
+  const auto pb = blocked.g.parameters(), pp = plain.g.parameters();
+  ASSERT_EQ(pb.size(), pp.size());
+  for (std::size_t i = 0; i < pb.size(); ++i) {
+    SCOPED_TRACE(pb[i]->name);
+    EXPECT_TRUE(test::all_close(pb[i]->grad.to_vector<float>(), pp[i]->grad.to_vector<float>(),
+                                1e-5f, 1e-3f));
+  }
+}
+
 // Graph::backward from a blocked value with an upstream gradient given in NCHW.
 TEST(ConvLayers, UpstreamGradientIntoABlockedValueIsReadAsNchw) {
   if (!cpu::onednn_available()) GTEST_SKIP() << "minidl was built without oneDNN";
   BlockedCnn blocked(true), plain(false);
-  ASSERT_EQ(blocked.g.value_layout(blocked.conv2), Layout::NCHW8c);
+  ASSERT_EQ(blocked.g.value_layout(blocked.conv2), cpu::onednn_blocked_layout());
   Generator gen(9);
   const Tensor images = normal({4, 8, 10, 10}, 0.0f, 1.0f, gen);
   const Tensor y = from_vector(std::vector<std::int32_t>{0, 2, 1, 2}, {4});
