@@ -26,6 +26,12 @@ int run() {
                                ? ", OpenBLAS for dW of layers with 128+ outputs)"
                                : std::string(")"))
                     : std::string(" (OpenBLAS; built without oneDNN)"))
+            << "\n";
+  std::cout << "  CPU conv      : auto ("
+            << (cpu::onednn_available()
+                    ? "oneDNN " + cpu::onednn_version() + "; layer graphs keep its operands in " +
+                          layout_name(cpu::onednn_blocked_layout()) + ")"
+                    : std::string("im2col + OpenBLAS; built without oneDNN)"))
             << "\n"
             << "  CUDA backend  : " << (info.built_with_cuda ? "built" : "not built");
   if (info.built_with_cuda) {
