@@ -75,14 +75,18 @@ def main():
             if status != 0:
                 sys.exit("round %d: peer %r exited with %d" % (r, " ".join(p), status))
             with open(peer_json) as f:
-                comparison = (json.load(f).get("minidl") or {}).get("comparison") or []
+                got = json.load(f)
+            # torch_mlp.py / torch_cnn.py: minidl.comparison with minidl_over_torch;
+            # torch_conv.py: a top-level comparison with torch_over_minidl (the same ratio).
+            comparison = ((got.get("minidl") or {}).get("comparison") or
+                          got.get("comparison") or [])
             for c in comparison:
                 key = (k, c.get("torch_case", c["name"]), c["name"])
                 if key not in ratios:
                     ratios[key] = [None] * a.rounds
                     configs[key] = []
                     order.append(key)
-                ratios[key][r - 1] = c["minidl_over_torch"]
+                ratios[key][r - 1] = c.get("minidl_over_torch", c.get("torch_over_minidl"))
                 if c.get("torch_config") and c["torch_config"] not in configs[key]:
                     configs[key].append(c["torch_config"])
 

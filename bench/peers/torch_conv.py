@@ -23,7 +23,8 @@ time.perf_counter; the median over --repeat calls after --warmup is reported.
 --minidl takes `minidl_bench_conv --benchmark_out=F --benchmark_out_format=json` and prints
 minidl's time, PyTorch's and torch/minidl (> 1: minidl is faster), matched by name; on the CPU
 each torch case is compared with both minidl CPU backends (cpu/..., cpu_onednn/..., and
-cpu_onednn_nchw8c/...: oneDNN on the blocked tensors minidl's layer graph passes), on CUDA
+cpu_onednn_nchw8c/... and cpu_onednn_nchw16c/...: oneDNN on the blocked tensors minidl's
+layer graph passes), on CUDA
 with both minidl backends (cuda_cudnn/..., cuda_own/...) and with the benchmark's direct
 cuDNN calls (cuda_cudnn_direct/...).
 
@@ -160,7 +161,8 @@ def main():
             if "error" in r:
                 continue
             rest = r["name"].split("/", 1)[1]
-            prefixes = (["cpu", "cpu_onednn", "cpu_onednn_nchw8c"] if dev == "cpu"
+            prefixes = (["cpu", "cpu_onednn", "cpu_onednn_nchw8c", "cpu_onednn_nchw16c"]
+                        if dev == "cpu"
                         else ["cuda_cudnn", "cuda_own", "cuda_cudnn_direct"])
             for pre in prefixes:
                 m = mk.get(pre + "/" + rest)
