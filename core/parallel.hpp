@@ -169,6 +169,8 @@ std::int64_t stalls_finished();
 
 /// Statistics for tests and benchmarks: loops run on the pool since start, chunks run by
 /// workers (not the caller), and switches of the Adaptive backend between quiet and busy.
+std::int64_t loops_run();
+std::int64_t chunks_run_by_workers();
 std::int64_t contended_switches();
 /// Why the Adaptive backend called the machine busy, counted since start: late threads,
 /// or threads waiting for a CPU (run delay). run_delay_readable(): whether this system
@@ -178,8 +180,6 @@ std::int64_t busy_calls_from_run_delay();
 bool run_delay_readable();
 /// Test hook: which of the two signals may call the machine busy (both by default).
 void set_busy_signals_for_testing(bool lateness, bool run_delay);
-std::int64_t loops_run();
-std::int64_t chunks_run_by_workers();
 
 }  // namespace parallel_detail
 
