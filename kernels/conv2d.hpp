@@ -167,8 +167,11 @@ void conv2d_backward_filter_onednn(const Conv2dGeometry& g, const float* x, cons
                                    float* dw, float beta, Layout x_layout = Layout::NCHW,
                                    Layout y_layout = Layout::NCHW);
 /// oneDNN's name for the implementation it picked for pass 0 (forward with bias),
-/// 1 (backward data) or 2 (backward weights) of g, e.g. "jit:avx2" (plans it if needed).
-std::string conv2d_onednn_impl(const Conv2dGeometry& g, int pass);
+/// 1 (backward data) or 2 (backward weights) of g with x and y in these layouts, e.g.
+/// "jit:avx2" (plans it if needed). Never a reference ("ref:...") implementation for blocked
+/// operands where oneDNN has a faster one for NCHW: the plan then reorders instead.
+std::string conv2d_onednn_impl(const Conv2dGeometry& g, int pass, Layout x_layout = Layout::NCHW,
+                               Layout y_layout = Layout::NCHW);
 }  // namespace cpu
 
 namespace cuda {

@@ -1,6 +1,7 @@
 // Pooling: geometry checks, dispatch, and the general CPU loops (parallel_for over planes,
-// each in NCHW or a blocked layout) over the shared per-element math of kernels/pool2d_math.hpp;
-// max pooling 2x2 at stride 2 has AVX2 kernels of its own (kernels/pool2d_max2x2.cpp).
+// each in NCHW or a blocked layout) over the shared per-element math of
+// kernels/pool2d_math.hpp; max pooling 2x2 at stride 2 has AVX2 kernels of its own
+// (kernels/pool2d_max2x2.cpp).
 #include "pool2d.hpp"
 
 #include <algorithm>
@@ -115,11 +116,10 @@ void backward_plane(PoolMode mode, const Pool2dGeometry& g, const float* xp, con
 // block) group side by side, lane c = channel L cb + c, so each window step is one L-wide
 // compare and select over contiguous floats. x's group is [H W, L]; y's (or dy's) is
 // [P Q, L] when YBlocked (the same block), else L planes of P Q (NCHW: the group's channels
-// are consecutive planes). Each
-// lane runs window_argmax's rule: the first maximum in row-major window order, and the
-// first NaN wins for good. Backward (dx != nullptr) adds dy of each window at its winner,
-// windows in (p, q) order: the same sums in the same order as the NCHW loops, so the same
-// bits.
+// are consecutive planes). Each lane runs window_argmax's rule: the first maximum in
+// row-major window order, and the first NaN wins for good. Backward (dx != nullptr) adds dy
+// of each window at its winner, windows in (p, q) order: the same sums in the same order as
+// the NCHW loops, so the same bits.
 template <int L, bool YBlocked>
 void max_group(const Pool2dGeometry& g, const float* x, const float* dy, float* y, float* dx) {
   const std::int64_t out_plane = std::int64_t{g.P} * g.Q;
