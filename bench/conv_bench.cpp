@@ -309,9 +309,11 @@ void conv(benchmark::State& state, Device device, ConvBackend backend, const Con
     state.SetLabel(std::string("backend ") + conv_backend_name(backend) + "; auto runs " +
                    conv_backend_name(conv2d_cpu_auto_backend(g)) +
                    (backend == ConvBackend::OneDnn
-                        ? "; oneDNN " + cpu::conv2d_onednn_impl(g, part == Part::BwdData ? 1
-                                                                   : part == Part::BwdFilter ? 2
-                                                                                             : 0)
+                        ? "; oneDNN " + cpu::conv2d_onednn_impl(g,
+                                                                part == Part::BwdData     ? 1
+                                                                : part == Part::BwdFilter ? 2
+                                                                                          : 0,
+                                                                layout, layout)
                         : std::string()));
   }
   switch (part) {
