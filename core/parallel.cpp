@@ -49,9 +49,7 @@
 #include <chrono>
 #include <climits>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <exception>
 #include <limits>
 #include <mutex>
@@ -494,11 +492,16 @@ bool omp_loop(std::int64_t n, std::int64_t grain, parallel_detail::RangeFn fn, b
   return latest.load(std::memory_order_relaxed) > kLateMicroseconds;
 }
 
-// The CPUs this process may run on: their count, and a mask by CPU number.
+// The CPUs this process may run on (its affinity), or false where Linux cannot tell.
+bool affinity(cpu_set_t& set) {
+  CPU_ZERO(&set);
+  return sched_getaffinity(0, sizeof set, &set) == 0;
+}
+
+// Those CPUs as a mask by CPU number (empty if unknown), and their count.
 std::vector<bool> affinity_mask() {
   cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return {};
+  if (!affinity(set)) return {};
   std::vector<bool> mask(CPU_SETSIZE, false);
   for (int c = 0; c < CPU_SETSIZE; ++c) mask[static_cast<std::size_t>(c)] = CPU_ISSET(c, &set);
   return mask;
@@ -506,9 +509,7 @@ std::vector<bool> affinity_mask() {
 
 int affinity_cpus() {
   cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return std::max(1, omp_get_num_procs());
-  return std::max(1, CPU_COUNT(&set));
+  return std::max(1, affinity(set) ? CPU_COUNT(&set) : omp_get_num_procs());
 }
 
 // /proc/stat's per-CPU lines into `text` (the file up to its "intr" line), or false.
