@@ -186,6 +186,13 @@ section "libraries"
 LDCONFIG="$(command -v ldconfig 2>/dev/null || { [[ -x /sbin/ldconfig ]] && echo /sbin/ldconfig; } || true)"
 LDCACHE=""
 [[ -n "$LDCONFIG" ]] && LDCACHE="$("$LDCONFIG" -p 2>/dev/null || true)"
+# The x86-64 path the ld.so cache gives for a soname, or nothing. awk reads the whole cache:
+# one that stopped at the first match would leave printf writing into a closed pipe, and
+# under pipefail the SIGPIPE (status 141) of a cache larger than the pipe's buffer ended the
+# runner here before it ran anything.
+ldcache_path() {
+  printf '%s\n' "$LDCACHE" | awk -v so="$1" '$1 == so && /x86-64/ && !found++ {print $NF}'
+}
 
 CAND_DIRS=()
 add_dir() { # add existing folders to CAND_DIRS once (by physical path)
@@ -241,7 +248,7 @@ WANT_OPT=(libnvrtc.so.13 libnvJitLink.so.13 libcudnn_graph.so.9 libcudnn_ops.so.
           libcudnn_adv.so.9 libcudnn_heuristic.so.9 libcudnn_engines_precompiled.so.9
           libcudnn_engines_runtime_compiled.so.9)
 for so in "${WANT_REQ[@]}" "${WANT_OPT[@]}"; do
-  p="$(printf '%s\n' "$LDCACHE" | awk -v so="$so" '$1 == so && /x86-64/ {print $NF; exit}')"
+  p="$(ldcache_path "$so")"
   [[ -n "$p" ]] && add_dir "$(dirname "$p")"
 done
 for sp in ${SITE_DIRS[@]+"${SITE_DIRS[@]}"}; do
@@ -273,7 +280,10 @@ fi
 
 LIB_DIRS=()
 add_lib_dir() { local e; for e in ${LIB_DIRS[@]+"${LIB_DIRS[@]}"}; do [[ "$e" == "$1" ]] && return; done; LIB_DIRS+=("$1"); }
+declare -A SAID=()
 for so in "${WANT_REQ[@]}" "${WANT_OPT[@]}"; do
+  [[ -n "${SAID[$so]:-}" ]] && continue  # a library both needed and optional: one line
+  SAID[$so]=1
   if [[ -n "${PICKED[$so]:-}" ]]; then
     say "  $so: ${PICKED[$so]} -> $(readlink -f "${PICKED[$so]}")"
     add_lib_dir "$(dirname "${PICKED[$so]}")"
@@ -282,7 +292,7 @@ for so in "${WANT_REQ[@]}" "${WANT_OPT[@]}"; do
   fi
 done
 # The driver library: normally in the ld.so cache; containers may keep it elsewhere.
-drv="$(printf '%s\n' "$LDCACHE" | awk '$1 == "libcuda.so.1" && /x86-64/ {print $NF; exit}')"
+drv="$(ldcache_path libcuda.so.1)"
 if [[ -z "$drv" ]]; then
   for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib/wsl/lib; do
     if [[ -e "$d/libcuda.so.1" ]]; then drv="$d/libcuda.so.1"; add_lib_dir "$d"; break; fi
@@ -310,7 +320,7 @@ PROBE="$INFO"; [[ -x "$PROBE" ]] || PROBE="${EXES[0]}"
 have_ldd=0; command -v ldd >/dev/null 2>&1 && have_ldd=1
 resolved() { # resolved SONAME: path that ld.so picks for PROBE, or ""
   (( have_ldd )) || return 0
-  ldd "$PROBE" 2>/dev/null | awk -v so="$1" '$1 == so && $2 == "=>" {print $3; exit}'
+  ldd "$PROBE" 2>/dev/null | awk -v so="$1" '$1 == so && $2 == "=>" && !found++ {print $3}'
 }
 ver_in() { # ver_in FILE PREFIX: highest PREFIX_x.y.z string in FILE
   grep -ao "${2}_[0-9][0-9.]*[0-9]" "$1" 2>/dev/null | sed "s/^${2}_//" | sort -uV | tail -n1 || true
@@ -319,13 +329,13 @@ fallback_reason=""
 if (( have_ldd )); then
   for f in "${EXES[@]}" "$BUNDLE"/lib/*.so*; do
     [[ -f "$f" ]] || continue
-    if ldd "$f" 2>&1 | grep -qE "(GLIBCXX|CXXABI|GCC)_[0-9.]+' not found|lib(stdc\+\+|gcc_s)\.so[^ ]* => not found"; then
+    if ldd "$f" 2>&1 | grep -E "(GLIBCXX|CXXABI|GCC)_[0-9.]+' not found|lib(stdc\+\+|gcc_s)\.so[^ ]* => not found" >/dev/null; then
       fallback_reason="ldd: libstdc++/libgcc_s version not found for $(basename "$f")"; break
     fi
   done
   stdcxx="$(resolved libstdc++.so.6)"
 else
-  stdcxx="$(printf '%s\n' "$LDCACHE" | awk '$1 == "libstdc++.so.6" && /x86-64/ {print $NF; exit}')"
+  stdcxx="$(ldcache_path libstdc++.so.6)"
 fi
 if [[ -z "$fallback_reason" && -n "$stdcxx" ]]; then
   have_cxx="$(ver_in "$stdcxx" GLIBCXX)"; have_abi="$(ver_in "$stdcxx" CXXABI)"
@@ -714,7 +724,7 @@ find_sanitizer() {
   done
   for sp in ${SITE_DIRS[@]+"${SITE_DIRS[@]}"}; do
     [[ -d "$sp/nvidia" ]] || continue
-    f="$(find "$sp/nvidia" -maxdepth 4 -type f -name compute-sanitizer -perm -u+x 2>/dev/null | head -n1)"
+    f="$(find "$sp/nvidia" -maxdepth 4 -type f -name compute-sanitizer -perm -u+x -print -quit 2>/dev/null)"
     [[ -n "$f" ]] && { echo "$f"; return; }
   done
 }
