@@ -32,7 +32,7 @@ packages=(
   dataset-fashion-mnist libsvm-tools
   libonnx-dev libprotobuf-dev python3-venv
   libopenmpi-dev openmpi-bin
-  libdnnl-dev ocl-icd-opencl-dev
+  libdnnl-dev ocl-icd-opencl-dev xz-utils
 )
 venv_packages=(onnxruntime==1.32.0 numpy==2.4.6)
 peer_packages=(torch==2.15.0 scikit-learn==1.9.1 scikit-learn-intelex==2026.2.0)
