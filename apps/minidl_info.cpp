@@ -38,8 +38,12 @@ int run() {
     std::cout << " (runtime " << info.cuda_runtime_version << ", driver "
               << (info.cuda_driver_version.empty() ? "none" : info.cuda_driver_version)
               << ", cuBLAS " << info.cublas_version << ", cuDNN " << info.cudnn_version << ")";
-    std::cout << "\n  CUDA archs    : " << built_cuda_architectures()
-              << " (machine code for -real, PTX for -virtual, both for a plain number)";
+    const std::string archs = built_cuda_architectures();
+    std::cout << "\n  CUDA archs    : " << archs
+              << (detail::cuda_architectures_listed(archs)
+                      ? " (machine code for -real, PTX for -virtual, both for a plain number)"
+                      : " (CMake's word, left to the compiler: the driver finds out at the "
+                        "first kernel whether there is code for the GPU)");
   }
   std::cout << "\n  Deterministic : " << (deterministic() ? "on" : "off")
             << " (MINIDL_DETERMINISTIC)";

@@ -54,7 +54,14 @@ bool arch_can_run(const std::vector<CudaArch>& built, int major, int minor) {
   return false;
 }
 
+bool cuda_architectures_listed(const std::string& list) {
+  for (const char* word : {"native", "all", "all-major", "OFF"})
+    if (list == word) return false;
+  return true;
+}
+
 void check_cuda_arch(const std::string& device, int major, int minor, const std::string& list) {
+  if (!cuda_architectures_listed(list)) return;
   const std::vector<CudaArch> built = parse_cuda_architectures(list);
   if (arch_can_run(built, major, minor)) return;
   std::string have;

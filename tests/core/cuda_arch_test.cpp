@@ -33,15 +33,41 @@ TEST(CudaArch, ParsesCMakeLists) {
 }
 
 TEST(CudaArch, TheDefaultRunsOnTheGpusUsersHave) {
-  const auto d = parse_cuda_architectures("80-real;86-real;89-real;90");
+  const auto d = parse_cuda_architectures("75-real;80-real;86-real;89-real;90;100-real;120-real");
+  EXPECT_TRUE(arch_can_run(d, 7, 5));   // T4, RTX 20xx
   EXPECT_TRUE(arch_can_run(d, 8, 0));   // A100
   EXPECT_TRUE(arch_can_run(d, 8, 6));   // RTX 3090, A10
   EXPECT_TRUE(arch_can_run(d, 8, 7));   // Jetson Orin: sm_80 code runs on 8.7
   EXPECT_TRUE(arch_can_run(d, 8, 9));   // L4, RTX 4090
   EXPECT_TRUE(arch_can_run(d, 9, 0));   // H100, H200
-  EXPECT_TRUE(arch_can_run(d, 10, 0));  // newer: the compute_90 PTX, JIT-compiled
-  EXPECT_TRUE(arch_can_run(d, 12, 0));
-  EXPECT_FALSE(arch_can_run(d, 7, 5));  // T4: older than anything built
+  EXPECT_TRUE(arch_can_run(d, 10, 0));  // B200
+  EXPECT_TRUE(arch_can_run(d, 10, 3));  // B300: sm_100 code
+  EXPECT_TRUE(arch_can_run(d, 11, 0));  // Jetson Thor: the compute_90 PTX, JIT-compiled
+  EXPECT_TRUE(arch_can_run(d, 12, 0));  // RTX 5090
+  EXPECT_TRUE(arch_can_run(d, 13, 0));  // later: the PTX
+  EXPECT_FALSE(arch_can_run(d, 7, 0));  // V100: CUDA 13 builds nothing for it
+}
+
+TEST(CudaArch, ThePreviousDefaultHadNothingForTuring) {
+  const auto old = parse_cuda_architectures("80-real;86-real;89-real;90");
+  EXPECT_FALSE(arch_can_run(old, 7, 5));  // T4: the cloud's commonest GPU
+  EXPECT_TRUE(arch_can_run(old, 12, 0));  // only through the PTX
+}
+
+TEST(CudaArch, CMakeWordsLeaveTheCheckToTheDriver) {
+  // -DCMAKE_CUDA_ARCHITECTURES=native on a machine whose GPU CMake did not see, or OFF:
+  // the build's code is unknown here, so no start-up error (it was a ValueError from the
+  // parser before, at the first GPU use of a build the README told users to make).
+  for (const char* word : {"native", "all", "all-major", "OFF"}) {
+    EXPECT_FALSE(detail::cuda_architectures_listed(word)) << word;
+    EXPECT_NO_THROW(check_cuda_arch("NVIDIA T4", 7, 5, word)) << word;
+  }
+  EXPECT_TRUE(detail::cuda_architectures_listed("90"));
+  // A CPU-only build's empty list: no GPU is used.
+  EXPECT_TRUE(detail::cuda_architectures_listed(""));
+  EXPECT_TRUE(detail::cuda_architectures_listed("native;90"));  // not a word: parsed, fails
+  MINIDL_EXPECT_THROW_WITH(check_cuda_arch("NVIDIA T4", 7, 5, "native;90"), ValueError,
+                           "cannot read 'native'");
 }
 
 TEST(CudaArch, TheOldDefaultRanOnlyOnHopper) {
@@ -64,8 +90,13 @@ TEST(CudaArch, StartUpErrorNamesDeviceCapabilityAndBuild) {
 }
 
 TEST(CudaArch, BuiltListIsReadable) {
-  // The list compiled into this library parses (empty in a CPU-only build).
-  EXPECT_NO_THROW(parse_cuda_architectures(built_cuda_architectures()));
+  // The list compiled into this library parses (empty in a CPU-only build), unless it is one
+  // of CMake's words CMake could not resolve.
+  const std::string built = built_cuda_architectures();
+  if (detail::cuda_architectures_listed(built))
+    EXPECT_NO_THROW(parse_cuda_architectures(built));
+  else
+    EXPECT_TRUE(built == "native" || built == "OFF") << built;
 }
 
 }  // namespace
