@@ -9,7 +9,8 @@
 // and no step may compute -inf - (-inf). A pair that has seen only -inf values is
 // the empty pair {-inf, 0}; merging two empty pairs gives the empty pair. A NaN
 // input makes s NaN (as the CPU path), and a row of only -inf values ends empty
-// (s = 0): its softmax is 0/0 = NaN, as on the CPU.
+// (s = 0): its softmax is 0/0 = NaN, as on the CPU. A +inf input makes s NaN too
+// (e^{inf - inf}), in whichever order it comes.
 #pragma once
 
 #include <cmath>
@@ -27,7 +28,9 @@ MINIDL_HD MINIDL_INLINE MaxSum max_sum_empty() { return MaxSum{-INFINITY, 0.0f};
 
 /// The pair after one more value x.
 MINIDL_HD MINIDL_INLINE MaxSum max_sum_add(MaxSum a, float x) {
-  if (x > a.m) return MaxSum{x, a.s * expf(a.m - x) + 1.0f};  // a.m = -inf: 0 * 0 + 1
+  // x's own term is e^{x - x}: 1, or NaN for x = +inf (e^{inf - inf}), as the CPU's
+  // e^{x - max} makes a row with a +inf logit NaN whatever the order of the values.
+  if (x > a.m) return MaxSum{x, a.s * expf(a.m - x) + expf(x - x)};  // a.m = -inf: 0 * 0 + 1
   if (x == -INFINITY) return a;  // adds e^{-inf} = 0; avoids expf(-inf - -inf) = NaN
   return MaxSum{a.m, a.s + expf(x - a.m)};  // a NaN x makes s NaN, as it should
 }

@@ -95,6 +95,21 @@ TEST(OnlineSoftmax, BlockOrderMatchesCpuSoftmaxWithMaskedLogits) {
       EXPECT_TRUE(test::all_close(online, cpu, 1e-7f, 1e-5f));
     }
   }
+  // A +inf logit: the CPU's e^{x - max} is e^{inf - inf} = NaN, so the whole row is NaN;
+  // so must the kernel's pair be, wherever the +inf sits in a thread's columns (first,
+  // after finite values, beside -inf). The kernel's own +1 for a new maximum made it
+  // s = 1: NaN at the +inf and 0 elsewhere.
+  for (std::size_t at : {0u, 1u, 511u, 512u, 1500u, 2999u}) {
+    SCOPED_TRACE(at);
+    std::vector<float> row(3000);
+    for (std::size_t c = 0; c < row.size(); ++c) row[c] = c % 5 == 0 ? -kInf : std::sin(float(c));
+    row[at] = kInf;
+    EXPECT_TRUE(std::isnan(block_reduce_like_the_kernel(row).s));
+    const std::vector<float> cpu = softmax(from_vector(row, {1, 3000})).to_vector<float>();
+    for (float v : cpu) ASSERT_TRUE(std::isnan(v));
+  }
+  EXPECT_TRUE(std::isnan(max_sum_add(max_sum_empty(), kInf).s));
+  EXPECT_TRUE(std::isnan(max_sum_add(max_sum_add(max_sum_empty(), 2.0f), kInf).s));
   // Only -inf: empty (s = 0), so the softmax is 0/0 = NaN, as on the CPU.
   const std::vector<float> dead(2000, -kInf);
   EXPECT_EQ(block_reduce_like_the_kernel(dead).s, 0.0f);
