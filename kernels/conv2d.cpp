@@ -119,6 +119,12 @@ Conv2dGeometry conv2d_geometry(const Shape& xs, const Shape& ws, const Conv2dPar
                p.pad_h, "x", p.pad_w);
   MINIDL_CHECK(ws[0] >= 1 && ws[2] >= 1 && ws[3] >= 1, ShapeError, who,
                ": weight must have positive extents, got ", ws);
+  // An empty batch is fine (an empty output); no channels or an empty image is not: the
+  // im2col path divided by zero (SIGFPE) on C = 0, and padding alone made an output of an
+  // empty image.
+  MINIDL_CHECK(xs[0] >= 0 && xs[1] >= 1 && xs[2] >= 1 && xs[3] >= 1, ShapeError, who,
+               ": input must have at least one channel and a non-empty image, got ", xs,
+               " (weight ", ws, ")");
   Conv2dGeometry g;
   g.batch = xs[0];
   g.in_channels = xs[1];

@@ -101,8 +101,9 @@ struct Conv2dGeometry {
 };
 
 /// Resolves the geometry of x [B, C, H, W] with w [M, C, K1, K2]. Throws
-/// ShapeError naming `who` and both shapes for a wrong rank, a channel mismatch,
-/// a kernel larger than a valid-mode input, or an empty output; ValueError for
+/// ShapeError naming `who` and both shapes for a wrong rank, a channel mismatch, no
+/// channels or an empty image (C, H or W of 0; B = 0 is an empty batch), a kernel larger
+/// than a valid-mode input, or an empty output; ValueError for
 /// strides < 1 or negative padding.
 Conv2dGeometry conv2d_geometry(const Shape& x, const Shape& w, const Conv2dParams& params,
                                const std::string& who = "conv2d");

@@ -427,6 +427,19 @@ TEST(Conv2d, BadShapesAreClearErrors) {
   MINIDL_EXPECT_THROW_WITH(conv2d_geometry({2, 64}, {8, 3, 3, 3}, valid), ShapeError, "NCHW",
                            "[2, 64]");
   MINIDL_EXPECT_THROW_WITH(conv2d_geometry({2, 3, 8, 8}, {8, 3, 3}, valid), ShapeError, "weight");
+  // No channels (the im2col path divided by zero: SIGFPE) or an empty image (padding alone
+  // gave it an output) are errors on every backend; an empty batch is not.
+  Conv2dParams same_pad;
+  same_pad.padding = ConvPadding::Same;
+  for (const Shape& xs : {Shape{1, 0, 5, 5}, Shape{1, 3, 0, 5}, Shape{1, 3, 5, 0}}) {
+    SCOPED_TRACE(xs.str());
+    MINIDL_EXPECT_THROW_WITH(conv2d_geometry(xs, {4, xs[1], 3, 3}, same_pad), ShapeError,
+                             "at least one channel", "non-empty image");
+    MINIDL_EXPECT_THROW_WITH(conv2d(zeros(xs), zeros({4, xs[1], 3, 3}), Tensor(), same_pad),
+                             ShapeError, "non-empty image");
+  }
+  EXPECT_EQ(conv2d(zeros({0, 3, 5, 5}), zeros({4, 3, 3, 3}), Tensor(), same_pad).shape(),
+            (Shape{0, 4, 5, 5}));
   Conv2dParams bad;
   bad.stride_h = 0;
   MINIDL_EXPECT_THROW_WITH(conv2d_geometry({2, 3, 8, 8}, {8, 3, 3, 3}, bad), ValueError, "stride");
