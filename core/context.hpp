@@ -36,6 +36,13 @@ struct CudaMemoryInfo {
   std::size_t pool_reserved =
       0;                      // held by the stream-ordered pool (cudaMemPoolAttrReservedMemCurrent)
   std::size_t pool_used = 0;  // handed out to tensors (cudaMemPoolAttrUsedMemCurrent)
+
+  /// What one more allocation from the pool can get: the driver's free memory and what the
+  /// pool holds unused (it keeps freed blocks for reuse, so device_free alone shrinks as a
+  /// run goes on and undercounts by everything it has freed).
+  std::size_t available() const {
+    return device_free + (pool_reserved > pool_used ? pool_reserved - pool_used : 0);
+  }
 };
 
 class CudaContext {

@@ -4,9 +4,10 @@
 //
 // The rules, in order:
 //   1. only algorithms that ran (status success);
-//   2. only FP32 math (CUDNN_DEFAULT_MATH / CUDNN_FMA_MATH): a tensor-op or
-//      TF32-converting algorithm changes results by ~1e-3 relative, which is not
-//      what a float32 op promises;
+//   2. only FP32 math (CUDNN_DEFAULT_MATH / CUDNN_FMA_MATH: the search runs under FMA
+//      math, and every call too, so a DEFAULT-tagged result ran without TF32): a
+//      tensor-op or TF32-converting algorithm changes results by ~1e-3 relative, which
+//      is not what a float32 op promises;
 //   3. in deterministic mode (core/determinism.hpp), only CUDNN_DETERMINISTIC
 //      ones: backward passes otherwise may sum with atomics, and two identical
 //      training runs drift apart;

@@ -15,6 +15,7 @@
 //   that a CPU test checks them against the CPU convolution.
 //   bias_grad_kernel : one block per output channel, a block reduction in double.
 #include <algorithm>
+#include <memory>
 
 #include "conv2d.hpp"
 #include "conv2d_igemm.hpp"
@@ -176,15 +177,18 @@ void conv2d_backward_filter_own(const Conv2dGeometry& g, const float* x, const f
   }
   CudaContext& ctx = CudaContext::get(device);
   const std::int64_t n = static_cast<std::int64_t>(M) * N;
-  auto* partial = static_cast<float*>(
-      ctx.allocate(sizeof(float) * static_cast<std::size_t>(n) * static_cast<std::size_t>(splits)));
+  // The splits' partial sums, returned to the pool (stream-ordered) also when a launch throws.
+  const auto pool_free = [&ctx](float* p) { ctx.deallocate(p); };
+  const std::unique_ptr<float, decltype(pool_free)> partial(
+      static_cast<float*>(ctx.allocate(sizeof(float) * static_cast<std::size_t>(n) *
+                                       static_cast<std::size_t>(splits))),
+      pool_free);
   const int k_chunk = ((K + splits - 1) / splits + kBK - 1) / kBK * kBK;
   const int used = (K + k_chunk - 1) / k_chunk;
-  launch(BackwardFilterOp{geo, x, dy, partial, 0.0f}, M, N, K, splits, device);
+  launch(BackwardFilterOp{geo, x, dy, partial.get(), 0.0f}, M, N, K, splits, device);
   splitk_reduce_kernel<<<cuda_detail::grid_for(n, device), cuda_detail::kBlock, 0, ctx.stream()>>>(
-      partial, dw, n, used, beta);
+      partial.get(), dw, n, used, beta);
   MINIDL_CUDA_LAUNCH_CHECK("splitk_reduce_kernel");
-  ctx.deallocate(partial);
 }
 
 void conv2d_backward_bias(const float* dy, float* db, std::int64_t batch, std::int64_t channels,

@@ -24,8 +24,9 @@
 #include <vector>
 
 #include "../core/context.hpp"
-#include "../core/determinism.hpp"
 #include "../core/cuda_check.hpp"
+#include "../core/determinism.hpp"
+#include "../core/device_scope.hpp"
 #include "conv2d.hpp"
 #include "conv2d_algo.hpp"
 
@@ -52,9 +53,6 @@ struct Plan {
   cudnnConvolutionBwdDataAlgo_t bwd_data{};
   cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
   std::size_t fwd_ws = 0, bwd_data_ws = 0, bwd_filter_ws = 0;
-  // The math type each chosen algorithm was timed with (set before each call).
-  cudnnMathType_t fwd_math = CUDNN_FMA_MATH, bwd_data_math = CUDNN_FMA_MATH,
-                  bwd_filter_math = CUDNN_FMA_MATH;
 
   Plan() = default;
   Plan(const Plan&) = delete;
@@ -116,8 +114,9 @@ class Scratch {
 };
 
 // The search's workspace: the largest any algorithm of any pass asks for, capped at
-// a quarter of the free device memory (an algorithm that needs more is reported as
-// failed by the search and not chosen).
+// a quarter of the memory an allocation can get (the pool's unused blocks included: a
+// shape first met late in a run, a last short batch, found the driver's free memory alone
+// small) (an algorithm that needs more is reported as failed by the search and not chosen).
 std::size_t search_workspace_bytes(cudnnHandle_t h, const Plan& p, CudaContext& ctx) {
   std::size_t most = 0, bytes = 0;
   for (int a = 0; a < CUDNN_CONVOLUTION_FWD_ALGO_COUNT; ++a)
@@ -135,7 +134,7 @@ std::size_t search_workspace_bytes(cudnnHandle_t h, const Plan& p, CudaContext& 
             h, p.x, p.y, p.conv, p.w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(a), &bytes) ==
         CUDNN_STATUS_SUCCESS)
       most = std::max(most, bytes);
-  return std::min(most, ctx.memory_info().device_free / 4);
+  return std::min(most, ctx.memory_info().available() / 4);
 }
 
 Plan& plan_for(const Conv2dGeometry& g, int device) {
@@ -169,7 +168,10 @@ Plan& plan_for(const Conv2dGeometry& g, int device) {
   MINIDL_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, ci(g.pad_top), ci(g.pad_left),
                                                      ci(g.stride_h), ci(g.stride_w), 1, 1,
                                                      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-  // Plain FP32 math: TF32 tensor cores would change results by ~1e-3 relative.
+  // Plain FP32 math: TF32 tensor cores would change results by ~1e-3 relative. The search
+  // runs under FMA math, and so does every call (fma_math below): a result the search tags
+  // CUDNN_DEFAULT_MATH was timed under FMA, while DEFAULT at the call would allow TF32 on
+  // Ampere and later.
   MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH));
   int n = 0, d = 0;
   int dims[4];
@@ -202,7 +204,6 @@ Plan& plan_for(const Conv2dGeometry& g, int device) {
   d = static_cast<int>(conv2d_algo::choose(candidates(fwd, n), det, "forward"));
   p->fwd = fwd[d].algo;
   p->fwd_ws = fwd[d].memory;
-  p->fwd_math = fwd[d].mathType;
   cudnnConvolutionBwdDataAlgoPerf_t bd[kAlgos];
   MINIDL_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
       h, p->w, sw.get(), p->y, sy.get(), p->conv, p->x, sx.get(), kAlgos, &n, bd, sws.get(),
@@ -210,7 +211,6 @@ Plan& plan_for(const Conv2dGeometry& g, int device) {
   d = static_cast<int>(conv2d_algo::choose(candidates(bd, n), det, "backward-data"));
   p->bwd_data = bd[d].algo;
   p->bwd_data_ws = bd[d].memory;
-  p->bwd_data_math = bd[d].mathType;
   cudnnConvolutionBwdFilterAlgoPerf_t bf[kAlgos];
   MINIDL_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
       h, p->x, sx.get(), p->y, sy.get(), p->conv, p->w, sw.get(), kAlgos, &n, bf, sws.get(),
@@ -218,11 +218,16 @@ Plan& plan_for(const Conv2dGeometry& g, int device) {
   d = static_cast<int>(conv2d_algo::choose(candidates(bf, n), det, "backward-filter"));
   p->bwd_filter = bf[d].algo;
   p->bwd_filter_ws = bf[d].memory;
-  p->bwd_filter_math = bf[d].mathType;
 
   Plan& ref = *p;
   c.plans.emplace(key, std::move(p));
   return ref;
+}
+
+// The descriptor's math before a call: FMA only (plan_for), never the CUDNN_DEFAULT_MATH
+// a search result may be tagged with, which allows TF32 on Ampere and later.
+void fma_math(const Plan& p) {
+  MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, CUDNN_FMA_MATH));
 }
 
 // The device's workspace, grown (never shrunk) to at least `bytes`.
@@ -247,11 +252,12 @@ void* workspace(int device, std::size_t bytes) {
 void conv2d_forward_cudnn(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
                           float* y, int device) {
   if (g.batch == 0) return;  // y is empty (cuDNN rejects a 0-sized descriptor)
+  const detail::DeviceScope scope(device);  // a cached plan's call runs on its device too
   Plan& p = plan_for(g, device);
   void* ws = workspace(device, p.fwd_ws);
   cudnnHandle_t h = CudaContext::get(device).cudnn();
   const float one = 1.0f, zero = 0.0f;
-  MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.fwd_math));
+  fma_math(p);
   MINIDL_CUDNN_CHECK(
       cudnnConvolutionForward(h, &one, p.x, x, p.w, w, p.conv, p.fwd, ws, p.fwd_ws, &zero, p.y, y));
   if (b != nullptr) MINIDL_CUDNN_CHECK(cudnnAddTensor(h, &one, p.bias, b, &one, p.y, y));
@@ -260,11 +266,12 @@ void conv2d_forward_cudnn(const Conv2dGeometry& g, const float* x, const float* 
 void conv2d_backward_data_cudnn(const Conv2dGeometry& g, const float* dy, const float* w, float* dx,
                                 int device) {
   if (g.batch == 0) return;  // dx is empty
+  const detail::DeviceScope scope(device);
   Plan& p = plan_for(g, device);
   void* ws = workspace(device, p.bwd_data_ws);
   cudnnHandle_t h = CudaContext::get(device).cudnn();
   const float one = 1.0f, zero = 0.0f;
-  MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.bwd_data_math));
+  fma_math(p);
   MINIDL_CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, p.w, w, p.y, dy, p.conv, p.bwd_data, ws,
                                                   p.bwd_data_ws, &zero, p.x, dx));
 }
@@ -283,11 +290,12 @@ void conv2d_backward_filter_cudnn(const Conv2dGeometry& g, const float* x, const
     }
     return;
   }
+  const detail::DeviceScope scope(device);
   Plan& p = plan_for(g, device);
   void* ws = workspace(device, p.bwd_filter_ws);
   cudnnHandle_t h = CudaContext::get(device).cudnn();
   const float one = 1.0f;
-  MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.bwd_filter_math));
+  fma_math(p);
   MINIDL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, p.x, x, p.y, dy, p.conv, p.bwd_filter,
                                                     ws, p.bwd_filter_ws, &beta, p.w, dw));
 }

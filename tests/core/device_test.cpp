@@ -95,6 +95,22 @@ TEST(Device, ContextIsCreatedOnceAndDescribesTheGpu) {
   const CudaMemoryInfo m = a.memory_info();
   EXPECT_GT(m.device_total, 0u);
   EXPECT_LE(m.device_free, m.device_total);
+  EXPECT_GE(m.available(), m.device_free);
+}
+
+TEST(CudaMemoryInfo, AvailableCountsThePoolsUnusedBlocks) {
+  // The pool keeps freed blocks (release threshold: never), so the driver's free figure
+  // alone shrinks over a run; what an allocation can get includes them.
+  CudaMemoryInfo m;
+  m.device_free = 1000;
+  m.device_total = 4000;
+  m.pool_reserved = 600;
+  m.pool_used = 250;
+  EXPECT_EQ(m.available(), 1350u);
+  m.pool_used = 600;
+  EXPECT_EQ(m.available(), 1000u);
+  m.pool_used = 700;  // the two attributes are read one after the other: never negative
+  EXPECT_EQ(m.available(), 1000u);
 }
 
 }  // namespace
