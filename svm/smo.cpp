@@ -84,21 +84,26 @@ void prefetch_likely_rows(KernelRows& k, std::int64_t must, const SmoScanVars& s
 
 }  // namespace
 
+void check_smo_problem(const std::vector<std::int8_t>& y, double cp, double cn, double eps,
+                       const std::string& who) {
+  MINIDL_CHECK(cp > 0 && cn > 0 && std::isfinite(cp) && std::isfinite(cn), ValueError, who,
+               ": C must be finite and > 0, got Cp = ", cp, ", Cn = ", cn);
+  MINIDL_CHECK(eps > 0, ValueError, who, ": eps must be > 0, got ", eps);
+  bool has_pos = false;
+  bool has_neg = false;
+  for (std::int8_t v : y) {
+    MINIDL_CHECK(v == 1 || v == -1, ValueError, who, ": labels must be +1 or -1, got ", int(v));
+    (v > 0 ? has_pos : has_neg) = true;
+  }
+  MINIDL_CHECK(has_pos && has_neg, ValueError, who, ": both classes must be present");
+}
+
 SmoResult smo_solve(KernelRows& k, const std::vector<std::int8_t>& y, double cp, double cn,
                     const SmoOptions& options, const IterationHook& on_iterations) {
   const std::int64_t l = k.size();
   MINIDL_CHECK(static_cast<std::int64_t>(y.size()) == l, ShapeError, "smo_solve: ", y.size(),
                " labels for a kernel of size ", l);
-  MINIDL_CHECK(cp > 0 && cn > 0 && std::isfinite(cp) && std::isfinite(cn), ValueError,
-               "smo_solve: C must be finite and > 0, got Cp = ", cp, ", Cn = ", cn);
-  MINIDL_CHECK(options.eps > 0, ValueError, "smo_solve: eps must be > 0, got ", options.eps);
-  bool has_pos = false;
-  bool has_neg = false;
-  for (std::int8_t v : y) {
-    MINIDL_CHECK(v == 1 || v == -1, ValueError, "smo_solve: labels must be +1 or -1, got ", int(v));
-    (v > 0 ? has_pos : has_neg) = true;
-  }
-  MINIDL_CHECK(has_pos && has_neg, ValueError, "smo_solve: both classes must be present");
+  check_smo_problem(y, cp, cn, options.eps, "smo_solve");
 
   const auto L = static_cast<std::size_t>(l);
   std::vector<double> alpha(L, 0.0);
@@ -344,17 +349,7 @@ SmoResult smo_solve_decomposition(KernelRows& k, const std::vector<std::int8_t>&
                "smo_solve_decomposition: working_set must be >= 2, got ", working_set);
   MINIDL_CHECK(static_cast<std::int64_t>(y.size()) == l, ShapeError,
                "smo_solve_decomposition: ", y.size(), " labels for a kernel of size ", l);
-  MINIDL_CHECK(cp > 0 && cn > 0 && std::isfinite(cp) && std::isfinite(cn), ValueError,
-               "smo_solve_decomposition: C must be finite and > 0, got Cp = ", cp, ", Cn = ", cn);
-  bool has_pos = false;
-  bool has_neg = false;
-  for (std::int8_t v : y) {
-    MINIDL_CHECK(v == 1 || v == -1, ValueError,
-                 "smo_solve_decomposition: labels must be +1 or -1, got ", int(v));
-    (v > 0 ? has_pos : has_neg) = true;
-  }
-  MINIDL_CHECK(has_pos && has_neg, ValueError,
-               "smo_solve_decomposition: both classes must be present");
+  check_smo_problem(y, cp, cn, options.eps, "smo_solve_decomposition");
   const auto L = static_cast<std::size_t>(l);
   const int q = static_cast<int>(std::min<std::int64_t>(working_set, l)) & ~1;
   const int half = q / 2;

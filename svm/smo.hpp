@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "../core/tensor.hpp"
@@ -138,6 +139,13 @@ struct SolveConfig {
   /// come from the solving threads but never two at once; it must not throw.
   ProgressCallback progress;
 };
+
+/// The checks every solver makes of a binary problem before it starts (smo_solve,
+/// smo_solve_decomposition, and solve_problems for every problem, whatever the device):
+/// labels +1 or -1 with both present, Cp and Cn finite and > 0, eps > 0. ValueError
+/// starting with `who`.
+void check_smo_problem(const std::vector<std::int8_t>& y, double cp, double cn, double eps,
+                       const std::string& who);
 
 /// Solves every problem in `problems` where x is: on the CPU (OpenMP over the
 /// sub-problems, smo_solve or smo_solve_decomposition) for CPU samples, on the GPU

@@ -89,6 +89,9 @@ __device__ double block_max(double v, double* scratch) {
 }
 
 // Block-wide (max value, its index; the larger index on ties); every thread gets both.
+// No v may be NaN: NaN compares false both ways, so lanes would keep different winners,
+// and a loop that breaks on the result would leave some threads at the next barrier (a
+// hang). Callers leave NaN candidates out, as the CPU solver's >= scans skip them.
 __device__ void block_argmax(double& v, int& idx, double* sv, int* si) {
   for (int off = 16; off > 0; off /= 2) {
     const double ov = __shfl_xor_sync(0xffffffffu, v, off);
@@ -306,8 +309,9 @@ __global__ void __launch_bounds__(kWsThreads)
     int i = -1;
     double low = -DBL_MAX;
     if (active) {
-      if (in_up(s_y[t], s_alpha[t], s_c[t])) {
-        up = -s_y[t] * s_grad[t];
+      const double u = -s_y[t] * s_grad[t];
+      if (in_up(s_y[t], s_alpha[t], s_c[t]) && !isnan(u)) {  // NaN: see block_argmax
+        up = u;
         i = t;
       }
       if (in_low(s_y[t], s_alpha[t], s_c[t])) low = s_y[t] * s_grad[t];
@@ -324,8 +328,11 @@ __global__ void __launch_bounds__(kWsThreads)
       const double gd = up + s_y[t] * s_grad[t];
       if (gd > 0) {
         const double quad = double(s_kd[i]) + s_kd[t] - 2.0 * ki[gt];  // K_ii + K_tt - 2 K_it
-        gain = gd * gd / (quad > 0 ? quad : kSmoTau);
-        j = t;
+        const double g = gd * gd / (quad > 0 ? quad : kSmoTau);  // inf / inf with inf kernels
+        if (!isnan(g)) {
+          gain = g;
+          j = t;
+        }
       }
     }
     block_argmax(gain, j, sv, si);
@@ -408,7 +415,12 @@ struct WorkerStream {
       MINIDL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
       owned = true;
     }
-    MINIDL_CUDA_CHECK(cudaMallocHost(&host, 16));
+    const cudaError_t pinned = cudaMallocHost(&host, 16);
+    if (pinned != cudaSuccess) {
+      host = nullptr;  // the destructor does not run for a constructor that throws
+      if (owned) cudaStreamDestroy(stream);
+      MINIDL_CUDA_CHECK(pinned);
+    }
   }
   WorkerStream(const WorkerStream&) = delete;
   WorkerStream& operator=(const WorkerStream&) = delete;
@@ -419,12 +431,29 @@ struct WorkerStream {
   }
 };
 
-template <class T>
-T* alloc(CudaContext& ctx, std::vector<void*>& owned, std::int64_t count) {
-  void* p = ctx.allocate(static_cast<std::size_t>(std::max<std::int64_t>(count, 1)) * sizeof(T));
-  owned.push_back(p);
-  return static_cast<T*>(p);
-}
+// Device buffers from the context's pool, each at least one element, freed in the
+// context's stream order when the owner goes out of scope, also by an exception (an
+// allocation that failed part-way, a failed synchronisation).
+class OwnedBuffers {
+ public:
+  explicit OwnedBuffers(CudaContext& ctx) : ctx_(ctx) {}
+  OwnedBuffers(const OwnedBuffers&) = delete;
+  OwnedBuffers& operator=(const OwnedBuffers&) = delete;
+  ~OwnedBuffers() {
+    for (void* p : ptrs_) ctx_.deallocate(p);
+  }
+  template <class T>
+  T* alloc(std::int64_t count) {
+    ptrs_.reserve(ptrs_.size() + 1);  // push_back below cannot throw and lose p
+    void* p = ctx_.allocate(static_cast<std::size_t>(std::max<std::int64_t>(count, 1)) * sizeof(T));
+    ptrs_.push_back(p);
+    return static_cast<T*>(p);
+  }
+
+ private:
+  CudaContext& ctx_;
+  std::vector<void*> ptrs_;
+};
 
 }  // namespace minidl::svm::cuda_detail
 
@@ -444,33 +473,28 @@ std::vector<std::int64_t> select_working_set(const std::vector<std::int8_t>& y,
                "cuda::select_working_set: half = ", half, " (at most ", kWsThreads / 2,
                "), l = ", l);
   CudaContext& ctx = CudaContext::get(device);
-  std::vector<void*> owned;
+  MINIDL_CUDA_CHECK(cudaSetDevice(device));  // the launch below goes to the current device
+  OwnedBuffers owned(ctx);
   const auto n = static_cast<std::int64_t>(l);
-  auto* dy = alloc<signed char>(ctx, owned, n);
-  auto* da = alloc<double>(ctx, owned, n);
-  auto* dg = alloc<double>(ctx, owned, n);
-  auto* dc = alloc<double>(ctx, owned, n);
-  auto* mark = alloc<unsigned char>(ctx, owned, n);
-  auto* ws = alloc<int>(ctx, owned, 2 * half);
-  auto* count = alloc<int>(ctx, owned, 1);
-  auto* violation = alloc<double>(ctx, owned, 1);
+  auto* dy = owned.alloc<signed char>(n);
+  auto* da = owned.alloc<double>(n);
+  auto* dg = owned.alloc<double>(n);
+  auto* dc = owned.alloc<double>(n);
+  auto* mark = owned.alloc<unsigned char>(n);
+  auto* ws = owned.alloc<int>(2 * half);
+  auto* count = owned.alloc<int>(1);
+  auto* violation = owned.alloc<double>(1);
   std::vector<int> host_ws(static_cast<std::size_t>(2 * half));
   int host_count = 0;
-  try {
-    ctx.copy_host_to_device(dy, y.data(), l);
-    ctx.copy_host_to_device(da, alpha.data(), l * sizeof(double));
-    ctx.copy_host_to_device(dg, grad.data(), l * sizeof(double));
-    ctx.copy_host_to_device(dc, cbox.data(), l * sizeof(double));
-    select_ws_kernel<<<1, kWsThreads, 0, ctx.stream()>>>(dg, da, dy, dc, static_cast<int>(l), half,
-                                                         ws, count, mark, violation);
-    MINIDL_CUDA_LAUNCH_CHECK("svm select_ws_kernel");
-    ctx.copy_device_to_host(&host_count, count, sizeof(int));
-    ctx.copy_device_to_host(host_ws.data(), ws, host_ws.size() * sizeof(int));
-  } catch (...) {
-    for (void* p : owned) ctx.deallocate(p);
-    throw;
-  }
-  for (void* p : owned) ctx.deallocate(p);
+  ctx.copy_host_to_device(dy, y.data(), l);
+  ctx.copy_host_to_device(da, alpha.data(), l * sizeof(double));
+  ctx.copy_host_to_device(dg, grad.data(), l * sizeof(double));
+  ctx.copy_host_to_device(dc, cbox.data(), l * sizeof(double));
+  select_ws_kernel<<<1, kWsThreads, 0, ctx.stream()>>>(dg, da, dy, dc, static_cast<int>(l), half,
+                                                       ws, count, mark, violation);
+  MINIDL_CUDA_LAUNCH_CHECK("svm select_ws_kernel");
+  ctx.copy_device_to_host(&host_count, count, sizeof(int));
+  ctx.copy_device_to_host(host_ws.data(), ws, host_ws.size() * sizeof(int));
   return std::vector<std::int64_t>(host_ws.begin(), host_ws.begin() + host_count);
 }
 
@@ -492,25 +516,25 @@ void smo_solve_problems(const float* k_full, const float* x, std::int64_t n, std
   const int q_max = static_cast<int>(std::min<std::int64_t>(working_set, l_max));
   const bool full = k_full != nullptr;
   const int workers = solver_workers(full, problems.size());
-  std::vector<void*> owned;
+  OwnedBuffers owned(ctx);  // freed last, after the workers' streams have drained
   std::vector<Buffers> bufs(static_cast<std::size_t>(workers));
   for (Buffers& b : bufs) {
-    b.idx = alloc<std::int64_t>(ctx, owned, l_max);
-    b.y = alloc<signed char>(ctx, owned, l_max);
-    b.cbox = alloc<double>(ctx, owned, l_max);
-    b.alpha = alloc<double>(ctx, owned, l_max);
-    b.grad = alloc<double>(ctx, owned, l_max);
-    b.mark = alloc<unsigned char>(ctx, owned, l_max);
-    b.ws = alloc<int>(ctx, owned, q_max);
-    b.ws_count = alloc<int>(ctx, owned, 1);
-    b.violation = alloc<double>(ctx, owned, 1);
-    b.delta = alloc<double>(ctx, owned, q_max);
-    b.kws = alloc<float>(ctx, owned, std::int64_t{q_max} * l_max);
+    b.idx = owned.alloc<std::int64_t>(l_max);
+    b.y = owned.alloc<signed char>(l_max);
+    b.cbox = owned.alloc<double>(l_max);
+    b.alpha = owned.alloc<double>(l_max);
+    b.grad = owned.alloc<double>(l_max);
+    b.mark = owned.alloc<unsigned char>(l_max);
+    b.ws = owned.alloc<int>(q_max);
+    b.ws_count = owned.alloc<int>(1);
+    b.violation = owned.alloc<double>(1);
+    b.delta = owned.alloc<double>(q_max);
+    b.kws = owned.alloc<float>(std::int64_t{q_max} * l_max);
     if (!full && x_csr == nullptr) {
-      b.xs = alloc<float>(ctx, owned, l_max * d);
-      b.xnorms = alloc<float>(ctx, owned, l_max);
-      b.xws = alloc<float>(ctx, owned, std::int64_t{q_max} * d);
-      b.nws = alloc<float>(ctx, owned, q_max);
+      b.xs = owned.alloc<float>(l_max * d);
+      b.xnorms = owned.alloc<float>(l_max);
+      b.xws = owned.alloc<float>(std::int64_t{q_max} * d);
+      b.nws = owned.alloc<float>(q_max);
     }
   }
   // Sparse samples without k_full: one worker (solver_workers), its rows by SpMM.
@@ -518,13 +542,8 @@ void smo_solve_problems(const float* k_full, const float* x, std::int64_t n, std
   if (!full && x_csr != nullptr) {
     std::vector<const std::vector<std::int64_t>*> sets;
     for (const SmoProblem& p : problems) sets.push_back(p.samples);
-    try {
-      sparse_rows = std::make_unique<SparseRows>(*x_csr, params, l_max,
-                                                 max_problem_nnz(*x_csr, sets), q_max, device);
-    } catch (...) {
-      for (void* p : owned) ctx.deallocate(p);
-      throw;
-    }
+    sparse_rows = std::make_unique<SparseRows>(*x_csr, params, l_max,
+                                               max_problem_nnz(*x_csr, sets), q_max, device);
   }
   ctx.synchronize();  // the buffers (and k_full) are ready before other streams use them
 
@@ -637,7 +656,6 @@ void smo_solve_problems(const float* k_full, const float* x, std::int64_t n, std
     for (std::thread& th : threads) th.join();
   }
   sparse_rows.reset();
-  for (void* p : owned) ctx.deallocate(p);
   if (error) std::rethrow_exception(error);
 }
 

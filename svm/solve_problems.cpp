@@ -85,12 +85,12 @@ class ProgressTracker {
 };
 
 // The budget in bytes: the caller's, or half the physical memory (CPU) / 80% of
-// the free device memory (GPU).
+// the memory a device allocation can get, the pool's unused blocks included (GPU).
 std::size_t resolve_budget(std::size_t requested, const Device& device) {
   if (requested != 0) return requested;
   if (device.is_cuda())
     return static_cast<std::size_t>(
-        0.8 * double(CudaContext::get(device.index()).memory_info().device_free));
+        0.8 * double(CudaContext::get(device.index()).memory_info().available()));
   return static_cast<std::size_t>(sysconf(_SC_PHYS_PAGES)) *
          static_cast<std::size_t>(sysconf(_SC_PAGE_SIZE)) / 2;
 }
@@ -332,6 +332,10 @@ std::vector<SmoResult> solve_problems(const Samples& x, const std::vector<Binary
     for (std::int64_t s : b.samples)
       MINIDL_CHECK(s >= 0 && s < n, ValueError, "solve_problems: problem ", p, " names sample ", s,
                    ", outside x's ", n, " rows");
+    // Here, not only in the CPU solvers: the GPU solver checks nothing itself (a problem of
+    // one class came back "converged" with alpha = 0 there, an empty one with rho = NaN).
+    check_smo_problem(b.y, b.cp, b.cn, config.smo.eps,
+                      "solve_problems: problem " + std::to_string(p));
   }
   check_kernel_params(config.kernel);
   if (problems.empty()) return {};

@@ -81,8 +81,12 @@ void sparse_kernel_matrix(const CsrMatrix& x, const KernelParams& params, float*
   MINIDL_CUDA_CHECK(cudaSetDevice(device));
   const std::vector<std::int64_t> cols64(x.col_idx.begin(), x.col_idx.end());
   const std::vector<float> norms = csr_row_sq_norms(x);
-  const std::int64_t chunk =
-      std::max<std::int64_t>(1, std::min<std::int64_t>(n, (std::int64_t{256} << 20) / (4 * d)));
+  // Columns per SpMM: a dense block of at most 256 MiB, and an output of at most 2^30
+  // elements (60,000 samples would make it 3.6e9 in one call; cuBLAS's products are split the
+  // same way, kernels/gemm_cuda.cpp).
+  std::int64_t chunk = d > 0 ? (std::int64_t{256} << 20) / (4 * d) : n;
+  chunk = std::max<std::int64_t>(
+      1, std::min({n, chunk, (std::int64_t{1} << 30) / std::max<std::int64_t>(n, 1)}));
   std::vector<void*> owned;
   const auto alloc = [&](std::size_t bytes) {
     void* p = ctx.allocate(std::max<std::size_t>(bytes, 4));
@@ -105,14 +109,19 @@ void sparse_kernel_matrix(const CsrMatrix& x, const KernelParams& params, float*
     ctx.copy_host_to_device(dn, norms.data(), std::size_t(n) * 4);
     MINIDL_CUSPARSE_CHECK(cusparseCreate(&handle));
     MINIDL_CUSPARSE_CHECK(cusparseSetStream(handle, ctx.stream()));
-    MINIDL_CUSPARSE_CHECK(cusparseCreateCsr(&a, n, d, nnz, rp, ci, v, CUSPARSE_INDEX_64I,
-                                            CUSPARSE_INDEX_64I, CUSPARSE_INDEX_BASE_ZERO,
-                                            CUDA_R_32F));
+    if (nnz > 0)
+      MINIDL_CUSPARSE_CHECK(cusparseCreateCsr(&a, n, d, nnz, rp, ci, v, CUSPARSE_INDEX_64I,
+                                              CUSPARSE_INDEX_64I, CUSPARSE_INDEX_BASE_ZERO,
+                                              CUDA_R_32F));
     const float alpha = 1.0f;
     const float beta = 0.0f;
     void* work = nullptr;
     std::size_t work_size = 0;
-    for (std::int64_t r0 = 0; r0 < n; r0 += chunk) {
+    // No non-zeros (or no features): every dot product is 0, and cuSPARSE is not asked to
+    // multiply an empty matrix.
+    if (nnz == 0)
+      MINIDL_CUDA_CHECK(cudaMemsetAsync(k, 0, std::size_t(n) * std::size_t(n) * 4, ctx.stream()));
+    for (std::int64_t r0 = 0; nnz > 0 && r0 < n; r0 += chunk) {
       const std::int64_t count = std::min(chunk, n - r0);
       MINIDL_CUDA_CHECK(cudaMemsetAsync(block, 0, std::size_t(count) * std::size_t(d) * 4,
                                         ctx.stream()));
@@ -148,7 +157,7 @@ void sparse_kernel_matrix(const CsrMatrix& x, const KernelParams& params, float*
     for (void* p : owned) ctx.deallocate(p);
     throw;
   }
-  cusparseDestroySpMat(a);
+  if (a != nullptr) cusparseDestroySpMat(a);
   cusparseDestroy(handle);
   for (void* p : owned) ctx.deallocate(p);
 }

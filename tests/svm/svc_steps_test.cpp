@@ -101,6 +101,36 @@ TEST(SvcSteps, BadSubsetsAndSolutionsAreRefused) {
   EXPECT_TRUE(svc.fitted());
 }
 
+TEST(SvcSteps, SolveProblemsChecksEveryProblemBeforeAnyDevice) {
+  // solve_problems refuses a bad problem itself, before it picks the CPU or the GPU solver:
+  // the GPU solver checks nothing (a problem of one class came back "converged" there).
+  const LibsvmData d = svm_test::make_blobs(20, 2, {0, 1}, 2.0f, 7);
+  SolveConfig config;
+  config.kernel.type = KernelType::Rbf;
+  config.kernel.gamma = 0.5;
+  BinaryProblem good{{0, 1, 2, 3}, {1, -1, 1, -1}, 1.0, 1.0};
+  std::vector<BinaryProblem> problems{good, good};
+  problems[1].y = {1, 1, 1, 1};
+  MINIDL_EXPECT_THROW_WITH(solve_problems(Samples(d.x), problems, config), ValueError,
+                           "solve_problems: problem 1", "both classes");
+  problems[1] = BinaryProblem{{}, {}, 1.0, 1.0};  // no samples at all
+  MINIDL_EXPECT_THROW_WITH(solve_problems(Samples(d.x), problems, config), ValueError, "problem 1",
+                           "both classes");
+  problems[1] = good;
+  problems[1].cn = 0.0;
+  MINIDL_EXPECT_THROW_WITH(solve_problems(Samples(d.x), problems, config), ValueError, "problem 1",
+                           "C must be finite and > 0");
+  problems[1] = good;
+  problems[1].y[2] = 2;
+  MINIDL_EXPECT_THROW_WITH(solve_problems(Samples(d.x), problems, config), ValueError, "problem 1",
+                           "+1 or -1");
+  config.smo.eps = 0.0;
+  MINIDL_EXPECT_THROW_WITH(solve_problems(Samples(d.x), {good}, config), ValueError, "problem 0",
+                           "eps must be > 0");
+  config.smo.eps = 1e-3;
+  EXPECT_EQ(solve_problems(Samples(d.x), {good}, config).size(), 1u);
+}
+
 TEST(SvcSteps, ProgressReportsEverySubProblem) {
   const LibsvmData d = svm_test::make_blobs(120, 3, {1, 2, 3, 4, 5}, 1.0f, 8);
   SvcOptions o = rbf(10.0);
