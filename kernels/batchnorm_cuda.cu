@@ -1,6 +1,8 @@
 // CUDA batch normalisation.
-//   bn_stats_kernel      : one block per channel; sum and sum of squares in double
-//                          over B x HW, then thread 0 writes mean, invstd and the
+//   bn_stats_kernel      : one block per channel, two passes over B x HW in double, as
+//                          the CPU: the mean, then the sum of squared deviations (one
+//                          pass's E[x^2] - m^2 loses the variance's digits where
+//                          |mean| >> std); thread 0 writes mean, invstd and the
 //                          running-statistics update.
 //   bn_eval_stats_kernel : mean = running mean, invstd from the running variance.
 //   bn_apply_kernel      : grid-stride y = x * scale_c + shift_c.
@@ -22,21 +24,28 @@ __global__ void bn_stats_kernel(BatchNormDims d, const float* __restrict__ x, fl
                                 float momentum) {
   __shared__ double scratch[32];
   const std::int64_t c = blockIdx.x;
-  double s = 0, ss = 0;
+  const double n = static_cast<double>(d.B * d.HW);
+  double s = 0;
+  for (std::int64_t b = 0; b < d.B; ++b) {
+    const float* xi = x + (b * d.C + c) * d.HW;
+    for (std::int64_t i = threadIdx.x; i < d.HW; i += blockDim.x) s += xi[i];
+  }
+  __shared__ double s_mean;
+  s = cuda_detail::block_sum(s, scratch);  // valid in thread 0
+  if (threadIdx.x == 0) s_mean = s / n;
+  __syncthreads();
+  const double m = s_mean;
+  double ss = 0;
   for (std::int64_t b = 0; b < d.B; ++b) {
     const float* xi = x + (b * d.C + c) * d.HW;
     for (std::int64_t i = threadIdx.x; i < d.HW; i += blockDim.x) {
-      const double v = xi[i];
-      s += v;
-      ss += v * v;
+      const double dev = xi[i] - m;
+      ss += dev * dev;
     }
   }
-  s = cuda_detail::block_sum(s, scratch);
   ss = cuda_detail::block_sum(ss, scratch);
   if (threadIdx.x == 0) {
-    const double n = static_cast<double>(d.B * d.HW);
-    const double m = s / n;
-    const double var = fmax(ss / n - m * m, 0.0);
+    const double var = ss / n;
     mean[c] = static_cast<float>(m);
     invstd[c] = static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)));
     running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * m);

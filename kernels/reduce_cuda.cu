@@ -7,6 +7,9 @@
 //                         8 partial sums per column meet in shared memory.
 //   argmax_kernel       : one warp per row; (value, index) pairs reduced with
 //                         shuffles, first index on ties, NaN wins.
+// Sums accumulate in double, as the CPU loops do (kernels/reduce.cpp): a float running sum
+// over a thread's share drifts (262,144 additions of 0.1f come to 0.25% short), past the
+// parity table's tolerance for a long row; the loads dominate either way.
 #include "elementwise.cuh"
 #include "reduce.hpp"
 
@@ -16,12 +19,12 @@ namespace {
 
 __global__ void reduce_rows_kernel(const float* __restrict__ x, float* __restrict__ out,
                                    std::int64_t extent, float scale) {
-  __shared__ float scratch[32];
+  __shared__ double scratch[32];
   const float* row = x + blockIdx.x * extent;
-  float acc = 0.0f;
+  double acc = 0.0;
   for (std::int64_t k = threadIdx.x; k < extent; k += blockDim.x) acc += __ldg(row + k);
   acc = cuda_detail::block_sum(acc, scratch);
-  if (threadIdx.x == 0) out[blockIdx.x] = acc * scale;
+  if (threadIdx.x == 0) out[blockIdx.x] = static_cast<float>(acc * scale);
 }
 
 constexpr int kColsX = 32, kColsY = 8;
@@ -29,11 +32,11 @@ constexpr int kColsX = 32, kColsY = 8;
 __global__ void reduce_cols_kernel(const float* __restrict__ x, float* __restrict__ out,
                                    std::int64_t outer, std::int64_t extent, std::int64_t inner,
                                    float scale) {
-  __shared__ float partial[kColsY][kColsX + 1];
+  __shared__ double partial[kColsY][kColsX + 1];
   const std::int64_t i = blockIdx.x * std::int64_t{kColsX} + threadIdx.x;
   // grid.y is capped at 65535: blocks stride over the outer slices.
   for (std::int64_t o = blockIdx.y; o < outer; o += gridDim.y) {
-    float acc = 0.0f;
+    double acc = 0.0;
     if (i < inner) {
       const float* base = x + o * extent * inner + i;
       for (std::int64_t k = threadIdx.y; k < extent; k += kColsY) acc += __ldg(base + k * inner);
@@ -41,9 +44,9 @@ __global__ void reduce_cols_kernel(const float* __restrict__ x, float* __restric
     partial[threadIdx.y][threadIdx.x] = acc;
     __syncthreads();
     if (threadIdx.y == 0 && i < inner) {
-      float total = 0.0f;
+      double total = 0.0;
       for (int r = 0; r < kColsY; ++r) total += partial[r][threadIdx.x];
-      out[o * inner + i] = total * scale;
+      out[o * inner + i] = static_cast<float>(total * scale);
     }
     __syncthreads();  // partial is rewritten by the next slice
   }
