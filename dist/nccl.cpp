@@ -51,12 +51,27 @@ Communicator& communicator(int device) {
     return c;
   }
   const ProcessState& s = process_state();
-  ncclUniqueId id{};
-  if (s.rank == 0) MINIDL_NCCL_CHECK(ncclGetUniqueId(&id));
-  MINIDL_MPI_CHECK(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD));
+  // Rank 0's id goes out with whether it got one: a rank 0 that threw before the broadcast
+  // left every other rank waiting in it for ever.
+  struct {
+    ncclUniqueId id;
+    int status;
+  } root{};
+  if (s.rank == 0) root.status = static_cast<int>(ncclGetUniqueId(&root.id));
+  MINIDL_MPI_CHECK(MPI_Bcast(&root, sizeof root, MPI_BYTE, 0, MPI_COMM_WORLD));
+  if (s.rank == 0) MINIDL_NCCL_CHECK(static_cast<ncclResult_t>(root.status));
+  MINIDL_CHECK(root.status == ncclSuccess, Error, "dist: rank 0 could not create the NCCL ",
+               "communicator's id (", ncclGetErrorString(static_cast<ncclResult_t>(root.status)),
+               "), so rank ", s.rank, " cannot join it");
   minidl::detail::DeviceScope scope(device);
   MINIDL_CUDA_CHECK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
-  MINIDL_NCCL_CHECK(ncclCommInitRank(&c.comm, s.world, id, s.rank));
+  const ncclResult_t init = ncclCommInitRank(&c.comm, s.world, root.id, s.rank);
+  if (init != ncclSuccess) {  // no communicator: the next call starts over, with a new stream
+    (void)cudaStreamDestroy(c.stream);
+    c.stream = nullptr;
+    c.comm = nullptr;
+    MINIDL_NCCL_CHECK(init);
+  }
   c.device = device;
   return c;
 }
