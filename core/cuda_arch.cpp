@@ -31,12 +31,16 @@ std::vector<CudaArch> parse_cuda_architectures(const std::string& list) {
     if (item.empty()) continue;
     std::size_t digits = 0;
     while (digits < item.size() && std::isdigit(static_cast<unsigned char>(item[digits]))) ++digits;
-    const std::string suffix = item.substr(digits);
-    MINIDL_CHECK(digits >= 2 && (suffix.empty() || suffix == "-real" || suffix == "-virtual"),
-                 ValueError, "CUDA architecture list '", list, "': cannot read '", item,
-                 "' (expected XY, XY-real or XY-virtual, e.g. 86-real)");
-    const int number = std::stoi(item.substr(0, digits));
     CudaArch a;
+    std::size_t end = digits;
+    if (end < item.size() && (item[end] == 'a' || item[end] == 'f')) a.variant = item[end++];
+    const std::string suffix = item.substr(end);
+    MINIDL_CHECK(digits >= 2 && digits <= 4 &&
+                     (suffix.empty() || suffix == "-real" || suffix == "-virtual"),
+                 ValueError, "CUDA architecture list '", list, "': cannot read '", item,
+                 "' (expected XY, XY-real or XY-virtual, XY optionally followed by a or f, e.g. "
+                 "86-real, 90a)");
+    const int number = std::stoi(item.substr(0, digits));
     a.major = number / 10;
     a.minor = number % 10;
     a.sass = suffix != "-virtual";
@@ -48,8 +52,14 @@ std::vector<CudaArch> parse_cuda_architectures(const std::string& list) {
 
 bool arch_can_run(const std::vector<CudaArch>& built, int major, int minor) {
   for (const CudaArch& a : built) {
-    if (a.sass && a.major == major && a.minor <= minor) return true;
-    if (a.ptx && (a.major < major || (a.major == major && a.minor <= minor))) return true;
+    if (a.variant == 'a') {
+      if (a.major == major && a.minor == minor) return true;
+    } else if (a.variant == 'f') {
+      if (a.major == major && a.minor <= minor) return true;
+    } else {
+      if (a.sass && a.major == major && a.minor <= minor) return true;
+      if (a.ptx && (a.major < major || (a.major == major && a.minor <= minor))) return true;
+    }
   }
   return false;
 }
@@ -66,7 +76,8 @@ void check_cuda_arch(const std::string& device, int major, int minor, const std:
   if (arch_can_run(built, major, minor)) return;
   std::string have;
   for (const CudaArch& a : built) {
-    const std::string n = std::to_string(a.major * 10 + a.minor);
+    std::string n = std::to_string(a.major * 10 + a.minor);
+    if (a.variant != 0) n += a.variant;
     if (a.sass) have += (have.empty() ? "" : ", ") + ("sm_" + n);
     if (a.ptx) have += (have.empty() ? "" : ", ") + ("compute_" + n + " (PTX)");
   }

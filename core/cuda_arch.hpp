@@ -8,7 +8,10 @@
 // DeviceError naming the device, its compute capability and the architectures
 // built in. The rules (plain host code, tested on the CPU):
 //   - machine code (SASS) for sm_XY runs on devices X.Z with Z >= Y (same major);
-//   - PTX for compute_XY is compiled by the driver for any device >= X.Y.
+//   - PTX for compute_XY is compiled by the driver for any device >= X.Y;
+//   - "a" code (sm_90a, compute_90a) runs on X.Y alone, "f" code (sm_100f) on X.Z with
+//     Z >= Y, machine code and PTX alike (CUDA's architecture- and family-specific
+//     targets).
 #pragma once
 
 #include <string>
@@ -21,6 +24,9 @@ struct CudaArch {
   int minor = 0;
   bool sass = false;  ///< machine code ("-real", or a plain "XY")
   bool ptx = false;   ///< PTX ("-virtual", or a plain "XY")
+  /// 'a': architecture-specific ("90a": Hopper's wgmma and TMA), for exactly X.Y; 'f':
+  /// family-specific ("100f"), for X.Z with Z >= Y; 0: neither.
+  char variant = 0;
 };
 
 /// The architectures this library was built with (CMAKE_CUDA_ARCHITECTURES's
@@ -37,7 +43,8 @@ namespace detail {
 /// start-up check then leaves it to the driver ("no kernel image" at the first launch).
 bool cuda_architectures_listed(const std::string& list);
 /// Parses a CMAKE_CUDA_ARCHITECTURES list: "XY" (SASS + PTX), "XY-real" (SASS),
-/// "XY-virtual" (PTX); XY is two or more digits (86, 90, 100, 120). Throws
+/// "XY-virtual" (PTX); XY is two or more digits (86, 90, 100, 120), optionally followed by
+/// "a" or "f" (90a, 100f-real). Throws
 /// ValueError on anything else (CMake's words above too: check cuda_architectures_listed
 /// first).
 std::vector<CudaArch> parse_cuda_architectures(const std::string& list);

@@ -32,6 +32,33 @@ TEST(CudaArch, ParsesCMakeLists) {
     MINIDL_EXPECT_THROW_WITH(parse_cuda_architectures(bad), ValueError, "cannot read");
 }
 
+TEST(CudaArch, ArchitectureAndFamilySpecificTargets) {
+  // "90a" (Hopper's wgmma / TMA code) was a ValueError at every context creation.
+  const auto a = parse_cuda_architectures("90a-real;100f;120a-virtual");
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a[0].variant, 'a');
+  EXPECT_EQ(a[0].major, 9);
+  EXPECT_TRUE(a[0].sass);
+  EXPECT_FALSE(a[0].ptx);
+  EXPECT_EQ(a[1].variant, 'f');
+  EXPECT_EQ(a[1].major, 10);
+  EXPECT_TRUE(a[1].sass && a[1].ptx);
+  EXPECT_EQ(a[2].major, 12);
+  EXPECT_FALSE(a[2].sass);
+  // sm_90a runs on 9.0 alone; its PTX does not carry to later GPUs either.
+  EXPECT_TRUE(arch_can_run(parse_cuda_architectures("90a"), 9, 0));
+  EXPECT_FALSE(arch_can_run(parse_cuda_architectures("90a"), 10, 0));
+  EXPECT_FALSE(arch_can_run(parse_cuda_architectures("100a"), 10, 3));
+  // The family: 10.0 code on 10.3, not on 12.0.
+  EXPECT_TRUE(arch_can_run(parse_cuda_architectures("100f-real"), 10, 3));
+  EXPECT_FALSE(arch_can_run(parse_cuda_architectures("100f"), 12, 0));
+  EXPECT_FALSE(arch_can_run(parse_cuda_architectures("100f"), 9, 0));
+  MINIDL_EXPECT_THROW_WITH(check_cuda_arch("NVIDIA B200", 10, 0, "90a"), DeviceError, "sm_90a",
+                           "compute_90a (PTX)");
+  for (const char* bad : {"90b", "90aa", "90a-fake", "a90"})
+    MINIDL_EXPECT_THROW_WITH(parse_cuda_architectures(bad), ValueError, "cannot read");
+}
+
 TEST(CudaArch, TheDefaultRunsOnTheGpusUsersHave) {
   const auto d = parse_cuda_architectures("75-real;80-real;86-real;89-real;90;100-real;120-real");
   EXPECT_TRUE(arch_can_run(d, 7, 5));   // T4, RTX 20xx
