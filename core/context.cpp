@@ -65,12 +65,31 @@ struct CudaContext::Impl {
   detail::DeferredChecks deferred;
   unsigned long long* deferred_words = nullptr;  // DeferredChecks::kCapacity, lazily
 
+  // Both slots, or none: the buffers and events are built aside and kept only when all
+  // four calls succeeded (a first slot kept alone made every later copy skip the setup and
+  // use the second's null buffer and event).
   void ensure_staging() {
-    if (staging[0].host != nullptr) return;
-    for (auto& slot : staging) {
-      MINIDL_CUDA_CHECK(cudaHostAlloc(&slot.host, kStagingBytes, cudaHostAllocDefault));
-      MINIDL_CUDA_CHECK(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming));
+    if (staging[1].done != nullptr) return;
+    std::array<StagingSlot, 2> made{};
+    const auto undo = [&made] {
+      for (StagingSlot& slot : made) {
+        if (slot.host != nullptr) (void)cudaFreeHost(slot.host);
+        if (slot.done != nullptr) (void)cudaEventDestroy(slot.done);
+      }
+    };
+    for (StagingSlot& slot : made) {
+      cudaError_t status = cudaHostAlloc(&slot.host, kStagingBytes, cudaHostAllocDefault);
+      if (status != cudaSuccess) slot.host = nullptr;
+      if (status == cudaSuccess) {
+        status = cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming);
+        if (status != cudaSuccess) slot.done = nullptr;
+      }
+      if (status != cudaSuccess) {
+        undo();
+        MINIDL_CUDA_CHECK(status);
+      }
     }
+    staging = made;
   }
 };
 
@@ -100,6 +119,13 @@ CudaContext::CudaContext(int index) : impl_(std::make_unique<Impl>()) {
 
 // Contexts are never destroyed (see get()), so this only runs if that changes.
 CudaContext::~CudaContext() = default;
+
+int CudaContext::current_device() {
+  check_device(Device::cuda(0));
+  int device = 0;
+  MINIDL_CUDA_CHECK(cudaGetDevice(&device));
+  return device;
+}
 
 CudaContext& CudaContext::get(int index) {
   check_device(Device::cuda(index));
@@ -388,6 +414,10 @@ CudaContext::~CudaContext() = default;
 CudaContext& CudaContext::get(int index) {
   check_device(Device::cuda(index));  // throws: CUDA is never available here
   no_cuda("CudaContext::get");
+}
+int CudaContext::current_device() {
+  check_device(Device::cuda(0));  // throws: CUDA is never available here
+  no_cuda("CudaContext::current_device");
 }
 int CudaContext::device() const { return 0; }
 const CudaDeviceInfo& CudaContext::info() const { no_cuda("CudaContext::info"); }

@@ -52,6 +52,9 @@ class CudaContext {
   /// Throws DeviceError when CUDA is unavailable or `index` does not exist.
   /// Contexts live until the process exits.
   static CudaContext& get(int index = 0);
+  /// The calling thread's current CUDA device (cudaGetDevice: 0 on a thread that never set
+  /// one). Throws DeviceError when CUDA is unavailable.
+  static int current_device();
 
   int device() const;
   const CudaDeviceInfo& info() const;
@@ -72,7 +75,10 @@ class CudaContext {
   /// packed findings into it, and the ValueError built by `describe` is raised
   /// by the next check_deferred(). Does not synchronise, except when
   /// DeferredChecks::kCapacity checks are already pending (then it resolves them
-  /// first).
+  /// first). The word is the caller's from this call until its kernel is queued: a
+  /// check_deferred() on another thread in between (item(), to_vector(), synchronize()
+  /// on the same device) would resolve and reuse it. So one host thread at a time queues
+  /// checked ops (the losses) on a device, as training does.
   unsigned long long* defer_check(detail::DeferredChecks::Describe describe);
   /// Reads the pending deferred checks' words (waits for the stream, only when
   /// any is pending) and throws the first finding's ValueError. Called by

@@ -13,7 +13,8 @@ namespace {
 constexpr std::size_t kHostAlignment = 64;  // a cache line; enough for any SIMD load
 }
 
-std::shared_ptr<Storage> Storage::allocate(std::size_t nbytes, Device device, bool pinned) {
+std::shared_ptr<Storage> Storage::allocate(std::size_t nbytes, Device device, bool pinned,
+                                           int pin_device) {
   check_device(device);
   void* data = nullptr;
   CudaContext* context = nullptr;
@@ -23,8 +24,8 @@ std::shared_ptr<Storage> Storage::allocate(std::size_t nbytes, Device device, bo
     context = &CudaContext::get(device.index());
     data = context->allocate(nbytes);
   } else if (pinned) {
-    check_device(Device::cuda(0));  // page-locking is done by the CUDA driver
-    context = &CudaContext::get(0);
+    // Page-locking is done by the CUDA driver, through a device's context.
+    context = &CudaContext::get(pin_device >= 0 ? pin_device : CudaContext::current_device());
     data = context->allocate_pinned(nbytes);
   } else if (nbytes > 0) {
     const std::size_t rounded = (nbytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;

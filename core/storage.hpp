@@ -22,10 +22,13 @@ class Storage {
  public:
   /// Allocates nbytes on `device` (uninitialised). CPU memory is 64-byte aligned;
   /// `pinned` CPU memory is page-locked (cudaHostAlloc) so host<->device copies can
-  /// be asynchronous, and requires a GPU. CUDA memory comes from the device's
-  /// stream-ordered pool (cudaMallocAsync on the context stream).
+  /// be asynchronous, and requires a GPU: CUDA device `pin_device`'s context allocates
+  /// it (-1: the calling thread's current device; copies to and from any device can use
+  /// it), so a process on GPU 3 does not start a context on GPU 0 for it. CUDA memory
+  /// comes from the device's stream-ordered pool (cudaMallocAsync on the context stream).
   /// Throws DeviceError (unusable device) or OutOfMemoryError.
-  static std::shared_ptr<Storage> allocate(std::size_t nbytes, Device device, bool pinned = false);
+  static std::shared_ptr<Storage> allocate(std::size_t nbytes, Device device, bool pinned = false,
+                                           int pin_device = -1);
 
   ~Storage();
   Storage(const Storage&) = delete;

@@ -332,11 +332,15 @@ DataLoader::DataLoader(const Tensor& images, const Tensor& labels, LoaderOptions
     Impl::Slot& slot = m.slots[s];
     if (m.on_cuda) {
       // Page-locked, so the copies are true DMA and do not block the caller.
-      slot.host_x = Tensor(Storage::allocate(x_shape.numel() * sizeof(float), Device::cpu(), true),
-                           x_shape, DType::Float32);
-      slot.host_y =
-          Tensor(Storage::allocate(y_shape.numel() * sizeof(std::int32_t), Device::cpu(), true),
-                 y_shape, DType::Int32);
+      // Page-locked by the loader's own device's context (not GPU 0's: a rank of a
+      // multi-GPU job would start a context there).
+      const int dev = options.device.index();
+      slot.host_x =
+          Tensor(Storage::allocate(x_shape.numel() * sizeof(float), Device::cpu(), true, dev),
+                 x_shape, DType::Float32);
+      slot.host_y = Tensor(
+          Storage::allocate(y_shape.numel() * sizeof(std::int32_t), Device::cpu(), true, dev),
+          y_shape, DType::Int32);
       slot.batch_x = empty(x_shape, options.device, DType::Float32);
       slot.batch_y = empty(y_shape, options.device, DType::Int32);
       // The device buffers were allocated on the compute stream: the first copies

@@ -42,6 +42,9 @@ class CudaBatchTransfer final : public BatchTransfer {
   CudaBatchTransfer& operator=(const CudaBatchTransfer&) = delete;
 
   void wait_host_free(int slot) override {
+    // The worker thread's first CUDA call: on its own device, or the runtime binds the
+    // thread to GPU 0's context.
+    DeviceScope scope(device_);
     // An event never recorded counts as complete, so the first fill does not wait.
     MINIDL_CUDA_CHECK(cudaEventSynchronize(ready_[index(slot)]));
   }
@@ -51,9 +54,16 @@ class CudaBatchTransfer final : public BatchTransfer {
     DeviceScope scope(device_);
     const std::size_t s = index(slot);
     MINIDL_CUDA_CHECK(cudaStreamWaitEvent(copy_, released_[s], 0));
-    MINIDL_CUDA_CHECK(cudaMemcpyAsync(dst_x, src_x, bytes_x, cudaMemcpyHostToDevice, copy_));
-    MINIDL_CUDA_CHECK(cudaMemcpyAsync(dst_y, src_y, bytes_y, cudaMemcpyHostToDevice, copy_));
-    MINIDL_CUDA_CHECK(cudaEventRecord(ready_[s], copy_));
+    try {
+      MINIDL_CUDA_CHECK(cudaMemcpyAsync(dst_x, src_x, bytes_x, cudaMemcpyHostToDevice, copy_));
+      MINIDL_CUDA_CHECK(cudaMemcpyAsync(dst_y, src_y, bytes_y, cudaMemcpyHostToDevice, copy_));
+      MINIDL_CUDA_CHECK(cudaEventRecord(ready_[s], copy_));
+    } catch (...) {
+      // A copy may be queued: the slot's next fill must wait for it before it overwrites
+      // the pinned buffer (best effort; the first error is the one reported).
+      (void)cudaEventRecord(ready_[s], copy_);
+      throw;
+    }
   }
 
   void acquire(int slot) override {
