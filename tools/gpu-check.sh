@@ -93,7 +93,8 @@ mkdir -p "$STAGE/bin" "$STAGE/lib/fallback"
 is_elf() { [[ -f "$1" && "$(head -c 4 "$1" 2>/dev/null | od -An -c | tr -d ' ')" == '177ELF' ]]; }
 
 SRC_BINS=()
-for f in "$BUILD"/bin/minidl_test_* "$BUILD"/bin/minidl_bench_* "$BUILD"/bin/minidl-info "$BUILD"/bin/minidl-train; do
+for f in "$BUILD"/bin/minidl_test_* "$BUILD"/bin/minidl_bench_* "$BUILD"/bin/minidl-info "$BUILD"/bin/minidl-train \
+         "$BUILD"/bin/minidl-svm-train "$BUILD"/bin/minidl-svm-predict; do
   [[ -x "$f" ]] && is_elf "$f" && SRC_BINS+=("$f")
 done
 ntest=0 nbench=0
@@ -212,6 +213,12 @@ set -euo pipefail
 here="\$(cd "\$(dirname "\${BASH_SOURCE[0]}")" && pwd)"
 tarball="\$here/minidl-gpu.tar.xz"
 [[ -f "\$tarball" ]] || { echo "run.sh: missing \$tarball" >&2; exit 2; }
+# A bundle of another commit tests other code: say so loudly (the runner goes on).
+built_at="$git_rev"
+head_now="\$(git -C "\$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ "\$head_now" != unknown && "\$head_now" != "\$built_at" ]]; then
+  echo "run.sh: WARNING: the bundle was built at \$built_at, the tree is at \$head_now: re-run tools/gpu-check.sh prepare" >&2
+fi
 if command -v sha256sum >/dev/null 2>&1; then
   echo "$sha  \$tarball" | sha256sum -c --status - || { echo "run.sh: \$tarball does not match the prepared bundle (stale or truncated?)" >&2; exit 2; }
 fi

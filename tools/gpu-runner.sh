@@ -38,7 +38,8 @@
 #                                build machine: a hang must not eat the training runs' time)
 #   MINIDL_TEST_JOBS=4           test executables run at once (benchmarks: always 1)
 #   MINIDL_GTEST_FILTER          --gtest_filter for the test runs
-#   MINIDL_BENCH_ARGS            extra benchmark args, e.g. "--benchmark_min_time=0.1"
+#   MINIDL_BENCH_ARGS            extra benchmark args, e.g. "--benchmark_min_time=0.1"; unset
+#                                on a GPU: "--benchmark_filter=cuda --benchmark_min_time=0.2"
 #   MINIDL_BENCH_TIMEOUT=180     per benchmark executable
 #   MINIDL_PEER_TIMEOUT=120      per peer script (bench/peers/*.py of the repository copy,
 #                                each run when a python3 there imports its module: torch,
@@ -386,7 +387,10 @@ fi
 if [[ -z "${MINIDL_SKIP_ONNXRUNTIME:-}" && ! -x "${MINIDL_SOURCE_DIR:-/nonexistent}/.venv/bin/python" ]]; then
   export MINIDL_SKIP_ONNXRUNTIME=1
 fi
-say "  MINIDL_SOURCE_DIR=${MINIDL_SOURCE_DIR:-<unset>}; MINIDL_FASHION_MNIST_DIR=${MINIDL_FASHION_MNIST_DIR:-<unset>}; MINIDL_SKIP_ONNXRUNTIME=${MINIDL_SKIP_ONNXRUNTIME:-<unset>}"
+# The CLI tests run minidl-train and the SVM tools by the paths CMake compiled in (the
+# build folder, absent here): they take them from the bundle's bin/ instead.
+export MINIDL_BIN_DIR="${MINIDL_BIN_DIR:-$BUNDLE/bin}"
+say "  MINIDL_SOURCE_DIR=${MINIDL_SOURCE_DIR:-<unset>}; MINIDL_FASHION_MNIST_DIR=${MINIDL_FASHION_MNIST_DIR:-<unset>}; MINIDL_SKIP_ONNXRUNTIME=${MINIDL_SKIP_ONNXRUNTIME:-<unset>}; MINIDL_BIN_DIR=$MINIDL_BIN_DIR"
 
 section "minidl-info"
 if [[ -x "$INFO" ]]; then
@@ -599,10 +603,26 @@ BENCH_BAD=0
 if ! has_phase bench; then
   say "skipped (MINIDL_PHASES)"
 elif (( ${#BENCHES[@]} )); then
+  # On a GPU, without MINIDL_BENCH_ARGS: the GPU cases only, briefly (every executable
+  # registers its CPU cases first, which would spend the budget before any GPU number).
+  if [[ -z "${MINIDL_BENCH_ARGS:-}" && "$GPU_TAG" != cpu ]]; then
+    BENCH_ARGS=(--benchmark_filter=cuda --benchmark_min_time=0.2)
+    say "GPU present and MINIDL_BENCH_ARGS unset: ${BENCH_ARGS[*]}"
+  fi
   say "extra args: ${BENCH_ARGS[*]:-<none>}"
   for exe in "${BENCHES[@]}"; do
     name="$(basename "$exe")"
     json="$name-$GPU_TAG-$DATE_TAG.json"
+    # Only Google Benchmark programs with cases the filter keeps (minidl_bench_dist is a
+    # program of its own, run by bench/dist_bench.sh under mpirun).
+    cases=0
+    if list="$(timeout -k 5 30 "$exe" --benchmark_list_tests ${BENCH_ARGS[@]+"${BENCH_ARGS[@]}"} 2>/dev/null)"; then
+      cases="$(printf '%s\n' "$list" | grep -c . || true)"
+    fi
+    if (( ${cases:-0} == 0 )); then
+      say "$(printf '%-32s %-12s' "$name" skipped) (no case to run: not a Google Benchmark program, or none the filter keeps)"
+      continue
+    fi
     if ! t="$(step_limit "$BENCH_TIMEOUT")"; then
       say "$(printf '%-32s %-12s' "$name" NOT-RUN) (time budget)"; BENCH_BAD=1; continue
     fi

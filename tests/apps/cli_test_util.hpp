@@ -134,10 +134,19 @@ inline Result run_program(const Folder& f, std::vector<std::string> args, bool a
   return r;
 }
 
+// A program of this build: the path CMake compiled in, or the program of that name in
+// $MINIDL_BIN_DIR when it is set (tools/gpu-runner.sh sets it to the GPU bundle's bin/: the
+// build folder the paths name is not on the GPU machine).
+inline std::string program_path(const std::string& built) {
+  const char* dir = std::getenv("MINIDL_BIN_DIR");
+  if (dir == nullptr || *dir == '\0') return built;
+  return std::string(dir) + "/" + built.substr(built.rfind('/') + 1);
+}
+
 // Runs minidl-train with `args`, as run_program does.
 inline Result run(const Folder& f, std::vector<std::string> args, bool as_nobody = false,
                   const std::vector<std::pair<std::string, std::string>>& env = {}) {
-  args.insert(args.begin(), MINIDL_TRAIN_EXE);
+  args.insert(args.begin(), program_path(MINIDL_TRAIN_EXE));
   return run_program(f, std::move(args), as_nobody, env);
 }
 
@@ -153,7 +162,7 @@ inline Result run_mpi(const Folder& f, int np, const std::vector<std::string>& a
   auto add_program = [&](int n, const std::string& dir) {
     argv.insert(argv.end(), {"-np", std::to_string(n)});
     if (!dir.empty()) argv.insert(argv.end(), {"-wdir", dir});
-    argv.push_back(MINIDL_TRAIN_EXE);
+    argv.push_back(program_path(MINIDL_TRAIN_EXE));
     argv.insert(argv.end(), args.begin(), args.end());
   };
   if (per_rank_dirs.empty()) {
@@ -189,7 +198,11 @@ inline Result run_mpi(const Folder& f, int np, const std::vector<std::string>& a
 }
 
 #ifdef MINIDL_MPIEXEC
-#define MINIDL_SKIP_WITHOUT_MPI() (void)0
+// The build's mpirun may be missing where the tests run (the GPU machine has none).
+#define MINIDL_SKIP_WITHOUT_MPI()                                                          \
+  do {                                                                                     \
+    if (::access(MINIDL_MPIEXEC, X_OK) != 0) GTEST_SKIP() << "no " MINIDL_MPIEXEC " here"; \
+  } while (0)
 #else
 #define MINIDL_SKIP_WITHOUT_MPI() GTEST_SKIP() << "built without MPI (no mpirun to run 2 ranks)"
 #endif

@@ -28,8 +28,8 @@ Result run_tool(const Folder& dir, const std::string& program, std::vector<std::
   return run_program(dir, std::move(args), false, {{"OMP_NUM_THREADS", "2"}}, cwd);
 }
 
-const std::string kTrain = MINIDL_SVM_TRAIN_EXE;
-const std::string kPredict = MINIDL_SVM_PREDICT_EXE;
+const std::string kTrain = program_path(MINIDL_SVM_TRAIN_EXE);
+const std::string kPredict = program_path(MINIDL_SVM_PREDICT_EXE);
 const std::string kLibsvmTrain = "/usr/bin/svm-train";
 const std::string kLibsvmPredict = "/usr/bin/svm-predict";
 
