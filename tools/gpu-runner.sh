@@ -37,6 +37,8 @@
 #   MINIDL_TEST_TIMEOUT=150      per test executable (seconds; each takes under 30 s on the
 #                                build machine: a hang must not eat the training runs' time)
 #   MINIDL_TEST_JOBS=4           test executables run at once (benchmarks: always 1)
+#   MINIDL_PARITY_SHARDS=3       the parity phase runs minidl_test_parity as this many gtest
+#                                shards, each its own process with its own timeout
 #   MINIDL_GTEST_FILTER          --gtest_filter for the test runs
 #   MINIDL_BENCH_ARGS            extra benchmark args, e.g. "--benchmark_min_time=0.1"; unset
 #                                on a GPU: "--benchmark_filter=cuda --benchmark_min_time=0.2"
@@ -89,6 +91,7 @@ CNN_EPOCHS="${MINIDL_CNN_EPOCHS:-15}"
 CNN_OWN_EPOCHS="${MINIDL_CNN_OWN_EPOCHS:-2}"
 read -r -a TRAIN_EXTRA <<<"${MINIDL_TRAIN_EXTRA:-}" || true
 TEST_JOBS="${MINIDL_TEST_JOBS:-4}"
+PARITY_SHARDS="${MINIDL_PARITY_SHARDS:-3}"
 BENCH_TIMEOUT="${MINIDL_BENCH_TIMEOUT:-180}"
 PEER_TIMEOUT="${MINIDL_PEER_TIMEOUT:-120}"
 SAN_TIMEOUT="${MINIDL_SANITIZER_TIMEOUT:-300}"
@@ -461,12 +464,27 @@ run_one() {
   echo "$((SECONDS - t0))" >"$RES/$kind/$name.time"
 }
 
-# pool KIND LIMIT FILTER EXE...: runs gtest executables, TEST_JOBS at once.
+# A pool entry: an executable, or "EXE@@K/N", its gtest shard K of N (GTEST_SHARD_INDEX,
+# GTEST_TOTAL_SHARDS), named "<exe>.shardK".
+entry_exe() { printf '%s' "${1%%@@*}"; }
+entry_name() {
+  local n; n="$(basename "$(entry_exe "$1")")"
+  [[ "$1" == *@@* ]] && n="$n.shard${1##*@@}" && n="${n%%/*}"
+  printf '%s' "$n"
+}
+
+# pool KIND LIMIT FILTER ENTRY...: runs gtest executables (or shards of them, entry_exe),
+# TEST_JOBS at once.
 pool() {
   local kind="$1" limit="$2" filter="$3"; shift 3
-  local exe name t args
-  for exe in "$@"; do
-    name="$(basename "$exe")"
+  local entry exe name t args shard
+  for entry in "$@"; do
+    exe="$(entry_exe "$entry")"
+    name="$(entry_name "$entry")"
+    shard=()
+    [[ "$entry" == *@@* ]] &&
+      shard=(env "GTEST_SHARD_INDEX=${entry##*@@}" "GTEST_TOTAL_SHARDS=${entry##*/}") &&
+      shard[1]="${shard[1]%%/*}"
     while (( $(jobs -rp | wc -l) >= TEST_JOBS )); do wait -n 2>/dev/null || true; done
     if ! t="$(step_limit "$limit")"; then echo budget >"$RES/$kind/$name.rc"; continue; fi
     args=(--gtest_color=no "--gtest_output=json:$RES/$kind/$name.json")
@@ -477,7 +495,7 @@ pool() {
         "$SAN" --tool memcheck --error-exitcode 1 \
         ${SAN_ARGS[@]+"${SAN_ARGS[@]}"} "$exe" "${args[@]}" &
     else
-      run_one "$kind" "$name" "$t" "$exe" "${args[@]}" &
+      run_one "$kind" "$name" "$t" ${shard[@]+"${shard[@]}"} "$exe" "${args[@]}" &
     fi
   done
   wait || true
@@ -486,13 +504,14 @@ pool() {
 has_phase() { [[ " $PHASES " == *" $1 "* ]]; }
 FAILED=0
 
-# report_pool KIND: one line per test executable of a pool run, failures quoted; adds
-# to FAILED.
+# report_pool KIND ENTRY...: one line per entry (test executable or shard) of a pool run,
+# failures quoted; adds to FAILED.
 report_pool() {
-  local kind="$1" exe name rc tot p f s n src st tp=0 tf=0 ts=0
+  local kind="$1" entry name rc tot p f s n src st tp=0 tf=0 ts=0
+  shift
   say "$(printf '%-32s %-12s %4s %6s %6s %6s %7s %8s %6s' executable status rc tests passed failed skipped disabled time/s)"
-  for exe in "${TESTS[@]}"; do
-    name="$(basename "$exe")"
+  for entry in "$@"; do
+    name="$(entry_name "$entry")"
     rc="$(cat "$RES/$kind/$name.rc" 2>/dev/null || echo budget)"
     read -r tot p f s n src <<<"$(gtest_counts "$RES/$kind/$name.json" "$RES/$kind/$name.log")"
     st="$(rc_word "$rc")"
@@ -522,8 +541,18 @@ elif [[ -n "$GTEST_FILTER" ]]; then
 elif (( ${#TESTS[@]} == 0 )); then
   say "WARNING: no bin/minidl_test_* executables"; FAILED=1
 else
-  pool parity "$TEST_TIMEOUT" '*Parity*' "${TESTS[@]}"
-  report_pool parity
+  # The parity table in shards: a row that hangs costs its shard's timeout and rows, not
+  # the whole table's (and the shards run side by side).
+  PARITY_ENTRIES=()
+  for exe in "${TESTS[@]}"; do
+    if [[ "$(basename "$exe")" == minidl_test_parity ]] && (( PARITY_SHARDS > 1 )); then
+      for ((k = 0; k < PARITY_SHARDS; ++k)); do PARITY_ENTRIES+=("$exe@@$k/$PARITY_SHARDS"); done
+    else
+      PARITY_ENTRIES+=("$exe")
+    fi
+  done
+  pool parity "$TEST_TIMEOUT" '*Parity*' "${PARITY_ENTRIES[@]}"
+  report_pool parity "${PARITY_ENTRIES[@]}"
 fi
 
 # ---------------------------------------------------------------- tests
@@ -539,7 +568,7 @@ elif (( ${#TESTS[@]} == 0 )); then
   say "WARNING: no bin/minidl_test_* executables"; FAILED=1
 else
   pool tests "$TEST_TIMEOUT" "$TESTS_FILTER" "${TESTS[@]}"
-  report_pool tests
+  report_pool tests "${TESTS[@]}"
 fi
 
 # ---------------------------------------------------------------- training runs
