@@ -107,7 +107,8 @@ void elementwise(cuda::ElementwiseLoss kind, const char* op, const Tensor& z, co
     std::int64_t bad = -1;
     if (z.device().is_cuda() && n < (std::int64_t{1} << 32)) {
       // Deferred: raised at the next read of a value (kernels/loss.hpp, LossOptions).
-      unsigned long long* word = defer_sign_check(op, y.shape(), y.device().index());
+      [[maybe_unused]] unsigned long long* word =  // unused where MINIDL_CUDA_CALL throws
+          defer_sign_check(op, y.shape(), y.device().index());
       MINIDL_CUDA_CALL(cuda::record_non_sign(y.data<float>(), n, word, y.device().index()));
     } else if (z.device().is_cuda()) {
       // Past 2^32 elements the packed index would not fit: checked here, at a sync.
@@ -182,7 +183,7 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, Tensor& 
 
   if (logits.device().is_cuda()) {
     // Deferred: raised at the next read of a value (kernels/loss.hpp, LossOptions).
-    unsigned long long* word =
+    [[maybe_unused]] unsigned long long* word =  // unused where MINIDL_CUDA_CALL throws
         hard && options.check_targets
             ? defer_label_check(op, logits.shape(), cols, logits.device().index())
             : nullptr;

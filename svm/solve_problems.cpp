@@ -207,7 +207,8 @@ std::vector<SmoResult> solve_on_cuda(const Samples& x, const std::vector<BinaryP
     };
     jobs.push_back(std::move(job));
   }
-  const float* xd = x.sparse() ? nullptr : x.dense().data<float>();
+  // Unused in a CPU-only build, where MINIDL_CUDA_CALL only throws.
+  [[maybe_unused]] const float* xd = x.sparse() ? nullptr : x.dense().data<float>();
   MINIDL_CUDA_CALL(cuda::smo_solve_problems(plan.full ? kd.data<float>() : nullptr, xd, n,
                                             x.cols(), config.kernel, jobs, config.smo,
                                             config.working_set, dev.index(),
