@@ -3,9 +3,9 @@
 namespace minidl {
 
 void Layer::to(Device device) {
-  for (Parameter* p : parameters()) {
-    p->value = p->value.to(device);
-    p->grad = p->grad.to(device);
+  for (Parameter* p : parameters()) {  // a layer not built yet has none to move
+    if (p->value.defined()) p->value = p->value.to(device);
+    if (p->grad.defined()) p->grad = p->grad.to(device);
   }
   for (auto& [name, t] : buffers()) {
     if (t->defined()) *t = t->to(device);

@@ -43,6 +43,17 @@ TEST(Dense, BuildErrorsNameTheLayer) {
   MINIDL_EXPECT_THROW_WITH(Dense(0), ValueError, "out_features");
 }
 
+TEST(Dense, MovingALayerNotBuiltYetMovesNothing) {
+  // Its parameters do not exist yet: to() was "Tensor::to: the tensor is undefined".
+  Dense d(4);
+  EXPECT_NO_THROW(d.to(Device::cpu()));
+  EXPECT_FALSE(d.parameters()[0]->value.defined());
+  Generator gen(0);
+  d.build({Shape{2, 3}}, {DType::Float32}, BuildContext{Device::cpu(), &gen});
+  EXPECT_NO_THROW(d.to(Device::cpu()));
+  EXPECT_EQ(d.parameters()[0]->value.shape(), (Shape{4, 3}));
+}
+
 TEST(Dense, InitialisationScales) {
   Generator gen(5);
   const BuildContext ctx{Device::cpu(), &gen};
