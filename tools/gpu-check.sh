@@ -5,7 +5,7 @@
 #                              [--data DIR | --no-data] [--jobs N] [-- EXTRA_CMAKE_ARGS...]
 #
 # prepare configures and builds the Release CUDA build (arch: env CUDA_ARCHS,
-# default 90), gathers the test/benchmark executables, minidl-info, minidl-train,
+# default 90), gathers the test/benchmark executables, minidl-info, minidl-train, the SVM tools,
 # libminidl and the non-CUDA, non-glibc shared libraries they need into
 # <bundle-dir>/minidl-gpu.tar.xz, copies Fashion-MNIST's four .gz files (from
 # --data, default $MINIDL_FASHION_MNIST_DIR or /usr/share/datasets/fashion-mnist;
