@@ -3,6 +3,7 @@
 #
 #   tools/gpu-check.sh prepare [--build-dir DIR] [--bundle-dir DIR] [--no-build]
 #                              [--data DIR | --no-data] [--jobs N] [-- EXTRA_CMAKE_ARGS...]
+#   tools/gpu-check.sh verify  [--bundle-dir DIR]
 #
 # prepare configures and builds the Release CUDA build (arch: env CUDA_ARCHS,
 # default 90), gathers the test/benchmark executables, minidl-info, minidl-train, the SVM tools,
@@ -28,10 +29,37 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 cmd="${1:-}"
 [[ $# -gt 0 ]] && shift
 case "$cmd" in
-  prepare) ;;
+  prepare|verify) ;;
   -h|--help|help) usage; exit 0 ;;
   *) usage >&2; exit 2 ;;
 esac
+
+# verify: run just before the device call, at no device time. The GPU machine's copy of
+# the tree has no .git, so run.sh cannot tell a stale bundle there: this does, here.
+if [[ "$cmd" == verify ]]; then
+  BUNDLE_DIR="$ROOT/gpu-bundle"
+  [[ "${1:-}" == --bundle-dir && $# -ge 2 ]] && BUNDLE_DIR="$2"
+  [[ "${1:-}" == --bundle-dir=* ]] && BUNDLE_DIR="${1#*=}"
+  [[ -f "$BUNDLE_DIR/manifest.txt" && -f "$BUNDLE_DIR/minidl-gpu.tar.xz" && -f "$BUNDLE_DIR/run.sh" ]] ||
+    die "no prepared bundle in $BUNDLE_DIR (run: tools/gpu-check.sh prepare)"
+  built="$(sed -n 's/^commit: \([0-9a-f]*\).*/\1/p' "$BUNDLE_DIR/manifest.txt")"
+  head_now="$(git -C "$ROOT" rev-parse --short HEAD)"
+  [[ "$built" == "$head_now" ]] ||
+    die "the bundle was built at $built, the tree is at $head_now: run tools/gpu-check.sh prepare"
+  if grep -q -- '--no-build' "$BUNDLE_DIR/manifest.txt"; then
+    echo "gpu-check: WARNING: packed with --no-build: the binaries may be older than $built" >&2
+  fi
+  if [[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no)" ]]; then
+    echo "gpu-check: WARNING: tracked files changed since $head_now; the bundle has the commit's code" >&2
+  fi
+  tree_kib="$(cd "$ROOT" && git ls-files -z -co --exclude-standard | du -ck --files0-from=- | tail -n1 | cut -f1)"
+  bundle_kib="$(du -sk "$BUNDLE_DIR" | cut -f1)"
+  (( tree_kib + bundle_kib <= 62 * 1024 )) ||
+    die "tree ($tree_kib KiB) and bundle ($bundle_kib KiB) pass 62 MiB: the device tool would refuse the copy"
+  info "bundle of $built matches the tree; tree + bundle $(( (tree_kib + bundle_kib) / 1024 )) MiB"
+  info "device command (carry: [\"${BUNDLE_DIR#"$ROOT"/}\"]): bash ${BUNDLE_DIR#"$ROOT"/}/run.sh"
+  exit 0
+fi
 
 BUILD="$ROOT/build-gpu"
 BUNDLE_DIR="$ROOT/gpu-bundle"
@@ -162,7 +190,7 @@ git_rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)"
 git_dirty="$(git -C "$ROOT" status --porcelain 2>/dev/null | wc -l | tr -d ' ')"
 rpath="$(readelf -d "$STAGE/bin/$(basename "${SRC_BINS[0]}")" 2>/dev/null | grep -E 'R(UN)?PATH' | sed 's/.*Library \(r[a-z]*\): \[\(.*\)\]/\1=\2/' | head -n1 || true)"
 {
-  echo "commit: $git_rev ($git_dirty changed/untracked files)"
+  echo "commit: $git_rev ($git_dirty changed/untracked files)$( ((DO_BUILD)) || echo ' [--no-build: the build folder as it was, not rebuilt at this commit]')"
   echo "built: $(date -u '+%Y-%m-%d %H:%M:%S UTC') on $(uname -srm), $(. /etc/os-release 2>/dev/null; echo "${PRETTY_NAME:-?}")"
   cxx="$(grep -E '^CMAKE_CXX_COMPILER:' "$BUILD/CMakeCache.txt" 2>/dev/null | cut -d= -f2 || true)"
   echo "cxx: ${cxx:-?} ($("${cxx:-c++}" --version 2>/dev/null | head -n1 || echo '?'))"
