@@ -117,6 +117,12 @@ Conv2dGeometry conv2d_geometry(const Shape& xs, const Shape& ws, const Conv2dPar
                p.stride_h, "x", p.stride_w);
   MINIDL_CHECK(p.pad_h >= 0 && p.pad_w >= 0, ValueError, who, ": padding must be >= 0, got ",
                p.pad_h, "x", p.pad_w);
+  // Beyond int32 no backend takes them (cuDNN's descriptors are int), and n + 2 pad would
+  // overflow int64 for a pad near 2^62.
+  constexpr std::int64_t kMax = 0x7fffffff;
+  MINIDL_CHECK(p.stride_h <= kMax && p.stride_w <= kMax && p.pad_h <= kMax && p.pad_w <= kMax,
+               ValueError, who, ": strides and padding must be below 2^31, got stride ", p.stride_h,
+               "x", p.stride_w, ", padding ", p.pad_h, "x", p.pad_w);
   MINIDL_CHECK(ws[0] >= 1 && ws[2] >= 1 && ws[3] >= 1, ShapeError, who,
                ": weight must have positive extents, got ", ws);
   // An empty batch is fine (an empty output); no channels or an empty image is not: the

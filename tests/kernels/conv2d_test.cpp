@@ -443,6 +443,17 @@ TEST(Conv2d, BadShapesAreClearErrors) {
   Conv2dParams bad;
   bad.stride_h = 0;
   MINIDL_EXPECT_THROW_WITH(conv2d_geometry({2, 3, 8, 8}, {8, 3, 3, 3}, bad), ValueError, "stride");
+  // Past int32: n + 2 pad overflowed int64 at 2^62; a 2^62 stride reached oneDNN, which
+  // refused it with "status 2".
+  Conv2dParams huge;
+  huge.padding = ConvPadding::Explicit;
+  huge.pad_h = std::int64_t{1} << 62;
+  MINIDL_EXPECT_THROW_WITH(conv2d_geometry({1, 1, 4, 4}, {1, 1, 2, 2}, huge), ValueError,
+                           "below 2^31");
+  huge.pad_h = 0;
+  huge.stride_w = std::int64_t{1} << 62;
+  MINIDL_EXPECT_THROW_WITH(conv2d(zeros({1, 1, 4, 4}), zeros({1, 1, 2, 2}), Tensor(), huge),
+                           ValueError, "below 2^31");
   Generator gen(1);
   const Tensor x = normal({1, 2, 5, 5}, 0.0f, 1.0f, gen), w = normal({3, 2, 3, 3}, 0.0f, 1.0f, gen);
   MINIDL_EXPECT_THROW_WITH(conv2d(x, w, zeros({4})), ShapeError, "bias");
