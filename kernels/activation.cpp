@@ -1,6 +1,8 @@
 // Activations: checks, dispatch, and the CPU loops over the shared functors.
 #include "activation.hpp"
 
+#include <cmath>
+
 #include "../core/dispatch.hpp"
 #include "checks.hpp"
 #include "elementwise_cpu.hpp"
@@ -103,10 +105,18 @@ void cpu_backward(Activation a, const float* dy, const float* saved, float* dz, 
   }
 }
 
+// Leaky ReLU's slope: a NaN or infinite one would turn every negative input into NaN or
+// inf, silently.
+void check_alpha(const char* op, Activation a, float alpha) {
+  MINIDL_CHECK(a != Activation::LeakyReLU || std::isfinite(alpha), ValueError, op,
+               ": alpha (the negative slope) must be finite, got ", alpha);
+}
+
 }  // namespace
 
 void activation_forward(Activation a, const Tensor& z, Tensor& y, float alpha) {
   const char* op = activation_name(a);
+  check_alpha(op, a, alpha);
   detail::check_float(op, "input", z);
   detail::prepare_output(op, y, z.shape(), z.device());
   const std::int64_t n = z.numel();
@@ -121,6 +131,7 @@ void activation_forward(Activation a, const Tensor& z, Tensor& y, float alpha) {
 void activation_backward(Activation a, const Tensor& dy, const Tensor& z, const Tensor& y,
                          Tensor& dz, float alpha) {
   const std::string op = std::string(activation_name(a)) + "_backward";
+  check_alpha(op.c_str(), a, alpha);
   detail::check_float(op.c_str(), "dy", dy);
   const int which = saved_operand(a);
   const Tensor& saved = which == 1 ? z : y;

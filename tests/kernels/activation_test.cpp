@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
+#include <limits>
 
 #include "gradcheck.hpp"
 #include "kernels/functors.hpp"
@@ -180,6 +181,13 @@ TEST(Activation, BadInput) {
   Tensor wrong = zeros({3});
   MINIDL_EXPECT_THROW_WITH(activation_forward(Activation::Tanh, zeros({2}), wrong), ShapeError,
                            "tanh", "[3]", "[2]");
+  // A slope that is not finite made every negative input NaN or inf, without a word.
+  for (float alpha : {std::nanf(""), std::numeric_limits<float>::infinity()}) {
+    MINIDL_EXPECT_THROW_WITH(leaky_relu(zeros({2}), alpha), ValueError, "leaky_relu", "alpha");
+    MINIDL_EXPECT_THROW_WITH(leaky_relu_backward(zeros({2}), zeros({2}), alpha), ValueError,
+                             "leaky_relu_backward", "alpha");
+  }
+  EXPECT_NO_THROW(leaky_relu(zeros({2}), -3.0f));  // any finite slope, as PyTorch's
 }
 
 // Gradient checks: L = <r, f(z)>, analytic dL/dz = backward(r).
