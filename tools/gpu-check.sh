@@ -34,6 +34,18 @@ case "$cmd" in
   *) usage >&2; exit 2 ;;
 esac
 
+# The working tree and the bundle folder travel to the GPU machine in one copy (64 MiB at
+# most there). check_transfer DIR: prints their sizes, fails above TRANSFER_MAX_MIB.
+TRANSFER_MAX_MIB="${MINIDL_TRANSFER_MAX_MIB:-62}"
+check_transfer() {
+  local tree_kib bundle_kib
+  tree_kib="$(cd "$ROOT" && git ls-files -z -co --exclude-standard 2>/dev/null | du -ck --files0-from=- 2>/dev/null | tail -n1 | cut -f1 || true)"
+  bundle_kib="$(du -sk "$1" | cut -f1)"
+  info "working tree ~${tree_kib:-0} KiB + bundle ${bundle_kib} KiB (they travel together: at most ${TRANSFER_MAX_MIB} MiB here, 64 MiB there)"
+  (( ${tree_kib:-0} + bundle_kib <= TRANSFER_MAX_MIB * 1024 )) ||
+    die "the working tree and the bundle come to $(( (${tree_kib:-0} + bundle_kib) / 1024 )) MiB, over ${TRANSFER_MAX_MIB} MiB: the device tool would refuse the copy (shrink the bundle, --no-data, or untracked files in the tree)"
+}
+
 # verify: run just before the device call, at no device time. The GPU machine's copy of
 # the tree has no .git, so run.sh cannot tell a stale bundle there: this does, here.
 if [[ "$cmd" == verify ]]; then
@@ -52,11 +64,8 @@ if [[ "$cmd" == verify ]]; then
   if [[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no)" ]]; then
     echo "gpu-check: WARNING: tracked files changed since $head_now; the bundle has the commit's code" >&2
   fi
-  tree_kib="$(cd "$ROOT" && git ls-files -z -co --exclude-standard | du -ck --files0-from=- | tail -n1 | cut -f1)"
-  bundle_kib="$(du -sk "$BUNDLE_DIR" | cut -f1)"
-  (( tree_kib + bundle_kib <= 62 * 1024 )) ||
-    die "tree ($tree_kib KiB) and bundle ($bundle_kib KiB) pass 62 MiB: the device tool would refuse the copy"
-  info "bundle of $built matches the tree; tree + bundle $(( (tree_kib + bundle_kib) / 1024 )) MiB"
+  check_transfer "$BUNDLE_DIR"
+  info "bundle of $built matches the tree"
   info "device command (carry: [\"${BUNDLE_DIR#"$ROOT"/}\"]): bash ${BUNDLE_DIR#"$ROOT"/}/run.sh"
   exit 0
 fi
@@ -87,7 +96,6 @@ done
 [[ "$BUNDLE_DIR" = /* ]] || BUNDLE_DIR="$PWD/$BUNDLE_DIR"
 ARCHS="${CUDA_ARCHS:-90}"
 MAX_MIB="${MINIDL_BUNDLE_MAX_MIB:-48}"
-TRANSFER_MAX_MIB="${MINIDL_TRANSFER_MAX_MIB:-62}"
 for t in cmake ninja ldd strip objdump tar xz; do
   command -v "$t" >/dev/null 2>&1 || die "'$t' is needed"
 done
@@ -289,20 +297,14 @@ ensure_ignored "$BUILD"
 ensure_ignored "$BUNDLE_DIR"
 
 # ------------------------------------------------------------------ report
-tree_kib="$(cd "$ROOT" && git ls-files -z -co --exclude-standard 2>/dev/null | du -ck --files0-from=- 2>/dev/null | tail -n1 | cut -f1 || true)"
-bundle_kib="$(du -sk "$BUNDLE_DIR" | cut -f1)"
 rel_bundle="${BUNDLE_DIR#"$ROOT"/}"
 echo
 info "bundle: $TARBALL, $((size / 1024)) KiB ($((raw / 1024)) KiB unpacked)"
 info "needs on the GPU machine: $(paste -sd' ' "$STAGE/needs.txt")"
-info "working tree ~${tree_kib:-0} KiB + bundle ${bundle_kib} KiB (they travel together: at most ${TRANSFER_MAX_MIB} MiB here, 64 MiB there)"
-if (( ${tree_kib:-0} + bundle_kib > TRANSFER_MAX_MIB * 1024 )); then
-  die "the working tree and the bundle come to $(( (${tree_kib:-0} + bundle_kib) / 1024 )) MiB, over ${TRANSFER_MAX_MIB} MiB: the device tool would refuse the copy (shrink the bundle, --no-data, or untracked files in the tree)"
-fi
+check_transfer "$BUNDLE_DIR"
 echo
 echo "Device command (carry: [\"$rel_bundle\"]):"
 echo "    bash $rel_bundle/run.sh"
-echo "Options go in front; for one short device run (GPU benchmark cases only):"
-echo "    MINIDL_BENCH_ARGS=\"--benchmark_filter=cuda --benchmark_min_time=0.2\" bash $rel_bundle/run.sh"
+echo "Just before it (no device time): tools/gpu-check.sh verify"
 echo "Try it here first (CUDA cases skip):"
 echo "    OUT=/tmp/gpu-out bash $rel_bundle/run.sh"
