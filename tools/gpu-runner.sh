@@ -467,24 +467,25 @@ run_one() {
 # A pool entry: an executable, or "EXE@@K/N", its gtest shard K of N (GTEST_SHARD_INDEX,
 # GTEST_TOTAL_SHARDS), named "<exe>.shardK".
 entry_exe() { printf '%s' "${1%%@@*}"; }
+entry_shard() { [[ "$1" == *@@* ]] && printf '%s' "${1##*@@}"; }  # "K/N", or nothing
 entry_name() {
-  local n; n="$(basename "$(entry_exe "$1")")"
-  [[ "$1" == *@@* ]] && n="$n.shard${1##*@@}" && n="${n%%/*}"
-  printf '%s' "$n"
+  local n shard
+  n="$(basename "$(entry_exe "$1")")"
+  shard="$(entry_shard "$1" || true)"
+  printf '%s' "$n${shard:+.shard${shard%/*}}"
 }
 
 # pool KIND LIMIT FILTER ENTRY...: runs gtest executables (or shards of them, entry_exe),
 # TEST_JOBS at once.
 pool() {
   local kind="$1" limit="$2" filter="$3"; shift 3
-  local entry exe name t args shard
+  local entry exe name t args spec shard
   for entry in "$@"; do
     exe="$(entry_exe "$entry")"
     name="$(entry_name "$entry")"
+    spec="$(entry_shard "$entry" || true)"
     shard=()
-    [[ "$entry" == *@@* ]] &&
-      shard=(env "GTEST_SHARD_INDEX=${entry##*@@}" "GTEST_TOTAL_SHARDS=${entry##*/}") &&
-      shard[1]="${shard[1]%%/*}"
+    [[ -n "$spec" ]] && shard=(env "GTEST_SHARD_INDEX=${spec%/*}" "GTEST_TOTAL_SHARDS=${spec#*/}")
     while (( $(jobs -rp | wc -l) >= TEST_JOBS )); do wait -n 2>/dev/null || true; done
     if ! t="$(step_limit "$limit")"; then echo budget >"$RES/$kind/$name.rc"; continue; fi
     args=(--gtest_color=no "--gtest_output=json:$RES/$kind/$name.json")
