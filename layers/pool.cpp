@@ -40,9 +40,7 @@ bool Pool2d::accepts_layout(std::size_t, Layout layout) const {
   return layout == Layout::NCHW || (cpu_ && layout_fits(layout, channels_));
 }
 
-bool Pool2d::produces_layout(Layout layout) const {
-  return layout == Layout::NCHW || (cpu_ && layout_fits(layout, channels_));
-}
+bool Pool2d::produces_layout(Layout layout) const { return accepts_layout(0, layout); }
 
 void Pool2d::forward(const std::vector<const Tensor*>& inputs, Tensor& output) {
   pool2d_forward(mode_, *inputs[0], output, params_, input_layout(0), output_layout());
