@@ -66,10 +66,12 @@ for t in "${targets[@]}"; do
     $( [ -d "fuzz/regressions/$t" ] && echo "fuzz/regressions/$t" ) >"$log" 2>&1
   rc=$?
   set -e
+  # A run that fails on a seed prints no "cov:" line: the greps find nothing, which under
+  # pipefail must not end the script before it reports the finding.
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  cov=$( (grep -o 'cov: [0-9]*' "$log" || true) | tail -1 | cut -d' ' -f2)
+  ft=$( (grep -o 'ft: [0-9]*' "$log" || true) | tail -1 | cut -d' ' -f2)
   corpus_size=$(find "$corpus" -type f | wc -l)
   line=$(printf '%-13s %10s execs %8s exec/s  cov %6s  ft %7s  corpus %5s' "$t" "${execs:-?}" \
     "${rate:-?}" "${cov:-?}" "${ft:-?}" "$corpus_size")
