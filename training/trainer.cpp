@@ -1,6 +1,8 @@
 #include "trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -47,8 +49,8 @@ double parse_double(const std::map<std::string, std::string>& extra, const std::
     if (used == it->second.size()) return v;
   } catch (const std::exception&) {
   }
-  throw IoError(detail::concat("Trainer: checkpoint ", path, ": ", key, " is not a number: '",
-                               it->second, "'"));
+  throw IoError(detail::concat("Trainer: checkpoint ", path, ": ", key,
+                               " is not a number: ", detail::excerpt(it->second, 64)));
 }
 
 // A count recorded in a checkpoint: decimal digits only, at most `max`. stod and
@@ -58,16 +60,17 @@ std::int64_t parse_count(const std::map<std::string, std::string>& extra, const 
   const auto it = extra.find(key);
   MINIDL_CHECK(it != extra.end(), IoError, "Trainer: checkpoint ", path, " does not record ", key);
   const std::string& text = it->second;
-  std::int64_t v = 0;
+  // 19 digits fit in a uint64 (an int64 overflows at 9223372036854775808).
+  std::uint64_t v = 0;
   bool ok = !text.empty() && text.size() <= 19;
   for (char c : text) {
     ok = ok && c >= '0' && c <= '9';
-    if (ok) v = v * 10 + (c - '0');
+    if (ok) v = v * 10 + static_cast<std::uint64_t>(c - '0');
   }
-  if (!ok || v > max)
+  if (!ok || v > static_cast<std::uint64_t>(max))
     throw IoError(detail::concat("Trainer: checkpoint ", path, ": ", key, " is ",
                                  detail::excerpt(text), ", not a whole number in [0, ", max, "]"));
-  return v;
+  return static_cast<std::int64_t>(v);
 }
 
 // A finite number recorded in a checkpoint (> 0 when `positive`).
@@ -78,6 +81,17 @@ double parse_finite(const std::map<std::string, std::string>& extra, const std::
     throw IoError(detail::concat("Trainer: checkpoint ", path, ": ", key, " is ", v,
                                  positive ? ", not a finite number > 0" : ", not finite"));
   return v;
+}
+
+// A float the trainer saved (the running loss, the starting rate): finite within float's
+// range, so that the conversion back is defined (> 0 when `positive`).
+float parse_float(const std::map<std::string, std::string>& extra, const std::string& key,
+                  const std::string& path, bool positive) {
+  const double v = parse_finite(extra, key, path, positive);
+  if (std::fabs(v) > static_cast<double>(std::numeric_limits<float>::max()))
+    throw IoError(detail::concat("Trainer: checkpoint ", path, ": ", key, " is ", v,
+                                 ", beyond a float's range"));
+  return static_cast<float>(v);
 }
 
 }  // namespace
@@ -210,10 +224,13 @@ void Trainer::load(const std::string& path) {
   }
   epochs_done_ = static_cast<int>(parse_count(extra, "trainer.epochs_done", path, kMaxEpochs));
   resume_step_ = parse_count(extra, "trainer.step", path, kMaxCount);
-  resume_running_ = static_cast<float>(parse_finite(extra, "trainer.running_loss", path, false));
+  resume_running_ = parse_float(extra, "trainer.running_loss", path, false);
   resume_images_ = parse_count(extra, "trainer.images", path, kMaxCount);
-  base_lr_ = static_cast<float>(parse_finite(extra, "trainer.base_lr", path, false));
+  base_lr_ = parse_float(extra, "trainer.base_lr", path, false);
+  // Reduce-on-plateau only ever lowers the rate: its factor is in (0, 1].
   lr_factor_ = parse_finite(extra, "trainer.lr_factor", path, true);
+  MINIDL_CHECK(lr_factor_ <= 1.0, IoError, "Trainer: checkpoint ", path, ": trainer.lr_factor is ",
+               lr_factor_, ", not in (0, 1]");
   has_best_ = parse_count(extra, "trainer.has_best", path, 1) != 0;
   best_ = parse_finite(extra, "trainer.best", path, false);
   plateau_epochs_ = static_cast<int>(parse_count(extra, "trainer.plateau_epochs", path, kMaxEpochs));
@@ -253,7 +270,8 @@ void Trainer::end_of_epoch(double monitored) {
     has_best_ = true;
   }
   if (p.enabled) {
-    plateau_epochs_ = plateau_improved ? 0 : plateau_epochs_ + 1;
+    // Saturating: a checkpoint may hold any count up to INT_MAX.
+    plateau_epochs_ = plateau_improved ? 0 : std::min(plateau_epochs_, INT_MAX - 1) + 1;
     if (plateau_epochs_ > p.patience) {
       const double current = static_cast<double>(base_lr_) * lr_factor_;
       if (current > static_cast<double>(p.min_lr)) {
@@ -265,7 +283,7 @@ void Trainer::end_of_epoch(double monitored) {
     }
   }
   if (s.enabled) {
-    stale_epochs_ = stop_improved ? 0 : stale_epochs_ + 1;
+    stale_epochs_ = stop_improved ? 0 : std::min(stale_epochs_, INT_MAX - 1) + 1;
     if (stale_epochs_ >= s.patience) stopped_early_ = true;
   }
 }

@@ -233,6 +233,48 @@ TEST(Trainer, MalformedCheckpointPositionsAreClearErrors) {
   MINIDL_EXPECT_THROW_WITH(resume_with("trainer.running_loss", "inf"), IoError,
                            "trainer.running_loss", "not finite");
   MINIDL_EXPECT_THROW_WITH(resume_with("trainer.lr_factor", "0"), IoError, "trainer.lr_factor");
+  // Found by the trainer_resume fuzz target: 19 digits overflowed the int64 the count was
+  // read into; a float beyond float's range became inf (and the next checkpoint did not
+  // load); reduce-on-plateau only lowers the rate, so a factor above 1 is not its state.
+  MINIDL_EXPECT_THROW_WITH(resume_with("trainer.step", "9999999999999999999"), IoError,
+                           "trainer.step", "not a whole number");
+  MINIDL_EXPECT_THROW_WITH(resume_with("trainer.running_loss", "1e300"), IoError,
+                           "trainer.running_loss", "float");
+  MINIDL_EXPECT_THROW_WITH(resume_with("trainer.base_lr", "-1e39"), IoError, "trainer.base_lr",
+                           "float");
+  MINIDL_EXPECT_THROW_WITH(resume_with("trainer.lr_factor", "1.5"), IoError, "trainer.lr_factor",
+                           "(0, 1]");
+  EXPECT_EQ(resume_with("trainer.lr_factor", "1"), 1);
+  {
+    const std::string long_text(100000, '9');
+    try {
+      resume_with("trainer.best", long_text + "x");
+      FAIL() << "no IoError";
+    } catch (const IoError& e) {
+      EXPECT_LT(std::string(e.what()).size(), 600u);  // quoted in part, not echoed whole
+    }
+  }
+  // A plateau count at INT_MAX (any count a checkpoint may hold) still counts one more
+  // epoch without improvement: the rate is reduced. It wrapped to INT_MIN before, and the
+  // rate was never reduced again.
+  {
+    SafetensorsFile f = good;
+    f.metadata["user.trainer.plateau_epochs"] = "2147483647";
+    f.metadata["user.trainer.best"] = "-1e300";  // nothing improves on it
+    save_safetensors(edited, f.tensors, f.metadata);
+    Sequential b = make_model();
+    Adam adam(b.graph().parameters());
+    DataLoader tl(train.x, train.y, loader(true));
+    TrainerOptions o;
+    o.epochs = 2;
+    o.resume = edited;
+    o.reduce_on_plateau.enabled = true;
+    o.reduce_on_plateau.factor = 0.5f;
+    o.reduce_on_plateau.patience = 1;
+    Trainer t(b, adam, o);
+    t.fit(tl);
+    EXPECT_DOUBLE_EQ(t.lr_factor(), 0.5);
+  }
   // A step past the end of an epoch (another batch size) is caught when training resumes.
   {
     SafetensorsFile f = good;
