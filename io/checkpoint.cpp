@@ -68,6 +68,20 @@ void save_checkpoint(const std::string& path, Graph& graph, const Optimizer* opt
       metadata[kOptimizerMetaPrefix + key] = value;
   }
   for (const auto& [key, value] : extra) metadata[kUserPrefix + key] = value;
+  // load_checkpoint refuses NaN and inf: a file holding them would be a checkpoint that
+  // cannot be resumed, written over one that can. Checked on the host copies the file
+  // is written from.
+  for (NamedTensor& t : tensors) {
+    if (!t.tensor.device().is_cpu()) t.tensor = t.tensor.to(Device::cpu());
+    if (t.tensor.dtype() != DType::Float32) continue;
+    const float* v = t.tensor.data<float>();
+    for (std::int64_t i = 0; i < t.tensor.numel(); ++i) {
+      MINIDL_CHECK(std::isfinite(v[i]), ValueError, "save_checkpoint: ", path, ": tensor '", t.name,
+                   "' holds ", v[i], " at element ", i,
+                   " (a diverged run: load_checkpoint would refuse the file, so it is not "
+                   "written and the file there is kept)");
+    }
+  }
   save_safetensors(path, tensors, metadata);
 }
 

@@ -20,6 +20,8 @@ namespace minidl {
 
 /// Saves graph's parameters, optimizer's state (when not null), the graph
 /// generator's position and `extra` (e.g. the epoch) to `path`. The graph must be built.
+/// A parameter, buffer or optimizer slot holding NaN or inf (a diverged run, which
+/// load_checkpoint would refuse) is a ValueError naming it, and nothing is written.
 void save_checkpoint(const std::string& path, Graph& graph, const Optimizer* optimizer,
                      const std::map<std::string, std::string>& extra = {});
 

@@ -169,5 +169,36 @@ TEST(Checkpoint, NonFiniteValuesAndBadMetadataAreRejected) {
   std::remove(edited.c_str());
 }
 
+// What load_checkpoint refuses, save_checkpoint does not write: a checkpoint of a diverged
+// run (found by the trainer_resume fuzz target: Adam's second moment had overflowed to inf
+// while the loss was finite) would replace a good one with one that cannot be resumed.
+TEST(Checkpoint, NonFiniteStateIsNotSavedAndTheFileIsKept) {
+  const std::string path = temp_path("kept.safetensors");
+  Sequential a = small_net(1);
+  Adam adam(a.graph().parameters());
+  save_checkpoint(path, a.graph(), &adam);
+  const auto saved = load_safetensors(path).tensors.size();
+  Parameter* w = a.graph().parameters()[0];
+  w->value.data<float>()[2] = INFINITY;
+  MINIDL_EXPECT_THROW_WITH(save_checkpoint(path, a.graph(), &adam), ValueError, path, w->name,
+                           "inf", "element 2", "not written");
+  w->value.data<float>()[2] = 0.5f;
+  // The optimizer's slots are checked too: Adam's state after a step with an inf gradient.
+  const Tensor x = from_vector({1e30f, 0.0f, 0.0f, 0.0f, 1e30f, 0.0f, 0.0f, 0.0f}, {2, 4});
+  const Tensor y = from_vector({0, 1}, {2});
+  a.train_step(x, y);
+  adam.step();
+  bool finite = true;
+  for (const auto& [name, t] : adam.state_tensors())
+    for (float v : t.to_vector<float>()) finite = finite && std::isfinite(v);
+  ASSERT_FALSE(finite) << "the step was meant to overflow Adam's second moment";
+  MINIDL_EXPECT_THROW_WITH(save_checkpoint(path, a.graph(), &adam), ValueError, "__optimizer__.");
+  Sequential b = small_net(2);
+  Adam adam_b(b.graph().parameters());
+  EXPECT_NO_THROW(load_checkpoint(path, b.graph(), &adam_b));  // the first save, intact
+  EXPECT_EQ(load_safetensors(path).tensors.size(), saved);
+  std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace minidl
