@@ -21,8 +21,8 @@ Device Device::parse(const std::string& text) {
       return Device::cuda(std::stoi(digits));
     }
   }
-  throw DeviceError(
-      detail::concat("Device::parse: '", text, "' is not a device (expected cpu, cuda or cuda:N)"));
+  throw DeviceError(detail::concat("Device::parse: ", detail::excerpt(text, 64),
+                                   " is not a device (expected cpu, cuda or cuda:N)"));
 }
 
 std::string Device::str() const {

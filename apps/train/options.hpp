@@ -47,8 +47,9 @@ class HelpRequested : public std::runtime_error {
 
 /// Parses argv (argv[0] is the program) and checks every value and combination
 /// that needs no file system access. Throws HelpRequested for --help, ValueError
-/// naming the option for anything wrong (CLI11's messages included; any token
-/// longer than 64 bytes is cut short in a message).
+/// naming the option for anything wrong (CLI11's messages included; a value is quoted
+/// with at most 64 of its bytes, and any other token longer than 120 bytes is cut short:
+/// shorten_tokens).
 Options parse_options(int argc, const char* const argv[]);
 
 /// The checks that look at the file system, run before any data is loaded:

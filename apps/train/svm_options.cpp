@@ -310,6 +310,10 @@ SvmTrainCommand parse_svm_train_command(int argc, const char* const argv[]) {
                                     " after training_set_file and model_file (options go before "
                                     "the files, as in svm-train)"));
   cmd.training_file = args.items[args.i];
+  if (cmd.training_file.empty() || (left == 2 && args.items[args.i + 1].empty()))
+    throw ValueError(detail::concat("an empty file name (",
+                                    cmd.training_file.empty() ? "training_set_file" : "model_file",
+                                    "): name a file (", hint, ")"));
   if (left == 2) {
     cmd.model_file = args.items[args.i + 1];
   } else {
@@ -371,6 +375,11 @@ SvmPredictCommand parse_svm_predict_command(int argc, const char* const argv[]) 
                  : "",
         left < 3 ? "" : "expected test_file model_file output_file",
         " (usage: minidl-svm-predict [options] test_file model_file output_file; ", hint, ")"));
+  static const char* const names[] = {"test_file", "model_file", "output_file"};
+  for (std::size_t k = 0; k < 3; ++k)
+    if (args.items[args.i + k].empty())
+      throw ValueError(
+          detail::concat("an empty file name (", names[k], "): name a file (", hint, ")"));
   cmd.test_file = args.items[args.i];
   cmd.model_file = args.items[args.i + 1];
   cmd.output_file = args.items[args.i + 2];

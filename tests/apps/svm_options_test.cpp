@@ -131,6 +131,18 @@ TEST(SvmTrainCommand, BadValuesNameTheOption) {
   MINIDL_EXPECT_THROW_WITH(train({}), ValueError, "missing training_set_file");
   MINIDL_EXPECT_THROW_WITH(train({"-q"}), ValueError, "missing training_set_file");
   MINIDL_EXPECT_THROW_WITH(train({"a", "b", "-c"}), ValueError, "unexpected argument \"-c\"");
+  // An empty argument is no file (found by the command_line fuzz target; it failed only
+  // after training, when the model could not be written).
+  MINIDL_EXPECT_THROW_WITH(train({""}), ValueError, "empty file name", "training_set_file");
+  MINIDL_EXPECT_THROW_WITH(train({"f", ""}), ValueError, "empty file name", "model_file");
+  // --device's value is quoted in part (Device::parse), not echoed whole.
+  const std::string long_device = "--device=cuda:" + std::string(5000, '1');
+  try {
+    train({long_device.c_str(), "f"});
+    FAIL() << "no ValueError";
+  } catch (const ValueError& e) {
+    EXPECT_LT(std::string(e.what()).size(), 300u);
+  }
   MINIDL_EXPECT_THROW_WITH(train({"--help"}), SvmHelpRequested, "Usage: minidl-svm-train",
                            "-wi weight", "--multi-class");
 }
@@ -147,6 +159,8 @@ TEST(SvmPredictCommand, LibsvmOptions) {
   MINIDL_EXPECT_THROW_WITH(predict({"t", "m"}), ValueError, "missing output_file");
   MINIDL_EXPECT_THROW_WITH(predict({}), ValueError, "missing test_file, model_file and output_file");
   MINIDL_EXPECT_THROW_WITH(predict({"t", "m", "o", "x"}), ValueError, "too many arguments");
+  MINIDL_EXPECT_THROW_WITH(predict({"t", "", "o"}), ValueError, "empty file name", "model_file");
+  MINIDL_EXPECT_THROW_WITH(predict({"t", "m", ""}), ValueError, "empty file name", "output_file");
   MINIDL_EXPECT_THROW_WITH(predict({"-b", "2", "t", "m", "o"}), ValueError, "-b", "[0, 1]");
   MINIDL_EXPECT_THROW_WITH(predict({"-c", "1", "t", "m", "o"}), ValueError, "unknown option \"-c\"");
   MINIDL_EXPECT_THROW_WITH(predict({"--help"}), SvmHelpRequested, "Usage: minidl-svm-predict");
