@@ -45,6 +45,15 @@ int checkpoint_step(const std::uint8_t* data, std::size_t size);
 /// readings cut from the bytes.
 int proc_stat(const std::uint8_t* data, std::size_t size);
 
+/// A Trainer resumed from the bytes (TrainerOptions::resume), then one more epoch with
+/// reduce-on-plateau and early stopping on; its own checkpoint must resume again.
+int trainer_resume(const std::uint8_t* data, std::size_t size);
+/// The command lines of minidl-train, minidl-svm-train and minidl-svm-predict (the first
+/// byte picks one, NUL bytes separate the arguments): errors quote at most 64 bytes of a
+/// token, what parses is in its documented domain. Only where the apps are built
+/// (MINIDL_FUZZ_COMMAND_LINE).
+int command_line(const std::uint8_t* data, std::size_t size);
+
 /// Every target, in a fixed order.
 const std::vector<Target>& targets();
 

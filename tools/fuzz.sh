@@ -22,7 +22,7 @@ shift || true
 case "$seconds" in
   ''|*[!0-9]*) echo "usage: tools/fuzz.sh [seconds] [target...]" >&2; exit 2 ;;
 esac
-all_targets=(idx safetensors libsvm_data libsvm_model checkpoint proc_stat)
+all_targets=(idx safetensors libsvm_data libsvm_model checkpoint proc_stat trainer_resume command_line)
 targets=("${@:-${all_targets[@]}}")
 for t in "${targets[@]}"; do
   [[ " ${all_targets[*]} " == *" $t "* ]] || { echo "tools/fuzz.sh: unknown target $t (${all_targets[*]})" >&2; exit 2; }
@@ -38,7 +38,7 @@ san="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 quiet="-Wno-c99-extensions -Wno-pass-failed"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMINIDL_CUDA=OFF \
   -DCMAKE_CXX_COMPILER="$cxx" \
-  -DMINIDL_BUILD_TESTS=OFF -DMINIDL_BUILD_BENCHMARKS=OFF -DMINIDL_BUILD_APPS=OFF \
+  -DMINIDL_BUILD_TESTS=OFF -DMINIDL_BUILD_BENCHMARKS=OFF -DMINIDL_BUILD_APPS=ON \
   -DMINIDL_BUILD_FUZZERS=ON \
   -DCMAKE_CXX_FLAGS="$san $quiet" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
   -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null

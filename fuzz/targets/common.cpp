@@ -14,12 +14,16 @@ namespace minidl::fuzz {
 
 const std::vector<Target>& targets() {
   static const std::vector<Target> all = {
-      {"idx", idx_reader},
-      {"safetensors", safetensors_round_trip},
-      {"libsvm_data", libsvm_data},
-      {"libsvm_model", libsvm_model},
-      {"checkpoint", checkpoint_step},
-      {"proc_stat", proc_stat},
+    {"idx", idx_reader},
+    {"safetensors", safetensors_round_trip},
+    {"libsvm_data", libsvm_data},
+    {"libsvm_model", libsvm_model},
+    {"checkpoint", checkpoint_step},
+    {"proc_stat", proc_stat},
+    {"trainer_resume", trainer_resume},
+#if MINIDL_FUZZ_COMMAND_LINE
+    {"command_line", command_line},
+#endif
   };
   return all;
 }

@@ -69,8 +69,12 @@ INSTANTIATE_TEST_SUITE_P(Targets, FuzzReplay, ::testing::ValuesIn(targets()),
 TEST(FuzzTargets, TableNamesEachTargetOnce) {
   std::vector<std::string> names;
   for (const Target& t : targets()) names.emplace_back(t.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"idx", "safetensors", "libsvm_data", "libsvm_model",
-                                             "checkpoint", "proc_stat"}));
+  std::vector<std::string> expected{"idx",        "safetensors", "libsvm_data",   "libsvm_model",
+                                    "checkpoint", "proc_stat",   "trainer_resume"};
+#if MINIDL_FUZZ_COMMAND_LINE
+  expected.emplace_back("command_line");
+#endif
+  EXPECT_EQ(names, expected);
 }
 
 }  // namespace
