@@ -19,7 +19,8 @@ Shape Dropout::build(const std::vector<Shape>& in, const std::vector<DType>& dty
 }
 
 void Dropout::forward(const std::vector<const Tensor*>& inputs, Tensor& output) {
-  if (!training() || p_ == 0.0f) {
+  masked_ = training() && p_ > 0.0f;
+  if (!masked_) {
     output.copy_from(*inputs[0]);
     return;
   }
@@ -30,7 +31,7 @@ void Dropout::forward(const std::vector<const Tensor*>& inputs, Tensor& output) 
 void Dropout::backward(const std::vector<const Tensor*>&, const Tensor&, const Tensor& d_output,
                        const std::vector<Tensor*>& d_inputs) {
   if (d_inputs[0] == nullptr) return;
-  if (!training() || p_ == 0.0f) {
+  if (!masked_) {
     d_inputs[0]->copy_from(d_output);
     return;
   }

@@ -26,6 +26,9 @@ class Dropout : public Layer {
   float p_;
   Generator* generator_ = nullptr;
   Generator::Draw draw_{0, 0};  // the last forward's mask
+  // Whether the last forward applied it: backward follows the forward it differentiates,
+  // not the mode the layer is in when backward runs (as BatchNorm2d's saved choice).
+  bool masked_ = false;
 };
 
 }  // namespace minidl

@@ -152,8 +152,16 @@ TEST(DropoutLayer, TrainAndEval) {
   std::vector<Tensor*> d_in{&dx};
   d.backward({&x}, Tensor(), ones({4, 1000}), d_in);
   EXPECT_EQ(dx.to_vector<float>(), y);
+  // Backward follows the forward it differentiates, not the mode at backward time
+  // (found in review): switched to eval after a training forward, the mask still applies;
   d.set_training(false);
+  d.backward({&x}, Tensor(), ones({4, 1000}), d_in);
+  EXPECT_EQ(dx.to_vector<float>(), y);
+  // and after an eval forward (the identity), back in training mode, no stale mask does.
   EXPECT_EQ(layer_output(d, {x}).to_vector<float>(), x.to_vector<float>());
+  d.set_training(true);
+  d.backward({&x}, Tensor(), ones({4, 1000}), d_in);
+  EXPECT_EQ(dx.to_vector<float>(), x.to_vector<float>());
   MINIDL_EXPECT_THROW_WITH(Dropout(1.0f), ValueError, "[0, 1)");
 }
 
