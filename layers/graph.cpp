@@ -275,6 +275,13 @@ void Graph::backward(Value v, const Tensor& upstream) {
   MINIDL_CHECK(current_batch_ > 0, ValueError, "Graph::backward: run forward first");
   MINIDL_CHECK(info.needs_grad, ValueError, "Graph::backward: '", info.name,
                "' depends on no parameter and no requires_grad input: nothing to differentiate");
+  // A loss layer keeps d loss / d prediction from its forward and ends every backward with
+  // it (d loss = 1): an upstream gradient for its output would be ignored, not applied.
+  MINIDL_CHECK(
+      info.producer < 0 || !nodes_[static_cast<std::size_t>(info.producer)].layer->is_loss(),
+      ValueError, "Graph::backward: '", info.name,
+      "' is a loss layer's output, whose gradient is 1: call backward(", info.name,
+      ") without an upstream gradient (one given here would be ignored)");
   MINIDL_CHECK(upstream.defined(), ValueError, "Graph::backward: the upstream gradient for '",
                info.name, "' is undefined");
   MINIDL_CHECK(upstream.dtype() == DType::Float32, DTypeError,

@@ -90,7 +90,8 @@ class Graph {
   /// gradient d J / d v (what a user needs to test a layer, or to chain two graphs:
   /// the second graph's grad(input) is the first's upstream). Requires `upstream`
   /// float32, on the graph's device, of value(v)'s shape, and `v` to depend on a
-  /// parameter or a requires_grad input (else ValueError: nothing to differentiate).
+  /// parameter or a requires_grad input (else ValueError: nothing to differentiate), and
+  /// `v` not to be a loss layer's output (ValueError: its gradient is 1, use backward(v)).
   /// Only layers between the inputs and `v` run; parameter grads accumulate.
   void backward(Value v, const Tensor& upstream);
 

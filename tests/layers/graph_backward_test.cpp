@@ -61,6 +61,11 @@ TEST(GraphBackward, FromAnyValueWithAnUpstreamGradient) {
   g.backward(z, d_logits);
   EXPECT_EQ(grad_of(g, "hidden.weight"), from_loss);
   EXPECT_EQ(g.grad(x).to_vector<float>(), from_loss_x);
+
+  // A loss value takes no upstream gradient: its layer ends every backward with d loss = 1,
+  // so 2 here gave the grads of 1, silently (found in review).
+  MINIDL_EXPECT_THROW_WITH(g.backward(loss, full(Shape{}, 2.0f)), ValueError,
+                           "a loss layer's output", "without an upstream gradient");
 }
 
 TEST(GraphBackward, BadUpstreamGradientsAreClearErrors) {
