@@ -1,10 +1,13 @@
 #include "trainer.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <sstream>
 
@@ -232,7 +235,11 @@ void Trainer::load(const std::string& path) {
   MINIDL_CHECK(lr_factor_ <= 1.0, IoError, "Trainer: checkpoint ", path, ": trainer.lr_factor is ",
                lr_factor_, ", not in (0, 1]");
   has_best_ = parse_count(extra, "trainer.has_best", path, 1) != 0;
-  best_ = parse_finite(extra, "trainer.best", path, false);
+  plateau_best_ = parse_finite(extra, "trainer.best", path, false);
+  // Checkpoints from before the two features kept their own best held one for both.
+  stop_best_ = extra.count("trainer.stop_best") != 0
+                   ? parse_finite(extra, "trainer.stop_best", path, false)
+                   : plateau_best_;
   plateau_epochs_ = static_cast<int>(parse_count(extra, "trainer.plateau_epochs", path, kMaxEpochs));
   stale_epochs_ = static_cast<int>(parse_count(extra, "trainer.stale_epochs", path, kMaxEpochs));
   const auto history = extra.find("trainer.history");
@@ -252,7 +259,8 @@ void Trainer::save(std::int64_t step_in_epoch, float running_loss, std::int64_t 
                    {"trainer.base_lr", format_double(static_cast<double>(base_lr_))},
                    {"trainer.lr_factor", format_double(lr_factor_)},
                    {"trainer.has_best", has_best_ ? "1" : "0"},
-                   {"trainer.best", format_double(best_)},
+                   {"trainer.best", format_double(plateau_best_)},
+                   {"trainer.stop_best", format_double(stop_best_)},
                    {"trainer.plateau_epochs", std::to_string(plateau_epochs_)},
                    {"trainer.stale_epochs", std::to_string(stale_epochs_)},
                    {"trainer.history", metrics_csv(history_)}});
@@ -261,23 +269,28 @@ void Trainer::save(std::int64_t step_in_epoch, float running_loss, std::int64_t 
 void Trainer::end_of_epoch(double monitored) {
   const ReduceOnPlateau& p = options_.reduce_on_plateau;
   const EarlyStopping& s = options_.early_stopping;
-  // Improvement is judged against one best value; each feature applies its own min_delta.
-  const bool first = !has_best_;
-  const bool plateau_improved = first || monitored < best_ - p.min_delta;
-  const bool stop_improved = first || monitored < best_ - s.min_delta;
-  if (first || monitored < best_) {
-    best_ = monitored;
+  // Each feature has its own best, which moves only when its own test passes: a loss that
+  // falls by less than min_delta an epoch is not an improvement, however long it falls. A
+  // non-finite loss (a NaN validation set) improves nothing and never becomes the best.
+  bool plateau_improved = false, stop_improved = false;
+  if (std::isfinite(monitored)) {
+    plateau_improved = !has_best_ || monitored < plateau_best_ - p.min_delta;
+    stop_improved = !has_best_ || monitored < stop_best_ - s.min_delta;
+    if (plateau_improved) plateau_best_ = monitored;
+    if (stop_improved) stop_best_ = monitored;
     has_best_ = true;
   }
   if (p.enabled) {
     // Saturating: a checkpoint may hold any count up to INT_MAX.
     plateau_epochs_ = plateau_improved ? 0 : std::min(plateau_epochs_, INT_MAX - 1) + 1;
     if (plateau_epochs_ > p.patience) {
-      const double current = static_cast<double>(base_lr_) * lr_factor_;
+      // The rate the epoch's last step used (the schedule's, times the factor so far):
+      // min_lr bounds the rate in use, not the optimizer's starting rate.
+      const double current = static_cast<double>(optimizer_.learning_rate());
       if (current > static_cast<double>(p.min_lr)) {
         const double reduced =
             std::max(current * static_cast<double>(p.factor), static_cast<double>(p.min_lr));
-        lr_factor_ = base_lr_ > 0.0f ? reduced / static_cast<double>(base_lr_) : lr_factor_;
+        lr_factor_ *= reduced / current;
       }
       plateau_epochs_ = 0;
     }
@@ -391,6 +404,9 @@ std::vector<EpochMetrics> Trainer::fit(DataLoader& train, DataLoader* validation
       if (options_.checkpoint_every_steps > 0 && done % options_.checkpoint_every_steps == 0 &&
           done < steps) {
         const double sum = global_sum(static_cast<double>(running.item<float>()));
+        // A diverged run is a DivergedError here as at a report, on every process alike
+        // (the sum is global), not a failed save on rank 0 alone.
+        check_finite(static_cast<float>(sum), epoch + 1, done);
         if (!parallel || dist::rank() == 0) save(done, static_cast<float>(sum), images);
       }
     }
@@ -456,14 +472,43 @@ std::vector<EpochMetrics> parse_metrics_csv(const std::string& csv) {
   while (std::getline(in, line)) {
     ++line_no;
     if (line.empty()) continue;
+    // Seven comma-separated fields, each read whole with strtol / strtod, which also read
+    // the "nan" and "inf" metrics_csv writes for a NaN validation loss (istream >> double
+    // does not, and such a checkpoint could not be resumed).
+    std::vector<std::string> fields;
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t comma = line.find(',', start);
+      fields.push_back(line.substr(start, comma == std::string::npos ? comma : comma - start));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    bool ok = fields.size() == 7;
+    const auto number = [&](std::size_t k) {
+      const std::string& f = fields[k];
+      char* end = nullptr;
+      const double v = std::strtod(f.c_str(), &end);
+      ok = ok && !f.empty() && *end == '\0' && !std::isspace(static_cast<unsigned char>(f[0]));
+      return v;
+    };
     EpochMetrics m;
-    char c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0;
-    std::istringstream row(line);
-    row >> m.epoch >> c1 >> m.train_loss >> c2 >> m.val_loss >> c3 >> m.val_accuracy >> c4 >>
-        m.seconds >> c5 >> m.images_per_second >> c6 >> m.learning_rate;
-    MINIDL_CHECK(!row.fail() && c1 == ',' && c2 == ',' && c3 == ',' && c4 == ',' && c5 == ',' &&
-                     c6 == ',',
-                 IoError, "metrics CSV: line ", line_no, " is malformed: '", line, "'");
+    if (ok) {
+      const std::string& e = fields[0];
+      char* end = nullptr;
+      errno = 0;
+      const long epoch = std::strtol(e.c_str(), &end, 10);
+      ok = !e.empty() && *end == '\0' && errno == 0 && epoch >= 0 && epoch <= INT_MAX &&
+           !std::isspace(static_cast<unsigned char>(e[0]));
+      m.epoch = static_cast<int>(epoch);
+      m.train_loss = number(1);
+      m.val_loss = number(2);
+      m.val_accuracy = number(3);
+      m.seconds = number(4);
+      m.images_per_second = number(5);
+      m.learning_rate = number(6);
+    }
+    MINIDL_CHECK(ok, IoError, "metrics CSV: line ", line_no,
+                 " is malformed: ", detail::excerpt(line, 120));
     out.push_back(m);
   }
   return out;

@@ -239,7 +239,10 @@ class Trainer {
   float resume_running_ = 0.0f;
   std::int64_t resume_images_ = 0;
   double lr_factor_ = 1.0;
-  double best_ = 0.0;
+  // The best monitored loss of each feature: each moves only when its own min_delta test
+  // passes (PyTorch's ReduceLROnPlateau and Keras's EarlyStopping alike).
+  double plateau_best_ = 0.0;
+  double stop_best_ = 0.0;
   bool has_best_ = false;
   int plateau_epochs_ = 0;
   int stale_epochs_ = 0;
