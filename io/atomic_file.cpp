@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -75,7 +76,13 @@ std::string temporary_name(const std::string& path) {
   char suffix[64];
   std::snprintf(suffix, sizeof suffix, ".tmp.%ld.%u.%016llx", static_cast<long>(::getpid()),
                 counter.fetch_add(1), static_cast<unsigned long long>(r));
-  return path + suffix;
+  // The file's own name is kept only up to a length that leaves room for the suffix within
+  // NAME_MAX (255 bytes on Linux's file systems): a legal 240-byte name must not fail with
+  // "File name too long" for its temporary (found in review).
+  const std::size_t slash = path.rfind('/');
+  const std::size_t base = slash == std::string::npos ? 0 : slash + 1;
+  const std::size_t keep = std::min<std::size_t>(path.size() - base, 255 - 64);
+  return path.substr(0, base + keep) + suffix;
 }
 
 // MINIDL_TEST_KILL_IN_COMMIT (header), read at every commit (a getenv beside an

@@ -48,6 +48,7 @@ void check_writable_folder(const std::string& folder, const std::string& who);
 class AtomicFile {
  public:
   /// check_replaceable(path, who), then creates "<path>.tmp.<pid>.<n>.<random>"
+  /// (the file's name cut to 191 bytes in it, so that it stays within NAME_MAX)
   /// with O_EXCL (mode 0666 minus the umask). `who` starts every error message
   /// ("<who>(\"<path>\"): ..."). Throws ValueError for an empty path or one
   /// ending in '/', IoError (with the errno text) when the temporary file cannot

@@ -389,6 +389,12 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
   // section at an 8-byte boundary (8 + length), which lets a reader map the file
   // and use the data in place.
   text.append((8 - text.size() % 8) % 8, ' ');
+  // A header over the readers' limit (the reference's MAX_HEADER_SIZE, and this file's
+  // loader) would make a file nobody can load, written over one that loads.
+  MINIDL_CHECK(text.size() <= kSafetensorsMaxHeaderBytes, ValueError, "save_safetensors(",
+               quoted(path), "): the header (names, shapes and metadata) would be ", text.size(),
+               " bytes, over the format's limit of ", kSafetensorsMaxHeaderBytes,
+               " that readers enforce; nothing was written");
 
   AtomicFile file(path, "save_safetensors");
   const std::string prefix = encode_u64_le(text.size());
@@ -410,7 +416,10 @@ SafetensorsFile load_safetensors(const std::string& path, Device device) {
   const LoadError err(path);
   check_device(device);
 
-  const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: opening a FIFO no process writes to would block for ever before the
+  // regular-file check below could refuse it (found in review). It does not change
+  // reads of a regular file.
+  const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) err.fail("cannot open: ", errno_text(errno));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) err.fail("cannot stat: ", errno_text(errno));
@@ -456,6 +465,7 @@ SafetensorsFile load_safetensors(const std::string& path, Device device) {
   std::vector<Entry> entries;
   for (const auto& [key, value] : header.items()) {
     if (key == "__metadata__") {
+      if (value.is_null()) continue;  // the reference reads it as an optional map
       if (!value.is_object()) err.fail("\"__metadata__\" is ", json_kind(value), ", not an object");
       for (const auto& [mkey, mvalue] : value.items()) {
         if (!mvalue.is_string()) {

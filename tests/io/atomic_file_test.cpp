@@ -51,6 +51,22 @@ TEST(AtomicFile, CommitReplacesTheTargetAndLeavesNothingElse) {
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"model.txt"});
 }
 
+// A legal name close to NAME_MAX (255 bytes): the temporary keeps a shortened copy of it,
+// so that its own name is legal too (it failed with "File name too long"; review).
+TEST(AtomicFile, LongFileNamesAreWritable) {
+  TempDir dir;
+  for (const std::size_t length : {200u, 240u, 255u}) {
+    const std::string path = dir.file(std::string(length, 'a'));
+    AtomicFile f(path, "test");
+    EXPECT_EQ(f.temporary_path().rfind(dir.file(std::string(191, 'a')) + ".tmp.", 0), 0u)
+        << f.temporary_path();
+    f.write(std::string("data"));
+    f.commit();
+    EXPECT_EQ(read_bytes(path), "data");
+  }
+  EXPECT_EQ(dir.entries().size(), 3u);
+}
+
 TEST(AtomicFile, WithoutCommitTheOldFileStaysAndTheTemporaryGoes) {
   TempDir dir;
   const std::string path = dir.file("ckpt");

@@ -4,17 +4,20 @@
 // reader/writer (tests/io/safetensors_interop.py), and a CUDA round trip.
 #include "io/safetensors.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <iterator>
 #include <limits>
@@ -438,6 +441,14 @@ TEST(SafetensorsValidation, AcceptsWhatTheReferenceAccepts) {
   EXPECT_EQ(f.at("").shape(), (Shape{1, 1}));
   EXPECT_EQ(f.at("").item<float>(), 3.5f);
   EXPECT_EQ(f.metadata, (std::map<std::string, std::string>{{"who", "hand"}}));
+  // A null "__metadata__" is no metadata (the reference reads an optional map; review).
+  const std::string q = craft(dir, "null_meta",
+                              file_bytes(R"({"__metadata__":null,"x":{"dtype":"F32","shape":[1],)"
+                                         R"("data_offsets":[0,4]}})",
+                                         f32({1.5f})));
+  const SafetensorsFile g = load_safetensors(q);
+  EXPECT_TRUE(g.metadata.empty());
+  EXPECT_EQ(g.at("x").item<float>(), 1.5f);
 }
 
 // ---- atomic replacement -----------------------------------------------------------------
@@ -501,6 +512,44 @@ TEST(SafetensorsAtomic, RefusesToReplaceAFifo) {
                            "refusing to replace", "a FIFO");
   EXPECT_TRUE(fs::is_fifo(fifo));
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"fifo"});
+}
+
+// Loading a FIFO is refused as not a regular file, at once: the blocking open waited for
+// a writer for ever before the check could run (found in review). A writer is opened
+// after 5 s if the load is still waiting, so that a regression fails instead of hanging.
+TEST(SafetensorsValidation, LoadingAFifoIsRefusedWithoutWaiting) {
+  TempDir dir;
+  const std::string fifo = dir.file("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto load = std::async(std::launch::async, [&] {
+    try {
+      load_safetensors(fifo);
+      return std::string("loaded");
+    } catch (const IoError& e) {
+      return std::string(e.what());
+    }
+  });
+  if (load.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    ADD_FAILURE() << "load_safetensors is waiting on the FIFO";
+    const int writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (writer >= 0) ::close(writer);
+  }
+  const std::string message = load.get();
+  EXPECT_NE(message.find("not a regular file"), std::string::npos) << message;
+}
+
+// A header over the format's 100,000,000-byte limit is refused before anything is
+// written: the file would load nowhere, this reader included (found in review).
+TEST(SafetensorsAtomic, OversizedHeaderIsRefusedAndTheOldFileKept) {
+  TempDir dir;
+  const std::string path = dir.file("ckpt");
+  save_safetensors(path, {{"w", ones({4})}});
+  const std::string before = read_bytes(path);
+  MINIDL_EXPECT_THROW_WITH(
+      save_safetensors(path, {{"w", ones({4})}}, {{"notes", std::string(100000000, 'a')}}),
+      ValueError, "header", "100000000", "nothing was written");
+  EXPECT_EQ(read_bytes(path), before);
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"ckpt"});
 }
 
 // The first step failing: the "directory" is a regular file, or missing.
