@@ -403,8 +403,11 @@ bool DataLoader::next(Batch& batch) {
     const int ahead = m.take_slot();
     const std::int64_t index = m.cursor + 1;
     Impl* impl = &m;
-    m.in_flight_slot = ahead;
+    // In flight only once the job is queued: a worker thread that cannot be started
+    // throws from run(), and the next call must fill its batch itself rather than wait
+    // for a job that never ran and return the slot unfilled (found in review).
     m.worker.run([impl, ahead, index] { impl->fill(ahead, index, /*on_worker=*/true); });
+    m.in_flight_slot = ahead;
   }
   const Impl::Slot& s = m.slots[static_cast<std::size_t>(slot)];
   const Impl::Share sh = m.share(m.cursor);
