@@ -55,6 +55,29 @@ class Builder {
  public:
   Builder(Graph& graph, onnx::GraphProto& out) : graph_(graph), out_(out) {}
 
+  // Inputs, node outputs and initializers share one namespace in ONNX, where each name is
+  // defined once. The graph's value names are reserved first; every name the exporter
+  // makes up (initializers, the intermediate values of multi-node layers) is `base`, or
+  // `base` with "_<k>" added when a value or an earlier name took it: a layer named
+  // "stem_conv" beside a Conv2d "stem" with a fused ReLU, or one named "fc.weight"
+  // beside a Dense "fc", made the checker reject the model.
+  void reserve(const std::string& name) { taken_.insert(name); }
+  // Node names likewise (ONNX Runtime refuses two nodes of one name): the layers' names are
+  // reserved, and the second node of a two-node layer takes a free one.
+  void reserve_node(const std::string& name) { nodes_taken_.insert(name); }
+  std::string fresh_node(const std::string& base) {
+    std::string name = base;
+    for (int k = 1; nodes_taken_.count(name) != 0; ++k) name = base + "_" + std::to_string(k);
+    nodes_taken_.insert(name);
+    return name;
+  }
+  std::string fresh(const std::string& base) {
+    std::string name = base;
+    for (int k = 1; taken_.count(name) != 0; ++k) name = base + "_" + std::to_string(k);
+    taken_.insert(name);
+    return name;
+  }
+
   NodeProto& node(const std::string& op, const std::string& name,
                   const std::vector<std::string>& inputs, const std::string& output) {
     NodeProto* n = out_.add_node();
@@ -68,7 +91,7 @@ class Builder {
   // A float initializer from a minidl tensor (any device), named `name`.
   const std::string& weight(const std::string& name, const Tensor& t) {
     TensorProto* p = out_.add_initializer();
-    p->set_name(name);
+    p->set_name(fresh(name));
     p->set_data_type(TensorProto::FLOAT);
     for (std::int64_t d : t.shape()) p->add_dims(d);
     const std::vector<float> v = t.to_vector<float>();
@@ -79,19 +102,19 @@ class Builder {
 
   std::string int64s(const std::string& name, const std::vector<std::int64_t>& v) {
     TensorProto* p = out_.add_initializer();
-    p->set_name(name);
+    p->set_name(fresh(name));
     p->set_data_type(TensorProto::INT64);
     p->add_dims(static_cast<std::int64_t>(v.size()));
     for (std::int64_t x : v) p->add_int64_data(x);
-    return name;
+    return p->name();
   }
 
   std::string float_scalar(const std::string& name, float v) {
     TensorProto* p = out_.add_initializer();
-    p->set_name(name);
+    p->set_name(fresh(name));
     p->set_data_type(TensorProto::FLOAT);
     p->add_float_data(v);
-    return name;
+    return p->name();
   }
 
   // A float tensor of the value's built shape with a symbolic batch axis.
@@ -113,6 +136,7 @@ class Builder {
  private:
   Graph& graph_;
   onnx::GraphProto& out_;
+  std::set<std::string> taken_, nodes_taken_;
 };
 
 [[noreturn]] void unsupported(const Layer& layer, const std::string& why) {
@@ -144,14 +168,14 @@ void export_layer(Builder& b, Graph& graph, std::size_t i, const std::vector<std
     if (conv->bias().value.defined()) args.push_back(b.weight(conv->bias().name, conv->bias().value));
     // A fused ReLU exports as the two nodes ONNX has: Conv into "<out>_conv", then Relu.
     const bool relu = conv->activation() == Activation::ReLU;
-    const std::string conv_out = relu ? out + "_conv" : out;
+    const std::string conv_out = relu ? b.fresh(out + "_conv") : out;
     NodeProto& n = b.node("Conv", name, args, conv_out);
     set_ints(n, "kernel_shape", {g.kernel_h, g.kernel_w});
     set_ints(n, "strides", {g.stride_h, g.stride_w});
     set_ints(n, "pads", {g.pad_top, g.pad_left, g.pad_bottom, g.pad_right});
     set_ints(n, "dilations", {1, 1});
     set_int(n, "group", 1);
-    if (relu) b.node("Relu", name + "_relu", {conv_out}, out);
+    if (relu) b.node("Relu", b.fresh_node(name + "_relu"), {conv_out}, out);
     return;
   }
   if (auto* act = dynamic_cast<ActivationLayer*>(&layer)) {
@@ -173,8 +197,9 @@ void export_layer(Builder& b, Graph& graph, std::size_t i, const std::vector<std
         return;
       case Activation::Step: {
         const std::string zero = b.float_scalar(name + ".zero", 0.0f);
-        b.node("GreaterOrEqual", name + ".ge", {in[0], zero}, name + ".ge");
-        set_int(b.node("Cast", name, {name + ".ge"}, out), "to", TensorProto::FLOAT);
+        const std::string ge = b.fresh(name + ".ge");
+        b.node("GreaterOrEqual", b.fresh_node(name + ".ge"), {in[0], zero}, ge);
+        set_int(b.node("Cast", name, {ge}, out), "to", TensorProto::FLOAT);
         return;
       }
     }
@@ -268,6 +293,13 @@ onnx::ModelProto build_model(Graph& graph) {
   onnx::GraphProto& g = *model.mutable_graph();
   g.set_name("minidl");
   Builder b(graph, g);
+  for (Graph::Value v : graph.inputs())
+    if (needed.count(v) != 0) b.reserve(graph.value_name(v));
+  for (std::size_t i = 0; i < layers; ++i) {
+    if (!keep[i]) continue;
+    b.reserve(graph.value_name(graph.layer_output(i)));
+    b.reserve_node(graph.layer(i).name());
+  }
 
   for (Graph::Value v : graph.inputs()) {
     if (needed.count(v) == 0) continue;  // the targets of a loss

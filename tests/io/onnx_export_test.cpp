@@ -254,6 +254,33 @@ TEST(OnnxExport, ConvolutionAndPoolingVariantsMatchOnnxRuntime) {
   compare_with_onnxruntime(net.graph(), "conv_variants", {x}, {logits});
 }
 
+// Names the exporter makes up (a fused ReLU's "<out>_conv" and node "<layer>_relu", the hard
+// threshold's ".ge" and ".zero", "<layer>.weight") against layers that already carry them:
+// the model defined a name twice and the checker (or ONNX Runtime, for node names) rejected
+// it (found in review). Now the made-up name yields.
+TEST(OnnxExport, MadeUpNamesYieldToTheGraphsNames) {
+  Conv2dOptions same_relu = Conv2dOptions::same();
+  same_relu.activation = Activation::ReLU;
+  Sequential net({1, 6, 6}, Device::cpu(), 8);
+  net.add(Conv2d(2, 3, same_relu), "stem")
+      .add(identity_layer(), "stem_conv")
+      .add<Flatten>()
+      .add(Dense(5), "fc")
+      .add(step_layer(), "fc.weight")
+      .add(identity_layer(), "fc.weight.ge")
+      .add(identity_layer(), "fc.weight.zero")
+      .add(identity_layer(), "stem_relu")
+      .add(Dense(3), "logits");
+  net.loss(softmax_cross_entropy_loss(), {}, DType::Int32);
+  net.build(4);
+  net.graph().eval();
+  EXPECT_NO_THROW(onnx_model_bytes(net.graph()));
+  if (skip_onnxruntime()) GTEST_SKIP() << "MINIDL_SKIP_ONNXRUNTIME=1";
+  const Tensor x = random_input(2, {1, 6, 6}, 9);
+  const Tensor logits = net.predict(x).clone();
+  compare_with_onnxruntime(net.graph(), "name_clashes", {x}, {logits});
+}
+
 TEST(OnnxExport, ErrorsNameTheLayer) {
   // An unbuilt graph.
   Sequential unbuilt({4});
