@@ -30,6 +30,7 @@ class LossLayer : public Layer {
 
   LossKind kind() const { return kind_; }
   LossOptions& options() { return options_; }
+  const LossOptions& options() const { return options_; }
 
  private:
   LossKind kind_;

@@ -18,6 +18,7 @@
 #include "../kernels/arith.hpp"
 #include "../kernels/fill.hpp"
 #include "../kernels/reduce.hpp"
+#include "../layers/loss.hpp"
 
 namespace minidl {
 
@@ -97,6 +98,19 @@ float parse_float(const std::map<std::string, std::string>& extra, const std::st
   return static_cast<float>(v);
 }
 
+// The weight of a batch's loss value in a per-sample sum: its size for a mean-reduced
+// loss, 1 for a sum-reduced one (whose value is already the sum over its samples; weighting
+// it by the size made the reported losses batch-size times too large; found in review).
+bool loss_is_summed(const TrainableGraph& m) {
+  const Graph& g = *m.graph;
+  for (std::size_t i = 0; i < g.layer_count(); ++i) {
+    if (g.layer_output(i) != m.loss) continue;
+    const auto* loss = dynamic_cast<const LossLayer*>(&g.layer(i));
+    return loss != nullptr && loss->options().reduction == Reduction::Sum;
+  }
+  return false;
+}
+
 }  // namespace
 
 Evaluation evaluate(const TrainableGraph& model, DataLoader& loader) {
@@ -121,6 +135,7 @@ Evaluation evaluate(const TrainableGraph& model, DataLoader& loader) {
     e.confusion.assign(static_cast<std::size_t>(built_logits.dim(1)),
                        std::vector<std::int64_t>(static_cast<std::size_t>(built_logits.dim(1)), 0));
   Batch batch;
+  const bool summed = loss_is_summed(model);
   double loss_sum = 0;
   std::int64_t correct = 0, seen = 0;
   try {
@@ -128,7 +143,7 @@ Evaluation evaluate(const TrainableGraph& model, DataLoader& loader) {
       if (batch.size == 0) continue;  // an empty share of the last batch
       g.forward({batch.x, batch.y});
       loss_sum += static_cast<double>(g.value(model.loss).item<float>()) *
-                  static_cast<double>(batch.size);
+                  (summed ? 1.0 : static_cast<double>(batch.size));
       const Tensor logits = g.value(model.logits);
       MINIDL_CHECK(logits.rank() == 2, ShapeError, "evaluate: the logits must be [batch, classes], got ",
                    logits.shape());
@@ -332,6 +347,7 @@ std::vector<EpochMetrics> Trainer::fit(DataLoader& train, DataLoader* validation
     return values[0];
   };
   Tensor running = zeros({}, device);  // the epoch's loss sum, kept on the device
+  const bool summed = loss_is_summed(model_);
   stopped_early_ = options_.early_stopping.enabled &&
                    stale_epochs_ >= options_.early_stopping.patience;
   g.train();
@@ -385,7 +401,8 @@ std::vector<EpochMetrics> Trainer::fit(DataLoader& train, DataLoader* validation
         optimizer_.set_learning_rate(static_cast<float>(static_cast<double>(base_lr_) * lr_factor_));
       }
       optimizer_.step();
-      if (batch.size > 0) axpy(static_cast<float>(batch.size), g.value(loss_value), running);
+      if (batch.size > 0)
+        axpy(summed ? 1.0f : static_cast<float>(batch.size), g.value(loss_value), running);
       images += batch.global_size;
       local_images += batch.size;
       timed_images += batch.global_size;

@@ -86,9 +86,10 @@ struct Evaluation {
 /// dist/) is evaluated by every process of the job on its shard and the results
 /// are summed across processes (a collective: every process calls evaluate() at
 /// the same point; ValueError unless shards == dist::world_size() and shard ==
-/// dist::rank()), so every process gets the evaluation of the whole set. The labels must be int32 class indices in
-/// [0, classes) (ValueError naming the sample otherwise). The loss sums the
-/// per-batch mean losses weighted by the batch size, in double on the host; this
+/// dist::rank()), so every process gets the evaluation of the whole set. The labels must be int32
+/// class indices in [0, classes) (ValueError naming the sample otherwise). The loss sums the
+/// per-batch losses (a mean-reduced loss weighted by its batch size, a sum-reduced one as it
+/// is) in double on the host, so it is the mean per sample either way; this
 /// reads every batch's loss and predictions back (evaluation is not a training step).
 Evaluation evaluate(const TrainableGraph& model, DataLoader& loader);
 Evaluation evaluate(Sequential& model, DataLoader& loader);

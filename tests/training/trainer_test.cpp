@@ -38,12 +38,14 @@ Data synthetic(std::int64_t n, std::uint64_t seed) {
   return {x, from_vector(labels, {n})};
 }
 
-Sequential make_model(float dropout = 0.0f) {
+Sequential make_model(float dropout = 0.0f, Reduction reduction = Reduction::Mean) {
   Sequential net({12}, Device::cpu(), 7);
   net.add<Dense>(16).add(relu_layer());
   if (dropout > 0.0f) net.add<Dropout>(dropout);
   net.add(Dense(4), "logits");
-  net.loss(softmax_cross_entropy_loss(), {}, DType::Int32);
+  LossOptions loss;
+  loss.reduction = reduction;
+  net.loss(softmax_cross_entropy_loss(loss), {}, DType::Int32);
   net.build(32);
   return net;
 }
@@ -442,6 +444,29 @@ TEST(Trainer, NanValidationLossStillResumes) {
   EXPECT_TRUE(std::isnan(t.history()[0].val_loss));
   EXPECT_EQ(load_safetensors(path).metadata.at("user.trainer.has_best"), "0");
   std::remove(path.c_str());
+}
+
+// The reported losses are means per sample whatever the loss's reduction: a sum-reduced
+// loss was weighted by the batch size like a mean, so its losses came out batch-size times
+// too large (found in review). A 1e-12 rate keeps the two models' weights alike.
+TEST(Trainer, LossesAreMeansPerSampleForASumReducedLossToo) {
+  const Data train = synthetic(80, 1), test = synthetic(40, 2);  // partial last batches
+  std::vector<EpochMetrics> runs[2];
+  Evaluation evals[2];
+  for (const Reduction r : {Reduction::Mean, Reduction::Sum}) {
+    Sequential net = make_model(0.0f, r);
+    Sgd sgd(net.graph().parameters(), SgdOptions{1e-12f});
+    DataLoader tl(train.x, train.y, loader(false)), vl(test.x, test.y, loader(false));
+    TrainerOptions o;
+    o.epochs = 1;
+    const int k = r == Reduction::Sum;
+    runs[k] = Trainer(net, sgd, o).fit(tl, &vl);
+    evals[k] = evaluate(net, vl);
+  }
+  EXPECT_NEAR(runs[1][0].train_loss, runs[0][0].train_loss, 1e-5);
+  EXPECT_NEAR(runs[1][0].val_loss, runs[0][0].val_loss, 1e-5);
+  EXPECT_NEAR(evals[1].loss, evals[0].loss, 1e-5);
+  EXPECT_GT(evals[0].loss, 0.5);  // the untrained model's cross-entropy (4 classes: ~1.4)
 }
 
 // A loss that cannot improve (learning rate 1e-12): reduce-on-plateau halves the rate
