@@ -71,7 +71,18 @@ DataParallel::DataParallel(Graph& graph, Optimizer& optimizer, DataParallelOptio
   MINIDL_CHECK(!optimizer.has_before_step_hook(), ValueError,
                "DataParallel: the optimizer already has a step hook (another DataParallel?)");
 
-  // (a) The same model everywhere, or a clear error on every process.
+  // (a) The same options and the same model everywhere, or a clear error on every process.
+  // Different bucket sizes would make the processes' all-reduces of different lengths (an
+  // erroneous MPI program: a hang or wrong sums), a different root broadcasts from two.
+  {
+    const std::string options_text =
+        minidl::detail::concat("bucket_bytes ", options.bucket_bytes, ", root ", options.root);
+    const std::vector<std::string> all_options = all_gather(options_text);
+    for (int r = 0; r < world; ++r)
+      MINIDL_CHECK(all_options[static_cast<std::size_t>(r)] == all_options[0], ValueError,
+                   "DataParallel: the options differ: ", all_options[static_cast<std::size_t>(r)],
+                   " on rank ", r, " and ", all_options[0], " on rank 0");
+  }
   const std::vector<std::string> mine = layout_lines(params_);
   const std::vector<std::string> all = all_gather(join(mine));
   const std::vector<std::string> ref = split(all[static_cast<std::size_t>(options.root)]);
@@ -113,7 +124,15 @@ DataParallel::DataParallel(Graph& graph, Optimizer& optimizer, DataParallelOptio
 
   broadcast_state();
   graph.set_grad_ready_hook([this](Parameter& p) { on_grad_ready(p); });
-  optimizer.set_before_step_hook([this] { synchronize(); });
+  optimizer.set_before_step_hook([this] {
+    // After the user's own synchronize(), the grads are the average, maybe changed since
+    // (clipped): averaging again would average zeros (the round was reset), and lose it.
+    if (user_synchronized_) {
+      user_synchronized_ = false;
+      return;
+    }
+    average();
+  });
 }
 
 DataParallel::~DataParallel() {
@@ -151,6 +170,10 @@ void DataParallel::on_grad_ready(Parameter& p) {
   const auto it = index_.find(&p);
   if (it == index_.end()) return;
   const std::size_t k = it->second;
+  MINIDL_CHECK(!user_synchronized_, Error,
+               "DataParallel: backward ran after synchronize() and "
+               "before the optimizer step; synchronize() ends a step's backward (call it after "
+               "the backward, then step)");
   if (!round_started_) {
     round_started_ = true;
     round_samples_ = graph_.current_batch();
@@ -194,7 +217,12 @@ void DataParallel::launch(std::size_t index) {
 }
 
 void DataParallel::synchronize() {
-  if (!active_) return;
+  if (!active_ || user_synchronized_) return;  // a second call: the grads are averaged already
+  average();
+  user_synchronized_ = true;
+}
+
+void DataParallel::average() {
   while (next_launch_ < buckets_.size()) launch(next_launch_++);
   std::vector<std::int64_t> samples{round_samples_};
   all_reduce(samples);

@@ -41,11 +41,13 @@
 // gradients. It requires a loss that is a mean over the batch; a loss that sums
 // over the batch would be scaled wrongly.
 //
-// BatchNorm keeps PER-PROCESS statistics (as PyTorch's DistributedDataParallel
-// does by default, without SyncBatchNorm): in training mode each process
-// normalises with the mean and variance of its own share of the batch, and its
-// running statistics are updated from those. They start equal (broadcast at
-// construction) and drift apart; rank 0's are the ones a checkpoint records. A
+// BatchNorm keeps PER-PROCESS statistics (PyTorch's DistributedDataParallel with
+// broadcast_buffers=False, without SyncBatchNorm; its default re-broadcasts rank 0's
+// buffers at every forward): in training mode each process normalises with the mean
+// and variance of its own share of the batch, and its running statistics are updated
+// from those. They start equal (broadcast at construction) and drift apart; rank 0's
+// are the ones a checkpoint records (the Trainer broadcasts them before each
+// validation, so every process evaluates rank 0's model). A
 // model with BatchNorm therefore does not give the same results with W processes
 // of batch b as with one process of batch W*b (a model without it does, up to
 // the rounding of sums taken in another order).
@@ -113,16 +115,24 @@ class DataParallel {
   /// True with more than one process (otherwise everything here is a no-op).
   bool active() const { return active_; }
 
-  /// Broadcasts every parameter and buffer from options.root again (a collective),
-  /// e.g. after only the root loaded a checkpoint. Requires no step in progress
-  /// (no backward since the last step; ValueError otherwise).
+  /// Broadcasts every parameter and buffer from options.root again (a collective).
+  /// Requires no step in progress (no backward since the last step; ValueError
+  /// otherwise). The optimizer's state (Adam's moments, its step count) is not part of
+  /// it: a checkpoint must be loaded on every process (as the Trainer does), not on the
+  /// root alone, or the processes' steps differ from then on.
   void broadcast_state();
 
   /// Launches the buckets not launched yet, waits for all of them and writes the
   /// averaged gradients back into the parameters' grads. The optimizer's step()
-  /// calls it (through its hook); call it yourself only to read averaged
-  /// gradients without stepping. Without a backward since the last call, this
+  /// calls it (through its hook). Without a backward since the last call, this
   /// process contributes zeros with weight 0 (see "The average" above).
+  ///
+  /// Call it yourself to read or CHANGE the averaged gradients before the step:
+  /// backward, synchronize(), then clip_grad_norm (or zero a frozen parameter's grad),
+  /// then step(). The step right after a call of yours uses the grads as they are then
+  /// (it does not average again), and a backward between the two is an Error. A change
+  /// made to the grads BEFORE synchronize() is lost: backward has already copied them
+  /// into the buckets, and the average written back is of the unchanged ones.
   void synchronize();
 
   /// The buckets, each as its parameters' names in the order they were packed.
@@ -147,6 +157,7 @@ class DataParallel {
   void launch_ready_in_order();
   void record(DataParallelEvent::Kind kind, int bucket, const std::string& parameter = "");
   void reset_round();
+  void average();  // synchronize()'s work, for the step hook too
 
   Graph& graph_;
   Optimizer& optimizer_;
@@ -161,6 +172,7 @@ class DataParallel {
   std::size_t next_launch_ = 0;
   bool round_started_ = false;  // a gradient was reported since the last synchronize
   std::int64_t round_samples_ = 0;
+  bool user_synchronized_ = false;  // the user called synchronize() since the last step
   std::vector<DataParallelEvent> events_;
 };
 

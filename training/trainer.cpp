@@ -348,6 +348,11 @@ std::vector<EpochMetrics> Trainer::fit(DataLoader& train, DataLoader* validation
   };
   Tensor running = zeros({}, device);  // the epoch's loss sum, kept on the device
   const bool summed = loss_is_summed(model_);
+  // DataParallel averages gradients weighted by each process's samples, which is the
+  // global batch's gradient for a mean-reduced loss only (dist/data_parallel.hpp).
+  MINIDL_CHECK(!(parallel && summed), ValueError,
+               "Trainer: data_parallel needs a mean-reduced loss (Reduction::Mean); with "
+               "Reduction::Sum the averaged gradients would be scaled wrongly");
   stopped_early_ = options_.early_stopping.enabled &&
                    stale_epochs_ >= options_.early_stopping.patience;
   g.train();
@@ -438,6 +443,9 @@ std::vector<EpochMetrics> Trainer::fit(DataLoader& train, DataLoader* validation
     m.learning_rate = optimizer_.learning_rate();
     double monitored = m.train_loss;
     if (validation) {
+      // Every process evaluates rank 0's model (the one the checkpoint records): its
+      // BatchNorm running statistics, which drift apart between processes.
+      if (parallel) data_parallel_->broadcast_state();
       last_eval_ = evaluate(model_, *validation);
       m.val_loss = last_eval_.loss;
       m.val_accuracy = last_eval_.accuracy;

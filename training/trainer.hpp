@@ -168,10 +168,15 @@ struct TrainerOptions {
   ///  - the epoch's train_loss is the mean over all processes' samples; the
   ///    progress callback's loss is this process's running mean (no communication
   ///    inside the epoch), its rate and ETA count global images;
-  ///  - a sharded validation loader is evaluated in shards and combined
-  ///    (evaluate()); an unsharded one is evaluated whole by every process. Either
-  ///    way the epoch's validation metrics (and so the plateau and early-stopping
-  ///    decisions) are rank 0's, broadcast, so every process decides alike;
+  ///  - before each validation every process takes rank 0's parameters and buffers
+  ///    (BatchNorm's running statistics drift apart between processes), so a sharded
+  ///    validation loader, evaluated in shards and combined (evaluate()), measures
+  ///    rank 0's model, the one checkpoints record; an unsharded one is evaluated
+  ///    whole by every process. Either way the epoch's validation metrics (and so the
+  ///    plateau and early-stopping decisions) are rank 0's, broadcast, so every
+  ///    process decides alike;
+  ///  - the loss must be mean-reduced (ValueError for Reduction::Sum: the averaged
+  ///    gradients would be scaled wrongly);
   ///  - checkpoints are written by rank 0 only (a mid-epoch one records the
   ///    running loss summed over processes); every process can resume from one.
   /// Every process must call fit() with the same options and the same kind of

@@ -39,6 +39,7 @@
 #include "layers/sequential.hpp"
 #include "layers/structural.hpp"
 #include "optim/adam.hpp"
+#include "optim/clip.hpp"
 #include "optim/sgd.hpp"
 #include "test_util.hpp"
 #include "training/trainer.hpp"
@@ -406,6 +407,126 @@ TEST(DataParallel, TrainerOneEpochGivesTheSameAccuracyAsOneProcess) {
               << "% alone, " << parallel.val_accuracy * 100 << "% with " << world_size()
               << " processes; train loss " << alone.train_loss << " vs " << parallel.train_loss
               << "\n";
+}
+
+// synchronize() by hand, then a change to the averaged grads, then step(): the step uses
+// them as they are. It averaged again (zeros, the round having been reset), and a
+// clip_grad_norm between backward and step was overwritten by the bucket copies made
+// during backward (found in review).
+TEST(DataParallel, UserSynchronizeThenClipThenStep) {
+  REQUIRE_TWO_PROCESSES();
+  const Data d = make_data(16);
+  auto net = make_model(Arch::Mlp, 8);
+  Sgd sgd(net->graph().parameters(), SgdOptions{1.0f});
+  DataParallel ddp(*net, sgd);
+  DataLoader loader(d.x, d.y, sharded(LoaderOptions{16, false}));
+  Batch batch;
+  std::vector<Parameter*> params = net->graph().parameters();
+  auto weights = [&] {
+    std::vector<std::vector<float>> w;
+    for (Parameter* p : params) w.push_back(p->value.to_vector<float>());
+    return w;
+  };
+  ASSERT_TRUE(loader.next(batch));
+  // 1. Read the average, step: the update is -lr * that average.
+  sgd.zero_grad();
+  net->step(batch.x, batch.y);
+  ddp.synchronize();
+  ddp.synchronize();  // a second call changes nothing
+  std::vector<std::vector<float>> expected = weights();
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    const std::vector<float> g = params[k]->grad.to_vector<float>();
+    for (std::size_t i = 0; i < g.size(); ++i) expected[k][i] -= g[i];
+  }
+  bool any_gradient = false;
+  for (Parameter* p : params)
+    for (float v : p->grad.to_vector<float>()) any_gradient = any_gradient || v != 0.0f;
+  ASSERT_TRUE(any_gradient);
+  sgd.step();
+  EXPECT_EQ(weights(), expected);
+  // 2. Clip the average to a norm of 1e-3: the step moves the weights by that much.
+  const std::vector<std::vector<float>> before = weights();
+  sgd.zero_grad();
+  net->step(batch.x, batch.y);
+  ddp.synchronize();
+  clip_grad_norm(params, 1e-3f);
+  sgd.step();
+  double moved = 0;
+  const std::vector<std::vector<float>> after = weights();
+  for (std::size_t k = 0; k < params.size(); ++k)
+    for (std::size_t i = 0; i < after[k].size(); ++i)
+      moved += std::pow(static_cast<double>(after[k][i]) - before[k][i], 2);
+  EXPECT_LE(std::sqrt(moved), 1.001e-3);
+  // 3. A backward after synchronize() and before the step is an error, on every process.
+  sgd.zero_grad();
+  net->step(batch.x, batch.y);
+  ddp.synchronize();
+  MINIDL_EXPECT_THROW_WITH(net->step(batch.x, batch.y), Error, "after synchronize()");
+  sgd.step();
+}
+
+// Processes with different DataParallelOptions would run all-reduces of different lengths:
+// refused on every process at construction (found in review).
+TEST(DataParallel, OptionsMustAgreeAcrossProcesses) {
+  REQUIRE_TWO_PROCESSES();
+  auto net = make_model(Arch::Mlp, 8);
+  Sgd sgd(net->graph().parameters(), SgdOptions{0.1f});
+  const std::size_t bucket = rank() == 0 ? 1024 : (4u << 20);
+  MINIDL_EXPECT_THROW_WITH(DataParallel(*net, sgd, DataParallelOptions{bucket}), ValueError,
+                           "the options differ", "bucket_bytes 1024");
+}
+
+// The Trainer refuses data parallel training with a sum-reduced loss, whose averaged
+// gradients would be 1/W of the global batch's (found in review).
+TEST(DataParallel, TrainerRefusesASumReducedLoss) {
+  REQUIRE_TWO_PROCESSES();
+  const Data d = make_data(32);
+  Sequential net({64}, Device::cpu(), 7);
+  net.add<Dense>(10);
+  LossOptions summed;
+  summed.reduction = Reduction::Sum;
+  net.loss(softmax_cross_entropy_loss(summed), {}, DType::Int32);
+  net.build(8);
+  Sgd sgd(net.graph().parameters(), SgdOptions{0.1f});
+  TrainerOptions options;
+  options.epochs = 1;
+  options.data_parallel = true;
+  Trainer trainer(net, sgd, options);
+  DataLoader train(d.x, d.y, sharded(LoaderOptions{16}));
+  MINIDL_EXPECT_THROW_WITH(trainer.fit(train), ValueError, "Reduction::Sum");
+}
+
+// With BatchNorm the processes' running statistics drift apart; the epoch's validation
+// (sharded here) measures rank 0's model, the one the checkpoint records: the same loss
+// and accuracy as rank 0's model evaluated on the whole set alone (it combined W models;
+// found in review).
+TEST(DataParallel, TrainerValidatesRankZerosModel) {
+  REQUIRE_TWO_PROCESSES();
+  const Data d = make_data(64);
+  auto net = std::make_unique<Sequential>(Shape{64}, Device::cpu(), 3);
+  net->add<Reshape>(Shape{1, 8, 8}).add<Conv2d>(2, 3, Conv2dOptions::same()).add<BatchNorm2d>();
+  net->add<Flatten>().add<Dense>(10);
+  net->loss(softmax_cross_entropy_loss(), {}, DType::Int32);
+  net->build(8);
+  Sgd sgd(net->graph().parameters(), SgdOptions{0.1f});
+  TrainerOptions options;
+  options.epochs = 1;
+  options.data_parallel = true;
+  Trainer trainer(*net, sgd, options);
+  // Different data per process (a shard of shuffled rows), so the statistics differ.
+  DataLoader train(d.x, d.y, sharded(LoaderOptions{16, true, 5}));
+  DataLoader validation(d.x, d.y, sharded(LoaderOptions{16, false}));
+  const std::vector<EpochMetrics> h = trainer.fit(train, &validation);
+  // Rank 0's model alone on the whole set (buffers as rank 0 had them at validation).
+  DataLoader whole(d.x, d.y, LoaderOptions{8, false});
+  std::vector<double> mine{0.0, 0.0};
+  if (rank() == 0) {
+    const Evaluation e = evaluate(*net, whole);
+    mine = {e.loss, e.accuracy};
+  }
+  all_reduce(mine);  // rank 0's values everywhere (the others add zeros)
+  EXPECT_NEAR(h.at(0).val_loss, mine[0], 1e-6);
+  EXPECT_NEAR(h.at(0).val_accuracy, mine[1], 1e-12);
 }
 
 TEST(DataParallel, TrainerRefusesAnUnshardedLoader) {
