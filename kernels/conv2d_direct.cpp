@@ -192,7 +192,9 @@ MINIDL_AVX2 void direct_filt_block(const float* xr, std::int64_t wp, const float
       for (int i = 0; i < MB; ++i) d[i] = _mm256_maskload_ps(dyp + i * plane + 8 * full, mask);
       MINIDL_UNROLL
       for (int j = 0; j < SB; ++j) {
-        const __m256 xv = _mm256_loadu_ps(xrp + j + 8 * full);
+        // Masked like dy: the lanes past Q read real image columns, and 0 * NaN (or inf)
+        // would spread a NaN to taps that never see it (found in review).
+        const __m256 xv = _mm256_maskload_ps(xrp + j + 8 * full, mask);
         MINIDL_UNROLL
         for (int i = 0; i < MB; ++i) acc[i][j] = _mm256_fmadd_ps(d[i], xv, acc[i][j]);
       }
@@ -354,8 +356,11 @@ void direct_data_sample(const Conv2dGeometry&, const DirectLayout&, const float*
 // (the GEMM path then threads inside OpenBLAS; the direct path runs samples in parallel).
 bool direct_applies(const Conv2dGeometry& g) {
 #if MINIDL_CONV_DIRECT_AVX2
-  return g.in_channels == 1 && g.stride_h == 1 && g.stride_w == 1 && cpu_has_avx2_fma() &&
-         (g.batch >= cpu_threads() || g.forward_flops() <= 4e6);
+  // batch >= 1: an empty batch (its FLOPs, 0, pass the size test) would make the filter
+  // gradient's grain 0 and divide by it (SIGFPE; found in review); the other paths
+  // handle it.
+  return g.in_channels == 1 && g.stride_h == 1 && g.stride_w == 1 && g.batch >= 1 &&
+         cpu_has_avx2_fma() && (g.batch >= cpu_threads() || g.forward_flops() <= 4e6);
 #else
   (void)g;
   return false;

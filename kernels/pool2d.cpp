@@ -30,6 +30,9 @@ Pool2dGeometry pool2d_geometry(const Shape& x, const Pool2dParams& p, const std:
       " must be between 0 and half the kernel ", p.kernel_h, "x", p.kernel_w);
   const std::int64_t sh = p.stride_h == 0 ? p.kernel_h : p.stride_h;
   const std::int64_t sw = p.stride_w == 0 ? p.kernel_w : p.stride_w;
+  // An empty image has no window to pool, padded or not (PyTorch refuses it too); a
+  // padded one passed the size test and its output was never written (found in review).
+  MINIDL_CHECK(x[2] >= 1 && x[3] >= 1, ShapeError, who, ": the image is empty: input ", x);
   MINIDL_CHECK(x[2] + 2 * p.pad_h >= p.kernel_h && x[3] + 2 * p.pad_w >= p.kernel_w, ShapeError,
                who, ": window ", p.kernel_h, "x", p.kernel_w, " is larger than the input ", x,
                " padded by ", p.pad_h, "x", p.pad_w);

@@ -5,7 +5,8 @@
 //   Max   y = the largest element of the window; zero padding is not a value
 //         (padded positions never win). Ties go to the FIRST maximum in row-major
 //         window order, and the whole gradient goes to it. A NaN in the window
-//         makes the output NaN (and takes the gradient), as in PyTorch.
+//         makes the output NaN, as in PyTorch, and the first NaN takes the gradient
+//         (PyTorch gives it to the last one, in window order).
 //   Avg   y = sum of the window / divisor, divisor K1*K2 with count_include_pad
 //         (PyTorch's default), else the number of in-image elements.
 //

@@ -278,6 +278,12 @@ TEST(Pool2d, BadArgumentsAreClearErrors) {
                            "[2, 3, 3, 3]");
   MINIDL_EXPECT_THROW_WITH(pool2d_geometry({2, 3, 8, 8}, pp(2, 2, 2)), ValueError, "half");
   MINIDL_EXPECT_THROW_WITH(pool2d_geometry({2, 3, 8, 8}, pp(0, 1, 0)), ValueError, "kernel");
+  // An empty image, even padded to the window's size: the output was left unwritten
+  // (found in review).
+  Tensor y = full({1, 1, 1, 3}, 7.0);
+  MINIDL_EXPECT_THROW_WITH(pool2d_forward(PoolMode::Max, zeros({1, 1, 0, 4}), y, pp(2, 2, 1)),
+                           ShapeError, "empty", "[1, 1, 0, 4]");
+  MINIDL_EXPECT_THROW_WITH(pool2d_geometry({1, 1, 4, 0}, pp(2, 2, 1)), ShapeError, "empty");
   EXPECT_EQ(pool2d_output_shape({4, 3, 28, 28}, pp(2, 2, 0)), (Shape{4, 3, 14, 14}));
   EXPECT_EQ(pool2d_output_shape({4, 3, 7, 7}, pp(3, 2, 1)), (Shape{4, 3, 4, 4}));
 }
