@@ -1,5 +1,6 @@
 // Fuzz target "checkpoint": load_checkpoint into a small MLP with Adam, then one
-// training step and a save of the result.
+// training step and a save of the result (refused exactly when the step made the state
+// non-finite).
 #include <cmath>
 #include <memory>
 
@@ -37,7 +38,20 @@ int checkpoint_step(const std::uint8_t* data, std::size_t size) {
   const Tensor y = from_vector({0, 1}, {2});
   net.train_step(x, y);
   adam.step();
-  save_checkpoint(out.path(), net.graph(), &adam);
+  // A step from huge finite weights can make them (or Adam's moments) NaN or inf:
+  // save_checkpoint then refuses with a ValueError, and only then.
+  bool finite = true;
+  for (Parameter* p : net.graph().parameters())
+    for (float v : p->value.to_vector<float>()) finite = finite && std::isfinite(v);
+  for (const auto& [name, t] : adam.state_tensors())
+    for (float v : t.to_vector<float>()) finite = finite && std::isfinite(v);
+  try {
+    save_checkpoint(out.path(), net.graph(), &adam);
+  } catch (const ValueError& e) {
+    if (finite) violated(std::string("save_checkpoint refused finite state: ") + e.what());
+    return 0;
+  }
+  if (!finite) violated("save_checkpoint wrote non-finite state");
   return 0;
 }
 
