@@ -1,7 +1,6 @@
 #include "cross_validation.hpp"
 
 #include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <exception>
@@ -11,6 +10,7 @@
 #include "../core/parallel.hpp"
 #include "../core/random.hpp"
 #include "probability.hpp"
+#include "smo.hpp"
 
 namespace minidl::svm {
 
@@ -94,13 +94,9 @@ CrossValidationResult cross_validate(const SvcOptions& options, const Samples& x
   SvcOptions fold_options = options;
   fold_options.progress = nullptr;  // folds run concurrently: progress comes through cv.on_fold
   fold_options.storage = x.storage();
-  if (concurrent > 1) {
-    std::size_t budget = options.memory_budget;
-    if (budget == 0)  // SVC's own default on the CPU: half the physical memory
-      budget = static_cast<std::size_t>(sysconf(_SC_PHYS_PAGES)) *
-               static_cast<std::size_t>(sysconf(_SC_PAGE_SIZE)) / 2;
-    fold_options.memory_budget = budget / static_cast<std::size_t>(concurrent);
-  }
+  if (concurrent > 1)
+    fold_options.memory_budget =
+        resolve_budget(options.memory_budget, dev) / static_cast<std::size_t>(concurrent);
 
   CrossValidationResult result;
   result.folds = folds;

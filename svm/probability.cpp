@@ -8,6 +8,7 @@
 
 #include "../core/parallel.hpp"
 #include "cross_validation.hpp"
+#include "smo.hpp"
 
 namespace minidl::svm {
 
@@ -227,6 +228,12 @@ void fit_probability(SVC& model, const Samples& x_in, const Tensor& y_in,
                          options.seed, static_cast<std::uint64_t>(p));
     dec[static_cast<std::size_t>(p)].assign(r.samples.size(), 0.0);
   }
+  // The fits below run cpu_threads() at a time: they share the memory budget, as
+  // cross-validation's folds do (each had all of it, -m or half the RAM; found in review).
+  const std::int64_t concurrent = std::min<std::int64_t>(cpu_threads(), n_pairs * folds);
+  if (concurrent > 1)
+    base.memory_budget =
+        resolve_budget(base.memory_budget, x_in.device()) / static_cast<std::size_t>(concurrent);
   std::exception_ptr error;
   std::mutex error_mutex;
   std::int64_t fits_done = 0;

@@ -159,6 +159,12 @@ void check_smo_problem(const std::vector<std::int8_t>& y, double cp, double cn, 
 std::vector<SmoResult> solve_problems(const Samples& x, const std::vector<BinaryProblem>& problems,
                                       const SolveConfig& config);
 
+/// A memory budget in bytes: `requested`, or when it is 0 the default (SvcOptions::
+/// memory_budget): half the physical memory on the CPU, 80% of what a device allocation
+/// can get on a GPU. Concurrent fits (cross-validation's folds, probability's fold fits)
+/// split it between them.
+std::size_t resolve_budget(std::size_t requested, const Device& device);
+
 namespace cuda {
 /// One binary sub-problem for the GPU solver: the training indices, their +1/-1
 /// labels, the two C values, and where the solution goes.

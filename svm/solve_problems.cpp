@@ -84,17 +84,6 @@ class ProgressTracker {
   std::mutex mutex_;
 };
 
-// The budget in bytes: the caller's, or half the physical memory (CPU) / 80% of
-// the memory a device allocation can get, the pool's unused blocks included (GPU).
-std::size_t resolve_budget(std::size_t requested, const Device& device) {
-  if (requested != 0) return requested;
-  if (device.is_cuda())
-    return static_cast<std::size_t>(
-        0.8 * double(CudaContext::get(device.index()).memory_info().available()));
-  return static_cast<std::size_t>(sysconf(_SC_PHYS_PAGES)) *
-         static_cast<std::size_t>(sysconf(_SC_PAGE_SIZE)) / 2;
-}
-
 // How the kernel is provided: one-vs-one rows on demand with the own-class
 // segments shared (dense samples on the CPU), class blocks (sparse one-vs-one on
 // the CPU), the whole n x n matrix, or rows per sub-problem; and the bytes of each
@@ -314,6 +303,17 @@ std::vector<SmoResult> solve_on_cpu(const Samples& x, const std::vector<BinaryPr
 }
 
 }  // namespace
+
+// The budget in bytes: the caller's, or half the physical memory (CPU) / 80% of
+// the memory a device allocation can get, the pool's unused blocks included (GPU).
+std::size_t resolve_budget(std::size_t requested, const Device& device) {
+  if (requested != 0) return requested;
+  if (device.is_cuda())
+    return static_cast<std::size_t>(
+        0.8 * double(CudaContext::get(device.index()).memory_info().available()));
+  return static_cast<std::size_t>(sysconf(_SC_PHYS_PAGES)) *
+         static_cast<std::size_t>(sysconf(_SC_PAGE_SIZE)) / 2;
+}
 
 std::vector<SmoResult> solve_problems(const Samples& x, const std::vector<BinaryProblem>& problems,
                                       const SolveConfig& config) {

@@ -4,7 +4,10 @@
 // a budget far below n^2 floats gives the model of an uncapped fit.
 #include <cmath>
 
+#include "core/info.hpp"
+#include "core/parallel.hpp"
 #include "svm/kernel_rows.hpp"
+#include "svm/probability.hpp"
 #include "svm/svc.hpp"
 #include "svm_test_util.hpp"
 #include "test_util.hpp"
@@ -58,6 +61,26 @@ TEST(MemoryBudget, CapHoldsAndTheModelIsTheUncappedOne) {
   for (std::size_t t = 0; t < ca.size(); ++t) EXPECT_NEAR(ca[t], ua[t], 1e-3 * 5.0);
   EXPECT_EQ(capped.predict(d.x).to_vector<std::int32_t>(),
             uncapped.predict(d.x).to_vector<std::int32_t>());
+}
+
+// Probability's fold fits run two at a time here (two threads): they split the budget,
+// as cross-validation's folds do. Each had all of it (found in review: -b 1 with -m 100
+// peaked at 418 MB on two threads against 342 MB on one).
+TEST(MemoryBudget, ProbabilityFoldFitsShareTheBudget) {
+  const LibsvmData d = svm_test::make_blobs(900, 6, {1, -1}, 0.8f, 21);
+  SvcOptions o = rbf(5.0);
+  o.memory_budget = 200 * 1024;
+  SVC svc(o);
+  svc.fit(d.x, d.y);
+  const int threads = cpu_threads();
+  set_cpu_threads(2);
+  KernelMemory::reset_peak();
+  const std::size_t before = KernelMemory::current();
+  fit_probability(svc, d.x, d.y);
+  const std::size_t peak = KernelMemory::peak() - before;
+  set_cpu_threads(threads);
+  EXPECT_LE(peak, o.memory_budget);
+  EXPECT_TRUE(svc.has_probability());
 }
 
 TEST(MemoryBudget, FullMatrixOnlyWhenItFitsWithTheCaches) {
