@@ -52,7 +52,9 @@ void print_subproblem(const svm::BinaryResult& r) {
   double sum_alpha = 0;
   for (double a : r.alpha) sum_alpha += a;
   std::printf("optimization finished, #iter = %lld\n", static_cast<long long>(r.iterations));
-  std::printf("nu = %f\n", sum_alpha / (r.cp * static_cast<double>(r.alpha.size())));
+  // svm-train prints nu only when the two sides' C are equal (no -wi on either class).
+  if (r.cp == r.cn)
+    std::printf("nu = %f\n", sum_alpha / (r.cp * static_cast<double>(r.alpha.size())));
   std::printf("obj = %f, rho = %f\n", -r.dual_objective, r.rho);
   std::printf("nSV = %lld, nBSV = %lld\n", static_cast<long long>(r.n_sv),
               static_cast<long long>(r.n_bsv));
