@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <utility>
 
 #include "core/device.hpp"
@@ -81,6 +82,18 @@ int run(int argc, char** argv) {
   timings.skip();
   {
     svm::LibsvmCsrData data = svm::read_libsvm_csr(cmd.training_file);
+    // svm-train warns about a -wi label the data does not have, and trains without it.
+    const std::vector<std::int32_t> labels = data.y.to_vector<std::int32_t>();
+    const std::set<std::int32_t> present(labels.begin(), labels.end());
+    for (auto it = options.class_weight.begin(); it != options.class_weight.end();) {
+      if (present.count(it->first) != 0) {
+        ++it;
+        continue;
+      }
+      std::fprintf(stderr, "WARNING: class label %d specified in weight is not found\n",
+                   static_cast<int>(it->first));
+      it = options.class_weight.erase(it);
+    }
     y = data.y.to(device);
     x = svm::with_storage(
         svm::Samples(std::make_shared<const svm::CsrMatrix>(std::move(data.x)), device),

@@ -1,6 +1,8 @@
 #include "svm_options.hpp"
 
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -283,7 +285,17 @@ SvmTrainCommand parse_svm_train_command(int argc, const char* const argv[]) {
       }
       case 't': set_svm_option(cmd.svm, SvmSetting::Kernel, a, v); break;
       case 'd': set_svm_option(cmd.svm, SvmSetting::Degree, a, v); break;
-      case 'g': set_svm_option(cmd.svm, SvmSetting::Gamma, a, v); break;
+      case 'g': {
+        // svm-train reads -g 0 as "the default", 1 / num_features (auto here).
+        char* end = nullptr;
+        const double g = std::strtod(v.c_str(), &end);
+        if (!v.empty() && *end == '\0' && g == 0.0 &&
+            !std::isspace(static_cast<unsigned char>(v[0])))
+          cmd.svm.gamma = "auto";
+        else
+          set_svm_option(cmd.svm, SvmSetting::Gamma, a, v);
+        break;
+      }
       case 'r': set_svm_option(cmd.svm, SvmSetting::Coef0, a, v); break;
       case 'c': set_svm_option(cmd.svm, SvmSetting::C, a, v); break;
       case 'e': set_svm_option(cmd.svm, SvmSetting::Tol, a, v); break;

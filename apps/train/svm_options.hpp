@@ -8,19 +8,21 @@
 //   minidl-svm-train [options] training_set_file [model_file]
 //   -s svm_type   0 C-SVC (the only type minidl trains; 1-4 are refused by name)
 //   -t kernel     0 linear, 1 polynomial, 2 rbf (default), 3 sigmoid (4 precomputed: refused)
-//   -d degree (3)  -g gamma (1/num_features)  -r coef0 (0)  -c cost (1)
+//   -d degree (3)  -g gamma (1/num_features; -g 0 too, as svm-train reads it)
+//   -r coef0 (0)  -c cost (1)
 //   -m cache MB (minidl: the kernel memory budget; default: minidl's, half the RAM)
 //   -e epsilon (0.001)  -h shrinking 0|1 (SvcOptions::shrinking;
-//   which changes its speed only)  -b probability 0|1  -wi weight  -v n  -q
+//   which changes its speed only)  -b probability 0|1  -wi weight (a label the data
+//   lacks: svm-train's warning, and ignored)  -v n  -q
 // plus minidl's long options: --device, --multi-class ovo|ovr, --threads N,
 // --progress (progress on stderr even when it is not a terminal), --seed N (the
 // folds of -v and -b 1), --storage auto|dense|sparse (svm::Storage: the data file
 // is read as CSR and kept sparse or made dense; minidl-svm-predict takes it too),
 // --timings (one line on stderr with the seconds of each phase, -q or not: read, fit,
 // write for minidl-svm-train; read_data, read_model, predict, write for
-// minidl-svm-predict; PhaseTimings in svm_progress.hpp; both tools take it), --help. Option values are checked strictly (svm-train's
-// atof/atoi read "-c abc" as 0): a value out of its domain is a ValueError naming
-// the option.
+// minidl-svm-predict; PhaseTimings in svm_progress.hpp; both tools take it), --help. Option values
+// are checked strictly (svm-train's atof/atoi read "-c abc" as 0): a value out of its domain is a
+// ValueError naming the option.
 #pragma once
 
 #include <cstdint>

@@ -105,7 +105,8 @@ TEST(SvmTrainCommand, BadValuesNameTheOption) {
   MINIDL_EXPECT_THROW_WITH(train({"-c", "abc", "f"}), ValueError, "-c: \"abc\"");
   MINIDL_EXPECT_THROW_WITH(train({"-c", "nan", "f"}), ValueError, "-c");
   MINIDL_EXPECT_THROW_WITH(train({"-g", "-1", "f"}), ValueError, "-g", "scale, auto or");
-  MINIDL_EXPECT_THROW_WITH(train({"-g", "0", "f"}), ValueError, "-g");
+  EXPECT_EQ(train({"-g", "0", "f"}).svm.gamma, "auto");  // svm-train: 0 is the default
+  EXPECT_EQ(train({"-g", "0.0", "f"}).svm.gamma, "auto");
   MINIDL_EXPECT_THROW_WITH(train({"-e", "0", "f"}), ValueError, "-e");
   MINIDL_EXPECT_THROW_WITH(train({"-m", "-5", "f"}), ValueError, "-m");
   MINIDL_EXPECT_THROW_WITH(train({"-d", "-1", "f"}), ValueError, "-d", "[0, 1000]");

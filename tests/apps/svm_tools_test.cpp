@@ -210,6 +210,24 @@ TEST(SvmTools, NuLineOnlyWhereBothSidesHaveTheSameC) {
   EXPECT_EQ(count(r.out, "nu = "), 1u) << r.out;
 }
 
+// Two inputs svm-train accepts: -g 0 (its default gamma, 1 / num_features) and a weight
+// for a label the data lacks (a warning, then training without it). minidl refused both
+// (found in review).
+TEST(SvmTools, GammaZeroAndAWeightForAnAbsentLabelAsSvmTrain) {
+  Folder dir;
+  write_sets(dir, 150);
+  const Result plain = run_tool(dir, kTrain, {"-q", dir.file("train"), dir.file("plain")});
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  const Result zero = run_tool(dir, kTrain, {"-q", "-g", "0", dir.file("train"), dir.file("zero")});
+  ASSERT_EQ(zero.status, 0) << zero.err;
+  EXPECT_EQ(read_all(dir.file("zero")), read_all(dir.file("plain")));
+  const Result absent =
+      run_tool(dir, kTrain, {"-q", "-w9", "2", dir.file("train"), dir.file("absent")});
+  ASSERT_EQ(absent.status, 0) << absent.err;
+  EXPECT_EQ(absent.err, "WARNING: class label 9 specified in weight is not found\n");
+  EXPECT_EQ(read_all(dir.file("absent")), read_all(dir.file("plain")));
+}
+
 // --timings: one line on stderr, -q or not, naming each phase the run went through;
 // stdout and the output files as without it. Only the format is checked.
 TEST(SvmTools, TimingsLine) {
