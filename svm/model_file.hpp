@@ -6,7 +6,11 @@
 // then one line per support vector (grouped by class): its k-1 dual coefficients
 // (LIBSVM's sv_coef layout, see SVC::dual_coef) and its features as index:value.
 // A model minidl saves is read by LIBSVM's svm-predict; a LIBSVM model minidl
-// loads predicts what svm-predict predicts.
+// loads predicts what svm-predict predicts on features of moderate magnitude (scaled
+// as LIBSVM's guide recommends, svm-scale). minidl computes kernels and decision values
+// in float32 where LIBSVM uses double: on unscaled features of large magnitude (years,
+// identifiers) the RBF distance ||x||^2 + ||x'||^2 - 2 x.x' and large +-coef * K terms
+// cancel, and predictions can differ (a known limitation, not yet fixed).
 #pragma once
 
 #include <cstddef>
