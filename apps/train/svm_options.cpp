@@ -262,7 +262,10 @@ SvmTrainCommand parse_svm_train_command(int argc, const char* const argv[]) {
     }
     // Every other LIBSVM option takes a value.
     if (a.size() > 2 && a[1] == 'w') {
-      set_svm_class_weight(cmd.svm, a, a.substr(2), args.value(a, hint));
+      // The option carries the label the user typed: named by its first 64 bytes in
+      // messages, as any value (found by the command_line fuzz target).
+      const std::string option = a.size() <= 64 ? a : a.substr(0, 64) + "...";
+      set_svm_class_weight(cmd.svm, option, a.substr(2), args.value(option, hint));
       continue;
     }
     if (a.size() != 2)

@@ -122,6 +122,17 @@ TEST(SvmTrainCommand, BadValuesNameTheOption) {
   MINIDL_EXPECT_THROW_WITH(train({"-w1", "0", "f"}), ValueError, "-w1", "\"0\"");
   MINIDL_EXPECT_THROW_WITH(train({"-w1", "2", "-w1", "3", "f"}), ValueError,
                            "second weight for label 1");
+  // A long label: the option, which carries it, is quoted in part too (fuzz target
+  // command_line found a 209-byte label echoed whole).
+  const std::string long_label = "-w-3" + std::string(300, '7');
+  for (const char* weight : {"2", "x"}) {
+    try {
+      train({long_label.c_str(), weight, "f"});
+      ADD_FAILURE() << "no ValueError";
+    } catch (const ValueError& e) {
+      EXPECT_LT(std::string(e.what()).size(), 300u) << e.what();
+    }
+  }
   MINIDL_EXPECT_THROW_WITH(train({"-x", "1", "f"}), ValueError, "unknown option \"-x\"");
   MINIDL_EXPECT_THROW_WITH(train({"-cc", "1", "f"}), ValueError, "unknown option \"-cc\"");
   MINIDL_EXPECT_THROW_WITH(train({"--bogus", "f"}), ValueError, "unknown option \"--bogus\"");
