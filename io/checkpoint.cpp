@@ -34,18 +34,24 @@ bool parse_u64(const std::string& text, std::uint64_t& out) {
   return true;
 }
 
+// The index of the first NaN or inf of a float32 tensor on the CPU (-1: none, or not
+// float32).
+std::int64_t first_non_finite(const Tensor& t) {
+  if (t.dtype() != DType::Float32) return -1;
+  const float* v = t.data<float>();
+  for (std::int64_t i = 0; i < t.numel(); ++i)
+    if (!std::isfinite(v[i])) return i;
+  return -1;
+}
+
 // A diverged run's weights (NaN, inf) are no state to resume from: say so at load
 // rather than train on them.
 void check_finite(const std::string& path, const NamedTensor& t) {
-  if (t.tensor.dtype() != DType::Float32) return;
-  const float* v = t.tensor.data<float>();
-  for (std::int64_t i = 0; i < t.tensor.numel(); ++i) {
-    if (!std::isfinite(v[i])) {
-      throw IoError(detail::concat("load_checkpoint: ", path, ": tensor '", t.name, "' holds ",
-                                   v[i], " at element ", i,
-                                   " (not finite: the run that saved it had diverged)"));
-    }
-  }
+  const std::int64_t i = first_non_finite(t.tensor);
+  if (i < 0) return;
+  throw IoError(detail::concat("load_checkpoint: ", path, ": tensor '", t.name, "' holds ",
+                               t.tensor.data<float>()[i], " at element ", i,
+                               " (not finite: the run that saved it had diverged)"));
 }
 }  // namespace
 
@@ -69,18 +75,15 @@ void save_checkpoint(const std::string& path, Graph& graph, const Optimizer* opt
   }
   for (const auto& [key, value] : extra) metadata[kUserPrefix + key] = value;
   // load_checkpoint refuses NaN and inf: a file holding them would be a checkpoint that
-  // cannot be resumed, written over one that can. Checked on the host copies the file
-  // is written from.
-  for (NamedTensor& t : tensors) {
-    if (!t.tensor.device().is_cpu()) t.tensor = t.tensor.to(Device::cpu());
-    if (t.tensor.dtype() != DType::Float32) continue;
-    const float* v = t.tensor.data<float>();
-    for (std::int64_t i = 0; i < t.tensor.numel(); ++i) {
-      MINIDL_CHECK(std::isfinite(v[i]), ValueError, "save_checkpoint: ", path, ": tensor '", t.name,
-                   "' holds ", v[i], " at element ", i,
-                   " (a diverged run: load_checkpoint would refuse the file, so it is not "
-                   "written and the file there is kept)");
-    }
+  // cannot be resumed, written over one that can. One tensor at a time on the host, as
+  // save_safetensors writes them (a GPU model's copy is never held whole).
+  for (const NamedTensor& t : tensors) {
+    const Tensor host = t.tensor.device().is_cpu() ? t.tensor : t.tensor.to(Device::cpu());
+    const std::int64_t i = first_non_finite(host);
+    MINIDL_CHECK(i < 0, ValueError, "save_checkpoint: ", path, ": tensor '", t.name, "' holds ",
+                 i < 0 ? 0.0f : host.data<float>()[i], " at element ", i,
+                 " (a diverged run: load_checkpoint would refuse the file, so it is not "
+                 "written and the file there is kept)");
   }
   save_safetensors(path, tensors, metadata);
 }
