@@ -62,21 +62,11 @@ class Builder {
   // "stem_conv" beside a Conv2d "stem" with a fused ReLU, or one named "fc.weight"
   // beside a Dense "fc", made the checker reject the model.
   void reserve(const std::string& name) { taken_.insert(name); }
+  std::string fresh(const std::string& base) { return free_name(taken_, base); }
   // Node names likewise (ONNX Runtime refuses two nodes of one name): the layers' names are
   // reserved, and the second node of a two-node layer takes a free one.
   void reserve_node(const std::string& name) { nodes_taken_.insert(name); }
-  std::string fresh_node(const std::string& base) {
-    std::string name = base;
-    for (int k = 1; nodes_taken_.count(name) != 0; ++k) name = base + "_" + std::to_string(k);
-    nodes_taken_.insert(name);
-    return name;
-  }
-  std::string fresh(const std::string& base) {
-    std::string name = base;
-    for (int k = 1; taken_.count(name) != 0; ++k) name = base + "_" + std::to_string(k);
-    taken_.insert(name);
-    return name;
-  }
+  std::string fresh_node(const std::string& base) { return free_name(nodes_taken_, base); }
 
   NodeProto& node(const std::string& op, const std::string& name,
                   const std::vector<std::string>& inputs, const std::string& output) {
@@ -134,6 +124,14 @@ class Builder {
   }
 
  private:
+  // `base`, or `base` + "_<k>" for the first k that `taken` lacks; then taken.
+  static std::string free_name(std::set<std::string>& taken, const std::string& base) {
+    std::string name = base;
+    for (int k = 1; taken.count(name) != 0; ++k) name = base + "_" + std::to_string(k);
+    taken.insert(name);
+    return name;
+  }
+
   Graph& graph_;
   onnx::GraphProto& out_;
   std::set<std::string> taken_, nodes_taken_;
