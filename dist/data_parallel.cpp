@@ -156,6 +156,11 @@ void DataParallel::broadcast_state() {
                "DataParallel::broadcast_state: a backward ran since the last step; call it "
                "between steps");
   for (Parameter* p : params_) broadcast(p->value, options_.root);
+  broadcast_buffers();
+}
+
+void DataParallel::broadcast_buffers() {
+  if (!active_) return;
   for (auto& [name, t] : graph_.buffers()) {
     (void)name;
     broadcast(*t, options_.root);

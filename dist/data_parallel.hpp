@@ -121,6 +121,9 @@ class DataParallel {
   /// it: a checkpoint must be loaded on every process (as the Trainer does), not on the
   /// root alone, or the processes' steps differ from then on.
   void broadcast_state();
+  /// The buffers alone (BatchNorm's running statistics), from options.root (a
+  /// collective): the parameters stay equal by themselves, the buffers drift apart.
+  void broadcast_buffers();
 
   /// Launches the buckets not launched yet, waits for all of them and writes the
   /// averaged gradients back into the parameters' grads. The optimizer's step()

@@ -444,8 +444,9 @@ std::vector<EpochMetrics> Trainer::fit(DataLoader& train, DataLoader* validation
     double monitored = m.train_loss;
     if (validation) {
       // Every process evaluates rank 0's model (the one the checkpoint records): its
-      // BatchNorm running statistics, which drift apart between processes.
-      if (parallel) data_parallel_->broadcast_state();
+      // BatchNorm running statistics, which drift apart between processes (the
+      // parameters are equal everywhere already).
+      if (parallel) data_parallel_->broadcast_buffers();
       last_eval_ = evaluate(model_, *validation);
       m.val_loss = last_eval_.loss;
       m.val_accuracy = last_eval_.accuracy;

@@ -168,7 +168,7 @@ struct TrainerOptions {
   ///  - the epoch's train_loss is the mean over all processes' samples; the
   ///    progress callback's loss is this process's running mean (no communication
   ///    inside the epoch), its rate and ETA count global images;
-  ///  - before each validation every process takes rank 0's parameters and buffers
+  ///  - before each validation every process takes rank 0's buffers
   ///    (BatchNorm's running statistics drift apart between processes), so a sharded
   ///    validation loader, evaluated in shards and combined (evaluate()), measures
   ///    rank 0's model, the one checkpoints record; an unsharded one is evaluated
